@@ -1,0 +1,509 @@
+//! The resolved configuration of one job: everything that determines its result.
+//!
+//! A sweep file's `base`, with one grid point / include entry / seed applied, is
+//! deserialised into [`JobConfig`]. Every field has a default, so the canonical JSON of a
+//! `JobConfig` (all defaults filled in) is what the job's identity hash is computed from:
+//! two spellings of the same job hash the same, any change of a knob hashes differently.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// Loss of the decode head (and of the auxiliary head unless `aux_loss` is given).
+    #[serde(default)]
+    pub loss: LossSpec,
+    /// Loss of the auxiliary head; defaults to `loss`. Scaled by `model.aux_weight`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aux_loss: Option<LossSpec>,
+    /// Training crop (square), pixels; multiple of 16.
+    #[serde(default = "d_crop")]
+    pub crop: usize,
+    #[serde(default = "d_iters")]
+    pub iters: usize,
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    #[serde(default)]
+    pub seed: u64,
+    /// Write a checkpoint every this many iterations (0: only at the end).
+    #[serde(default = "d_checkpoint_every")]
+    pub checkpoint_every: usize,
+    /// Initial weights: another job of the sweep (`from: <job name>`) or a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitConfig>,
+    /// Parts of the network whose parameters (and batch-norm statistics) stay fixed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<String>,
+    /// Fault injection for the reliability tests (never set in real sweeps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `dme` (OCT fluid, 2 classes) or `chase_db1` (retinal vessels, 2 classes).
+    #[serde(default = "d_dataset")]
+    pub dataset: String,
+    #[serde(default = "d_root")]
+    pub root: PathBuf,
+    #[serde(default)]
+    pub split: SplitConfig,
+    /// Resize keep-ratio to fit this (width, height) before cropping, as MMSeg's `Resize(scale)`.
+    #[serde(default = "d_scale")]
+    pub scale: [usize; 2],
+    /// Random-resize ratio range applied on top of `scale` (vessel zoo pipeline: [0.5, 2.0]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_range: Option<[f32; 2]>,
+    /// RandomCrop re-draws (up to 10 times) while one class covers >= this fraction.
+    #[serde(default = "d_cat_max_ratio")]
+    pub cat_max_ratio: f32,
+    /// Horizontal flip probability.
+    #[serde(default)]
+    pub flip: f32,
+    /// MMSeg PhotoMetricDistortion (brightness, contrast).
+    #[serde(default)]
+    pub photometric: bool,
+    /// Use only the first N training images (quick demos and tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_train: Option<usize>,
+    /// Use only the first N validation images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_val: Option<usize>,
+}
+
+/// Which images train and which evaluate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SplitConfig {
+    /// The data set's own split files (DME: `splits/train.txt` / `splits/val.txt`;
+    /// CHASE_DB1: children 01-10 train, 11-14 validate).
+    Study,
+    /// Patient-level split: DME image `img_K` belongs to subject `K / 11 + 1`.
+    Subjects { train: Vec<u32>, val: Vec<u32> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `unet-s5-d16`, or `noop` (no network: sleeps `noop_ms` per iteration; orchestrator benchmarks).
+    #[serde(default = "d_backbone")]
+    pub backbone: String,
+    #[serde(default)]
+    pub head: Head,
+    #[serde(default = "d_true")]
+    pub aux_head: bool,
+    #[serde(default = "d_aux_weight")]
+    pub aux_weight: f32,
+    /// 64 in the study; small values make CPU tests fast.
+    #[serde(default = "d_base_channels")]
+    pub base_channels: usize,
+    #[serde(default = "d_num_classes")]
+    pub num_classes: usize,
+    #[serde(default = "d_dropout")]
+    pub dropout: f32,
+    /// Milliseconds slept per iteration by the `noop` backbone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub noop_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    #[default]
+    Fcn,
+    /// ASPP head (DeepLabV3). `aspp` is accepted too.
+    #[serde(alias = "aspp")]
+    Deeplabv3,
+    /// PSP head (PSPNet). `psp` is accepted too.
+    #[serde(alias = "psp")]
+    Pspnet,
+}
+
+impl Head {
+    pub const NAMES: &'static [&'static str] = &["fcn", "deeplabv3", "pspnet"];
+    pub fn display(&self) -> &'static str {
+        match self {
+            Head::Fcn => "FCN",
+            Head::Deeplabv3 => "DeepLabV3",
+            Head::Pspnet => "PSPNet",
+        }
+    }
+}
+
+/// A loss: one name (`ce`, `dice`, `focal`) or a weighted list of terms.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LossSpec {
+    Name(LossKind),
+    Terms(Vec<LossTerm>),
+}
+
+impl Default for LossSpec {
+    fn default() -> Self {
+        LossSpec::Name(LossKind::Ce)
+    }
+}
+
+impl LossSpec {
+    /// The terms with their defaults filled in.
+    pub fn terms(&self) -> Vec<LossTerm> {
+        match self {
+            LossSpec::Name(kind) => vec![LossTerm::of(*kind)],
+            LossSpec::Terms(t) => t.clone(),
+        }
+    }
+    /// Short label for tables: `ce`, `dice`, `ce+3*dice`.
+    pub fn label(&self) -> String {
+        self.terms()
+            .iter()
+            .map(|t| {
+                let name = t.kind.name();
+                if (t.weight - 1.0).abs() < 1e-9 {
+                    name.to_string()
+                } else {
+                    format!("{}*{name}", t.weight)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossKind {
+    #[serde(alias = "cross_entropy", alias = "cross-entropy")]
+    Ce,
+    Dice,
+    Focal,
+}
+
+impl LossKind {
+    pub const NAMES: &'static [&'static str] = &["ce", "dice", "focal"];
+    pub fn name(&self) -> &'static str {
+        match self {
+            LossKind::Ce => "ce",
+            LossKind::Dice => "dice",
+            LossKind::Focal => "focal",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossTerm {
+    #[serde(rename = "type")]
+    pub kind: LossKind,
+    #[serde(default = "d_one")]
+    pub weight: f32,
+    /// Cross-entropy class weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<Vec<f32>>,
+    /// Dice: `sigmoid` (MMSeg 1.x, default) or `softmax` (MMSeg <= 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<DiceActivation>,
+    /// Focal: gamma (default 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f32>,
+    /// Focal: alpha (default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
+}
+
+impl LossTerm {
+    pub fn of(kind: LossKind) -> Self {
+        LossTerm {
+            kind,
+            weight: 1.0,
+            class_weight: None,
+            activation: None,
+            gamma: None,
+            alpha: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DiceActivation {
+    #[default]
+    Sigmoid,
+    Softmax,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    Sgd {
+        #[serde(default = "d_lr")]
+        lr: f64,
+        #[serde(default = "d_momentum")]
+        momentum: f64,
+        #[serde(default = "d_weight_decay")]
+        weight_decay: f64,
+    },
+    Adamw {
+        #[serde(default = "d_adam_lr")]
+        lr: f64,
+        #[serde(default = "d_adam_wd")]
+        weight_decay: f64,
+        #[serde(default = "d_beta1")]
+        beta1: f64,
+        #[serde(default = "d_beta2")]
+        beta2: f64,
+    },
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Sgd {
+            lr: d_lr(),
+            momentum: d_momentum(),
+            weight_decay: d_weight_decay(),
+        }
+    }
+}
+
+impl OptimizerConfig {
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::Sgd { lr, .. } | OptimizerConfig::Adamw { lr, .. } => *lr,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// `poly` or `constant`.
+    #[serde(rename = "type", default = "d_poly")]
+    pub kind: String,
+    #[serde(default = "d_power")]
+    pub power: f64,
+    #[serde(default = "d_min_lr")]
+    pub min_lr: f64,
+    /// Poly horizon T in iterations; defaults to the job's `iters`. The study kept 40000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<usize>,
+    /// Linear warm-up iterations (from `warmup_ratio * lr`).
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub warmup_iters: usize,
+    #[serde(default = "d_warmup_ratio")]
+    pub warmup_ratio: f64,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        ScheduleConfig {
+            kind: d_poly(),
+            power: d_power(),
+            min_lr: d_min_lr(),
+            horizon: None,
+            warmup_iters: 0,
+            warmup_ratio: d_warmup_ratio(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// `slide` (overlapping windows, logits averaged) or `whole`.
+    #[serde(default = "d_slide")]
+    pub mode: String,
+    #[serde(default = "d_eval_crop")]
+    pub crop: usize,
+    #[serde(default = "d_stride")]
+    pub stride: usize,
+    /// Write each evaluated image's prediction (class indices) as a PNG.
+    #[serde(default)]
+    pub save_predictions: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            mode: d_slide(),
+            crop: d_eval_crop(),
+            stride: d_stride(),
+            save_predictions: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitConfig {
+    /// Name of another job of the same sweep (a stage) whose final checkpoint initialises this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A checkpoint file: sweep's own (`.ckpt`) or an MMSegmentation state dict (`.pth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Load the backbone only (automatic when heads or classes differ).
+    #[serde(default)]
+    pub backbone_only: bool,
+}
+
+/// Fault injection, for the reliability suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Iteration at which the job process misbehaves.
+    pub at_iter: usize,
+    /// `abort` (SIGABRT), `exit` (exit code 3), `oom` (allocation failure), `nan` (loss becomes NaN).
+    pub kind: String,
+    /// Only on these attempts (1-based); empty: every attempt.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<u32>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: d_dataset(),
+            root: d_root(),
+            split: SplitConfig::Study,
+            scale: d_scale(),
+            ratio_range: None,
+            cat_max_ratio: d_cat_max_ratio(),
+            flip: 0.0,
+            photometric: false,
+            limit_train: None,
+            limit_val: None,
+        }
+    }
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig::Study
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backbone: d_backbone(),
+            head: Head::Fcn,
+            aux_head: true,
+            aux_weight: d_aux_weight(),
+            base_channels: d_base_channels(),
+            num_classes: d_num_classes(),
+            dropout: d_dropout(),
+            noop_ms: 0,
+        }
+    }
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("every JobConfig field has a default")
+    }
+}
+
+fn d_crop() -> usize {
+    256
+}
+fn d_iters() -> usize {
+    200
+}
+fn d_batch() -> usize {
+    2
+}
+fn d_checkpoint_every() -> usize {
+    50
+}
+fn d_dataset() -> String {
+    "dme".into()
+}
+fn d_root() -> PathBuf {
+    PathBuf::from("data/dme")
+}
+fn d_scale() -> [usize; 2] {
+    [512, 512]
+}
+fn d_cat_max_ratio() -> f32 {
+    0.75
+}
+fn d_backbone() -> String {
+    "unet-s5-d16".into()
+}
+fn d_true() -> bool {
+    true
+}
+fn d_aux_weight() -> f32 {
+    0.4
+}
+fn d_base_channels() -> usize {
+    64
+}
+fn d_num_classes() -> usize {
+    2
+}
+fn d_dropout() -> f32 {
+    0.1
+}
+fn d_one() -> f32 {
+    1.0
+}
+fn d_lr() -> f64 {
+    0.01
+}
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_weight_decay() -> f64 {
+    5e-4
+}
+fn d_adam_lr() -> f64 {
+    6e-5
+}
+fn d_adam_wd() -> f64 {
+    0.01
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+fn d_poly() -> String {
+    "poly".into()
+}
+fn d_power() -> f64 {
+    0.9
+}
+fn d_min_lr() -> f64 {
+    1e-4
+}
+fn d_warmup_ratio() -> f64 {
+    0.1
+}
+fn d_slide() -> String {
+    "slide".into()
+}
+fn d_eval_crop() -> usize {
+    256
+}
+fn d_stride() -> usize {
+    170
+}
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+fn is_zero_usize(v: &usize) -> bool {
+    *v == 0
+}

@@ -1,0 +1,4 @@
+fn main() {
+    let c = sweep::job::JobConfig::default();
+    println!("{}", c.label());
+}
