@@ -3,7 +3,6 @@
 //! `run` is called inside the job's own process (see `worker`); it reports progress
 //! through an [`Observer`] and returns the job's final [`Outcome`].
 
-use crate::job::JobConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -61,6 +60,11 @@ pub enum Event {
 
 pub trait Observer {
     fn event(&mut self, event: Event);
+    /// True once the job should checkpoint and stop (Ctrl-C / SIGTERM in the worker).
+    /// The train loop polls it every iteration and returns [`Outcome::Interrupted`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Collects events (tests).
