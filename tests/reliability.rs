@@ -1,0 +1,317 @@
+//! Fault-injection suite: the orchestrator killed at random moments, crashing and
+//! diverging jobs, two orchestrators on one database, Ctrl-C. Every test runs the real
+//! `sweep` binary against a temporary database; jobs are `noop` (no network, a sleep per
+//! iteration) or tiny real UNets where the numbers matter.
+//!
+//! The kill schedule is seeded (`SWEEP_FAULT_SEED`, default 7) so a failure can be replayed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use sweep::store::{JobRow, Store};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sweep")
+}
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn db(&self) -> PathBuf {
+        self.path().join("sweep.db")
+    }
+    fn write_sweep(&self, yaml: &str) -> PathBuf {
+        let p = self.path().join("sweep.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p
+    }
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("SWEEP_DB").env("RUST_LOG", "warn");
+        c
+    }
+    fn run(&self, file: &Path, extra: &[&str]) -> Output {
+        let (f, db) = (file.to_str().unwrap().to_string(), self.db().to_str().unwrap().to_string());
+        let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
+        args.extend_from_slice(extra);
+        self.command(&args).output().expect("sweep runs")
+    }
+    fn spawn(&self, file: &Path, extra: &[&str]) -> Child {
+        let (f, db) = (file.to_str().unwrap().to_string(), self.db().to_str().unwrap().to_string());
+        let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
+        args.extend_from_slice(extra);
+        self.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sweep starts")
+    }
+    fn rows(&self) -> Vec<JobRow> {
+        let db = self.db();
+        rt().block_on(async {
+            let store = Store::open(&db).await.unwrap();
+            store.report_rows(None).await.unwrap()
+        })
+    }
+    fn integrity(&self) -> String {
+        let db = self.db();
+        rt().block_on(async { Store::open(&db).await.unwrap().integrity_check().await.unwrap() })
+    }
+    /// Processes whose command line mentions this sandbox (workers of its jobs).
+    fn processes(&self) -> Vec<u32> {
+        let needle = self.path().to_string_lossy().to_string();
+        let me = std::process::id();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            if pid == me {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')).unwrap_or(false);
+            if !zombie && String::from_utf8_lossy(&cmdline).contains(&needle) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+    /// Waits until no process of this sandbox is left; returns the survivors otherwise.
+    fn wait_no_orphans(&self) -> Vec<u32> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = self.processes();
+            if left.is_empty() || Instant::now() > deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn by_label(rows: &[JobRow]) -> BTreeMap<String, &JobRow> {
+    rows.iter().map(|r| (format!("{} seed {}", r.label, r.seed), r)).collect()
+}
+
+fn metric(row: &JobRow, name: &str) -> f64 {
+    row.metrics.iter().find(|m| m.name == name && m.class.is_none()).map(|m| m.value).unwrap_or(f64::NAN)
+}
+
+/// Deterministic pseudo-random numbers for the kill schedule (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+const TINY_UNET: &str = "model: {base_channels: 4, aux_head: false}
+  crop: 32
+  batch: 2
+  data: {scale: [64, 64], limit_train: 4, limit_val: 2}
+  eval: {mode: whole, crop: 64, stride: 32}";
+
+#[test]
+fn rerun_schedules_nothing_twice() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep("name: idem\nbase:\n  model: {backbone: noop, noop_ms: 1}\n  iters: 5\nseeds: [0, 1, 2, 3, 4, 5]\n");
+    let first = sb.run(&file, &["--workers", "3"]);
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    let rows = sb.rows();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r.status == "succeeded" && r.attempts == 1));
+    let second = sb.run(&file, &["--workers", "3"]);
+    assert!(second.status.success(), "{}", stderr_of(&second));
+    assert!(stderr_of(&second).contains("0 attempt(s)"), "second run trained something: {}", stderr_of(&second));
+    assert_eq!(sb.rows(), rows, "a re-run must not touch finished jobs");
+
+    // Adding a grid value adds only the new jobs.
+    let file = sb.write_sweep("name: idem\nbase:\n  model: {backbone: noop, noop_ms: 1}\n  iters: 5\nseeds: [0, 1, 2, 3, 4, 5, 6]\n");
+    let third = sb.run(&file, &["--workers", "3"]);
+    assert!(stderr_of(&third).contains("1 attempt(s)"), "{}", stderr_of(&third));
+    assert_eq!(sb.rows().len(), 7);
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_and_repeats_nothing() {
+    let seed: u64 = std::env::var("SWEEP_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let yaml = format!(
+        "name: chaos\nbase:\n  {TINY_UNET}\n  iters: 12\n  checkpoint_every: 3\n  seed: 0\n\
+         grid:\n  model.backbone: [unet-s5-d16, noop]\ninclude:\n  - {{model.backbone: noop, model.noop_ms: 40, iters: 30, checkpoint_every: 5}}\n\
+           - {{model.backbone: noop, model.noop_ms: 40, iters: 25, checkpoint_every: 5, seed: 3}}\nseeds: [0, 1]\n"
+    );
+    // The reference: the same sweep, never interrupted.
+    let calm = Sandbox::new();
+    let file = calm.write_sweep(&yaml);
+    let out = calm.run(&file, &["--workers", "2"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let reference = calm.rows();
+    assert!(reference.iter().all(|r| r.status == "succeeded"));
+
+    let sb = Sandbox::new();
+    let file = sb.write_sweep(&yaml);
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let kills = 5;
+    for k in 0..kills {
+        let mut child = sb.spawn(&file, &["--workers", "2"]);
+        let wait_ms = 300 + rng.below(1500);
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        child.wait().unwrap();
+        let orphans = sb.wait_no_orphans();
+        assert!(orphans.is_empty(), "kill {k} (seed {seed}, after {wait_ms} ms) left worker processes {orphans:?}");
+    }
+    let out = sb.run(&file, &["--workers", "2"]);
+    assert!(out.status.success(), "seed {seed}: {}", stderr_of(&out));
+    let rows = sb.rows();
+    assert_eq!(rows.len(), reference.len(), "seed {seed}: jobs lost or added");
+    let (expected, got) = (by_label(&reference), by_label(&rows));
+    for (label, r) in &got {
+        assert_eq!(r.status, "succeeded", "seed {seed}: {label}");
+        let e = expected[label];
+        for name in ["mDice", "mIoU", "mAcc", "aAcc"] {
+            assert_eq!(metric(r, name).to_bits(), metric(e, name).to_bits(), "seed {seed}: {label} {name} differs from the uninterrupted run");
+        }
+        // Exactly one result: each number recorded once.
+        let mut keys: Vec<_> = r.metrics.iter().map(|m| (m.split.clone(), m.name.clone(), m.class)).collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "{label}: a metric recorded twice");
+    }
+    assert_eq!(sb.integrity(), "ok");
+    assert!(sb.wait_no_orphans().is_empty());
+}
+
+#[test]
+fn crashing_jobs_are_retried_then_failed_and_the_rest_finish() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep(
+        "name: crashy\nmax_attempts: 2\nbase:\n  model: {backbone: noop, noop_ms: 5}\n  iters: 10\n  checkpoint_every: 2\n\
+         include:\n\
+           - {seed: 1, fault: {kind: abort, at_iter: 4}}\n\
+           - {seed: 2, fault: {kind: exit, at_iter: 6, attempts: [1]}}\n\
+           - {seed: 3, fault: {kind: oom, at_iter: 3}}\n\
+           - {seed: 4}\n",
+    );
+    let out = sb.run(&file, &["--workers", "2"]);
+    assert_eq!(out.status.code(), Some(2), "failed jobs make the exit code 2: {}", stderr_of(&out));
+    let rows = sb.rows();
+    let find = |seed: u64| rows.iter().find(|r| r.seed == seed).unwrap();
+    let abort = find(1);
+    assert_eq!((abort.status.as_str(), abort.attempts), ("failed", 2));
+    assert!(abort.error.as_deref().unwrap_or("").contains("SIGABRT"), "{:?}", abort.error);
+    let flaky = find(2);
+    assert_eq!((flaky.status.as_str(), flaky.attempts), ("succeeded", 2), "a job failing once is retried");
+    let oom = find(3);
+    assert_eq!(oom.status, "failed");
+    assert!(oom.error.is_some());
+    assert_eq!(find(4).status, "succeeded");
+    assert!(sb.wait_no_orphans().is_empty());
+}
+
+#[test]
+fn nan_loss_is_recorded_as_diverged_and_not_retried() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep("name: nan\nmax_attempts: 3\nbase:\n  model: {backbone: noop}\n  iters: 10\n  fault: {kind: nan, at_iter: 5}\n");
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let rows = sb.rows();
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("diverged", 1));
+    assert!(rows[0].error.as_deref().unwrap_or("").contains('5'), "the diverged iteration is recorded: {:?}", rows[0].error);
+}
+
+#[test]
+fn two_orchestrators_on_one_database_never_run_a_job_twice() {
+    let sb = Sandbox::new();
+    let seeds: Vec<String> = (0..16).map(|s| s.to_string()).collect();
+    let file = sb.write_sweep(&format!("name: twins\nbase:\n  model: {{backbone: noop, noop_ms: 10}}\n  iters: 8\nseeds: [{}]\n", seeds.join(", ")));
+    let mut a = sb.spawn(&file, &["--workers", "2"]);
+    let mut b = sb.spawn(&file, &["--workers", "2"]);
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+    let rows = sb.rows();
+    assert_eq!(rows.len(), 16);
+    for r in &rows {
+        assert_eq!((r.status.as_str(), r.attempts), ("succeeded", 1), "job {} ran {} times", r.label, r.attempts);
+    }
+    assert_eq!(sb.integrity(), "ok");
+}
+
+#[test]
+fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep("name: ctrlc\nbase:\n  model: {backbone: noop, noop_ms: 20}\n  iters: 150\n  checkpoint_every: 1000\n");
+    let child = sb.spawn(&file, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let rows = sb.rows();
+    assert_eq!(rows[0].status, "interrupted");
+    let stopped_at = rows[0].iteration;
+    assert!(stopped_at > 0 && stopped_at < 150, "stopped at {stopped_at}");
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let rows = sb.rows();
+    assert_eq!(rows[0].status, "succeeded");
+    assert_eq!(rows[0].attempts, 2);
+    assert!(sb.wait_no_orphans().is_empty());
+}
+
+#[test]
+fn bad_databases_are_refused_with_their_path() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep("name: x\nbase:\n  model: {backbone: noop}\n  iters: 1\n");
+    let out = sb.command(&["run", file.to_str().unwrap(), "--db", "/proc/no-such-dir/sweep.db"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("/proc/no-such-dir/sweep.db"), "{}", stderr_of(&out));
+
+    // A database written by a newer sweep (a migration this binary does not know).
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let db = sb.db();
+    rt().block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query("INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) VALUES (99990101000000, 'future', CURRENT_TIMESTAMP, 1, x'00', 0)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let before = std::fs::read(&db).unwrap();
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(err.contains(db.to_str().unwrap()) && err.contains("newer"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), before, "a refused database is not modified");
+}
+
+#[test]
+fn bad_data_is_refused_before_anything_is_written() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep(&format!(
+        "name: nodata\ndata: {{root: {}}}\nbase:\n  model: {{base_channels: 4}}\n  crop: 32\n  iters: 2\n",
+        sb.path().join("missing").display()
+    ));
+    let out = sb.run(&file, &[]);
+    assert!(!out.status.success());
+    assert!(stderr_of(&out).contains("missing"), "{}", stderr_of(&out));
+    assert!(!sb.db().exists() || sb.rows().is_empty(), "no job was registered for a sweep that cannot run");
+}
