@@ -7,3 +7,5 @@
 
 pub mod job;
 pub mod trainer;
+pub mod report;
+pub mod store;

@@ -1,0 +1,407 @@
+//! Leaderboard of a sweep's results (`sweep report`) and its pictures.
+//!
+//! Jobs identical except for their seed are one row: `mean ± std` (sample std) over the
+//! seeds, with their number `n`. Metrics are stored in percent and shown with 2 decimals.
+//! Columns by default: the study's Model, mDice, mAccuracy (= mAcc), mIoU, mFscore.
+
+pub mod plot;
+mod table;
+
+pub use plot::{write_curves_svg, write_leaderboard_svg};
+
+use crate::store::{JobRow, Store};
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Output format of [`render`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Markdown,
+    Csv,
+    Json,
+}
+
+/// What [`render`] shows. Derives `clap::Args` so the CLI can flatten it.
+#[derive(Clone, Debug, PartialEq, clap::Args)]
+pub struct ReportOptions {
+    /// Only this sweep (default: every sweep in the database).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Metric to sort by: mDice, mAcc (or mAccuracy), mIoU, mFscore, aAcc, or a class's
+    /// metric as NAME.CLASS (Dice.1, IoU.1).
+    #[arg(long, default_value = "mDice")]
+    pub sort: String,
+    /// Ascending (default descending: best first).
+    #[arg(long)]
+    pub asc: bool,
+    /// Show only the first N rows.
+    #[arg(long)]
+    pub top: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Extra metric columns, comma-separated: aAcc,IoU.1,Dice.1
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Include jobs that did not succeed (adds a Status column).
+    #[arg(long)]
+    pub all: bool,
+    /// Evaluation split whose metrics are shown (default: `val` when a job has it, else its first).
+    #[arg(long)]
+    pub split: Option<String>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            sweep: None,
+            sort: "mDice".into(),
+            asc: false,
+            top: None,
+            format: Format::Table,
+            columns: Vec::new(),
+            all: false,
+            split: None,
+        }
+    }
+}
+
+/// The study's columns: (header, metric).
+pub const DEFAULT_COLUMNS: &[(&str, &str)] = &[
+    ("mDice", "mDice"),
+    ("mAccuracy", "mAcc"),
+    ("mIoU", "mIoU"),
+    ("mFscore", "mFscore"),
+];
+
+/// A metric as stored: `name` and `class` (None for means and aAcc).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MetricKey {
+    pub name: String,
+    pub class: Option<usize>,
+}
+
+impl MetricKey {
+    /// `mDice`, `mAccuracy` (= mAcc), `Dice.1` (class 1). Names compare case-insensitively.
+    pub fn parse(s: &str) -> Result<MetricKey> {
+        let s = s.trim();
+        if s.is_empty() {
+            bail!("empty metric name");
+        }
+        let (name, class) = match s.rsplit_once('.') {
+            Some((n, c)) if !n.is_empty() && c.chars().all(|ch| ch.is_ascii_digit()) && !c.is_empty() => {
+                (n, Some(c.parse()?))
+            }
+            _ => (s, None),
+        };
+        let name = if name.eq_ignore_ascii_case("mAccuracy") {
+            "mAcc"
+        } else {
+            name
+        };
+        Ok(MetricKey {
+            name: name.to_string(),
+            class,
+        })
+    }
+
+    fn matches(&self, m: &crate::trainer::MetricValue) -> bool {
+        m.class == self.class && m.name.eq_ignore_ascii_case(&self.name)
+    }
+}
+
+impl std::fmt::Display for MetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.class {
+            Some(c) => write!(f, "{}.{c}", self.name),
+            None => write!(f, "{}", self.name),
+        }
+    }
+}
+
+/// Mean and sample standard deviation of the values a group has for one metric.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    /// None for a single value.
+    pub std: Option<f64>,
+    pub values: Vec<f64>,
+}
+
+impl Stat {
+    pub fn of(values: Vec<f64>) -> Option<Stat> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.len() > 1).then(|| {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        });
+        Some(Stat { mean, std, values })
+    }
+
+    /// `77.44` or `77.44 ± 1.23`.
+    pub fn display(&self) -> String {
+        match self.std {
+            Some(s) => format!("{:.2} ± {:.2}", self.mean, s),
+            None => format!("{:.2}", self.mean),
+        }
+    }
+}
+
+/// Jobs identical except for their seed (same sweep, stage, status, config without `seed`).
+#[derive(Clone, Debug)]
+pub struct Group<'a> {
+    pub sweep: String,
+    pub label: String,
+    pub status: String,
+    pub runs: Vec<&'a JobRow>,
+}
+
+impl Group<'_> {
+    /// The split a run's metrics are read from: `split` if given, else `val`, else its first.
+    fn split_of<'r>(run: &'r JobRow, split: Option<&'r str>) -> Option<&'r str> {
+        if let Some(s) = split {
+            return Some(s);
+        }
+        if run.metrics.iter().any(|m| m.split == "val") {
+            return Some("val");
+        }
+        run.metrics.iter().map(|m| m.split.as_str()).min()
+    }
+
+    /// The metric over the group's runs (those that have it).
+    pub fn stat(&self, key: &MetricKey, split: Option<&str>) -> Option<Stat> {
+        let values: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|r| {
+                let sp = Self::split_of(r, split)?;
+                r.metrics
+                    .iter()
+                    .find(|m| m.split == sp && key.matches(m))
+                    .map(|m| m.value)
+            })
+            .collect();
+        Stat::of(values)
+    }
+
+    /// Every metric key the runs have in the chosen split, sorted (means first, then per class).
+    pub fn metric_keys(&self, split: Option<&str>) -> Vec<MetricKey> {
+        let mut keys: Vec<MetricKey> = Vec::new();
+        for r in &self.runs {
+            let Some(sp) = Self::split_of(r, split) else {
+                continue;
+            };
+            for m in r.metrics.iter().filter(|m| m.split == sp) {
+                let k = MetricKey {
+                    name: m.name.clone(),
+                    class: m.class,
+                };
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        keys.sort_by(|a, b| (a.class.is_some(), a.class, &a.name).cmp(&(b.class.is_some(), b.class, &b.name)));
+        keys
+    }
+}
+
+/// Groups repeated seeds. Order: first appearance.
+pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
+    let mut index: BTreeMap<(String, Option<String>, String, String), usize> = BTreeMap::new();
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for row in rows.iter().filter(|r| all || r.status == "succeeded") {
+        let config = match serde_json::from_str::<serde_json::Value>(&row.config_json) {
+            Ok(mut v) => {
+                if let Some(obj) = v.as_object_mut() {
+                    obj.remove("seed");
+                }
+                v.to_string()
+            }
+            // Unparsable config: its own group.
+            Err(_) => format!("job {}", row.job_id),
+        };
+        let key = (
+            row.sweep.clone(),
+            row.stage.clone(),
+            row.status.clone(),
+            config,
+        );
+        match index.get(&key) {
+            Some(&i) => groups[i].runs.push(row),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(Group {
+                    sweep: row.sweep.clone(),
+                    label: String::new(),
+                    status: row.status.clone(),
+                    runs: vec![row],
+                });
+            }
+        }
+    }
+    for g in &mut groups {
+        g.label = common_label(&g.runs);
+    }
+    groups
+}
+
+/// The runs' label; if seeds made them differ (`..., seed 3`), the comma-separated parts
+/// they share.
+fn common_label(runs: &[&JobRow]) -> String {
+    let first = &runs[0].label;
+    if runs.iter().all(|r| &r.label == first) {
+        return first.clone();
+    }
+    let parts: Vec<&str> = first
+        .split(", ")
+        .filter(|p| runs.iter().all(|r| r.label.split(", ").any(|q| q == *p)))
+        .collect();
+    if parts.is_empty() {
+        first.clone()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Groups, sorts (missing or NaN values last either way; ties by label) and cuts to `top`.
+pub fn rank<'a>(rows: &'a [JobRow], opts: &ReportOptions) -> Result<Vec<Group<'a>>> {
+    let sort = MetricKey::parse(&opts.sort)?;
+    let split = opts.split.as_deref();
+    let mut keyed: Vec<(Option<f64>, Group<'a>)> = group_rows(rows, opts.all)
+        .into_iter()
+        .map(|g| {
+            let v = g.stat(&sort, split).map(|s| s.mean).filter(|v| !v.is_nan());
+            (v, g)
+        })
+        .collect();
+    if !keyed.is_empty() && keyed.iter().all(|(v, _)| v.is_none()) && !rows.is_empty() {
+        let known: std::collections::BTreeSet<String> = keyed
+            .iter()
+            .flat_map(|(_, g)| g.metric_keys(split))
+            .map(|k| k.to_string())
+            .collect();
+        if !known.is_empty() {
+            bail!(
+                "--sort {}: no job has this metric (known: {})",
+                opts.sort,
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    keyed.sort_by(|(va, ga), (vb, gb)| {
+        let by_value = match (va, vb) {
+            (Some(a), Some(b)) => {
+                let o = a.total_cmp(b);
+                if opts.asc {
+                    o
+                } else {
+                    o.reverse()
+                }
+            }
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        by_value
+            .then_with(|| ga.label.cmp(&gb.label))
+            .then_with(|| ga.runs[0].job_id.cmp(&gb.runs[0].job_id))
+    });
+    if let Some(n) = opts.top {
+        keyed.truncate(n);
+    }
+    Ok(keyed.into_iter().map(|(_, group)| group).collect())
+}
+
+/// Renders the leaderboard of `rows` (from [`Store::report_rows`]).
+/// Rows of other sweeps than `opts.sweep` (when given) are left out.
+pub fn render(rows: &[JobRow], opts: &ReportOptions) -> Result<String> {
+    let rows: Vec<JobRow> = match &opts.sweep {
+        Some(name) => rows.iter().filter(|r| &r.sweep == name).cloned().collect(),
+        None => rows.to_vec(),
+    };
+    let ranked = rank(&rows, opts)?;
+    let mut columns: Vec<(String, MetricKey)> = DEFAULT_COLUMNS
+        .iter()
+        .map(|(h, m)| (h.to_string(), MetricKey::parse(m).expect("valid")))
+        .collect();
+    for c in &opts.columns {
+        let key = MetricKey::parse(c)?;
+        if !columns.iter().any(|(_, k)| k.name.eq_ignore_ascii_case(&key.name) && k.class == key.class) {
+            columns.push((c.trim().to_string(), key));
+        }
+    }
+    Ok(match opts.format {
+        Format::Table => table::text(&ranked, &columns, opts),
+        Format::Markdown => table::markdown(&ranked, &columns, opts),
+        Format::Csv => table::csv(&ranked, &columns, opts),
+        Format::Json => table::json(&ranked, opts)?,
+    })
+}
+
+/// Reads the database and renders (the `sweep report` command).
+pub async fn report(store: &Store, opts: &ReportOptions) -> Result<String> {
+    let rows = store.report_rows(opts.sweep.as_deref()).await?;
+    render(&rows, opts)
+}
+
+/// Writes `curves.svg` (loss of every job of the report) and `leaderboard.svg` (the sort
+/// metric) into `dir`; returns their paths.
+pub async fn write_plots(store: &Store, opts: &ReportOptions, dir: &Path) -> Result<Vec<PathBuf>> {
+    let rows = store.report_rows(opts.sweep.as_deref()).await?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create plot folder {}: {e}", dir.display()))?;
+    let mut curves = Vec::new();
+    for r in rows.iter().filter(|r| opts.all || r.status == "succeeded") {
+        let c = store.curve(r.job_id).await?;
+        if c.is_empty() {
+            continue;
+        }
+        let label = if r.seed != 0 || rows.iter().any(|o| o.label == r.label && o.job_id != r.job_id) {
+            format!("{} (seed {})", r.label, r.seed)
+        } else {
+            r.label.clone()
+        };
+        curves.push((label, c.into_iter().map(|(i, l, _, _)| (i, l)).collect()));
+    }
+    let curves_path = dir.join("curves.svg");
+    write_curves_svg(&curves, &curves_path)?;
+    let board_path = dir.join("leaderboard.svg");
+    write_leaderboard_svg(&rows, &opts.sort, &board_path)?;
+    Ok(vec![curves_path, board_path])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_keys_parse() {
+        assert_eq!(
+            MetricKey::parse("Dice.1").unwrap(),
+            MetricKey {
+                name: "Dice".into(),
+                class: Some(1)
+            }
+        );
+        assert_eq!(MetricKey::parse("mAccuracy").unwrap().name, "mAcc");
+        assert_eq!(MetricKey::parse("mDice").unwrap().class, None);
+        assert!(MetricKey::parse("  ").is_err());
+    }
+
+    #[test]
+    fn sample_std_by_hand() {
+        // values 70, 72, 77: mean 73, deviations -3, -1, 4 -> squares 9 + 1 + 16 = 26, /2 = 13.
+        let s = Stat::of(vec![70.0, 72.0, 77.0]).unwrap();
+        assert_eq!(s.mean, 73.0);
+        assert!((s.std.unwrap() - 13f64.sqrt()).abs() < 1e-12);
+        assert_eq!(s.display(), "73.00 ± 3.61");
+        assert_eq!(Stat::of(vec![65.436]).unwrap().display(), "65.44");
+        assert!(Stat::of(vec![]).is_none());
+    }
+}

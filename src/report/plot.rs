@@ -1,0 +1,203 @@
+//! SVG pictures of a sweep: training curves and the leaderboard.
+
+use super::{rank, MetricKey, ReportOptions};
+use crate::store::JobRow;
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use std::path::Path;
+
+fn color(i: usize) -> RGBColor {
+    // Tableau 10: distinct, print-friendly.
+    const C: [(u8, u8, u8); 10] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ];
+    let (r, g, b) = C[i % C.len()];
+    RGBColor(r, g, b)
+}
+
+fn draw_err<E: std::fmt::Display>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_ {
+    move |e| anyhow!("drawing {}: {e}", path.display())
+}
+
+/// Training loss against iteration, one line per job, with a legend. Non-finite losses
+/// (a diverged job's last points) are left out.
+pub fn write_curves_svg(curves: &[(String, Vec<(usize, f64)>)], path: &Path) -> Result<()> {
+    let finite = |c: &(String, Vec<(usize, f64)>)| -> Vec<(f64, f64)> {
+        c.1.iter()
+            .filter(|(_, l)| l.is_finite())
+            .map(|&(i, l)| (i as f64, l))
+            .collect()
+    };
+    let series: Vec<(String, Vec<(f64, f64)>)> =
+        curves.iter().map(|c| (c.0.clone(), finite(c))).collect();
+    let points = series.iter().flat_map(|s| s.1.iter());
+    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in points {
+        x_max = x_max.max(x);
+        y_min = y_min.min(y);
+        y_max = y_max.max(y);
+    }
+    if !y_min.is_finite() {
+        (y_min, y_max) = (0.0, 1.0);
+    }
+    let pad = ((y_max - y_min) * 0.05).max(1e-6);
+    let y_range = (y_min - pad)..(y_max + pad);
+
+    let legend_chars = curves.iter().map(|c| c.0.chars().count()).max().unwrap_or(0);
+    let width = 900u32.max(legend_chars as u32 * 8 + 200);
+    let root = SVGBackend::new(path, (width, 560)).into_drawing_area();
+    let err = draw_err(path);
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("Training loss", ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..x_max, y_range)
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .y_desc("loss")
+        .draw()
+        .map_err(&err)?;
+    for (i, (label, pts)) in series.iter().enumerate() {
+        let c = color(i);
+        chart
+            .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
+            .map_err(&err)?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    if !series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(&err)?;
+    }
+    root.present()
+        .map_err(&err)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The leaderboard for `metric` (e.g. `mDice`, `Dice.1`) as horizontal bars, best on top,
+/// with ± one sample std as error bars where seeds were repeated. Succeeded jobs only.
+pub fn write_leaderboard_svg(rows: &[JobRow], metric: &str, path: &Path) -> Result<()> {
+    let opts = ReportOptions {
+        sort: metric.to_string(),
+        ..ReportOptions::default()
+    };
+    let key = MetricKey::parse(metric)?;
+    let groups = rank(rows, &opts)?;
+    let bars: Vec<(String, f64, f64, usize)> = groups
+        .iter()
+        .filter_map(|g| {
+            let s = g.stat(&key, None)?;
+            s.mean.is_finite().then(|| {
+                (
+                    g.label.clone(),
+                    s.mean,
+                    s.std.unwrap_or(0.0),
+                    s.values.len(),
+                )
+            })
+        })
+        .collect();
+    let n = bars.len().max(1);
+    let x_max = bars
+        .iter()
+        .map(|(_, m, s, _)| m + s)
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let label_chars = bars.iter().map(|b| b.0.chars().count()).max().unwrap_or(10);
+    let label_px = (label_chars as u32) * 7 + 20;
+    let height = 120 + 34 * n as u32;
+    let root = SVGBackend::new(path, (label_px + 640, height)).into_drawing_area();
+    let err = draw_err(path);
+    root.fill(&WHITE).map_err(&err)?;
+    let labels: Vec<String> = bars.iter().rev().map(|b| b.0.clone()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{metric} (%)"), ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(label_px)
+        .build_cartesian_2d(0f64..x_max, (0..n as i32).into_segmented())
+        .map_err(&err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n + 1)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .x_desc(format!("{metric} (%)"))
+        .draw()
+        .map_err(&err)?;
+    // Best on top: bar k (rank order) sits in segment n-1-k.
+    let seg = |k: usize| (n - 1 - k) as i32;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(k, (_, mean, _, _))| {
+            let mut r = Rectangle::new(
+                [
+                    (0.0, SegmentValue::Exact(seg(k))),
+                    (*mean, SegmentValue::Exact(seg(k) + 1)),
+                ],
+                color(0).mix(0.8).filled(),
+            );
+            r.set_margin(5, 5, 0, 0);
+            r
+        }))
+        .map_err(&err)?;
+    for (k, (_, mean, std, count)) in bars.iter().enumerate() {
+        let y = SegmentValue::CenterOf(seg(k));
+        if *count > 1 {
+            let (lo, hi) = (mean - std, mean + std);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(lo, y.clone()), (hi, y.clone())],
+                    BLACK.stroke_width(2),
+                )))
+                .map_err(&err)?;
+            for x in [lo, hi] {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x, SegmentValue::Exact(seg(k))), (x, SegmentValue::Exact(seg(k) + 1))],
+                        BLACK.stroke_width(1),
+                    )))
+                    .map_err(&err)?;
+            }
+        }
+        let text = if *count > 1 {
+            format!("{mean:.2} ± {std:.2} (n={count})")
+        } else {
+            format!("{mean:.2}")
+        };
+        chart
+            .draw_series(std::iter::once(Text::new(
+                text,
+                (mean + std + x_max * 0.01, y),
+                ("sans-serif", 12),
+            )))
+            .map_err(&err)?;
+    }
+    root.present()
+        .map_err(&err)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! The leaderboard: formats, sorting, seed grouping (hand-computed), pictures.
+
+use sweep::report::{self, render, Format, ReportOptions};
+use sweep::store::{Finish, JobRow, NewJob, Owner, Store};
+use sweep::trainer::MetricValue;
+
+const FCN256: &str = "UNet + FCN, crop 256, 200 it, CE";
+const FCN320: &str = "UNet + FCN, crop 320, 200 it, CE";
+const DLV3: &str = "UNet + DeepLabV3, crop 320, 200 it, dice";
+const PSP: &str = "UNet + PSPNet, crop 256, 200 it, CE";
+
+fn metrics(v: &[(&str, Option<usize>, f64)]) -> Vec<MetricValue> {
+    v.iter()
+        .map(|&(name, class, value)| MetricValue {
+            split: "val".into(),
+            name: name.into(),
+            class,
+            value,
+        })
+        .collect()
+}
+
+fn row(sweep: &str, id: i64, label: &str, seed: u64, config: &str, status: &str, m: Vec<MetricValue>) -> JobRow {
+    JobRow {
+        sweep: sweep.into(),
+        job_id: id,
+        hash: format!("hash{id}"),
+        stage: None,
+        label: label.into(),
+        status: status.into(),
+        attempts: 1,
+        seed,
+        config_json: format!(r#"{{"model": "{config}", "seed": {seed}}}"#),
+        metrics: m,
+        artifact_dir: Some(format!("/runs/{id}")),
+        error: (status == "failed").then(|| "exit code 3".to_string()),
+        iteration: 200,
+        total_iters: Some(200),
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+/// One single run per FCN config, DeepLabV3 with 3 seeds, one failed job, one other sweep.
+fn rows() -> Vec<JobRow> {
+    let m = |d: f64, a: f64, i: f64, d1: f64| {
+        metrics(&[
+            ("mDice", None, d),
+            ("mAcc", None, a),
+            ("mIoU", None, i),
+            ("mFscore", None, d),
+            ("aAcc", None, 99.1),
+            ("Dice", Some(1), d1),
+            ("IoU", Some(1), d1 / 2.0),
+        ])
+    };
+    vec![
+        row("dme", 1, FCN256, 0, "fcn256", "succeeded", m(73.82, 68.77, 65.44, 50.0)),
+        row("dme", 2, DLV3, 0, "dlv3", "succeeded", m(79.0, 77.0, 70.0, 59.0)),
+        row("dme", 3, DLV3, 1, "dlv3", "succeeded", m(80.0, 77.0, 71.0, 60.0)),
+        row("dme", 4, DLV3, 2, "dlv3", "succeeded", m(84.0, 77.0, 72.0, 64.0)),
+        row("dme", 5, FCN320, 0, "fcn320", "succeeded", m(77.44, 75.37, 68.72, 62.0)),
+        row("dme", 6, PSP, 0, "psp", "failed", vec![]),
+        row("chase", 7, FCN256, 0, "fcn256", "succeeded", m(90.0, 90.0, 90.0, 90.0)),
+    ]
+}
+
+fn opts(format: Format) -> ReportOptions {
+    ReportOptions {
+        sweep: Some("dme".into()),
+        format,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn markdown_matches_the_studys_table_with_seeds_grouped() {
+    let out = render(&rows(), &opts(Format::Markdown)).unwrap();
+    // DeepLabV3 seeds 79, 80, 84: mean 81, deviations -2 -1 3, sample var (4+1+9)/2 = 7,
+    // std sqrt(7) = 2.6458. mIoU 70 71 72: mean 71, std 1. mAcc 77 x3: std 0.
+    let expected = format!(
+        "| Model | mDice | mAccuracy | mIoU | mFscore | n |\n\
+         |---|---:|---:|---:|---:|---:|\n\
+         | {DLV3} | 81.00 ± 2.65 | 77.00 ± 0.00 | 71.00 ± 1.00 | 81.00 ± 2.65 | 3 |\n\
+         | {FCN320} | 77.44 | 75.37 | 68.72 | 77.44 | 1 |\n\
+         | {FCN256} | 73.82 | 68.77 | 65.44 | 73.82 | 1 |\n"
+    );
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn no_n_column_without_repeated_seeds() {
+    let only_single: Vec<JobRow> = rows().into_iter().filter(|r| r.label != DLV3).collect();
+    let out = render(&only_single, &opts(Format::Markdown)).unwrap();
+    assert!(out.starts_with("| Model | mDice | mAccuracy | mIoU | mFscore |\n"), "{out}");
+}
+
+#[test]
+fn sort_by_class_metric_ascending_top_and_extra_columns() {
+    let o = ReportOptions {
+        sort: "Dice.1".into(),
+        asc: true,
+        columns: vec!["Dice.1".into(), "aAcc".into()],
+        ..opts(Format::Markdown)
+    };
+    let out = render(&rows(), &o).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| Model | mDice | mAccuracy | mIoU | mFscore | Dice.1 | aAcc | n |"
+    );
+    // Dice.1: FCN256 50 < DLV3 mean (59+60+64)/3 = 61 < FCN320 62.
+    assert!(lines[2].starts_with(&format!("| {FCN256} |")), "{out}");
+    assert!(lines[3].starts_with(&format!("| {DLV3} |")), "{out}");
+    assert!(lines[3].contains("| 61.00 ± 2.65 | 99.10 ± 0.00 |"), "{out}");
+    assert!(lines[4].starts_with(&format!("| {FCN320} |")), "{out}");
+
+    let top = ReportOptions {
+        sort: "Dice.1".into(),
+        top: Some(1),
+        ..opts(Format::Markdown)
+    };
+    let out = render(&rows(), &top).unwrap();
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains(FCN320));
+}
+
+#[test]
+fn all_adds_status_and_puts_jobs_without_metrics_last() {
+    let o = ReportOptions {
+        all: true,
+        ..opts(Format::Markdown)
+    };
+    let out = render(&rows(), &o).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "| Model | Status | mDice | mAccuracy | mIoU | mFscore | n |"
+    );
+    assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|");
+    assert_eq!(lines[5], format!("| {PSP} | failed | - | - | - | - | 1 |"));
+    // Without `all`, the failed job is not shown.
+    assert!(!render(&rows(), &opts(Format::Markdown)).unwrap().contains(PSP));
+}
+
+#[test]
+fn terminal_table_has_the_rows_in_order() {
+    let out = render(&rows(), &opts(Format::Table)).unwrap();
+    for h in ["Model", "mDice", "mAccuracy", "mIoU", "mFscore"] {
+        assert!(out.contains(h), "{out}");
+    }
+    let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} missing:\n{out}"));
+    assert!(pos(DLV3) < pos(FCN320) && pos(FCN320) < pos(FCN256), "{out}");
+    assert!(out.contains("81.00 ± 2.65"));
+    assert!(!out.contains("90.00"), "other sweep leaked in:\n{out}");
+}
+
+#[test]
+fn csv_has_full_precision_and_quoted_labels() {
+    let out = render(&rows(), &opts(Format::Csv)).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "sweep,job_ids,model,status,n,mDice,mDice_std,mAccuracy,mAccuracy_std,mIoU,mIoU_std,mFscore,mFscore_std"
+    );
+    assert_eq!(lines.len(), 4);
+    let dl = lines[1];
+    assert!(dl.starts_with(&format!("dme,2;3;4,\"{DLV3}\",succeeded,3,81,")), "{dl}");
+    let after_label = dl.split_once("\",").unwrap().1;
+    let std: f64 = after_label.split(',').nth(3).unwrap().parse().unwrap();
+    assert!((std - 7f64.sqrt()).abs() < 1e-12, "{dl}");
+    // A single run: empty std.
+    assert!(lines[2].contains(",1,77.44,,75.37,,68.72,,77.44,"), "{}", lines[2]);
+}
+
+#[test]
+fn json_carries_configs_runs_and_per_seed_values() {
+    let out = render(&rows(), &opts(Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 3);
+    let g = &arr[0];
+    assert_eq!(g["rank"], 1);
+    assert_eq!(g["sweep"], "dme");
+    assert_eq!(g["model"], DLV3);
+    assert_eq!(g["status"], "succeeded");
+    assert_eq!(g["n"], 3);
+    assert_eq!(g["job_ids"], serde_json::json!([2, 3, 4]));
+    assert_eq!(g["metrics"]["mDice"]["mean"], 81.0);
+    assert!((g["metrics"]["mDice"]["std"].as_f64().unwrap() - 7f64.sqrt()).abs() < 1e-12);
+    assert_eq!(g["metrics"]["mDice"]["values"], serde_json::json!([79.0, 80.0, 84.0]));
+    assert_eq!(g["metrics"]["Dice.1"]["mean"], 61.0);
+    assert_eq!(g["metrics"]["IoU.1"]["values"], serde_json::json!([29.5, 30.0, 32.0]));
+    let runs = g["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[1]["seed"], 1);
+    assert_eq!(runs[1]["config"]["model"], "dlv3");
+    assert_eq!(runs[1]["metrics"]["val"]["Dice.1"], 60.0);
+    assert_eq!(runs[2]["artifact_dir"], "/runs/4");
+    // A single run has std null.
+    assert!(arr[1]["metrics"]["mDice"]["std"].is_null());
+    assert_eq!(arr[1]["metrics"]["mDice"]["values"], serde_json::json!([77.44]));
+}
+
+#[test]
+fn unknown_sort_metric_lists_the_known_ones() {
+    let o = ReportOptions {
+        sort: "mDcie".into(),
+        ..opts(Format::Table)
+    };
+    let msg = format!("{:#}", render(&rows(), &o).unwrap_err());
+    assert!(msg.contains("mDcie") && msg.contains("mDice") && msg.contains("Dice.1"), "{msg}");
+}
+
+#[test]
+fn seed_in_label_is_dropped_from_the_grouped_row() {
+    let mut rs: Vec<JobRow> = rows().into_iter().filter(|r| r.label == DLV3).collect();
+    for r in &mut rs {
+        r.label = format!("{DLV3}, seed {}", r.seed);
+    }
+    let out = render(&rs, &opts(Format::Markdown)).unwrap();
+    assert!(out.contains(&format!("| {DLV3} | 81.00 ± 2.65 |")), "{out}");
+}
+
+#[test]
+fn svgs_are_written_with_their_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let curves = dir.path().join("curves.svg");
+    report::write_curves_svg(
+        &[
+            (FCN256.to_string(), vec![(1, 0.9), (2, 0.7), (3, 0.6)]),
+            (DLV3.to_string(), vec![(1, 1.1), (2, f64::NAN), (3, 0.5)]),
+        ],
+        &curves,
+    )
+    .unwrap();
+    let svg = std::fs::read_to_string(&curves).unwrap();
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
+    assert!(svg.contains(FCN256) && svg.contains(DLV3), "labels missing");
+    assert!(svg.contains("iteration") && svg.contains("loss"));
+
+    let board = dir.path().join("board.svg");
+    let dme: Vec<JobRow> = rows().into_iter().filter(|r| r.sweep == "dme").collect();
+    report::write_leaderboard_svg(&dme, "mDice", &board).unwrap();
+    let svg = std::fs::read_to_string(&board).unwrap();
+    for l in [FCN256, FCN320, DLV3] {
+        assert!(svg.contains(l), "{l} missing");
+    }
+    assert!(svg.contains("81.00 ± 2.65 (n=3)"));
+    assert!(!svg.contains(PSP), "failed job drawn");
+
+    // An unwritable target names the path.
+    let bad = dir.path().join("no-such-dir").join("x.svg");
+    let msg = format!("{:#}", report::write_curves_svg(&[], &bad).unwrap_err());
+    assert!(msg.contains("no-such-dir"), "{msg}");
+}
+
+#[tokio::test]
+async fn report_from_the_store_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+    let sweep = store.upsert_sweep("dme", "dme.yaml", "").await.unwrap();
+    let jobs: Vec<NewJob> = [(FCN256, 0u64, "a"), (DLV3, 0, "b"), (DLV3, 1, "b")]
+        .iter()
+        .enumerate()
+        .map(|(i, &(label, seed, cfg))| NewJob {
+            hash: format!("h{i}"),
+            stage: None,
+            label: label.into(),
+            config_json: format!(r#"{{"cfg": "{cfg}", "iters": 10, "seed": {seed}}}"#),
+            seed,
+            depends_on: None,
+        })
+        .collect();
+    store.add_jobs(sweep, &jobs, 2).await.unwrap();
+    let me = Owner::current();
+    for dice in [70.0, 75.0, 78.0] {
+        let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+        store
+            .record_curve(c.id, &[(1, 1.0, 0.01, 0.1), (2, 0.5, 0.01, 0.1)])
+            .await
+            .unwrap();
+        store
+            .finish(
+                c.id,
+                &me,
+                Finish::Succeeded {
+                    metrics: metrics(&[("mDice", None, dice), ("mAcc", None, 60.0)]),
+                    iterations: 10,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let out = report::report(&store, &opts(Format::Markdown)).await.unwrap();
+    // DLV3: 75, 78 -> mean 76.5, sample std sqrt(((-1.5)^2 + 1.5^2)/1) = 2.1213.
+    assert!(out.contains(&format!("| {DLV3} | 76.50 ± 2.12 | 60.00 ± 0.00 | - | - | 2 |")), "{out}");
+    assert!(out.contains(&format!("| {FCN256} | 70.00 | 60.00 | - | - | 1 |")), "{out}");
+    let files = report::write_plots(&store, &opts(Format::Table), &dir.path().join("plots"))
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 2);
+    let curves = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(curves.contains(&format!("{DLV3} (seed 1)")), "seeded curves are told apart");
+}

@@ -1,0 +1,450 @@
+//! The results database: schema, queue semantics, results.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+use sweep::store::{Finish, NewJob, Owner, Store, StoreError};
+use sweep::trainer::MetricValue;
+
+fn owner(n: &str) -> Owner {
+    Owner {
+        host: "test-host".into(),
+        pid: 1,
+        nonce: n.into(),
+    }
+}
+
+fn job(i: usize) -> NewJob {
+    NewJob {
+        hash: format!("h{i:04}"),
+        stage: None,
+        label: format!("job {i}"),
+        config_json: format!(r#"{{"iters": 100, "crop": 256, "seed": {i}}}"#),
+        seed: i as u64,
+        depends_on: None,
+    }
+}
+
+async fn store_with_jobs(dir: &Path, n: usize, max_attempts: u32) -> (Store, i64) {
+    let store = Store::open(&dir.join("results.db")).await.unwrap();
+    let sweep = store.upsert_sweep("s", "s.yaml", "base: {}").await.unwrap();
+    let jobs: Vec<NewJob> = (0..n).map(job).collect();
+    store.add_jobs(sweep, &jobs, max_attempts).await.unwrap();
+    (store, sweep)
+}
+
+fn metric(name: &str, class: Option<usize>, value: f64) -> MetricValue {
+    MetricValue {
+        split: "val".into(),
+        name: name.into(),
+        class,
+        value,
+    }
+}
+
+#[tokio::test]
+async fn migrations_apply_and_reopen_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    // Parent folders are created too.
+    let path = dir.path().join("nested/deeper/results.db");
+    let store = Store::open(&path).await.unwrap();
+    let id = store.upsert_sweep("dme", "a.yaml", "x").await.unwrap();
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+    store.close().await;
+
+    let again = Store::open(&path).await.unwrap();
+    // Same sweep, same id; the spec text is updated.
+    assert_eq!(again.upsert_sweep("dme", "b.yaml", "y").await.unwrap(), id);
+    let sweeps = again.sweeps().await.unwrap();
+    assert_eq!(sweeps.len(), 1);
+    assert_eq!(sweeps[0].spec_path, "b.yaml");
+    assert_eq!(again.sweep_id("dme").await.unwrap(), Some(id));
+    assert_eq!(again.sweep_id("nope").await.unwrap(), None);
+    assert_eq!(again.integrity_check().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn concurrent_first_opens_of_one_file_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fresh.db");
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let p = path.clone();
+        tasks.push(tokio::spawn(async move { Store::open(&p).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.integrity_check().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.db");
+    let store = Store::open(&path).await.unwrap();
+    store.close().await;
+    drop(store);
+    // A later sweep applied a migration this binary does not have.
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+             VALUES (99990101000000, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let err = Store::open(&path).await.unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("99990101000000"), "{msg}");
+    assert!(matches!(
+        err.downcast_ref::<StoreError>(),
+        Some(StoreError::NewerSchema { .. })
+    ));
+}
+
+#[tokio::test]
+async fn unwritable_path_error_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // A regular file where a folder should be: unwritable even for root.
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let path = file.join("results.db");
+    let msg = format!("{:#}", Store::open(&path).await.unwrap_err());
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+#[tokio::test]
+async fn add_jobs_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+    let sweep = store.upsert_sweep("s", "s.yaml", "").await.unwrap();
+    let first: Vec<NewJob> = (0..5).map(job).collect();
+    assert_eq!(store.add_jobs(sweep, &first, 3).await.unwrap(), (5, 0));
+    let more: Vec<NewJob> = (3..8).map(job).collect();
+    assert_eq!(store.add_jobs(sweep, &more, 3).await.unwrap(), (3, 2));
+    assert_eq!(store.counts(sweep).await.unwrap()["pending"], 8);
+    // The same hash in another sweep is another job.
+    let other = store.upsert_sweep("t", "t.yaml", "").await.unwrap();
+    assert_eq!(store.add_jobs(other, &first, 3).await.unwrap(), (5, 0));
+    // Bad JSON names the job.
+    let mut bad = job(100);
+    bad.config_json = "{".into();
+    let msg = format!("{:#}", store.add_jobs(sweep, &[bad], 3).await.unwrap_err());
+    assert!(msg.contains("h0100"), "{msg}");
+    // The failed batch added nothing.
+    assert_eq!(store.counts(sweep).await.unwrap()["pending"], 8);
+}
+
+#[tokio::test]
+async fn claims_are_exclusive_under_concurrency() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let (a, sweep) = store_with_jobs(dir.path(), 200, 3).await;
+    // A second handle: its own pool, as another process would have.
+    let b = Store::open(&path).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+        let me = owner(&format!("task{t}"));
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = store.claim_next(sweep, &me).await.unwrap() {
+                assert_eq!(j.attempts, 1);
+                got.push(j.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 200, "every job claimed once");
+    assert_eq!(unique.len(), 200, "no job claimed twice");
+    let counts = a.counts(sweep).await.unwrap();
+    assert_eq!(counts["running"], 200);
+    assert_eq!(counts["pending"], 0);
+}
+
+#[tokio::test]
+async fn dependencies_gate_claims_and_blocked_jobs_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+    let sweep = store.upsert_sweep("s", "s.yaml", "").await.unwrap();
+    let mut pre = job(0);
+    pre.stage = Some("pretrain".into());
+    let mut fine = job(1);
+    fine.stage = Some("finetune".into());
+    fine.depends_on = Some(pre.hash.clone());
+    // The dependent job comes first in id order: it must still wait.
+    store
+        .add_jobs(sweep, &[fine.clone(), pre.clone()], 1)
+        .await
+        .unwrap();
+    let me = owner("x");
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(c.hash, pre.hash);
+    assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
+    store.set_artifact_dir(c.id, "/runs/pre").await.unwrap();
+    assert_eq!(store.dependency_artifact(sweep, &pre.hash).await.unwrap(), None);
+    store
+        .finish(
+            c.id,
+            &me,
+            Finish::Succeeded {
+                metrics: vec![],
+                iterations: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.dependency_artifact(sweep, &pre.hash).await.unwrap(),
+        Some("/runs/pre".into())
+    );
+    let d = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(d.hash, fine.hash);
+    assert_eq!(d.init_from_hash, Some(pre.hash.clone()));
+
+    // A dependency that fails for good blocks its dependant.
+    let other = store.upsert_sweep("t", "t.yaml", "").await.unwrap();
+    store.add_jobs(other, &[pre.clone(), fine.clone()], 1).await.unwrap();
+    let c = store.claim_next(other, &me).await.unwrap().unwrap();
+    store
+        .finish(
+            c.id,
+            &me,
+            Finish::Failed {
+                reason: "exit 3".into(),
+                stderr_tail: String::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let blocked = store.blocked(other).await.unwrap();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0].label, fine.label);
+    assert_eq!(blocked[0].dependency_status.as_deref(), Some("failed"));
+    assert!(store.claim_next(other, &me).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn failures_retry_until_max_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep) = store_with_jobs(dir.path(), 1, 2).await;
+    let me = owner("a");
+    let fail = || Finish::Failed {
+        reason: "process aborted (SIGABRT)".into(),
+        stderr_tail: "terminate called".into(),
+    };
+    let c1 = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!((c1.attempts, c1.max_attempts), (1, 2));
+    store.finish(c1.id, &me, fail()).await.unwrap();
+    assert_eq!(store.counts(sweep).await.unwrap()["pending"], 1);
+    // Finishing twice: no longer ours.
+    let e = store.finish(c1.id, &me, fail()).await.unwrap_err();
+    assert!(matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::NotOwner { .. })
+    ));
+
+    let c2 = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!((c2.id, c2.attempts), (c1.id, 2));
+    store.finish(c2.id, &me, fail()).await.unwrap();
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!((counts["failed"], counts["pending"]), (1, 0));
+    assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
+    let rows = store.report_rows(Some("s")).await.unwrap();
+    assert_eq!(rows[0].status, "failed");
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].error.as_deref(), Some("process aborted (SIGABRT)"));
+}
+
+#[tokio::test]
+async fn finish_records_metrics_divergence_and_checks_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep) = store_with_jobs(dir.path(), 2, 3).await;
+    let me = owner("a");
+    let thief = owner("b");
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert!(store.heartbeat(c.id, &me, 40).await.unwrap());
+    assert!(!store.heartbeat(c.id, &thief, 41).await.unwrap());
+    let running = store.running(sweep).await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].iteration, 40);
+    assert_eq!(running[0].total_iters, Some(100));
+    assert_eq!(running[0].owner.as_deref(), Some("test-host:1:a"));
+
+    let metrics = vec![
+        metric("mDice", None, 77.63),
+        metric("Dice", Some(1), 59.09),
+        metric("IoU", Some(0), f64::NAN),
+    ];
+    let done = Finish::Succeeded {
+        metrics: metrics.clone(),
+        iterations: 100,
+    };
+    assert!(store.finish(c.id, &thief, done.clone()).await.is_err());
+    store.finish(c.id, &me, done).await.unwrap();
+    assert!(!store.heartbeat(c.id, &me, 100).await.unwrap());
+
+    let d = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    store
+        .finish(
+            d.id,
+            &me,
+            Finish::Diverged {
+                iter: 17,
+                last_finite_loss: Some(2.5),
+            },
+        )
+        .await
+        .unwrap();
+
+    let rows = store.report_rows(None).await.unwrap();
+    let ok = rows.iter().find(|r| r.job_id == c.id).unwrap();
+    assert_eq!(ok.status, "succeeded");
+    assert_eq!(ok.iteration, 100);
+    assert_eq!(ok.metrics.len(), 3);
+    let dice1 = ok.metrics.iter().find(|m| m.class == Some(1)).unwrap();
+    assert_eq!(dice1.value, 59.09);
+    assert!(ok
+        .metrics
+        .iter()
+        .find(|m| m.name == "IoU")
+        .unwrap()
+        .value
+        .is_nan());
+    let bad = rows.iter().find(|r| r.job_id == d.id).unwrap();
+    assert_eq!(bad.status, "diverged");
+    assert_eq!(bad.iteration, 17);
+    assert!(bad.error.as_deref().unwrap().contains("iteration 17"));
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!((counts["succeeded"], counts["diverged"]), (1, 1));
+}
+
+#[tokio::test]
+async fn orphans_are_released_resumably() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep) = store_with_jobs(dir.path(), 3, 3).await;
+    let dead = owner("dead");
+    let alive = owner("alive");
+    let a = store.claim_next(sweep, &dead).await.unwrap().unwrap();
+    let b = store.claim_next(sweep, &alive).await.unwrap().unwrap();
+    store.set_artifact_dir(a.id, "/runs/a").await.unwrap();
+    store.heartbeat(a.id, &dead, 60).await.unwrap();
+
+    let released = store
+        .release_orphans(sweep, &|o| o.ends_with(":dead"))
+        .await
+        .unwrap();
+    assert_eq!(released, vec![a.id]);
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(
+        (counts["interrupted"], counts["running"], counts["pending"]),
+        (1, 1, 1)
+    );
+    // The vanished owner can no longer write.
+    assert!(!store.heartbeat(a.id, &dead, 61).await.unwrap());
+    // Resumed before new work, same folder, attempt counted on the new claim.
+    let again = store.claim_next(sweep, &alive).await.unwrap().unwrap();
+    assert_eq!(again.id, a.id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.artifact_dir.as_deref(), Some("/runs/a"));
+    let rows = store.report_rows(None).await.unwrap();
+    assert_eq!(rows.iter().find(|r| r.job_id == a.id).unwrap().iteration, 60);
+
+    // mark_interrupted only by the owner.
+    store.mark_interrupted(b.id, &dead).await.unwrap();
+    assert_eq!(store.counts(sweep).await.unwrap()["running"], 2);
+    store.mark_interrupted(b.id, &alive).await.unwrap();
+    assert_eq!(store.counts(sweep).await.unwrap()["interrupted"], 1);
+    store.finish(again.id, &alive, Finish::Interrupted).await.unwrap();
+    assert_eq!(store.counts(sweep).await.unwrap()["interrupted"], 2);
+}
+
+#[tokio::test]
+async fn dead_owners_on_this_host_are_released_by_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep) = store_with_jobs(dir.path(), 2, 3).await;
+    let me = Owner::current();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = Owner {
+        pid: child.id(),
+        ..me.clone()
+    };
+    child.wait().unwrap();
+    let a = store.claim_next(sweep, &gone).await.unwrap().unwrap();
+    let b = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    // Fresh heartbeats, long timeout: only the pid check can release `a`.
+    let released = store
+        .release_dead_owners(sweep, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(released, vec![a.id]);
+    assert!(store.heartbeat(b.id, &me, 1).await.unwrap());
+}
+
+#[tokio::test]
+async fn curves_upsert_and_artifacts_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep) = store_with_jobs(dir.path(), 1, 3).await;
+    let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
+    store
+        .record_curve(c.id, &[(1, 0.9, 0.01, 0.5), (2, 0.8, 0.01, 0.5), (3, 0.7, 0.01, 0.5)])
+        .await
+        .unwrap();
+    // A resumed job re-records iteration 3 and goes on; a NaN loss round-trips.
+    store
+        .record_curve(c.id, &[(3, 0.65, 0.009, 0.4), (4, f64::NAN, 0.008, 0.4)])
+        .await
+        .unwrap();
+    let curve = store.curve(c.id).await.unwrap();
+    assert_eq!(curve.len(), 4);
+    assert_eq!(curve[2], (3, 0.65, 0.009, 0.4));
+    assert_eq!(curve[0], (1, 0.9, 0.01, 0.5));
+    assert!(curve[3].1.is_nan());
+
+    store
+        .record_artifact(c.id, "checkpoint", "/runs/a/iter_50.ckpt", Some(50))
+        .await
+        .unwrap();
+    store
+        .record_artifact(c.id, "final", "/runs/a/final.ckpt", None)
+        .await
+        .unwrap();
+    let msg = format!(
+        "{:#}",
+        store
+            .record_artifact(c.id, "weights", "/x", None)
+            .await
+            .unwrap_err()
+    );
+    assert!(msg.contains("weights"), "{msg}");
+    let arts = store.artifacts(c.id).await.unwrap();
+    assert_eq!(
+        arts,
+        vec![
+            ("checkpoint".into(), "/runs/a/iter_50.ckpt".into(), Some(50)),
+            ("final".into(), "/runs/a/final.ckpt".into(), None),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn report_rows_of_an_unknown_sweep_names_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_jobs(dir.path(), 1, 3).await;
+    let msg = format!("{:#}", store.report_rows(Some("dmee")).await.unwrap_err());
+    assert!(msg.contains("dmee") && msg.contains("known: s"), "{msg}");
+}
