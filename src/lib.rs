@@ -6,4 +6,5 @@
 //! libtorch) -> [`store`] (SQLite via sqlx) -> [`report`] (leaderboard, plots).
 
 pub mod job;
+pub mod spec;
 pub mod trainer;
