@@ -6,6 +6,7 @@
 //! libtorch) -> [`store`] (SQLite via sqlx) -> [`report`] (leaderboard, plots).
 
 pub mod job;
+pub mod spec;
 pub mod trainer;
 pub mod report;
 pub mod store;

@@ -1,0 +1,515 @@
+//! From the checked sweep structure to the list of jobs: grid product, include, seeds,
+//! exclude, stages, de-duplication; every job deserialised and validated, with errors
+//! mapped back to the line that set the offending value.
+
+use super::de::{from_node, DeError};
+use super::parse::Sweep;
+use super::suggest::{did_you_mean, humanize};
+use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
+use super::{format_value, Ctx, PlannedJob, SpecError, MAX_JOBS};
+use crate::job::{JobConfig, LossKind, LossTerm};
+use serde_yaml::Value;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+/// Keys the label already shows (besides `seed`, left out on purpose).
+const LABEL_SHOWN: &[&str] = &["crop", "iters", "model.head", "loss", "seed"];
+
+pub(crate) struct Planned {
+    pub jobs: Vec<PlannedJob>,
+    pub warnings: Vec<SpecError>,
+}
+
+/// The names of `JobConfig`'s keys, read from serde's own "expected one of" list so that
+/// they follow the struct.
+pub(crate) fn job_fields() -> &'static [String] {
+    static FIELDS: OnceLock<Vec<String>> = OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let probe: Value = serde_yaml::from_str("'?': 0").unwrap_or_default();
+        let node = Node::from_value(&probe, None, Origin::file(None, ""));
+        match from_node::<JobConfig>(&node) {
+            Err(e) => e
+                .message
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .skip(1)
+                .map(str::to_string)
+                .collect(),
+            Ok(_) => Vec::new(),
+        }
+    })
+}
+
+type Located = (Origin, String);
+
+/// Deserialises a job tree, or says where and why not.
+fn to_config(tree: &Node) -> Result<JobConfig, Located> {
+    from_node::<JobConfig>(tree).map_err(|e| locate_de(tree, &[], e))
+}
+
+fn first_backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+/// Where in `tree` a deserialisation error (at `prefix` + its own path) points.
+fn locate_de(tree: &Node, prefix: &[Seg], e: DeError) -> Located {
+    let mut path = prefix.to_vec();
+    path.extend(e.path.unwrap_or_default());
+    if e.message.starts_with("data did not match any variant of untagged enum LossSpec") {
+        return loss_error(tree, &path);
+    }
+    let (entry, node, depth) = tree.locate(&path);
+    let message = humanize(&e.message);
+    if depth == path.len() && !e.at_key {
+        // Internally tagged enums (optimizer) buffer their map, so serde reports an unknown
+        // key or `type` at the map: point at the key or value inside it.
+        if let Some(word) = first_backticked(&e.message, "unknown field `") {
+            if let Some(inner) = node.get(&word) {
+                return (inner.key_at.clone(), message);
+            }
+        }
+        if let Some(word) = first_backticked(&e.message, "unknown variant `") {
+            let inner = node.entries().unwrap_or_default().iter().find(|i| {
+                matches!(&i.value.kind, Kind::Leaf(Value::String(s)) if *s == word)
+            });
+            if let Some(inner) = inner {
+                return (inner.value.at.clone(), message);
+            }
+        }
+    }
+    let at = match (entry, &node.kind) {
+        (Some(entry), _) if e.at_key && depth == path.len() => entry.key_at.clone(),
+        (_, Kind::Leaf(_)) => node.at.clone(),
+        (Some(entry), _) => entry.key_at.clone(),
+        (None, _) => node.at.clone(),
+    };
+    (at, message)
+}
+
+/// `loss` is "a name or a list of terms" (untagged); serde can only say that neither
+/// matched, so look at it again to say what is wrong.
+fn loss_error(tree: &Node, path: &[Seg]) -> Located {
+    let (entry, node, _) = tree.locate(path);
+    let names = LossKind::NAMES
+        .iter()
+        .copied()
+        .chain(["cross_entropy"])
+        .collect::<Vec<_>>();
+    match &node.kind {
+        Kind::Leaf(Value::String(s)) => (
+            node.at.clone(),
+            format!(
+                "unknown loss {s:?}, expected one of {}{}",
+                LossKind::NAMES.join(", "),
+                did_you_mean(s, names.iter().copied())
+            ),
+        ),
+        Kind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Err(e) = from_node::<LossTerm>(item) {
+                    let mut p = path.to_vec();
+                    p.push(Seg::Index(i));
+                    return locate_de(tree, &p, e);
+                }
+            }
+            (node.at.clone(), "invalid loss".into())
+        }
+        _ => (
+            entry.map_or(&node.at, |e| &e.key_at).clone(),
+            format!(
+                "expected a loss name ({}) or a list of terms like [{{type: ce, weight: 1.0}}, {{type: dice, weight: 3.0}}]",
+                LossKind::NAMES.join(", ")
+            ),
+        ),
+    }
+}
+
+/// Where a `validate()` field (`crop`, `data.scale[0]`, `loss[1].class_weight`) was set.
+fn locate_field(tree: &Node, field: &str, message: &str) -> Located {
+    let path = parse_path(field).unwrap_or_default();
+    let (entry, node, depth) = tree.locate(&path);
+    let at = match (&node.kind, entry) {
+        (Kind::Leaf(_), _) => node.at.clone(),
+        (_, Some(e)) => e.key_at.clone(),
+        _ => node.at.clone(),
+    };
+    if depth == path.len() {
+        (at, message.to_string())
+    } else {
+        (at, format!("{field}: {message}"))
+    }
+}
+
+/// The leaf keys a fragment sets, dotted keys expanded: `{model: {head: x}, crop: 1}` ->
+/// `model.head`, `crop`.
+fn leaf_paths(fragment: &Node, prefix: &[Seg], out: &mut Vec<Vec<Seg>>) {
+    for e in fragment.entries().unwrap_or_default() {
+        let mut path = prefix.to_vec();
+        path.extend(parse_path(&e.key).unwrap_or_default());
+        match e.value.entries() {
+            Some(inner) if !inner.is_empty() => leaf_paths(&e.value, &path, out),
+            _ => out.push(path),
+        }
+    }
+}
+
+fn get<'a>(value: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, seg| match seg {
+        Seg::Key(k) => v.get(k.as_str()),
+        Seg::Index(i) => v.get(*i),
+    })
+}
+
+struct Candidate {
+    tree: Node,
+    /// What this point sets, for messages: `crop=288, loss=focal`.
+    context: Vec<(String, String)>,
+    stage: Option<String>,
+}
+
+struct Built {
+    tree: Node,
+    stage: Option<String>,
+    config: JobConfig,
+    hash: String,
+    resolved: Value,
+}
+
+fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
+    let with_job = |mut e: SpecError| {
+        if !c.context.is_empty() {
+            let pairs: Vec<String> = c.context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            e.job = Some(pairs.join(", "));
+        }
+        e
+    };
+    let config = to_config(&c.tree).map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
+    if let Err(e) = config.validate() {
+        let (at, m) = locate_field(&c.tree, &e.field, &e.message);
+        return Err(with_job(ctx.error(&at, m)));
+    }
+    let resolved = serde_yaml::to_value(&config)
+        .map_err(|e| with_job(ctx.error(&c.tree.at, format!("cannot serialise the job: {e}"))))?;
+    Ok(Built {
+        hash: config.hash(),
+        tree: c.tree,
+        stage: c.stage,
+        config,
+        resolved,
+    })
+}
+
+pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
+    let fail = |(at, m): Located| ctx.error(&at, m);
+    let base_at = sw
+        .base
+        .as_ref()
+        .map_or_else(|| Origin::file(None, "base"), |b| b.at.clone());
+    let mut base = Node::empty_map(base_at);
+    if let Some(b) = &sw.base {
+        base.apply(b).map_err(fail)?;
+    }
+    if let Some(d) = &sw.data {
+        let key_at = sw.data_key.clone().unwrap_or_else(|| d.at.clone());
+        base.set(&[Seg::Key("data".into())], d, &key_at).map_err(fail)?;
+    }
+    // `base` must be a well-typed config by itself (validate() runs per job: a grid may
+    // legitimately override a base value that would not validate alone).
+    to_config(&base).map_err(fail)?;
+
+    let mut points = Vec::new();
+    if !sw.grid.is_empty() {
+        let total = sw.grid.iter().try_fold(1usize, |n, a| {
+            n.checked_mul(a.values.len()).filter(|n| *n <= MAX_JOBS)
+        });
+        let Some(total) = total else {
+            return Err(ctx.error(
+                &sw.grid[0].key_at,
+                format!("the grid has more than {MAX_JOBS} points"),
+            ));
+        };
+        for n in 0..total {
+            // mixed-radix counter: the last key varies fastest
+            let mut rest = n;
+            let mut picks = vec![0; sw.grid.len()];
+            for (i, axis) in sw.grid.iter().enumerate().rev() {
+                picks[i] = rest % axis.values.len();
+                rest /= axis.values.len();
+            }
+            let mut tree = base.clone();
+            let mut context = Vec::new();
+            for (axis, &j) in sw.grid.iter().zip(&picks) {
+                let v = &axis.values[j];
+                tree.set(&axis.path, v, &axis.key_at).map_err(fail)?;
+                context.push((axis.key.clone(), format_value(&v.to_value())));
+            }
+            points.push(Candidate {
+                tree,
+                context,
+                stage: None,
+            });
+        }
+    }
+    for entry in &sw.include {
+        let mut tree = base.clone();
+        tree.apply(entry).map_err(fail)?;
+        let mut keys = Vec::new();
+        leaf_paths(entry, &[], &mut keys);
+        let context = keys
+            .iter()
+            .map(|k| {
+                let node = fragment_value(entry, k);
+                (path_string(k), format_value(&node.to_value()))
+            })
+            .collect();
+        points.push(Candidate {
+            tree,
+            context,
+            stage: None,
+        });
+    }
+    if sw.grid.is_empty() && sw.include.is_empty() {
+        points.push(Candidate {
+            tree: base.clone(),
+            context: Vec::new(),
+            stage: None,
+        });
+    }
+    let candidates = match &sw.seeds {
+        None => points,
+        Some(seeds) => {
+            if points.len().saturating_mul(seeds.len()) > MAX_JOBS {
+                return Err(ctx.error(
+                    &seeds[0].1,
+                    format!(
+                        "{} points x {} seeds is more than {MAX_JOBS} jobs",
+                        points.len(),
+                        seeds.len()
+                    ),
+                ));
+            }
+            let mut out = Vec::new();
+            for (seed, at) in seeds {
+                let node = Node {
+                    kind: Kind::Leaf(Value::from(*seed)),
+                    at: at.clone(),
+                };
+                for p in &points {
+                    let mut tree = p.tree.clone();
+                    tree.set(&[Seg::Key("seed".into())], &node, at).map_err(fail)?;
+                    let mut context = p.context.clone();
+                    context.push(("seed".into(), seed.to_string()));
+                    out.push(Candidate {
+                        tree,
+                        context,
+                        stage: None,
+                    });
+                }
+            }
+            out
+        }
+    };
+    let mut built = candidates
+        .into_iter()
+        .map(|c| build(c, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // exclude: compare resolved values (aliases and defaults filled in on both sides)
+    let mut warnings = Vec::new();
+    let mut rules = Vec::new();
+    for entry in &sw.exclude {
+        let mut tree = base.clone();
+        tree.apply(entry).map_err(fail)?;
+        let config = to_config(&tree).map_err(fail)?;
+        let resolved = serde_yaml::to_value(&config)
+            .map_err(|e| ctx.error(&entry.at, format!("cannot serialise: {e}")))?;
+        let mut keys = Vec::new();
+        leaf_paths(entry, &[], &mut keys);
+        let wanted: Vec<(Vec<Seg>, Option<Value>)> = keys
+            .into_iter()
+            .map(|k| {
+                let v = get(&resolved, &k).cloned();
+                (k, v)
+            })
+            .collect();
+        rules.push((entry, wanted, 0usize));
+    }
+    built.retain(|b| {
+        let mut keep = true;
+        for (_, wanted, hits) in rules.iter_mut() {
+            if wanted.iter().all(|(k, v)| get(&b.resolved, k) == v.as_ref()) {
+                *hits += 1;
+                keep = false;
+            }
+        }
+        keep
+    });
+    for (entry, _, hits) in &rules {
+        if *hits == 0 {
+            warnings.push(ctx.error(&entry.at, "this exclude entry matches no job"));
+        }
+    }
+
+    // stages: one job each, on top of base; they come first, dependencies before dependants
+    let mut stages = Vec::new();
+    // A stage starts from base without base's `init`: `base: {init: {from: pre}}` means
+    // "every job starts from stage pre", which must not make `pre` start from itself.
+    let mut stage_base = base.clone();
+    if let Kind::Map(entries) = &mut stage_base.kind {
+        entries.retain(|e| e.key != "init");
+    }
+    for s in &sw.stages {
+        let mut tree = stage_base.clone();
+        tree.apply(&s.body).map_err(fail)?;
+        stages.push(build(
+            Candidate {
+                tree,
+                context: Vec::new(),
+                stage: Some(s.name.clone()),
+            },
+            ctx,
+        )?);
+    }
+    let stages = order_stages(stages, ctx)?;
+    let stage_hash: HashMap<String, String> = stages
+        .iter()
+        .filter_map(|b| Some((b.stage.clone()?, b.hash.clone())))
+        .collect();
+
+    // varied keys: grid keys, then include keys, then seed
+    let mut varied_keys: Vec<String> = sw.grid.iter().map(|a| a.key.clone()).collect();
+    for entry in &sw.include {
+        let mut keys = Vec::new();
+        leaf_paths(entry, &[], &mut keys);
+        varied_keys.extend(keys.iter().map(|k| path_string(k)));
+    }
+    if sw.seeds.is_some() {
+        varied_keys.push("seed".into());
+    }
+    let mut seen_key = HashSet::new();
+    varied_keys.retain(|k| seen_key.insert(k.clone()));
+
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
+    for b in stages.into_iter().chain(built) {
+        if !seen.insert(b.hash.clone()) {
+            continue;
+        }
+        let depends_on = match b.config.init.as_ref().and_then(|i| i.from.as_deref()) {
+            None => None,
+            Some(from) => match stage_hash.get(from) {
+                Some(h) => Some(h.clone()),
+                None => {
+                    let (at, _) = locate_field(&b.tree, "init.from", "");
+                    let hint = if stage_hash.is_empty() {
+                        " (define it under `stages:`)".to_string()
+                    } else {
+                        did_you_mean(from, stage_hash.keys().map(String::as_str))
+                    };
+                    return Err(ctx.error(&at, format!("no stage named {from:?}{hint}")));
+                }
+            },
+        };
+        let keys: Vec<String> = match (&b.stage, sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref())) {
+            (Some(_), Some(s)) => {
+                let mut keys = Vec::new();
+                leaf_paths(&s.body, &[], &mut keys);
+                keys.iter().map(|k| path_string(k)).collect()
+            }
+            _ => varied_keys.clone(),
+        };
+        let varied: Vec<(String, String)> = keys
+            .into_iter()
+            .map(|k| {
+                let v = parse_path(&k)
+                    .and_then(|p| get(&b.resolved, &p).map(format_value))
+                    .unwrap_or_else(|| "-".into());
+                (k, v)
+            })
+            .collect();
+        let mut label = b.config.label();
+        for (k, v) in &varied {
+            if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
+                label.push_str(&format!(", {k}={v}"));
+            }
+        }
+        if let Some(s) = &b.stage {
+            label = format!("{s}: {label}");
+        }
+        jobs.push(PlannedJob {
+            config: b.config,
+            hash: b.hash,
+            label,
+            varied,
+            stage: b.stage,
+            depends_on,
+        });
+    }
+    Ok(Planned { jobs, warnings })
+}
+
+/// The value a fragment gives for one of its [`leaf_paths`] (following dotted keys).
+fn fragment_value<'a>(fragment: &'a Node, path: &[Seg]) -> &'a Node {
+    let mut node = fragment;
+    let mut rest = path;
+    'outer: while !rest.is_empty() {
+        for e in node.entries().unwrap_or_default() {
+            let Some(p) = parse_path(&e.key) else { continue };
+            if rest.starts_with(&p) {
+                node = &e.value;
+                rest = &rest[p.len()..];
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    node
+}
+
+/// Stages in dependency order; a stage starting from a missing stage or from itself
+/// (directly or through others) is an error.
+fn order_stages(stages: Vec<Built>, ctx: &Ctx) -> Result<Vec<Built>, SpecError> {
+    let index: HashMap<String, usize> = stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| Some((b.stage.clone()?, i)))
+        .collect();
+    let dep = |i: usize| -> Option<usize> {
+        let from = stages[i].config.init.as_ref()?.from.as_deref()?;
+        index.get(from).copied()
+    };
+    let mut order = Vec::new();
+    let mut state = vec![0u8; stages.len()]; // 0 new, 1 on the current chain, 2 placed
+    for start in 0..stages.len() {
+        let mut chain = Vec::new();
+        let mut i = Some(start);
+        while let Some(cur) = i {
+            match state[cur] {
+                2 => break,
+                1 => {
+                    let (at, _) = locate_field(&stages[cur].tree, "init.from", "");
+                    return Err(ctx.error(
+                        &at,
+                        format!(
+                            "stage {:?} depends on itself (through init.from)",
+                            stages[cur].stage.as_deref().unwrap_or_default()
+                        ),
+                    ));
+                }
+                _ => {
+                    state[cur] = 1;
+                    chain.push(cur);
+                    i = dep(cur);
+                }
+            }
+        }
+        for &c in chain.iter().rev() {
+            state[c] = 2;
+            order.push(c);
+        }
+    }
+    let mut slots: Vec<Option<Built>> = stages.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}

@@ -1,0 +1,304 @@
+//! Sweep files: one YAML file -> the list of jobs it stands for.
+//!
+//! ```yaml
+//! name: finetune
+//! data: {dataset: dme, root: data/dme, split: study}   # merged into every job's `data`
+//! base: {model: {head: fcn}, crop: 256, iters: 200}      # a JobConfig minus `data`
+//! grid: {crop: [256, 320], model.head: [fcn, deeplabv3]} # cartesian product, first key slowest
+//! include: [{crop: 288, loss: dice}]                     # extra jobs, each on top of base
+//! exclude: [{crop: 320, model.head: fcn}]                # drop points matching ALL keys
+//! seeds: [0, 1, 2]                                       # every job once per seed
+//! max_attempts: 3                                        # scheduler retries (not identity)
+//! stages: {pretrain: {data: {dataset: chase_db1}}}       # jobs others start from (`init.from`)
+//! ```
+//!
+//! Everything works on the YAML tree: dotted keys set nested values, the tree of each job
+//! deserialises into [`JobConfig`] (unknown keys rejected) and is checked with
+//! [`JobConfig::validate`]. Errors name file, line, column and the dotted key, with a
+//! suggestion for misspelt keys and names. [`parse`] checks and expands everything, so a
+//! [`SweepSpec`] that exists plans without error.
+
+mod de;
+mod expand;
+mod overrides;
+mod parse;
+mod positions;
+pub mod suggest;
+mod tree;
+
+use crate::job::JobConfig;
+use serde_yaml::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use positions::Pos;
+
+/// Retries of a failed job when the file gives no `max_attempts`: one retry, enough to
+/// ride out a transient crash without looping on a deterministic one.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 2;
+
+/// A plan larger than this is almost certainly a mistake (and would flood the store).
+pub const MAX_JOBS: usize = 10_000;
+
+/// A parsed, checked and expanded sweep file.
+#[derive(Clone, Debug)]
+pub struct SweepSpec {
+    /// Unique per database.
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    /// The file's YAML text, as read.
+    pub source: String,
+    /// The `--set key=value` arguments applied on top of `source`.
+    pub overrides: Vec<String>,
+    pub max_attempts: u32,
+    /// Non-fatal findings (an `exclude` entry that matches no job), formatted like errors.
+    pub warnings: Vec<SpecError>,
+    effective: Value,
+    jobs: Vec<PlannedJob>,
+}
+
+/// One job of the plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedJob {
+    pub config: JobConfig,
+    /// [`JobConfig::hash`]: the job's identity.
+    pub hash: String,
+    /// The study's "Model" column (`UNet + DeepLabV3, crop 320, 200 it, dice`), plus
+    /// `key=value` for varied keys it does not show; the seed is not part of it, so runs
+    /// that differ only in seed share a label (the report aggregates over them).
+    pub label: String,
+    /// Dotted key -> value of every key the grid, `include` or `seeds` vary anywhere in
+    /// the sweep (the same keys, in the same order, for every job; values as resolved).
+    pub varied: Vec<(String, String)>,
+    /// Name of the stage this job is (stages come first in the plan).
+    pub stage: Option<String>,
+    /// Hash of the stage whose final checkpoint initialises this job (`init.from`).
+    pub depends_on: Option<String>,
+}
+
+impl SweepSpec {
+    /// The jobs: stages first (dependencies before dependants), then the grid points in
+    /// order (first grid key slowest), then `include` entries; with `seeds`, that list once
+    /// per seed (all configs of seed 0 first, so an interrupted sweep covers every config).
+    /// Jobs whose config hashes the same as an earlier one are dropped.
+    pub fn plan(&self) -> Result<Vec<PlannedJob>, SpecError> {
+        Ok(self.jobs.clone())
+    }
+
+    /// The sweep after `--set`, as YAML: what was actually run.
+    pub fn effective_yaml(&self) -> String {
+        serde_yaml::to_string(&self.effective).unwrap_or_default()
+    }
+}
+
+/// Reads and parses a sweep file.
+pub fn load(path: &Path, overrides: &[String]) -> Result<SweepSpec, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        message: format!("cannot read the sweep file: {e}"),
+        ..SpecError::new(path)
+    })?;
+    parse(path, &text, overrides)
+}
+
+/// Parses, checks and expands a sweep file's text; `path` is used in messages.
+pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec, SpecError> {
+    let ctx = Ctx { file: path };
+    let value: Value = serde_yaml::from_str(text).map_err(|e| ctx.yaml_error(&e, text))?;
+    let positions = positions::scan(text);
+    let mut root = tree::Node::from_value(&value, positions.as_ref(), tree::Origin::file(None, ""));
+    for (i, set) in overrides.iter().enumerate() {
+        overrides::apply(&mut root, set, &ctx, i)?;
+    }
+    let sweep = parse::structure(&root, &ctx)?;
+    let planned = expand::plan(&sweep, &ctx)?;
+    Ok(SweepSpec {
+        name: sweep.name,
+        description: sweep.description,
+        path: path.to_path_buf(),
+        source: text.to_string(),
+        overrides: overrides.to_vec(),
+        max_attempts: sweep.max_attempts,
+        warnings: planned.warnings,
+        effective: root.to_value(),
+        jobs: planned.jobs,
+    })
+}
+
+/// A problem in a sweep file or a `--set`, located as precisely as known.
+///
+/// Displays as `sweeps/x.yaml:7:3: base.model.head: unknown variant "fcm", ...` or, for a
+/// value that came from the command line, `--set base.iters=abc: invalid type: ...`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    /// 1-based line and column in `file`.
+    pub pos: Option<Pos>,
+    /// The `--set key=value` argument at fault.
+    pub set: Option<String>,
+    /// Dotted key in the file (`base.model.head`, `grid.crop[1]`, `include[0].loss`).
+    pub key: Option<String>,
+    pub message: String,
+    /// The grid point / include entry / seed being expanded, when the problem showed
+    /// there: `crop=288, loss=focal, seed=1`.
+    pub job: Option<String>,
+}
+
+impl SpecError {
+    fn new(file: &Path) -> Self {
+        SpecError {
+            file: file.to_path_buf(),
+            pos: None,
+            set: None,
+            key: None,
+            message: String::new(),
+            job: None,
+        }
+    }
+    /// 1-based line, if known.
+    pub fn line(&self) -> Option<u32> {
+        self.pos.map(|p| p.line)
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut key = self.key.as_deref().filter(|k| !k.is_empty());
+        if let Some(set) = &self.set {
+            write!(f, "--set {set}: ")?;
+            let set_key = set.split_once('=').map_or(set.as_str(), |(k, _)| k);
+            if key == Some(set_key) {
+                key = None;
+            }
+        } else {
+            write!(f, "{}", self.file.display())?;
+            if let Some(p) = self.pos {
+                write!(f, ":{}:{}", p.line, p.column)?;
+            }
+            f.write_str(": ")?;
+        }
+        if let Some(k) = key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(job) = &self.job {
+            write!(f, " (in job {job})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// What every error needs: the file being read.
+pub(crate) struct Ctx<'a> {
+    pub file: &'a Path,
+}
+
+impl Ctx<'_> {
+    pub fn error(&self, at: &tree::Origin, message: impl Into<String>) -> SpecError {
+        SpecError {
+            pos: if at.set.is_some() { None } else { at.pos },
+            set: at.set.as_deref().map(str::to_string),
+            key: Some(at.key.to_string()),
+            message: message.into(),
+            ..SpecError::new(self.file)
+        }
+    }
+
+    fn yaml_error(&self, e: &serde_yaml::Error, text: &str) -> SpecError {
+        let mut message = e.to_string();
+        if message.contains("duplicate entry with key") {
+            let dup = positions::scan(text).and_then(|root| positions::find_duplicate_key(&root, ""));
+            if let Some((pos, key)) = dup {
+                return SpecError {
+                    pos: Some(pos),
+                    key: Some(key),
+                    message: "key written twice in the same mapping".into(),
+                    ..SpecError::new(self.file)
+                };
+            }
+        }
+        let pos = e.location().map(|l| {
+            message = message.replace(&format!(" at line {} column {}", l.line(), l.column()), "");
+            Pos {
+                line: l.line() as u32,
+                column: l.column() as u32,
+            }
+        });
+        SpecError {
+            pos,
+            message: format!("malformed YAML: {message}"),
+            ..SpecError::new(self.file)
+        }
+    }
+}
+
+/// Compact one-line YAML for messages, labels and `varied`: `256`, `dice`, `[1, 2]`,
+/// `{type: ce, weight: 3}`. Floats that are exactly an `f32` print as that `f32` (config
+/// fields such as weights are `f32`, and `0.4000000059604645` helps nobody).
+pub fn format_value(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match n.as_f64() {
+            Some(x) if n.is_f64() && x.is_finite() && (x as f32) as f64 == x => {
+                format!("{}", x as f32)
+            }
+            _ => n.to_string(),
+        },
+        Value::String(s) => {
+            let plain = !s.is_empty()
+                && !s.starts_with(' ')
+                && !s.ends_with(' ')
+                && !s.contains(|c: char| ",:[]{}#\"'\n".contains(c) || c.is_control());
+            if plain {
+                s.clone()
+            } else {
+                format!("{s:?}")
+            }
+        }
+        Value::Sequence(items) => format!(
+            "[{}]",
+            items.iter().map(format_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Mapping(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", format_value(k), format_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Tagged(t) => format!("{} {}", t.tag, format_value(&t.value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_values_compactly() {
+        let v: Value = serde_yaml::from_str("[1, 0.5, dice, {type: ce, weight: 3.0}, 'a, b', '']").unwrap();
+        assert_eq!(format_value(&v), r#"[1, 0.5, dice, {type: ce, weight: 3}, "a, b", ""]"#);
+        assert_eq!(format_value(&Value::from(0.4f32)), "0.4");
+        assert_eq!(format_value(&Value::from(0.1f64)), "0.1");
+    }
+
+    #[test]
+    fn error_display() {
+        let mut e = SpecError::new(Path::new("sweeps/x.yaml"));
+        e.pos = Some(Pos { line: 7, column: 3 });
+        e.key = Some("base.model.head".into());
+        e.message = "bad".into();
+        assert_eq!(e.to_string(), "sweeps/x.yaml:7:3: base.model.head: bad");
+        e.set = Some("base.model.head=x".into());
+        assert_eq!(e.to_string(), "--set base.model.head=x: bad");
+        e.key = Some("base.model.head.y".into());
+        e.job = Some("crop=256".into());
+        assert_eq!(
+            e.to_string(),
+            "--set base.model.head=x: base.model.head.y: bad (in job crop=256)"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! The sweep file's own keys (name, data, base, grid, ...): shape checks, before any job
+//! is built.
+
+use super::suggest::did_you_mean;
+use super::tree::{parse_path, Kind, Node, Origin, Seg};
+use super::{Ctx, SpecError, DEFAULT_MAX_ATTEMPTS};
+use serde_yaml::Value;
+
+/// The sweep file's keys (and what they are for, in messages).
+pub const TOP_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "data",
+    "base",
+    "grid",
+    "include",
+    "exclude",
+    "seeds",
+    "max_attempts",
+    "stages",
+];
+
+pub(crate) struct Sweep {
+    pub name: String,
+    pub description: Option<String>,
+    pub max_attempts: u32,
+    /// The top-level `data` mapping (merged into every job's `data`).
+    pub data: Option<Node>,
+    pub data_key: Option<Origin>,
+    pub base: Option<Node>,
+    pub grid: Vec<Axis>,
+    pub include: Vec<Node>,
+    pub exclude: Vec<Node>,
+    pub seeds: Option<Vec<(u64, Origin)>>,
+    pub stages: Vec<Stage>,
+}
+
+/// One grid key and its values.
+pub(crate) struct Axis {
+    pub key: String,
+    pub path: Vec<Seg>,
+    pub key_at: Origin,
+    pub values: Vec<Node>,
+}
+
+pub(crate) struct Stage {
+    pub name: String,
+    pub body: Node,
+}
+
+/// Names of the sweep and its stages end up in paths and command lines.
+fn check_name(ctx: &Ctx, at: &Origin, what: &str, name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ctx.error(
+            at,
+            format!("{what} {name:?} must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-' (not starting with '.' or '-')"),
+        ))
+    }
+}
+
+fn describe(node: &Node) -> String {
+    match &node.kind {
+        Kind::Leaf(Value::Null) => "nothing".into(),
+        Kind::Leaf(Value::String(s)) => format!("the text {s:?}"),
+        Kind::Leaf(v) => format!("{}", super::format_value(v)),
+        Kind::Seq(_) => "a list".into(),
+        Kind::Map(_) => "a mapping".into(),
+    }
+}
+
+fn expect_map<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<Option<&'a Node>, SpecError> {
+    match &node.kind {
+        Kind::Map(_) => Ok(Some(node)),
+        Kind::Leaf(Value::Null) => Ok(None),
+        _ => Err(ctx.error(&node.at, format!("expected {what}, found {}", describe(node)))),
+    }
+}
+
+fn expect_list<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a [Node], SpecError> {
+    match &node.kind {
+        Kind::Seq(items) => Ok(items),
+        Kind::Leaf(Value::Null) => Ok(&[]),
+        _ => Err(ctx.error(&node.at, format!("expected {what}, found {}", describe(node)))),
+    }
+}
+
+fn expect_text(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
+    match &node.kind {
+        Kind::Leaf(Value::String(s)) => Ok(s.clone()),
+        _ => Err(ctx.error(&node.at, format!("expected a text, found {}", describe(node)))),
+    }
+}
+
+fn expect_uint(ctx: &Ctx, node: &Node) -> Result<u64, SpecError> {
+    match &node.kind {
+        Kind::Leaf(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
+        _ => Err(ctx.error(
+            &node.at,
+            format!("expected a non-negative integer, found {}", describe(node)),
+        )),
+    }
+}
+
+pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
+    let Kind::Map(entries) = &root.kind else {
+        return Err(ctx.error(
+            &root.at,
+            format!(
+                "a sweep file is a mapping with keys {} (found {})",
+                TOP_KEYS.join(", "),
+                describe(root)
+            ),
+        ));
+    };
+    let mut sweep = Sweep {
+        name: String::new(),
+        description: None,
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+        data: None,
+        data_key: None,
+        base: None,
+        grid: Vec::new(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+        seeds: None,
+        stages: Vec::new(),
+    };
+    let mut has_name = false;
+    for e in entries {
+        let v = &e.value;
+        match e.key.as_str() {
+            "name" => {
+                sweep.name = expect_text(ctx, v)?;
+                check_name(ctx, &v.at, "the sweep name", &sweep.name)?;
+                has_name = true;
+            }
+            "description" => {
+                if !v.is_null() {
+                    sweep.description = Some(expect_text(ctx, v)?);
+                }
+            }
+            "max_attempts" => {
+                let n = expect_uint(ctx, v)?;
+                if !(1..=100).contains(&n) {
+                    return Err(ctx.error(&v.at, format!("{n} is not between 1 and 100")));
+                }
+                sweep.max_attempts = n as u32;
+            }
+            "data" => {
+                sweep.data = expect_map(ctx, v, "a mapping of data settings")?.cloned();
+                sweep.data_key = Some(e.key_at.clone());
+            }
+            "base" => {
+                if let Some(base) = expect_map(ctx, v, "a mapping of job settings")? {
+                    if let Some(d) = base.get("data") {
+                        return Err(ctx.error(
+                            &d.key_at,
+                            "`data` belongs at the top level of the sweep file (it is merged into every job, stages included)",
+                        ));
+                    }
+                    sweep.base = Some(base.clone());
+                }
+            }
+            "grid" => sweep.grid = grid(ctx, v)?,
+            "include" => {
+                for item in expect_list(ctx, v, "a list of job settings")? {
+                    if expect_map(ctx, item, "a mapping of job settings")?.is_none() {
+                        return Err(ctx.error(&item.at, "empty include entry"));
+                    }
+                    sweep.include.push(item.clone());
+                }
+            }
+            "exclude" => {
+                for item in expect_list(ctx, v, "a list of key: value mappings")? {
+                    match expect_map(ctx, item, "a mapping of key: value")? {
+                        Some(m) if !m.entries().unwrap_or_default().is_empty() => {
+                            sweep.exclude.push(item.clone())
+                        }
+                        _ => {
+                            return Err(ctx.error(
+                                &item.at,
+                                "empty exclude entry (it would exclude every job)",
+                            ))
+                        }
+                    }
+                }
+            }
+            "seeds" => {
+                let items = expect_list(ctx, v, "a list of seeds like [0, 1, 2]")?;
+                if items.is_empty() {
+                    return Err(ctx.error(&v.at, "empty list of seeds (drop the key to use base.seed)"));
+                }
+                let seeds = items
+                    .iter()
+                    .map(|i| Ok((expect_uint(ctx, i)?, i.at.clone())))
+                    .collect::<Result<Vec<_>, SpecError>>()?;
+                sweep.seeds = Some(seeds);
+            }
+            "stages" => {
+                if let Some(m) = expect_map(ctx, v, "a mapping of stage name -> job settings")? {
+                    for s in m.entries().unwrap_or_default() {
+                        check_name(ctx, &s.key_at, "the stage name", &s.key)?;
+                        if s.value.entries().is_none() && !s.value.is_null() {
+                            return Err(ctx.error(
+                                &s.value.at,
+                                format!("expected a mapping of job settings, found {}", describe(&s.value)),
+                            ));
+                        }
+                        sweep.stages.push(Stage {
+                            name: s.key.clone(),
+                            body: s.value.clone(),
+                        });
+                    }
+                }
+            }
+            other => {
+                let mut hint = did_you_mean(other, TOP_KEYS.iter().copied());
+                if hint.is_empty() && super::expand::job_fields().iter().any(|f| f == other) {
+                    hint = format!(" (job settings go under `base:`, e.g. base.{other})");
+                }
+                return Err(ctx.error(&e.key_at, format!("unknown key {other:?}{hint}")));
+            }
+        }
+    }
+    if !has_name {
+        return Err(ctx.error(&root.at, "missing key \"name\" (the sweep's name, unique per database)"));
+    }
+    if let (Some(_), Some(axis)) = (&sweep.seeds, sweep.grid.iter().find(|a| a.key == "seed")) {
+        return Err(ctx.error(&axis.key_at, "seeds are given by `seeds:`; vary them there, not in the grid"));
+    }
+    Ok(sweep)
+}
+
+fn grid(ctx: &Ctx, node: &Node) -> Result<Vec<Axis>, SpecError> {
+    let Some(map) = expect_map(ctx, node, "a mapping of key: [values]")? else {
+        return Ok(Vec::new());
+    };
+    let mut axes = Vec::new();
+    for e in map.entries().unwrap_or_default() {
+        let Some(path) = parse_path(&e.key).filter(|p| p.iter().all(|s| matches!(s, Seg::Key(_)))) else {
+            return Err(ctx.error(&e.key_at, format!("malformed key {:?} (expected a dotted key like model.head)", e.key)));
+        };
+        let values = match &e.value.kind {
+            Kind::Seq(items) if items.is_empty() => {
+                return Err(ctx.error(&e.key_at, "empty list of values (the grid would have no points)"))
+            }
+            Kind::Seq(items) => items.clone(),
+            _ => {
+                return Err(ctx.error(
+                    &e.value.at,
+                    format!(
+                        "grid values are lists, e.g. `{}: [{}]`; found {}",
+                        e.key,
+                        match &e.value.kind {
+                            Kind::Leaf(v) if !v.is_null() => super::format_value(v),
+                            _ => "...".into(),
+                        },
+                        describe(&e.value)
+                    ),
+                ))
+            }
+        };
+        axes.push(Axis {
+            key: e.key.clone(),
+            path,
+            key_at: e.key_at.clone(),
+            values,
+        });
+    }
+    Ok(axes)
+}
