@@ -94,10 +94,10 @@ pub struct MetricValue {
     pub value: f64,
 }
 
-//pub mod checkpoint;
+pub mod checkpoint;
 pub mod loss;
 pub mod model;
 pub mod optim;
-//pub mod train;
+// pub mod train; (after the data pipeline lands)
 
-//pub use train::run;
+

@@ -241,7 +241,59 @@ pub fn mmseg_key(path: &str) -> String {
 /// stay fixed (frozen batch norm uses its running statistics, as MMSeg's `norm_eval`).
 pub const FREEZE_NAMES: &str = "backbone, backbone.encoder, backbone.decoder, backbone.encoder.<0-4>, backbone.decoder.<0-3>, decode_head, auxiliary_head";
 
-/// Freezes the named parts; an unknown name is a config error naming `freeze[i]`.
+/// A part of the network named in `freeze`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Backbone,
+    Encoder,
+    Decoder,
+    EncoderStage(usize),
+    DecoderBlock(usize),
+    DecodeHead,
+    AuxiliaryHead,
+}
+
+fn parse_part(name: &str) -> Option<Part> {
+    let parts: Vec<&str> = name.split('.').collect();
+    Some(match parts.as_slice() {
+        ["backbone"] => Part::Backbone,
+        ["backbone", "encoder"] => Part::Encoder,
+        ["backbone", "decoder"] => Part::Decoder,
+        ["backbone", "encoder", k] => {
+            Part::EncoderStage(k.parse().ok().filter(|k| *k < unet::NUM_STAGES)?)
+        }
+        ["backbone", "decoder", k] => {
+            Part::DecoderBlock(k.parse().ok().filter(|k| *k < unet::NUM_STAGES - 1)?)
+        }
+        ["decode_head"] => Part::DecodeHead,
+        ["auxiliary_head"] => Part::AuxiliaryHead,
+        _ => return None,
+    })
+}
+
+/// Checks `freeze` names against the model config; errors name `freeze[i]`.
+pub fn check_freeze(names: &[String], cfg: &ModelConfig) -> Result<(), ConfigError> {
+    for (i, name) in names.iter().enumerate() {
+        match parse_part(name) {
+            None => {
+                return Err(ConfigError::new(
+                    format!("freeze[{i}]"),
+                    format!("unknown part {name:?} (expected one of: {FREEZE_NAMES})"),
+                ))
+            }
+            Some(Part::AuxiliaryHead) if !cfg.aux_head => {
+                return Err(ConfigError::new(
+                    format!("freeze[{i}]"),
+                    "auxiliary_head is frozen but model.aux_head is false",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Freezes the named parts (see [`check_freeze`]).
 pub fn apply_freeze(mut model: Segmentor, names: &[String]) -> Result<Segmentor, ConfigError> {
     for (i, name) in names.iter().enumerate() {
         let bad = || {
@@ -250,54 +302,39 @@ pub fn apply_freeze(mut model: Segmentor, names: &[String]) -> Result<Segmentor,
                 format!("unknown part {name:?} (expected one of: {FREEZE_NAMES})"),
             )
         };
-        let parts: Vec<&str> = name.split('.').collect();
-        match parts.as_slice() {
-            ["backbone"] => model.backbone = model.backbone.freeze(),
-            ["backbone", "encoder"] => {
-                model.backbone.encoder = model
-                    .backbone
-                    .encoder
+        let b = &mut model.backbone;
+        match parse_part(name).ok_or_else(bad)? {
+            Part::Backbone => model.backbone = model.backbone.freeze(),
+            Part::Encoder => {
+                b.encoder = std::mem::take(&mut b.encoder)
                     .into_iter()
                     .map(|m| m.freeze())
                     .collect()
             }
-            ["backbone", "decoder"] => {
-                model.backbone.decoder = model
-                    .backbone
-                    .decoder
+            Part::Decoder => {
+                b.decoder = std::mem::take(&mut b.decoder)
                     .into_iter()
                     .map(|m| m.freeze())
                     .collect()
             }
-            ["backbone", "encoder", k] | ["backbone", "decoder", k] => {
-                let k: usize = k.parse().map_err(|_| bad())?;
-                let list_len = if parts[1] == "encoder" {
-                    model.backbone.encoder.len()
-                } else {
-                    model.backbone.decoder.len()
-                };
-                if k >= list_len {
-                    return Err(bad());
-                }
-                if parts[1] == "encoder" {
-                    let m = model.backbone.encoder.remove(k).freeze();
-                    model.backbone.encoder.insert(k, m);
-                } else {
-                    let m = model.backbone.decoder.remove(k).freeze();
-                    model.backbone.decoder.insert(k, m);
-                }
+            Part::EncoderStage(k) => {
+                let m = b.encoder.remove(k).freeze();
+                b.encoder.insert(k, m);
             }
-            ["decode_head"] => model.decode_head = model.decode_head.freeze(),
-            ["auxiliary_head"] => {
-                let Some(aux) = model.auxiliary_head.take() else {
-                    return Err(ConfigError::new(
+            Part::DecoderBlock(k) => {
+                let m = b.decoder.remove(k).freeze();
+                b.decoder.insert(k, m);
+            }
+            Part::DecodeHead => model.decode_head = model.decode_head.freeze(),
+            Part::AuxiliaryHead => {
+                let aux = model.auxiliary_head.take().ok_or_else(|| {
+                    ConfigError::new(
                         format!("freeze[{i}]"),
                         "auxiliary_head is frozen but model.aux_head is false",
-                    ));
-                };
+                    )
+                })?;
                 model.auxiliary_head = Some(aux.freeze());
             }
-            _ => return Err(bad()),
         }
     }
     Ok(model)
