@@ -3,6 +3,10 @@
 //! `run` is called inside the job's own process (see `worker`); it reports progress
 //! through an [`Observer`] and returns the job's final [`Outcome`].
 
+pub mod data;
+pub mod eval;
+pub mod metrics;
+
 use crate::job::JobConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -1,0 +1,1 @@
+//! MMSeg train transforms.
