@@ -102,6 +102,6 @@ pub mod checkpoint;
 pub mod loss;
 pub mod model;
 pub mod optim;
-// pub mod train; (after the data pipeline lands)
+pub mod train;
 
-
+pub use train::run;
