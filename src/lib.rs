@@ -5,6 +5,7 @@
 //! -> [`scheduler`] (worker pool, child processes) -> [`worker`] + [`trainer`] (burn on
 //! libtorch) -> [`store`] (SQLite via sqlx) -> [`report`] (leaderboard, plots).
 
+pub mod bench;
 pub mod job;
 pub mod spec;
 pub mod trainer;

@@ -101,3 +101,11 @@ pub struct MetricValue {
     pub class: Option<usize>,
     pub value: f64,
 }
+
+pub mod checkpoint;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod train;
+
+pub use train::run;

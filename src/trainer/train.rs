@@ -1,0 +1,425 @@
+//! The train loop of one job: validate, resume or initialise, train with events and
+//! checkpoints, evaluate on the validation split.
+//!
+//! Determinism: initial weights come from `seed` (host-side, see `model::init_weights`),
+//! dropout masks from `(seed, iteration)`, batches from `(seed, iteration)` (the data loader),
+//! so a resumed job replays nothing and ends with exactly the metrics of an uninterrupted one
+//! (on CPU; GPU kernels may be non-deterministic).
+
+use super::checkpoint::{
+    load_tensors, model_tensors, Checkpoint, NoopCheckpoint, CHECKPOINT_FILE, FINAL_FILE,
+};
+use super::data::{Dataset, TrainLoader};
+use super::loss::{check_spec, total_loss};
+use super::model::blocks::rng_for;
+use super::model::{apply_freeze, check_freeze, Segmentor};
+use super::optim::{build_optimizer, LrSchedule};
+use super::{eval, Event, MetricValue, Observer, Outcome, TrainContext};
+use crate::job::{ConfigError, JobConfig};
+use anyhow::{anyhow, bail, Context};
+use burn::module::Module;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::{Bytes, Int, Tensor, TensorData};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// RNG stream of the decode/auxiliary heads' dropout.
+const DROPOUT_STREAM: u64 = 1;
+
+/// Trains and evaluates one job. Errors (bad config, missing data, I/O) are `Err`; a loss that
+/// became NaN/inf is `Ok(Outcome::Diverged)`. A config error is an `anyhow::Error` wrapping
+/// [`ConfigError`] (its message starts with the dotted field).
+pub fn run(cfg: &JobConfig, ctx: &TrainContext, obs: &mut dyn Observer) -> anyhow::Result<Outcome> {
+    check_config(cfg)?;
+    std::fs::create_dir_all(&ctx.artifact_dir)
+        .with_context(|| format!("creating artifact folder {}", ctx.artifact_dir.display()))?;
+    if cfg.model.backbone == "noop" {
+        run_noop(cfg, ctx, obs)
+    } else {
+        run_unet(cfg, ctx, obs)
+    }
+}
+
+/// `JobConfig::validate` plus what only the trainer knows (losses, fault kinds).
+pub fn check_config(cfg: &JobConfig) -> Result<(), ConfigError> {
+    cfg.validate()?;
+    check_spec("loss", &cfg.loss)?;
+    if let Some(aux) = &cfg.aux_loss {
+        check_spec("aux_loss", aux)?;
+    }
+    check_freeze(&cfg.freeze, &cfg.model)?;
+    if let Some(f) = &cfg.fault {
+        if !matches!(f.kind.as_str(), "abort" | "exit" | "oom" | "nan") {
+            return Err(ConfigError::new(
+                "fault.kind",
+                format!(
+                    "unknown fault {:?} (expected abort, exit, oom or nan)",
+                    f.kind
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the fault injection asks of iteration `iter` (1-based) on this attempt.
+enum Fault {
+    None,
+    Nan,
+}
+
+fn fault_at(cfg: &JobConfig, ctx: &TrainContext, iter: usize, obs: &mut dyn Observer) -> Fault {
+    let Some(f) = &cfg.fault else {
+        return Fault::None;
+    };
+    if f.at_iter != iter || !(f.attempts.is_empty() || f.attempts.contains(&ctx.attempt)) {
+        return Fault::None;
+    }
+    obs.event(Event::Log {
+        message: format!(
+            "fault injection: {} at iteration {iter} (attempt {})",
+            f.kind, ctx.attempt
+        ),
+    });
+    match f.kind.as_str() {
+        "abort" => std::process::abort(),
+        "exit" => std::process::exit(3),
+        "oom" => die_of_oom(),
+        _ => Fault::Nan,
+    }
+}
+
+/// Dies as a process does when an allocation fails: Rust's allocation-failure handler prints
+/// "memory allocation of N bytes failed" and aborts. 64 TiB is refused by any machine here.
+fn die_of_oom() -> ! {
+    let layout = std::alloc::Layout::from_size_align(1 << 46, 64).expect("valid layout");
+    // SAFETY: a non-zero-size layout; the block (if the kernel overcommits it) is never used.
+    let p = unsafe { std::alloc::alloc(layout) };
+    let _ = p;
+    std::alloc::handle_alloc_error(layout)
+}
+
+fn checkpoint_due(cfg: &JobConfig, iter: usize) -> bool {
+    cfg.checkpoint_every > 0 && iter % cfg.checkpoint_every == 0 && iter < cfg.iters
+}
+
+fn check_hash(path: &Path, found: &str, cfg: &JobConfig) -> anyhow::Result<()> {
+    let want = cfg.hash();
+    if found != want {
+        bail!(
+            "{}: checkpoint of config {found}, but this job's config is {want}; \
+             remove it or use another artifact folder",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_unet(
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Outcome> {
+    let device = ctx.device.burn_device();
+    let ad = device.clone().autodiff();
+    let ds = Arc::new(Dataset::open(&cfg.data).map_err(|e| anyhow!(e))?);
+
+    let mut model = apply_freeze(Segmentor::init(&cfg.model, cfg.seed, &ad), &cfg.freeze)?;
+    let mut optim = build_optimizer(&cfg.optimizer);
+    let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
+    let final_path = ctx.artifact_dir.join(FINAL_FILE);
+    let mut start = 0;
+    let mut last_loss = None;
+
+    let resume = [&ckpt_path, &final_path].into_iter().find(|p| p.exists());
+    if let Some(path) = resume {
+        let ck = Checkpoint::load(path)?;
+        check_hash(path, &ck.config_hash, cfg)?;
+        let (m, report) = load_tensors(model, &ck.tensors, &|_| true, true);
+        if !(report.missing.is_empty() && report.mismatched.is_empty() && report.unused.is_empty())
+        {
+            bail!(
+                "{}: does not fit the model (missing {:?}, mismatched {:?}, unused {:?})",
+                path.display(),
+                report.missing,
+                report.mismatched,
+                report.unused
+            );
+        }
+        model = m;
+        if !ck.optimizer.is_empty() {
+            optim = optim
+                .from_bytes(Bytes::from_bytes_vec(ck.optimizer))
+                .map_err(|e| anyhow!("{}: optimiser state: {e}", path.display()))?;
+        }
+        start = ck.iteration;
+        last_loss = ck.last_loss;
+    } else if let Some(init) = init_source(cfg, ctx) {
+        model = init_from(model, cfg, &init, obs)?;
+    }
+    obs.event(Event::Started {
+        iters: cfg.iters,
+        resumed_from: start,
+    });
+
+    if start < cfg.iters {
+        let sched = LrSchedule::from_job(cfg);
+        let mut loader = TrainLoader::new(ds.clone(), cfg, start);
+        for it in start..cfg.iters {
+            let iter = it + 1;
+            let fault = fault_at(cfg, ctx, iter, obs);
+            let t0 = Instant::now();
+            let (bi, batch, wait) = loader.next_batch().map_err(|e| anyhow!(e))?;
+            anyhow::ensure!(bi == it, "data loader gave iteration {bi}, expected {it}");
+            let x = Tensor::<4>::from_data(
+                TensorData::new(batch.images, [batch.n, 3, batch.h, batch.w]),
+                &ad,
+            );
+            let y = Tensor::<3, Int>::from_data(
+                TensorData::new(batch.labels, [batch.n, batch.h, batch.w]),
+                &ad,
+            );
+            let mut rng = rng_for(cfg.seed, DROPOUT_STREAM, it as u64);
+            let out = model.forward_train(x, Some(&mut rng));
+            let loss = total_loss(&out, &y, cfg);
+            let mut loss_v = loss.clone().into_scalar::<f32>() as f64;
+            if matches!(fault, Fault::Nan) {
+                loss_v = f64::NAN;
+            }
+            if !loss_v.is_finite() {
+                obs.event(Event::Log {
+                    message: format!("loss is {loss_v} at iteration {iter}: stopping (diverged)"),
+                });
+                return Ok(Outcome::Diverged {
+                    iter,
+                    last_finite_loss: last_loss,
+                });
+            }
+            let lr = sched.lr(it);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            last_loss = Some(loss_v);
+            obs.event(Event::Iter {
+                iter,
+                loss: loss_v,
+                lr,
+                secs: t0.elapsed().as_secs_f64(),
+                data_wait_secs: wait.as_secs_f64(),
+            });
+            if checkpoint_due(cfg, iter) {
+                save(&model, Some(&optim), cfg, iter, last_loss, &ckpt_path)?;
+                obs.event(Event::Checkpoint {
+                    iter,
+                    path: ckpt_path.clone(),
+                });
+            }
+        }
+        // Final weights without optimiser state; the rolling checkpoint is then redundant.
+        save(&model, None, cfg, cfg.iters, last_loss, &final_path)?;
+        obs.event(Event::Checkpoint {
+            iter: cfg.iters,
+            path: final_path.clone(),
+        });
+        if ckpt_path.exists() {
+            std::fs::remove_file(&ckpt_path)
+                .with_context(|| format!("removing {}", ckpt_path.display()))?;
+        }
+    }
+
+    let valid = model.valid();
+    let images = ds.val_images().map_err(|e| anyhow!(e))?;
+    let pred_dir = cfg
+        .eval
+        .save_predictions
+        .then(|| ctx.artifact_dir.join("predictions"));
+    if let Some(d) = &pred_dir {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    let mut forward = |x: Tensor<4>| valid.forward(x);
+    let metrics = eval::evaluate(
+        &mut forward,
+        &images,
+        &cfg.eval,
+        cfg.model.num_classes,
+        &device,
+        pred_dir.as_deref(),
+    )?;
+    Ok(Outcome::Completed {
+        iterations: cfg.iters,
+        metrics: metrics.to_values("val"),
+    })
+}
+
+fn save(
+    model: &Segmentor,
+    optim: Option<&ModuleOptimizer>,
+    cfg: &JobConfig,
+    iteration: usize,
+    last_loss: Option<f64>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let optimizer = match optim {
+        Some(o) => o
+            .into_bytes()
+            .map_err(|e| anyhow!("serialising the optimiser state: {e}"))?
+            .to_vec(),
+        None => Vec::new(),
+    };
+    Checkpoint {
+        iteration,
+        config_hash: cfg.hash(),
+        last_loss,
+        tensors: model_tensors(model),
+        optimizer,
+    }
+    .save(path)
+    .with_context(|| format!("saving checkpoint {}", path.display()))
+}
+
+/// The checkpoint that initialises a fresh job: the resolved `init.from` stage, else `init.path`.
+fn init_source(cfg: &JobConfig, ctx: &TrainContext) -> Option<PathBuf> {
+    ctx.init_checkpoint
+        .clone()
+        .or_else(|| cfg.init.as_ref().and_then(|i| i.path.clone()))
+}
+
+/// Loads every tensor of `path` whose name and shape match (the backbone only with
+/// `init.backbone_only`); heads of another kind or class count are left as initialised.
+fn init_from(
+    model: Segmentor,
+    cfg: &JobConfig,
+    path: &Path,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Segmentor> {
+    if path.extension().is_some_and(|e| e == "pth") {
+        bail!(
+            "{}: importing MMSegmentation .pth checkpoints is not supported yet (use a sweep .ckpt)",
+            path.display()
+        );
+    }
+    let ck = Checkpoint::load(path)?;
+    let backbone_only = cfg.init.as_ref().is_some_and(|i| i.backbone_only);
+    let select = |p: &str| !backbone_only || p.starts_with("backbone.");
+    let (model, report) = load_tensors(model, &ck.tensors, &select, false);
+    if report.loaded.is_empty() {
+        bail!("{}: no tensor matches this model", path.display());
+    }
+    obs.event(Event::Log {
+        message: format!(
+            "initialised from {}: {} tensors loaded, {} kept (not in checkpoint or not selected), {} skipped for shape ({})",
+            path.display(),
+            report.loaded.len(),
+            report.missing.len(),
+            report.mismatched.len(),
+            report.mismatched.join("; ")
+        ),
+    });
+    Ok(model)
+}
+
+/// The `noop` backbone: no network and no data. Sleeps `model.noop_ms` per iteration, emits the
+/// same events and (JSON) checkpoints as a real job, honours fault injection, and returns
+/// **synthetic** metrics: a deterministic function of the config hash (see
+/// [`synthetic_metrics`]). For orchestrator benchmarks and reliability tests only.
+fn run_noop(
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Outcome> {
+    let hash = cfg.hash();
+    let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
+    let final_path = ctx.artifact_dir.join(FINAL_FILE);
+    let mut start = 0;
+    if let Some(path) = [&ckpt_path, &final_path].into_iter().find(|p| p.exists()) {
+        let ck = NoopCheckpoint::load(path)?;
+        check_hash(path, &ck.config_hash, cfg)?;
+        start = ck.iteration;
+    }
+    obs.event(Event::Started {
+        iters: cfg.iters,
+        resumed_from: start,
+    });
+    let save = |iteration: usize, path: &Path| {
+        NoopCheckpoint {
+            noop: true,
+            iteration,
+            config_hash: hash.clone(),
+        }
+        .save(path)
+        .with_context(|| format!("saving checkpoint {}", path.display()))
+    };
+    let mut last_loss = None;
+    for it in start..cfg.iters {
+        let iter = it + 1;
+        let fault = fault_at(cfg, ctx, iter, obs);
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(cfg.model.noop_ms));
+        let loss = if matches!(fault, Fault::Nan) {
+            f64::NAN
+        } else {
+            1.0 / (1.0 + iter as f64)
+        };
+        if !loss.is_finite() {
+            return Ok(Outcome::Diverged {
+                iter,
+                last_finite_loss: last_loss,
+            });
+        }
+        last_loss = Some(loss);
+        obs.event(Event::Iter {
+            iter,
+            loss,
+            lr: LrSchedule::from_job(cfg).lr(it),
+            secs: t0.elapsed().as_secs_f64(),
+            data_wait_secs: 0.0,
+        });
+        if checkpoint_due(cfg, iter) {
+            save(iter, &ckpt_path)?;
+            obs.event(Event::Checkpoint {
+                iter,
+                path: ckpt_path.clone(),
+            });
+        }
+    }
+    if start < cfg.iters {
+        save(cfg.iters, &final_path)?;
+        obs.event(Event::Checkpoint {
+            iter: cfg.iters,
+            path: final_path.clone(),
+        });
+        if ckpt_path.exists() {
+            std::fs::remove_file(&ckpt_path)
+                .with_context(|| format!("removing {}", ckpt_path.display()))?;
+        }
+    }
+    Ok(Outcome::Completed {
+        iterations: cfg.iters,
+        metrics: synthetic_metrics(cfg),
+    })
+}
+
+/// Synthetic metrics of the `noop` backbone (NOT a measurement): from the first 8 bytes of the
+/// config hash, mDice in [50, 90), mIoU = mDice / (200 - mDice) x 100 (IoU = D / (2 - D)),
+/// mFscore = mDice, aAcc in [90, 99), mAcc in [60, 95); split "val".
+pub fn synthetic_metrics(cfg: &JobConfig) -> Vec<MetricValue> {
+    let h = u64::from_str_radix(&cfg.hash()[..16], 16).unwrap_or(0);
+    let round = |v: f64| (v * 100.0).round() / 100.0;
+    let mdice = 50.0 + (h % 4000) as f64 / 100.0;
+    let values = [
+        ("aAcc", 90.0 + ((h >> 16) % 900) as f64 / 100.0),
+        ("mIoU", mdice / (200.0 - mdice) * 100.0),
+        ("mAcc", 60.0 + ((h >> 32) % 3500) as f64 / 100.0),
+        ("mDice", mdice),
+        ("mFscore", mdice),
+    ];
+    values
+        .into_iter()
+        .map(|(name, v)| MetricValue {
+            split: "val".into(),
+            name: name.into(),
+            class: None,
+            value: round(v),
+        })
+        .collect()
+}
