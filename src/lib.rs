@@ -7,7 +7,9 @@
 
 pub mod bench;
 pub mod job;
-pub mod spec;
-pub mod trainer;
 pub mod report;
+pub mod scheduler;
+pub mod spec;
 pub mod store;
+pub mod trainer;
+pub mod worker;

@@ -10,7 +10,11 @@ use sweep::store::Store;
 use sweep::{bench, spec, worker};
 
 #[derive(Parser)]
-#[command(name = "sweep", version, about = "Reproducible experiment sweeps for medical-image segmentation (burn + libtorch, SQLite)")]
+#[command(
+    name = "sweep",
+    version,
+    about = "Reproducible experiment sweeps for medical-image segmentation (burn + libtorch, SQLite)"
+)]
 struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -170,12 +174,22 @@ fn init_tracing(verbose: u8, worker: bool) {
         (false, 1) => "info,sweep=debug",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn dispatch(command: Command) -> Result<ExitCode> {
@@ -185,15 +199,37 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             let spec = spec::load(&file, &set)?;
             let plan = spec.plan()?;
             match format {
-                PlanFormat::Json => println!("{}", spec::plan_json(&spec, &plan)?),
-                PlanFormat::Table => println!("{}", spec::plan_table(&spec, &plan)),
+                PlanFormat::Json => println!("{}", report::plan_json(&spec, &plan)?),
+                PlanFormat::Table => println!("{}", report::plan_table(&spec, &plan)),
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { file, db, runs, device, workers, gpus, per_gpu, set, no_report } => {
+        Command::Run {
+            file,
+            db,
+            runs,
+            device,
+            workers,
+            gpus,
+            per_gpu,
+            set,
+            no_report,
+        } => {
             let spec = spec::load(&file, &set)?;
-            let device = if !gpus.is_empty() { DeviceKind::Cuda } else { device.into() };
-            let opts = RunOptions { db: db.db.clone(), runs, device, workers, gpus, per_gpu, exe: None };
+            let device = if !gpus.is_empty() {
+                DeviceKind::Cuda
+            } else {
+                device.into()
+            };
+            let opts = RunOptions {
+                db: db.db.clone(),
+                runs,
+                device,
+                workers,
+                gpus,
+                per_gpu,
+                exe: None,
+            };
             runtime()?.block_on(async {
                 let summary = scheduler::run(&spec, &opts).await?;
                 eprintln!(
@@ -226,28 +262,70 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             println!("{}", report::status(&store, sweep.as_deref()).await?);
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Report { db, sweep, sort, asc, top, format, columns, all, plot } => runtime()?.block_on(async {
+        Command::Report {
+            db,
+            sweep,
+            sort,
+            asc,
+            top,
+            format,
+            columns,
+            all,
+            plot,
+        } => runtime()?.block_on(async {
             let store = Store::open_existing(&db.db).await?;
             let rows = store.report_rows(sweep.as_deref()).await?;
             if rows.is_empty() {
-                bail!("{}: no jobs{}", db.db.display(), sweep.map(|s| format!(" in sweep {s:?}")).unwrap_or_default());
+                bail!(
+                    "{}: no jobs{}",
+                    db.db.display(),
+                    sweep
+                        .map(|s| format!(" in sweep {s:?}"))
+                        .unwrap_or_default()
+                );
             }
-            let opts = ReportOptions { sweep, sort, asc, top, format: format.into(), columns, all };
+            let opts = ReportOptions {
+                sweep,
+                sort,
+                asc,
+                top,
+                format: format.into(),
+                columns,
+                all,
+                split: None,
+            };
             println!("{}", report::render(&rows, &opts)?);
             if let Some(dir) = plot {
-                for path in report::write_plots(&store, &rows, &opts, &dir).await? {
+                for path in report::write_plots(&store, &opts, &dir).await? {
                     eprintln!("wrote {}", path.display());
                 }
             }
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Bench(BenchCommand::Train { device, batch, crop, head, base_channels, steps, warmup }) => {
-            let head = serde_yaml::from_str(&head).with_context(|| format!("--head {head}: expected fcn, deeplabv3 or pspnet"))?;
+        Command::Bench(BenchCommand::Train {
+            device,
+            batch,
+            crop,
+            head,
+            base_channels,
+            steps,
+            warmup,
+        }) => {
+            let head = serde_yaml::from_str(&head)
+                .with_context(|| format!("--head {head}: expected fcn, deeplabv3 or pspnet"))?;
             let device = match device {
                 DeviceArg::Cpu => sweep::trainer::DeviceChoice::Cpu,
                 DeviceArg::Cuda => sweep::trainer::DeviceChoice::Cuda(0),
             };
-            bench::train::bench_train(&bench::train::BenchTrainArgs { device, batch, crop, head, base_channels, steps, warmup })?;
+            bench::train::bench_train(&bench::train::BenchTrainArgs {
+                device,
+                batch,
+                crop,
+                head,
+                base_channels,
+                steps,
+                warmup,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Orchestrator { jobs, workers }) => {

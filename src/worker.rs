@@ -75,10 +75,13 @@ impl Observer for StdoutObserver {
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -90,15 +93,29 @@ pub fn main(ticket_path: &Path) -> Result<()> {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
     }
     unsafe {
-        libc::signal(libc::SIGINT, request_stop as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, request_stop as *const () as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            request_stop as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGTERM,
+            request_stop as *const () as libc::sighandler_t,
+        );
     }
-    if let Some(n) = std::env::var("SWEEP_TORCH_THREADS").ok().and_then(|v| v.parse::<i32>().ok()) {
+    if let Some(n) = std::env::var("SWEEP_TORCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+    {
         tch::set_num_threads(n);
     }
-    let text = std::fs::read_to_string(ticket_path).with_context(|| format!("reading ticket {}", ticket_path.display()))?;
-    let ticket: Ticket = serde_json::from_str(&text).with_context(|| format!("parsing ticket {}", ticket_path.display()))?;
-    let artifact_dir = ticket_path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let text = std::fs::read_to_string(ticket_path)
+        .with_context(|| format!("reading ticket {}", ticket_path.display()))?;
+    let ticket: Ticket = serde_json::from_str(&text)
+        .with_context(|| format!("parsing ticket {}", ticket_path.display()))?;
+    let artifact_dir = ticket_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
 
     // Finished before (the orchestrator died before recording it): report, don't retrain.
     if JobResult::read_finished(&artifact_dir, &ticket.hash).is_some() {
@@ -111,7 +128,13 @@ pub fn main(ticket_path: &Path) -> Result<()> {
         init_checkpoint: ticket.init_checkpoint.clone(),
     };
     let outcome = trainer::run(&ticket.config, &ctx, &mut StdoutObserver)?;
-    let result = JobResult { hash: ticket.hash.clone(), outcome };
-    write_atomic(&artifact_dir.join(RESULT_FILE), serde_json::to_string_pretty(&result)?.as_bytes())?;
+    let result = JobResult {
+        hash: ticket.hash.clone(),
+        outcome,
+    };
+    write_atomic(
+        &artifact_dir.join(RESULT_FILE),
+        serde_json::to_string_pretty(&result)?.as_bytes(),
+    )?;
     Ok(())
 }

@@ -21,7 +21,9 @@ struct Sandbox {
 
 impl Sandbox {
     fn new() -> Self {
-        Sandbox { dir: tempfile::tempdir().expect("temp dir") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
     fn path(&self) -> &Path {
         self.dir.path()
@@ -36,20 +38,33 @@ impl Sandbox {
     }
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
-        c.args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env_remove("SWEEP_DB").env("RUST_LOG", "warn");
+        c.args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("SWEEP_DB")
+            .env("RUST_LOG", "warn");
         c
     }
     fn run(&self, file: &Path, extra: &[&str]) -> Output {
-        let (f, db) = (file.to_str().unwrap().to_string(), self.db().to_str().unwrap().to_string());
+        let (f, db) = (
+            file.to_str().unwrap().to_string(),
+            self.db().to_str().unwrap().to_string(),
+        );
         let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
         args.extend_from_slice(extra);
         self.command(&args).output().expect("sweep runs")
     }
     fn spawn(&self, file: &Path, extra: &[&str]) -> Child {
-        let (f, db) = (file.to_str().unwrap().to_string(), self.db().to_str().unwrap().to_string());
+        let (f, db) = (
+            file.to_str().unwrap().to_string(),
+            self.db().to_str().unwrap().to_string(),
+        );
         let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
         args.extend_from_slice(extra);
-        self.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("sweep starts")
+        self.command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sweep starts")
     }
     fn rows(&self) -> Vec<JobRow> {
         let db = self.db();
@@ -60,7 +75,14 @@ impl Sandbox {
     }
     fn integrity(&self) -> String {
         let db = self.db();
-        rt().block_on(async { Store::open(&db).await.unwrap().integrity_check().await.unwrap() })
+        rt().block_on(async {
+            Store::open(&db)
+                .await
+                .unwrap()
+                .integrity_check()
+                .await
+                .unwrap()
+        })
     }
     /// Processes whose command line mentions this sandbox (workers of its jobs).
     fn processes(&self) -> Vec<u32> {
@@ -68,13 +90,21 @@ impl Sandbox {
         let me = std::process::id();
         let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             if pid == me {
                 continue;
             }
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
             let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let zombie = stat.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')).unwrap_or(false);
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
+                .unwrap_or(false);
             if !zombie && String::from_utf8_lossy(&cmdline).contains(&needle) {
                 found.push(pid);
             }
@@ -95,15 +125,24 @@ impl Sandbox {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn by_label(rows: &[JobRow]) -> BTreeMap<String, &JobRow> {
-    rows.iter().map(|r| (format!("{} seed {}", r.label, r.seed), r)).collect()
+    rows.iter()
+        .map(|r| (format!("{} seed {}", r.label, r.seed), r))
+        .collect()
 }
 
 fn metric(row: &JobRow, name: &str) -> f64 {
-    row.metrics.iter().find(|m| m.name == name && m.class.is_none()).map(|m| m.value).unwrap_or(f64::NAN)
+    row.metrics
+        .iter()
+        .find(|m| m.name == name && m.class.is_none())
+        .map(|m| m.value)
+        .unwrap_or(f64::NAN)
 }
 
 /// Deterministic pseudo-random numbers for the kill schedule (xorshift).
@@ -135,22 +174,35 @@ fn rerun_schedules_nothing_twice() {
     assert!(first.status.success(), "{}", stderr_of(&first));
     let rows = sb.rows();
     assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r.status == "succeeded" && r.attempts == 1));
+    assert!(rows
+        .iter()
+        .all(|r| r.status == "succeeded" && r.attempts == 1));
     let second = sb.run(&file, &["--workers", "3"]);
     assert!(second.status.success(), "{}", stderr_of(&second));
-    assert!(stderr_of(&second).contains("0 attempt(s)"), "second run trained something: {}", stderr_of(&second));
+    assert!(
+        stderr_of(&second).contains("0 attempt(s)"),
+        "second run trained something: {}",
+        stderr_of(&second)
+    );
     assert_eq!(sb.rows(), rows, "a re-run must not touch finished jobs");
 
     // Adding a grid value adds only the new jobs.
     let file = sb.write_sweep("name: idem\nbase:\n  model: {backbone: noop, noop_ms: 1}\n  iters: 5\nseeds: [0, 1, 2, 3, 4, 5, 6]\n");
     let third = sb.run(&file, &["--workers", "3"]);
-    assert!(stderr_of(&third).contains("1 attempt(s)"), "{}", stderr_of(&third));
+    assert!(
+        stderr_of(&third).contains("1 attempt(s)"),
+        "{}",
+        stderr_of(&third)
+    );
     assert_eq!(sb.rows().len(), 7);
 }
 
 #[test]
 fn kill_9_at_random_moments_loses_and_repeats_nothing() {
-    let seed: u64 = std::env::var("SWEEP_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let seed: u64 = std::env::var("SWEEP_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
     let yaml = format!(
         "name: chaos\nbase:\n  {TINY_UNET}\n  iters: 12\n  checkpoint_every: 3\n  seed: 0\n\
          grid:\n  model.backbone: [unet-s5-d16, noop]\ninclude:\n  - {{model.backbone: noop, model.noop_ms: 40, iters: 30, checkpoint_every: 5}}\n\
@@ -175,21 +227,36 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         child.wait().unwrap();
         let orphans = sb.wait_no_orphans();
-        assert!(orphans.is_empty(), "kill {k} (seed {seed}, after {wait_ms} ms) left worker processes {orphans:?}");
+        assert!(
+            orphans.is_empty(),
+            "kill {k} (seed {seed}, after {wait_ms} ms) left worker processes {orphans:?}"
+        );
     }
     let out = sb.run(&file, &["--workers", "2"]);
     assert!(out.status.success(), "seed {seed}: {}", stderr_of(&out));
     let rows = sb.rows();
-    assert_eq!(rows.len(), reference.len(), "seed {seed}: jobs lost or added");
+    assert_eq!(
+        rows.len(),
+        reference.len(),
+        "seed {seed}: jobs lost or added"
+    );
     let (expected, got) = (by_label(&reference), by_label(&rows));
     for (label, r) in &got {
         assert_eq!(r.status, "succeeded", "seed {seed}: {label}");
         let e = expected[label];
         for name in ["mDice", "mIoU", "mAcc", "aAcc"] {
-            assert_eq!(metric(r, name).to_bits(), metric(e, name).to_bits(), "seed {seed}: {label} {name} differs from the uninterrupted run");
+            assert_eq!(
+                metric(r, name).to_bits(),
+                metric(e, name).to_bits(),
+                "seed {seed}: {label} {name} differs from the uninterrupted run"
+            );
         }
         // Exactly one result: each number recorded once.
-        let mut keys: Vec<_> = r.metrics.iter().map(|m| (m.split.clone(), m.name.clone(), m.class)).collect();
+        let mut keys: Vec<_> = r
+            .metrics
+            .iter()
+            .map(|m| (m.split.clone(), m.name.clone(), m.class))
+            .collect();
         let n = keys.len();
         keys.sort();
         keys.dedup();
@@ -211,14 +278,27 @@ fn crashing_jobs_are_retried_then_failed_and_the_rest_finish() {
            - {seed: 4}\n",
     );
     let out = sb.run(&file, &["--workers", "2"]);
-    assert_eq!(out.status.code(), Some(2), "failed jobs make the exit code 2: {}", stderr_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "failed jobs make the exit code 2: {}",
+        stderr_of(&out)
+    );
     let rows = sb.rows();
     let find = |seed: u64| rows.iter().find(|r| r.seed == seed).unwrap();
     let abort = find(1);
     assert_eq!((abort.status.as_str(), abort.attempts), ("failed", 2));
-    assert!(abort.error.as_deref().unwrap_or("").contains("SIGABRT"), "{:?}", abort.error);
+    assert!(
+        abort.error.as_deref().unwrap_or("").contains("SIGABRT"),
+        "{:?}",
+        abort.error
+    );
     let flaky = find(2);
-    assert_eq!((flaky.status.as_str(), flaky.attempts), ("succeeded", 2), "a job failing once is retried");
+    assert_eq!(
+        (flaky.status.as_str(), flaky.attempts),
+        ("succeeded", 2),
+        "a job failing once is retried"
+    );
     let oom = find(3);
     assert_eq!(oom.status, "failed");
     assert!(oom.error.is_some());
@@ -234,14 +314,21 @@ fn nan_loss_is_recorded_as_diverged_and_not_retried() {
     assert!(out.status.success(), "{}", stderr_of(&out));
     let rows = sb.rows();
     assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("diverged", 1));
-    assert!(rows[0].error.as_deref().unwrap_or("").contains('5'), "the diverged iteration is recorded: {:?}", rows[0].error);
+    assert!(
+        rows[0].error.as_deref().unwrap_or("").contains('5'),
+        "the diverged iteration is recorded: {:?}",
+        rows[0].error
+    );
 }
 
 #[test]
 fn two_orchestrators_on_one_database_never_run_a_job_twice() {
     let sb = Sandbox::new();
     let seeds: Vec<String> = (0..16).map(|s| s.to_string()).collect();
-    let file = sb.write_sweep(&format!("name: twins\nbase:\n  model: {{backbone: noop, noop_ms: 10}}\n  iters: 8\nseeds: [{}]\n", seeds.join(", ")));
+    let file = sb.write_sweep(&format!(
+        "name: twins\nbase:\n  model: {{backbone: noop, noop_ms: 10}}\n  iters: 8\nseeds: [{}]\n",
+        seeds.join(", ")
+    ));
     let mut a = sb.spawn(&file, &["--workers", "2"]);
     let mut b = sb.spawn(&file, &["--workers", "2"]);
     assert!(a.wait().unwrap().success());
@@ -249,7 +336,13 @@ fn two_orchestrators_on_one_database_never_run_a_job_twice() {
     let rows = sb.rows();
     assert_eq!(rows.len(), 16);
     for r in &rows {
-        assert_eq!((r.status.as_str(), r.attempts), ("succeeded", 1), "job {} ran {} times", r.label, r.attempts);
+        assert_eq!(
+            (r.status.as_str(), r.attempts),
+            ("succeeded", 1),
+            "job {} ran {} times",
+            r.label,
+            r.attempts
+        );
     }
     assert_eq!(sb.integrity(), "ok");
 }
@@ -266,7 +359,10 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     let rows = sb.rows();
     assert_eq!(rows[0].status, "interrupted");
     let stopped_at = rows[0].iteration;
-    assert!(stopped_at > 0 && stopped_at < 150, "stopped at {stopped_at}");
+    assert!(
+        stopped_at > 0 && stopped_at < 150,
+        "stopped at {stopped_at}"
+    );
     let out = sb.run(&file, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let rows = sb.rows();
@@ -279,9 +375,21 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
 fn bad_databases_are_refused_with_their_path() {
     let sb = Sandbox::new();
     let file = sb.write_sweep("name: x\nbase:\n  model: {backbone: noop}\n  iters: 1\n");
-    let out = sb.command(&["run", file.to_str().unwrap(), "--db", "/proc/no-such-dir/sweep.db"]).output().unwrap();
+    let out = sb
+        .command(&[
+            "run",
+            file.to_str().unwrap(),
+            "--db",
+            "/proc/no-such-dir/sweep.db",
+        ])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr_of(&out).contains("/proc/no-such-dir/sweep.db"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("/proc/no-such-dir/sweep.db"),
+        "{}",
+        stderr_of(&out)
+    );
 
     // A database written by a newer sweep (a migration this binary does not know).
     let out = sb.run(&file, &[]);
@@ -299,8 +407,15 @@ fn bad_databases_are_refused_with_their_path() {
     let out = sb.run(&file, &[]);
     assert!(!out.status.success());
     let err = stderr_of(&out);
-    assert!(err.contains(db.to_str().unwrap()) && err.contains("newer"), "{err}");
-    assert_eq!(std::fs::read(&db).unwrap(), before, "a refused database is not modified");
+    assert!(
+        err.contains(db.to_str().unwrap()) && err.contains("newer"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "a refused database is not modified"
+    );
 }
 
 #[test]
@@ -313,5 +428,8 @@ fn bad_data_is_refused_before_anything_is_written() {
     let out = sb.run(&file, &[]);
     assert!(!out.status.success());
     assert!(stderr_of(&out).contains("missing"), "{}", stderr_of(&out));
-    assert!(!sb.db().exists() || sb.rows().is_empty(), "no job was registered for a sweep that cannot run");
+    assert!(
+        !sb.db().exists() || sb.rows().is_empty(),
+        "no job was registered for a sweep that cannot run"
+    );
 }

@@ -205,7 +205,10 @@ fn exclude_matching_nothing_is_a_warning() {
     let spec = parse(Path::new(FILE), text, &[]).unwrap();
     assert_eq!(spec.plan().unwrap().len(), 1);
     let w: Vec<String> = spec.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(w, vec!["sweeps/t.yaml:5:5: exclude[0]: this exclude entry matches no job"]);
+    assert_eq!(
+        w,
+        vec!["sweeps/t.yaml:5:5: exclude[0]: this exclude entry matches no job"]
+    );
 }
 
 #[test]
@@ -288,7 +291,10 @@ fn set_errors_name_the_argument() {
         r#"--set base..iters=3: malformed key "base..iters" (expected a dotted key like base.iters)"#
     );
     let e = err_with(base, &["grid.crop=[256,"]).to_string();
-    assert!(e.starts_with("--set grid.crop=[256,: the value is not valid YAML: "), "{e}");
+    assert!(
+        e.starts_with("--set grid.crop=[256,: the value is not valid YAML: "),
+        "{e}"
+    );
     assert_eq!(
         err_with(base, &["base.model={hed: fcn}"]).to_string(),
         r#"--set base.model={hed: fcn}: base.model.hed: unknown key "hed" (did you mean "head"?)"#

@@ -3,3 +3,4 @@
 pub mod train;
 
 pub use train::{bench_train, BenchTrainArgs};
+pub mod orchestrator;

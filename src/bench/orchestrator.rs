@@ -32,10 +32,16 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let n = summary.attempts.max(1) as f64;
     let overhead_ms = summary.overhead.as_secs_f64() * 1e3 / n;
     let startup_ms = summary.startup.as_secs_f64() * 1e3 / summary.startup_samples.max(1) as f64;
-    println!("orchestrator benchmark: {jobs} noop jobs, {workers} workers, SQLite at {}", opts.db.display());
+    println!(
+        "orchestrator benchmark: {jobs} noop jobs, {workers} workers, SQLite at {}",
+        opts.db.display()
+    );
     println!("  jobs succeeded            {}", summary.succeeded);
     println!("  wall time                 {wall:.2} s");
-    println!("  throughput                {:.1} jobs/s", summary.succeeded as f64 / wall);
+    println!(
+        "  throughput                {:.1} jobs/s",
+        summary.succeeded as f64 / wall
+    );
     println!("  orchestrator overhead     {overhead_ms:.2} ms/job (claim + ticket + store writes + finish; goal < 5 ms)");
     println!("  worker start-up           {startup_ms:.1} ms/job (spawn to first event; process + libtorch load)");
     println!(

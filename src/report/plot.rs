@@ -53,7 +53,11 @@ pub fn write_curves_svg(curves: &[(String, Vec<(usize, f64)>)], path: &Path) -> 
     let pad = ((y_max - y_min) * 0.05).max(1e-6);
     let y_range = (y_min - pad)..(y_max + pad);
 
-    let legend_chars = curves.iter().map(|c| c.0.chars().count()).max().unwrap_or(0);
+    let legend_chars = curves
+        .iter()
+        .map(|c| c.0.chars().count())
+        .max()
+        .unwrap_or(0);
     let width = 900u32.max(legend_chars as u32 * 8 + 200);
     let root = SVGBackend::new(path, (width, 560)).into_drawing_area();
     let err = draw_err(path);
@@ -119,11 +123,7 @@ pub fn write_leaderboard_svg(rows: &[JobRow], metric: &str, path: &Path) -> Resu
         })
         .collect();
     let n = bars.len().max(1);
-    let x_max = bars
-        .iter()
-        .map(|(_, m, s, _)| m + s)
-        .fold(1.0f64, f64::max)
-        * 1.15;
+    let x_max = bars.iter().map(|(_, m, s, _)| m + s).fold(1.0f64, f64::max) * 1.15;
     let label_chars = bars.iter().map(|b| b.0.chars().count()).max().unwrap_or(10);
     let label_px = (label_chars as u32) * 7 + 20;
     let height = 120 + 34 * n as u32;
@@ -177,7 +177,10 @@ pub fn write_leaderboard_svg(rows: &[JobRow], metric: &str, path: &Path) -> Resu
             for x in [lo, hi] {
                 chart
                     .draw_series(std::iter::once(PathElement::new(
-                        vec![(x, SegmentValue::Exact(seg(k))), (x, SegmentValue::Exact(seg(k) + 1))],
+                        vec![
+                            (x, SegmentValue::Exact(seg(k))),
+                            (x, SegmentValue::Exact(seg(k) + 1)),
+                        ],
                         BLACK.stroke_width(1),
                     )))
                     .map_err(&err)?;

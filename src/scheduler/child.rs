@@ -55,13 +55,20 @@ pub async fn run_attempt(
 ) -> Result<(Finish, AttemptTimings)> {
     let mut timings = AttemptTimings::default();
     let mut cmd = Command::new(spec.exe);
-    cmd.arg("worker").arg(spec.ticket).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.arg("worker")
+        .arg(spec.ticket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     cmd.env("SWEEP_TORCH_THREADS", spec.torch_threads.to_string());
     if let Some(devices) = &spec.cuda_visible {
         cmd.env("CUDA_VISIBLE_DEVICES", devices);
     }
     let spawned = Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("starting worker {}", spec.exe.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting worker {}", spec.exe.display()))?;
     let pid = child.id();
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -70,7 +77,12 @@ pub async fn run_attempt(
     let log_path = spec.artifact_dir.join("worker.log");
     let stderr_task = tokio::spawn(async move {
         let mut tail: VecDeque<String> = VecDeque::new();
-        let mut log = tokio::fs::OpenOptions::new().create(true).append(true).open(&log_path).await.ok();
+        let mut log = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .await
+            .ok();
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(f) = log.as_mut() {
@@ -168,11 +180,37 @@ pub async fn run_attempt(
         return Ok((Finish::Interrupted, timings));
     }
     let finish = match read_result(spec.artifact_dir, spec.hash) {
-        Some(JobResult { outcome: Outcome::Completed { iterations, metrics }, .. }) => Finish::Succeeded { metrics, iterations },
-        Some(JobResult { outcome: Outcome::Diverged { iter, last_finite_loss }, .. }) => Finish::Diverged { iter, last_finite_loss },
-        Some(JobResult { outcome: Outcome::Interrupted { .. }, .. }) => Finish::Interrupted,
+        Some(JobResult {
+            outcome:
+                Outcome::Completed {
+                    iterations,
+                    metrics,
+                },
+            ..
+        }) => Finish::Succeeded {
+            metrics,
+            iterations,
+        },
+        Some(JobResult {
+            outcome:
+                Outcome::Diverged {
+                    iter,
+                    last_finite_loss,
+                },
+            ..
+        }) => Finish::Diverged {
+            iter,
+            last_finite_loss,
+        },
+        Some(JobResult {
+            outcome: Outcome::Interrupted { .. },
+            ..
+        }) => Finish::Interrupted,
         None if stop_sent.is_some() => Finish::Interrupted,
-        None => Finish::Failed { reason: describe_exit(&status), stderr_tail },
+        None => Finish::Failed {
+            reason: describe_exit(&status),
+            stderr_tail,
+        },
     };
     Ok((finish, timings))
 }

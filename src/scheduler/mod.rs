@@ -7,7 +7,6 @@
 //! continue from their last checkpoint.
 
 pub mod child;
-pub mod owner;
 pub mod progress;
 
 use crate::job::JobConfig;
@@ -23,6 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// A job whose orchestrator runs on another host is presumed dead after this long
+/// without a heartbeat (same-host owners are checked directly by pid and start time).
+const STALE_AFTER: Duration = Duration::from_secs(60);
 
 /// The final checkpoint a finished job leaves for the stages that start from it.
 pub const FINAL_CHECKPOINT: &str = "final.ckpt";
@@ -60,18 +63,34 @@ fn slots(opts: &RunOptions) -> Vec<Slot> {
     match opts.device {
         DeviceKind::Cpu => {
             let workers = opts.workers.max(1);
-            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             // Each worker gets its share of the cores: oversubscribed BLAS threads crawl.
             let threads = (cores / workers).max(1);
-            (0..workers).map(|_| Slot { device: DeviceChoice::Cpu, cuda_visible: None, torch_threads: threads }).collect()
+            (0..workers)
+                .map(|_| Slot {
+                    device: DeviceChoice::Cpu,
+                    cuda_visible: None,
+                    torch_threads: threads,
+                })
+                .collect()
         }
         DeviceKind::Cuda => {
-            let gpus = if opts.gpus.is_empty() { vec![0] } else { opts.gpus.clone() };
+            let gpus = if opts.gpus.is_empty() {
+                vec![0]
+            } else {
+                opts.gpus.clone()
+            };
             let mut v = Vec::new();
             for _ in 0..opts.per_gpu.max(1) {
                 for g in &gpus {
                     // The worker sees only its GPU, as device 0.
-                    v.push(Slot { device: DeviceChoice::Cuda(0), cuda_visible: Some(g.to_string()), torch_threads: 4 });
+                    v.push(Slot {
+                        device: DeviceChoice::Cuda(0),
+                        cuda_visible: Some(g.to_string()),
+                        torch_threads: 4,
+                    });
                 }
             }
             v
@@ -110,14 +129,24 @@ struct Shared {
 }
 
 enum AttemptEnd {
-    Finished { finish: Finish, overhead: Duration, startup: Option<Duration> },
+    Finished {
+        finish: Finish,
+        overhead: Duration,
+        startup: Option<Duration>,
+    },
     /// The store failed mid-attempt; the job stays ours and is released on the next run.
     StoreError(anyhow::Error),
 }
 
 /// Registers the sweep's jobs in the store (idempotent): returns (sweep id, added, existing).
-pub async fn register(store: &Store, spec: &SweepSpec, plan: &[PlannedJob]) -> Result<(i64, usize, usize)> {
-    let sweep_id = store.upsert_sweep(&spec.name, &spec.path.display().to_string(), &spec.source).await?;
+pub async fn register(
+    store: &Store,
+    spec: &SweepSpec,
+    plan: &[PlannedJob],
+) -> Result<(i64, usize, usize)> {
+    let sweep_id = store
+        .upsert_sweep(&spec.name, &spec.path.display().to_string(), &spec.source)
+        .await?;
     let jobs: Vec<NewJob> = plan
         .iter()
         .map(|p| NewJob {
@@ -138,27 +167,58 @@ pub async fn register(store: &Store, spec: &SweepSpec, plan: &[PlannedJob]) -> R
 pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let plan = spec.plan()?;
+    preflight(&plan)?;
     let store = Store::open(&opts.db).await?;
     let (sweep_id, added, _) = register(&store, spec, &plan).await?;
-    let released = store.release_orphans(sweep_id, &|o: &str| owner::is_gone(o)).await?;
+    let released = store.release_dead_owners(sweep_id, STALE_AFTER).await?;
     if !released.is_empty() {
-        tracing::info!("resuming {} job(s) left running by a stopped orchestrator", released.len());
+        tracing::info!(
+            "resuming {} job(s) left running by a stopped orchestrator",
+            released.len()
+        );
     }
     let counts = store.counts(sweep_id).await?;
-    let done: usize = ["succeeded", "failed", "diverged"].iter().map(|s| counts.get(*s).copied().unwrap_or(0)).sum();
+    let done: usize = ["succeeded", "failed", "diverged"]
+        .iter()
+        .map(|s| counts.get(*s).copied().unwrap_or(0))
+        .sum();
     let total: usize = counts.values().sum();
 
     let runs = match &opts.runs {
         Some(r) => r.clone(),
-        None => opts.db.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }).unwrap_or(Path::new(".")).join("runs"),
+        None => opts
+            .db
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."))
+            .join("runs"),
     };
     let exe = match &opts.exe {
         Some(e) => e.clone(),
         None => std::env::current_exe().context("locating the sweep executable")?,
     };
     let progress = Progress::new(total as u64, done as u64);
-    let shared = Arc::new(Shared { store, owner: owner::current(), sweep: spec.name.clone(), sweep_id, runs, exe, progress });
-    let mut summary = RunSummary { planned: plan.len(), added, already_done: done, ..Default::default() };
+    let shared = Arc::new(Shared {
+        store,
+        owner: Owner::current(),
+        sweep: spec.name.clone(),
+        sweep_id,
+        runs,
+        exe,
+        progress,
+    });
+    let mut summary = RunSummary {
+        planned: plan.len(),
+        added,
+        already_done: done,
+        ..Default::default()
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut free: Vec<Slot> = slots(opts);
@@ -229,7 +289,7 @@ pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
                 // Dependencies may have finished elsewhere, or another orchestrator died.
                 if !free.is_empty() && last_orphan_check.elapsed() > Duration::from_secs(10) {
                     last_orphan_check = Instant::now();
-                    shared.store.release_orphans(sweep_id, &|o: &str| owner::is_gone(o)).await?;
+                    shared.store.release_dead_owners(sweep_id, STALE_AFTER).await?;
                 }
             }
         }
@@ -239,23 +299,48 @@ pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
     Ok(summary)
 }
 
-async fn run_job(shared: &Shared, slot: &Slot, job: ClaimedJob, stop: watch::Receiver<bool>, claim_time: Duration) -> AttemptEnd {
+async fn run_job(
+    shared: &Shared,
+    slot: &Slot,
+    job: ClaimedJob,
+    stop: watch::Receiver<bool>,
+    claim_time: Duration,
+) -> AttemptEnd {
     match attempt(shared, slot, &job, stop).await {
-        Ok((finish, overhead, startup)) => AttemptEnd::Finished { finish, overhead: overhead + claim_time, startup },
+        Ok((finish, overhead, startup)) => AttemptEnd::Finished {
+            finish,
+            overhead: overhead + claim_time,
+            startup,
+        },
         Err(e) => AttemptEnd::StoreError(e.context(format!("job {} ({})", job.id, job.label))),
     }
 }
 
-async fn attempt(shared: &Shared, slot: &Slot, job: &ClaimedJob, stop: watch::Receiver<bool>) -> Result<(Finish, Duration, Option<Duration>)> {
+async fn attempt(
+    shared: &Shared,
+    slot: &Slot,
+    job: &ClaimedJob,
+    stop: watch::Receiver<bool>,
+) -> Result<(Finish, Duration, Option<Duration>)> {
     let t0 = Instant::now();
-    let config: JobConfig = serde_json::from_str(&job.config_json).with_context(|| format!("job {}: stored config is not a valid JobConfig", job.id))?;
+    let config: JobConfig = serde_json::from_str(&job.config_json)
+        .with_context(|| format!("job {}: stored config is not a valid JobConfig", job.id))?;
     let dir = artifact_dir(&shared.runs, &shared.sweep, &job.hash);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = std::fs::canonicalize(&dir)?;
-    shared.store.set_artifact_dir(job.id, &dir.display().to_string()).await?;
+    shared
+        .store
+        .set_artifact_dir(job.id, &dir.display().to_string())
+        .await?;
     let init_checkpoint = match &job.init_from_hash {
         Some(hash) => {
-            let dep = shared.store.dependency_artifact(shared.sweep_id, hash).await?.with_context(|| format!("job {}: its init stage {hash} has no artifacts", job.id))?;
+            let dep = shared
+                .store
+                .dependency_artifact(shared.sweep_id, hash)
+                .await?
+                .with_context(|| {
+                    format!("job {}: its init stage {hash} has no artifacts", job.id)
+                })?;
             Some(PathBuf::from(dep).join(FINAL_CHECKPOINT))
         }
         None => None,
@@ -270,7 +355,10 @@ async fn attempt(shared: &Shared, slot: &Slot, job: &ClaimedJob, stop: watch::Re
         init_checkpoint,
     };
     let ticket_path = dir.join(TICKET_FILE);
-    write_atomic(&ticket_path, serde_json::to_string_pretty(&ticket)?.as_bytes())?;
+    write_atomic(
+        &ticket_path,
+        serde_json::to_string_pretty(&ticket)?.as_bytes(),
+    )?;
     let mut overhead = t0.elapsed();
 
     let mut job_progress = shared.progress.job(&job.label, config.iters as u64);
@@ -282,16 +370,35 @@ async fn attempt(shared: &Shared, slot: &Slot, job: &ClaimedJob, stop: watch::Re
         cuda_visible: slot.cuda_visible.clone(),
         torch_threads: slot.torch_threads,
     };
-    let (finish, timings) = run_attempt(spec, &shared.store, job.id, &shared.owner, &mut job_progress, stop).await?;
+    let (finish, timings) = run_attempt(
+        spec,
+        &shared.store,
+        job.id,
+        &shared.owner,
+        &mut job_progress,
+        stop,
+    )
+    .await?;
     drop(job_progress);
     overhead += timings.store;
 
     let t1 = Instant::now();
-    shared.store.finish(job.id, &shared.owner, finish.clone()).await?;
+    shared
+        .store
+        .finish(job.id, &shared.owner, finish.clone())
+        .await?;
     if let Finish::Succeeded { .. } = &finish {
         let final_ckpt = dir.join(FINAL_CHECKPOINT);
         if final_ckpt.exists() {
-            shared.store.record_artifact(job.id, "final", &final_ckpt.display().to_string(), Some(config.iters)).await?;
+            shared
+                .store
+                .record_artifact(
+                    job.id,
+                    "final",
+                    &final_ckpt.display().to_string(),
+                    Some(config.iters),
+                )
+                .await?;
         }
     }
     overhead += t1.elapsed();
@@ -302,14 +409,46 @@ async fn attempt(shared: &Shared, slot: &Slot, job: &ClaimedJob, stop: watch::Re
 fn describe(job: &ClaimedJob, finish: &Finish) -> String {
     match finish {
         Finish::Succeeded { metrics, .. } => {
-            let get = |n: &str| metrics.iter().find(|m| m.name == n && m.class.is_none()).map(|m| m.value).unwrap_or(f64::NAN);
-            format!("done     {}  mDice {:.2}  mIoU {:.2}", job.label, get("mDice"), get("mIoU"))
+            let get = |n: &str| {
+                metrics
+                    .iter()
+                    .find(|m| m.name == n && m.class.is_none())
+                    .map(|m| m.value)
+                    .unwrap_or(f64::NAN)
+            };
+            format!(
+                "done     {}  mDice {:.2}  mIoU {:.2}",
+                job.label,
+                get("mDice"),
+                get("mIoU")
+            )
         }
         Finish::Diverged { iter, .. } => format!("diverged {}  at iteration {iter}", job.label),
         Finish::Failed { reason, .. } if job.attempts < job.max_attempts => {
-            format!("retry    {}  attempt {}/{} failed: {reason}", job.label, job.attempts, job.max_attempts)
+            format!(
+                "retry    {}  attempt {}/{} failed: {reason}",
+                job.label, job.attempts, job.max_attempts
+            )
         }
-        Finish::Failed { reason, .. } => format!("FAILED   {}  after {} attempt(s): {reason}", job.label, job.attempts),
+        Finish::Failed { reason, .. } => format!(
+            "FAILED   {}  after {} attempt(s): {reason}",
+            job.label, job.attempts
+        ),
         Finish::Interrupted => format!("stopped  {}  (resumes from its checkpoint)", job.label),
     }
+}
+
+/// Opens every distinct data set the plan trains on, so missing or corrupt files are
+/// reported (with their path) before anything is written to the database.
+fn preflight(plan: &[PlannedJob]) -> Result<()> {
+    let mut seen: Vec<&crate::job::DataConfig> = Vec::new();
+    for job in plan.iter().filter(|j| j.config.model.backbone != "noop") {
+        if seen.contains(&&job.config.data) {
+            continue;
+        }
+        seen.push(&job.config.data);
+        crate::trainer::data::Dataset::open(&job.config.data)
+            .with_context(|| format!("job {} ({}): data set", job.hash, job.label))?;
+    }
+    Ok(())
 }

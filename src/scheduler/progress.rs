@@ -30,7 +30,9 @@ pub struct JobProgress {
 impl Progress {
     /// `total`: jobs this run will attempt. Bars only when stderr is a terminal.
     pub fn new(total: u64, already_done: u64) -> Self {
-        let bars = std::io::stderr().is_terminal().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let bars = std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
         let sweep = match &bars {
             Some(mp) => {
                 let pb = mp.add(ProgressBar::new(total));
@@ -45,16 +47,25 @@ impl Progress {
             }
             None => ProgressBar::hidden(),
         };
-        Progress { inner: Arc::new(Inner { bars, sweep, started: Instant::now(), done: Mutex::new((already_done, total)) }) }
+        Progress {
+            inner: Arc::new(Inner {
+                bars,
+                sweep,
+                started: Instant::now(),
+                done: Mutex::new((already_done, total)),
+            }),
+        }
     }
 
     pub fn job(&self, label: &str, total_iters: u64) -> JobProgress {
         let bar = self.inner.bars.as_ref().map(|mp| {
             let pb = mp.add(ProgressBar::new(total_iters));
             pb.set_style(
-                ProgressStyle::with_template("{prefix:>8} [{bar:30.cyan/blue}] {pos}/{len} it  ETA {eta}  {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix:>8} [{bar:30.cyan/blue}] {pos}/{len} it  ETA {eta}  {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             pb.set_prefix("job");
             pb.set_message(label.to_string());
@@ -63,7 +74,13 @@ impl Progress {
         if bar.is_none() {
             tracing::info!("started  {label}");
         }
-        JobProgress { bar, label: label.to_string(), total: total_iters, last_log: Instant::now(), last_logged_pct: 0 }
+        JobProgress {
+            bar,
+            label: label.to_string(),
+            total: total_iters,
+            last_log: Instant::now(),
+            last_logged_pct: 0,
+        }
     }
 
     /// A job ended (any way); `line` is printed above the bars / logged.
@@ -111,11 +128,21 @@ impl JobProgress {
             }
             None => {
                 // Plain mode: a line every 25 % or every 30 s, whichever comes first.
-                let pct = if self.total == 0 { 100 } else { iter * 100 / self.total };
-                if pct >= self.last_logged_pct + 25 || self.last_log.elapsed() > Duration::from_secs(30) {
+                let pct = if self.total == 0 {
+                    100
+                } else {
+                    iter * 100 / self.total
+                };
+                if pct >= self.last_logged_pct + 25
+                    || self.last_log.elapsed() > Duration::from_secs(30)
+                {
                     self.last_logged_pct = pct - pct % 25;
                     self.last_log = Instant::now();
-                    tracing::info!("{}: iteration {iter}/{} loss {loss:.4}", self.label, self.total);
+                    tracing::info!(
+                        "{}: iteration {iter}/{} loss {loss:.4}",
+                        self.label,
+                        self.total
+                    );
                 }
             }
         }

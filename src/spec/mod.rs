@@ -209,7 +209,8 @@ impl Ctx<'_> {
     fn yaml_error(&self, e: &serde_yaml::Error, text: &str) -> SpecError {
         let mut message = e.to_string();
         if message.contains("duplicate entry with key") {
-            let dup = positions::scan(text).and_then(|root| positions::find_duplicate_key(&root, ""));
+            let dup =
+                positions::scan(text).and_then(|root| positions::find_duplicate_key(&root, ""));
             if let Some((pos, key)) = dup {
                 return SpecError {
                     pos: Some(pos),
@@ -260,7 +261,11 @@ pub fn format_value(v: &Value) -> String {
         }
         Value::Sequence(items) => format!(
             "[{}]",
-            items.iter().map(format_value).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(format_value)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Mapping(m) => format!(
             "{{{}}}",
@@ -279,8 +284,12 @@ mod tests {
 
     #[test]
     fn formats_values_compactly() {
-        let v: Value = serde_yaml::from_str("[1, 0.5, dice, {type: ce, weight: 3.0}, 'a, b', '']").unwrap();
-        assert_eq!(format_value(&v), r#"[1, 0.5, dice, {type: ce, weight: 3}, "a, b", ""]"#);
+        let v: Value =
+            serde_yaml::from_str("[1, 0.5, dice, {type: ce, weight: 3.0}, 'a, b', '']").unwrap();
+        assert_eq!(
+            format_value(&v),
+            r#"[1, 0.5, dice, {type: ce, weight: 3}, "a, b", ""]"#
+        );
         assert_eq!(format_value(&Value::from(0.4f32)), "0.4");
         assert_eq!(format_value(&Value::from(0.1f64)), "0.1");
     }

@@ -16,10 +16,12 @@ pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Res
     };
     let key = key.trim();
     let Some(mut path) = parse_path(key) else {
-        return Err(err(format!("malformed key {key:?} (expected a dotted key like base.iters)")));
+        return Err(err(format!(
+            "malformed key {key:?} (expected a dotted key like base.iters)"
+        )));
     };
-    let value: Value = serde_yaml::from_str(text)
-        .map_err(|e| err(format!("the value is not valid YAML: {e}")))?;
+    let value: Value =
+        serde_yaml::from_str(text).map_err(|e| err(format!("the value is not valid YAML: {e}")))?;
     let at = Origin {
         pos: None,
         key: key.into(),
@@ -43,5 +45,6 @@ pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Res
     if root.is_null() {
         *root = Node::empty_map(root.at.clone());
     }
-    root.set(&path, &node, &at).map_err(|(at, m)| ctx.error(&at, m))
+    root.set(&path, &node, &at)
+        .map_err(|(at, m)| ctx.error(&at, m))
 }

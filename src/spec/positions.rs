@@ -61,14 +61,22 @@ pub(crate) fn find_duplicate_key(node: &PosNode, prefix: &str) -> Option<(Pos, S
             for (pos, key, _) in entries {
                 if let Some(k) = key {
                     if !seen.insert(k) {
-                        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                        let path = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
                         return Some((*pos, path));
                     }
                 }
             }
             entries.iter().find_map(|(_, key, n)| {
                 let k = key.as_deref().unwrap_or("?");
-                let path = if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 find_duplicate_key(n, &path)
             })
         }
@@ -240,13 +248,19 @@ mod tests {
     #[test]
     fn finds_duplicate_keys() {
         let root = scan("a: 1\nb:\n  - {x: 1, y: 2, x: 3}\n").unwrap();
-        assert_eq!(find_duplicate_key(&root, ""), Some((p(3, 17), "b[0].x".into())));
+        assert_eq!(
+            find_duplicate_key(&root, ""),
+            Some((p(3, 17), "b[0].x".into()))
+        );
         assert_eq!(find_duplicate_key(&scan("a: 1\nb: 2").unwrap(), ""), None);
     }
 
     #[test]
     fn empty_and_scalar_documents() {
-        assert!(matches!(scan("").map(|n| n.kind), None | Some(PosKind::Leaf)));
+        assert!(matches!(
+            scan("").map(|n| n.kind),
+            None | Some(PosKind::Leaf)
+        ));
         assert!(matches!(scan("3").unwrap().kind, PosKind::Leaf));
         assert!(scan("a: [").is_none());
     }

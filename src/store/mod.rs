@@ -18,6 +18,7 @@
 //! `stale_after`. [`Store::release_dead_owners`] applies that rule;
 //! [`Store::release_orphans`] takes any rule the caller prefers.
 
+mod existing;
 mod sqlite;
 
 pub use sqlite::Store;
@@ -279,7 +280,7 @@ pub struct JobRow {
     pub finished_at: Option<i64>,
 }
 
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -91,6 +91,8 @@ pub enum Outcome {
         iter: usize,
         last_finite_loss: Option<f64>,
     },
+    /// A stop was requested; a checkpoint at `iter` was written and the job can resume.
+    Interrupted { iter: usize },
 }
 
 /// One number of the evaluation: `class` is None for means / aAcc. Values in percent.

@@ -207,12 +207,16 @@ fn run_unet(
                 secs: t0.elapsed().as_secs_f64(),
                 data_wait_secs: wait.as_secs_f64(),
             });
-            if checkpoint_due(cfg, iter) {
+            let stop = obs.stop_requested() && iter < cfg.iters;
+            if checkpoint_due(cfg, iter) || stop {
                 save(&model, Some(&optim), cfg, iter, last_loss, &ckpt_path)?;
                 obs.event(Event::Checkpoint {
                     iter,
                     path: ckpt_path.clone(),
                 });
+            }
+            if stop {
+                return Ok(Outcome::Interrupted { iter });
             }
         }
         // Final weights without optimiser state; the rolling checkpoint is then redundant.
@@ -374,12 +378,16 @@ fn run_noop(
             secs: t0.elapsed().as_secs_f64(),
             data_wait_secs: 0.0,
         });
-        if checkpoint_due(cfg, iter) {
+        let stop = obs.stop_requested() && iter < cfg.iters;
+        if checkpoint_due(cfg, iter) || stop {
             save(iter, &ckpt_path)?;
             obs.event(Event::Checkpoint {
                 iter,
                 path: ckpt_path.clone(),
             });
+        }
+        if stop {
+            return Ok(Outcome::Interrupted { iter });
         }
     }
     if start < cfg.iters {
