@@ -129,8 +129,7 @@ pub fn predict(logits: Tensor<4>, label_h: usize, label_w: usize) -> Vec<u8> {
     logits
         .argmax(1)
         .into_data()
-        .convert::<i64>()
-        .to_vec::<i64>()
+        .try_into_vec_as::<i64>()
         .expect("argmax gives integers")
         .into_iter()
         .map(|v| v as u8)
