@@ -320,6 +320,19 @@ fn logits_are_resized_to_the_label() {
     .unwrap();
     assert_eq!(m.intersect, vec![128, 128]);
     assert_eq!(m.miou(), 100.0);
+    // Ramp x - 0.25: half-pixel centres (align_corners false) sample column j at 2j + 0.5,
+    // so even column 0 is positive; align_corners true would sample it at 0 (negative).
+    let ramp = eval_image("r", 32, 32, |x, _| x as f32 - 0.25, vec![1; 256], 16, 16);
+    let m = evaluate(
+        &mut pointwise,
+        &[ramp],
+        &cfg("whole", 0, 0),
+        2,
+        &device(),
+        None,
+    )
+    .unwrap();
+    assert_eq!((m.pred[0], m.intersect[1]), (0, 256));
 }
 
 #[test]
@@ -378,6 +391,27 @@ fn bad_mode_and_bad_model_output_are_errors() {
     .unwrap_err();
     assert!(format!("{e:#}").contains("tiles"), "{e:#}");
     let mut halving = |x: Tensor<4>| pointwise(x).slice([0..1, 0..2, 0..8, 0..8]);
-    let e = evaluate(&mut halving, &[im], &cfg("whole", 0, 0), 2, &device(), None).unwrap_err();
+    let e = evaluate(
+        &mut halving,
+        std::slice::from_ref(&im),
+        &cfg("whole", 0, 0),
+        2,
+        &device(),
+        None,
+    )
+    .unwrap_err();
     assert!(format!("{e:#}").contains("[1, 2, 8, 8]"), "{e:#}");
+    let e = evaluate(
+        &mut pointwise,
+        &[im],
+        &cfg("whole", 0, 0),
+        3,
+        &device(),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("2 logit channels for 3 classes"),
+        "{e:#}"
+    );
 }
