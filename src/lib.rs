@@ -6,6 +6,6 @@
 //! libtorch) -> [`store`] (SQLite via sqlx) -> [`report`] (leaderboard, plots).
 
 pub mod job;
-pub mod trainer;
 pub mod report;
 pub mod store;
+pub mod trainer;

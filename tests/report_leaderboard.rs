@@ -20,7 +20,15 @@ fn metrics(v: &[(&str, Option<usize>, f64)]) -> Vec<MetricValue> {
         .collect()
 }
 
-fn row(sweep: &str, id: i64, label: &str, seed: u64, config: &str, status: &str, m: Vec<MetricValue>) -> JobRow {
+fn row(
+    sweep: &str,
+    id: i64,
+    label: &str,
+    seed: u64,
+    config: &str,
+    status: &str,
+    m: Vec<MetricValue>,
+) -> JobRow {
     JobRow {
         sweep: sweep.into(),
         job_id: id,
@@ -55,13 +63,61 @@ fn rows() -> Vec<JobRow> {
         ])
     };
     vec![
-        row("dme", 1, FCN256, 0, "fcn256", "succeeded", m(73.82, 68.77, 65.44, 50.0)),
-        row("dme", 2, DLV3, 0, "dlv3", "succeeded", m(79.0, 77.0, 70.0, 59.0)),
-        row("dme", 3, DLV3, 1, "dlv3", "succeeded", m(80.0, 77.0, 71.0, 60.0)),
-        row("dme", 4, DLV3, 2, "dlv3", "succeeded", m(84.0, 77.0, 72.0, 64.0)),
-        row("dme", 5, FCN320, 0, "fcn320", "succeeded", m(77.44, 75.37, 68.72, 62.0)),
+        row(
+            "dme",
+            1,
+            FCN256,
+            0,
+            "fcn256",
+            "succeeded",
+            m(73.82, 68.77, 65.44, 50.0),
+        ),
+        row(
+            "dme",
+            2,
+            DLV3,
+            0,
+            "dlv3",
+            "succeeded",
+            m(79.0, 77.0, 70.0, 59.0),
+        ),
+        row(
+            "dme",
+            3,
+            DLV3,
+            1,
+            "dlv3",
+            "succeeded",
+            m(80.0, 77.0, 71.0, 60.0),
+        ),
+        row(
+            "dme",
+            4,
+            DLV3,
+            2,
+            "dlv3",
+            "succeeded",
+            m(84.0, 77.0, 72.0, 64.0),
+        ),
+        row(
+            "dme",
+            5,
+            FCN320,
+            0,
+            "fcn320",
+            "succeeded",
+            m(77.44, 75.37, 68.72, 62.0),
+        ),
         row("dme", 6, PSP, 0, "psp", "failed", vec![]),
-        row("chase", 7, FCN256, 0, "fcn256", "succeeded", m(90.0, 90.0, 90.0, 90.0)),
+        row(
+            "chase",
+            7,
+            FCN256,
+            0,
+            "fcn256",
+            "succeeded",
+            m(90.0, 90.0, 90.0, 90.0),
+        ),
     ]
 }
 
@@ -92,7 +148,10 @@ fn markdown_matches_the_studys_table_with_seeds_grouped() {
 fn no_n_column_without_repeated_seeds() {
     let only_single: Vec<JobRow> = rows().into_iter().filter(|r| r.label != DLV3).collect();
     let out = render(&only_single, &opts(Format::Markdown)).unwrap();
-    assert!(out.starts_with("| Model | mDice | mAccuracy | mIoU | mFscore |\n"), "{out}");
+    assert!(
+        out.starts_with("| Model | mDice | mAccuracy | mIoU | mFscore |\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -112,7 +171,10 @@ fn sort_by_class_metric_ascending_top_and_extra_columns() {
     // Dice.1: FCN256 50 < DLV3 mean (59+60+64)/3 = 61 < FCN320 62.
     assert!(lines[2].starts_with(&format!("| {FCN256} |")), "{out}");
     assert!(lines[3].starts_with(&format!("| {DLV3} |")), "{out}");
-    assert!(lines[3].contains("| 61.00 ± 2.65 | 99.10 ± 0.00 |"), "{out}");
+    assert!(
+        lines[3].contains("| 61.00 ± 2.65 | 99.10 ± 0.00 |"),
+        "{out}"
+    );
     assert!(lines[4].starts_with(&format!("| {FCN320} |")), "{out}");
 
     let top = ReportOptions {
@@ -140,7 +202,9 @@ fn all_adds_status_and_puts_jobs_without_metrics_last() {
     assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|");
     assert_eq!(lines[5], format!("| {PSP} | failed | - | - | - | - | 1 |"));
     // Without `all`, the failed job is not shown.
-    assert!(!render(&rows(), &opts(Format::Markdown)).unwrap().contains(PSP));
+    assert!(!render(&rows(), &opts(Format::Markdown))
+        .unwrap()
+        .contains(PSP));
 }
 
 #[test]
@@ -150,7 +214,10 @@ fn terminal_table_has_the_rows_in_order() {
         assert!(out.contains(h), "{out}");
     }
     let pos = |s: &str| out.find(s).unwrap_or_else(|| panic!("{s} missing:\n{out}"));
-    assert!(pos(DLV3) < pos(FCN320) && pos(FCN320) < pos(FCN256), "{out}");
+    assert!(
+        pos(DLV3) < pos(FCN320) && pos(FCN320) < pos(FCN256),
+        "{out}"
+    );
     assert!(out.contains("81.00 ± 2.65"));
     assert!(!out.contains("90.00"), "other sweep leaked in:\n{out}");
 }
@@ -165,12 +232,19 @@ fn csv_has_full_precision_and_quoted_labels() {
     );
     assert_eq!(lines.len(), 4);
     let dl = lines[1];
-    assert!(dl.starts_with(&format!("dme,2;3;4,\"{DLV3}\",succeeded,3,81,")), "{dl}");
+    assert!(
+        dl.starts_with(&format!("dme,2;3;4,\"{DLV3}\",succeeded,3,81,")),
+        "{dl}"
+    );
     let after_label = dl.split_once("\",").unwrap().1;
     let std: f64 = after_label.split(',').nth(3).unwrap().parse().unwrap();
     assert!((std - 7f64.sqrt()).abs() < 1e-12, "{dl}");
     // A single run: empty std.
-    assert!(lines[2].contains(",1,77.44,,75.37,,68.72,,77.44,"), "{}", lines[2]);
+    assert!(
+        lines[2].contains(",1,77.44,,75.37,,68.72,,77.44,"),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]
@@ -188,9 +262,15 @@ fn json_carries_configs_runs_and_per_seed_values() {
     assert_eq!(g["job_ids"], serde_json::json!([2, 3, 4]));
     assert_eq!(g["metrics"]["mDice"]["mean"], 81.0);
     assert!((g["metrics"]["mDice"]["std"].as_f64().unwrap() - 7f64.sqrt()).abs() < 1e-12);
-    assert_eq!(g["metrics"]["mDice"]["values"], serde_json::json!([79.0, 80.0, 84.0]));
+    assert_eq!(
+        g["metrics"]["mDice"]["values"],
+        serde_json::json!([79.0, 80.0, 84.0])
+    );
     assert_eq!(g["metrics"]["Dice.1"]["mean"], 61.0);
-    assert_eq!(g["metrics"]["IoU.1"]["values"], serde_json::json!([29.5, 30.0, 32.0]));
+    assert_eq!(
+        g["metrics"]["IoU.1"]["values"],
+        serde_json::json!([29.5, 30.0, 32.0])
+    );
     let runs = g["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[1]["seed"], 1);
@@ -199,7 +279,10 @@ fn json_carries_configs_runs_and_per_seed_values() {
     assert_eq!(runs[2]["artifact_dir"], "/runs/4");
     // A single run has std null.
     assert!(arr[1]["metrics"]["mDice"]["std"].is_null());
-    assert_eq!(arr[1]["metrics"]["mDice"]["values"], serde_json::json!([77.44]));
+    assert_eq!(
+        arr[1]["metrics"]["mDice"]["values"],
+        serde_json::json!([77.44])
+    );
 }
 
 #[test]
@@ -209,7 +292,10 @@ fn unknown_sort_metric_lists_the_known_ones() {
         ..opts(Format::Table)
     };
     let msg = format!("{:#}", render(&rows(), &o).unwrap_err());
-    assert!(msg.contains("mDcie") && msg.contains("mDice") && msg.contains("Dice.1"), "{msg}");
+    assert!(
+        msg.contains("mDcie") && msg.contains("mDice") && msg.contains("Dice.1"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -292,14 +378,27 @@ async fn report_from_the_store_end_to_end() {
             .await
             .unwrap();
     }
-    let out = report::report(&store, &opts(Format::Markdown)).await.unwrap();
+    let out = report::report(&store, &opts(Format::Markdown))
+        .await
+        .unwrap();
     // DLV3: 75, 78 -> mean 76.5, sample std sqrt(((-1.5)^2 + 1.5^2)/1) = 2.1213.
-    assert!(out.contains(&format!("| {DLV3} | 76.50 ± 2.12 | 60.00 ± 0.00 | - | - | 2 |")), "{out}");
-    assert!(out.contains(&format!("| {FCN256} | 70.00 | 60.00 | - | - | 1 |")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "| {DLV3} | 76.50 ± 2.12 | 60.00 ± 0.00 | - | - | 2 |"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("| {FCN256} | 70.00 | 60.00 | - | - | 1 |")),
+        "{out}"
+    );
     let files = report::write_plots(&store, &opts(Format::Table), &dir.path().join("plots"))
         .await
         .unwrap();
     assert_eq!(files.len(), 2);
     let curves = std::fs::read_to_string(&files[0]).unwrap();
-    assert!(curves.contains(&format!("{DLV3} (seed 1)")), "seeded curves are told apart");
+    assert!(
+        curves.contains(&format!("{DLV3} (seed 1)")),
+        "seeded curves are told apart"
+    );
 }

@@ -144,7 +144,7 @@ async fn add_jobs_is_idempotent() {
     assert_eq!(store.counts(sweep).await.unwrap()["pending"], 8);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_are_exclusive_under_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.db");
@@ -196,7 +196,10 @@ async fn dependencies_gate_claims_and_blocked_jobs_are_listed() {
     assert_eq!(c.hash, pre.hash);
     assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
     store.set_artifact_dir(c.id, "/runs/pre").await.unwrap();
-    assert_eq!(store.dependency_artifact(sweep, &pre.hash).await.unwrap(), None);
+    assert_eq!(
+        store.dependency_artifact(sweep, &pre.hash).await.unwrap(),
+        None
+    );
     store
         .finish(
             c.id,
@@ -218,7 +221,10 @@ async fn dependencies_gate_claims_and_blocked_jobs_are_listed() {
 
     // A dependency that fails for good blocks its dependant.
     let other = store.upsert_sweep("t", "t.yaml", "").await.unwrap();
-    store.add_jobs(other, &[pre.clone(), fine.clone()], 1).await.unwrap();
+    store
+        .add_jobs(other, &[pre.clone(), fine.clone()], 1)
+        .await
+        .unwrap();
     let c = store.claim_next(other, &me).await.unwrap().unwrap();
     store
         .finish(
@@ -362,14 +368,20 @@ async fn orphans_are_released_resumably() {
     assert_eq!(again.attempts, 2);
     assert_eq!(again.artifact_dir.as_deref(), Some("/runs/a"));
     let rows = store.report_rows(None).await.unwrap();
-    assert_eq!(rows.iter().find(|r| r.job_id == a.id).unwrap().iteration, 60);
+    assert_eq!(
+        rows.iter().find(|r| r.job_id == a.id).unwrap().iteration,
+        60
+    );
 
     // mark_interrupted only by the owner.
     store.mark_interrupted(b.id, &dead).await.unwrap();
     assert_eq!(store.counts(sweep).await.unwrap()["running"], 2);
     store.mark_interrupted(b.id, &alive).await.unwrap();
     assert_eq!(store.counts(sweep).await.unwrap()["interrupted"], 1);
-    store.finish(again.id, &alive, Finish::Interrupted).await.unwrap();
+    store
+        .finish(again.id, &alive, Finish::Interrupted)
+        .await
+        .unwrap();
     assert_eq!(store.counts(sweep).await.unwrap()["interrupted"], 2);
 }
 
@@ -401,7 +413,14 @@ async fn curves_upsert_and_artifacts_record() {
     let (store, sweep) = store_with_jobs(dir.path(), 1, 3).await;
     let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
     store
-        .record_curve(c.id, &[(1, 0.9, 0.01, 0.5), (2, 0.8, 0.01, 0.5), (3, 0.7, 0.01, 0.5)])
+        .record_curve(
+            c.id,
+            &[
+                (1, 0.9, 0.01, 0.5),
+                (2, 0.8, 0.01, 0.5),
+                (3, 0.7, 0.01, 0.5),
+            ],
+        )
         .await
         .unwrap();
     // A resumed job re-records iteration 3 and goes on; a NaN loss round-trips.

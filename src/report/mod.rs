@@ -91,7 +91,9 @@ impl MetricKey {
             bail!("empty metric name");
         }
         let (name, class) = match s.rsplit_once('.') {
-            Some((n, c)) if !n.is_empty() && c.chars().all(|ch| ch.is_ascii_digit()) && !c.is_empty() => {
+            Some((n, c))
+                if !n.is_empty() && c.chars().all(|ch| ch.is_ascii_digit()) && !c.is_empty() =>
+            {
                 (n, Some(c.parse()?))
             }
             _ => (s, None),
@@ -137,9 +139,8 @@ impl Stat {
         }
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n;
-        let std = (values.len() > 1).then(|| {
-            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-        });
+        let std = (values.len() > 1)
+            .then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
         Some(Stat { mean, std, values })
     }
 
@@ -206,7 +207,9 @@ impl Group<'_> {
                 }
             }
         }
-        keys.sort_by(|a, b| (a.class.is_some(), a.class, &a.name).cmp(&(b.class.is_some(), b.class, &b.name)));
+        keys.sort_by(|a, b| {
+            (a.class.is_some(), a.class, &a.name).cmp(&(b.class.is_some(), b.class, &b.name))
+        });
         keys
     }
 }
@@ -332,7 +335,10 @@ pub fn render(rows: &[JobRow], opts: &ReportOptions) -> Result<String> {
         .collect();
     for c in &opts.columns {
         let key = MetricKey::parse(c)?;
-        if !columns.iter().any(|(_, k)| k.name.eq_ignore_ascii_case(&key.name) && k.class == key.class) {
+        if !columns
+            .iter()
+            .any(|(_, k)| k.name.eq_ignore_ascii_case(&key.name) && k.class == key.class)
+        {
             columns.push((c.trim().to_string(), key));
         }
     }
@@ -362,7 +368,11 @@ pub async fn write_plots(store: &Store, opts: &ReportOptions, dir: &Path) -> Res
         if c.is_empty() {
             continue;
         }
-        let label = if r.seed != 0 || rows.iter().any(|o| o.label == r.label && o.job_id != r.job_id) {
+        let label = if r.seed != 0
+            || rows
+                .iter()
+                .any(|o| o.label == r.label && o.job_id != r.job_id)
+        {
             format!("{} (seed {})", r.label, r.seed)
         } else {
             r.label.clone()

@@ -13,7 +13,11 @@ fn show_n(groups: &[Group]) -> bool {
 }
 
 /// Header and cells of the human-readable tables.
-fn grid(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> (Vec<String>, Vec<Vec<String>>) {
+fn grid(
+    groups: &[Group],
+    columns: &Columns,
+    opts: &ReportOptions,
+) -> (Vec<String>, Vec<Vec<String>>) {
     let with_n = show_n(groups);
     let mut header = vec!["Model".to_string()];
     if opts.all {
@@ -79,12 +83,22 @@ pub(super) fn markdown(groups: &[Group], columns: &Columns, opts: &ReportOptions
     let line = |cells: &[String]| {
         format!(
             "| {} |\n",
-            cells.iter().map(|c| md_escape(c)).collect::<Vec<_>>().join(" | ")
+            cells
+                .iter()
+                .map(|c| md_escape(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
         )
     };
     let mut out = line(&header);
     let rule: Vec<String> = (0..header.len())
-        .map(|i| if i < text_cols { "---".into() } else { "---:".into() })
+        .map(|i| {
+            if i < text_cols {
+                "---".into()
+            } else {
+                "---:".into()
+            }
+        })
         .collect();
     out.push_str(&format!("|{}|\n", rule.join("|")));
     for row in &rows {
@@ -120,7 +134,11 @@ pub(super) fn csv(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> 
         header.push(h.clone());
         header.push(format!("{h}_std"));
     }
-    let mut out = header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
+    let mut out = header
+        .iter()
+        .map(|h| csv_field(h))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
     for g in groups {
         let ids: Vec<String> = g.runs.iter().map(|r| r.job_id.to_string()).collect();
@@ -143,7 +161,13 @@ pub(super) fn csv(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> 
                 }
             }
         }
-        out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &cells
+                .iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
     }
     out

@@ -29,7 +29,8 @@ pub struct Store {
 }
 
 fn to_i64(v: u64, what: &str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| anyhow!("{what} {v} does not fit the database's signed 64-bit integers"))
+    i64::try_from(v)
+        .map_err(|_| anyhow!("{what} {v} does not fit the database's signed 64-bit integers"))
 }
 
 fn opt_usize(v: Option<i64>) -> Option<usize> {
@@ -194,7 +195,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .with_context(|| {
-                format!("adding job {} ({}) to sweep {sweep_id}", job.hash, job.label)
+                format!(
+                    "adding job {} ({}) to sweep {sweep_id}",
+                    job.hash, job.label
+                )
             })?;
             added += r.rows_affected() as usize;
         }
@@ -246,7 +250,10 @@ impl Store {
             .execute(&self.pool)
             .await?;
         if r.rows_affected() == 0 {
-            bail!("set_artifact_dir: no job {job_id} in {}", self.path.display());
+            bail!(
+                "set_artifact_dir: no job {job_id} in {}",
+                self.path.display()
+            );
         }
         Ok(())
     }
@@ -328,13 +335,7 @@ impl Store {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| {
-                (
-                    r.get("kind"),
-                    r.get("path"),
-                    opt_usize(r.get("iteration")),
-                )
-            })
+            .map(|r| (r.get("kind"), r.get("path"), opt_usize(r.get("iteration"))))
             .collect())
     }
 
@@ -532,10 +533,12 @@ impl Store {
     pub async fn counts(&self, sweep_id: i64) -> Result<BTreeMap<String, usize>> {
         let mut counts: BTreeMap<String, usize> =
             STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM jobs WHERE sweep_id = ? GROUP BY status")
-            .bind(sweep_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE sweep_id = ? GROUP BY status",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
         for r in rows {
             counts.insert(r.get("status"), r.get::<i64, _>("n") as usize);
         }
@@ -648,7 +651,11 @@ impl Store {
                 .into());
             }
         }
-        let filter = if sweep.is_some() { "WHERE s.name = ?" } else { "" };
+        let filter = if sweep.is_some() {
+            "WHERE s.name = ?"
+        } else {
+            ""
+        };
         let job_sql = format!(
             "SELECT s.name AS sweep, j.id, j.hash, j.stage, j.label, j.status, j.attempts, j.seed,
                  j.config_json, j.artifact_dir, j.error, j.iteration, j.total_iters, j.started_at, j.finished_at
