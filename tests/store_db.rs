@@ -144,7 +144,7 @@ async fn add_jobs_is_idempotent() {
     assert_eq!(store.counts(sweep).await.unwrap()["pending"], 8);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn claims_are_exclusive_under_concurrency() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.db");

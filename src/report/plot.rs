@@ -3,8 +3,8 @@
 use super::{rank, MetricKey, ReportOptions};
 use crate::store::JobRow;
 use anyhow::{anyhow, Context, Result};
-use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 fn color(i: usize) -> RGBColor {
@@ -72,6 +72,7 @@ pub fn write_curves_svg(curves: &[(String, Vec<(usize, f64)>)], path: &Path) -> 
     chart
         .configure_mesh()
         .x_desc("iteration")
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .y_desc("loss")
         .draw()
         .map_err(&err)?;
@@ -123,65 +124,65 @@ pub fn write_leaderboard_svg(rows: &[JobRow], metric: &str, path: &Path) -> Resu
         })
         .collect();
     let n = bars.len().max(1);
-    let x_max = bars.iter().map(|(_, m, s, _)| m + s).fold(1.0f64, f64::max) * 1.15;
+    let x_max = bars.iter().map(|(_, m, s, _)| m + s).fold(1.0f64, f64::max) * 1.05;
     let label_chars = bars.iter().map(|b| b.0.chars().count()).max().unwrap_or(10);
     let label_px = (label_chars as u32) * 7 + 20;
     let height = 120 + 34 * n as u32;
-    let root = SVGBackend::new(path, (label_px + 640, height)).into_drawing_area();
+    let root = SVGBackend::new(path, (label_px + 800, height)).into_drawing_area();
     let err = draw_err(path);
     root.fill(&WHITE).map_err(&err)?;
-    let labels: Vec<String> = bars.iter().rev().map(|b| b.0.clone()).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(format!("{metric} (%)"), ("sans-serif", 22))
         .margin(12)
+        // Room for the value written after the longest bar.
+        .margin_right(170)
         .x_label_area_size(36)
         .y_label_area_size(label_px)
-        .build_cartesian_2d(0f64..x_max, (0..n as i32).into_segmented())
+        // Bar k (rank order) is centred on y = n-1-k: best on top.
+        .build_cartesian_2d(0f64..x_max, -0.5f64..(n as f64 - 0.5))
         .map_err(&err)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .y_labels(n + 1)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
+        .light_line_style(WHITE)
+        .y_label_formatter(&|_| String::new())
         .x_desc(format!("{metric} (%)"))
         .draw()
         .map_err(&err)?;
-    // Best on top: bar k (rank order) sits in segment n-1-k.
-    let seg = |k: usize| (n - 1 - k) as i32;
+    let y_of = |k: usize| (n - 1 - k) as f64;
+    let half = 0.36;
     chart
         .draw_series(bars.iter().enumerate().map(|(k, (_, mean, _, _))| {
-            let mut r = Rectangle::new(
-                [
-                    (0.0, SegmentValue::Exact(seg(k))),
-                    (*mean, SegmentValue::Exact(seg(k) + 1)),
-                ],
+            Rectangle::new(
+                [(0.0, y_of(k) - half), (*mean, y_of(k) + half)],
                 color(0).mix(0.8).filled(),
-            );
-            r.set_margin(5, 5, 0, 0);
-            r
+            )
         }))
         .map_err(&err)?;
-    for (k, (_, mean, std, count)) in bars.iter().enumerate() {
-        let y = SegmentValue::CenterOf(seg(k));
+    let label_style = ("sans-serif", 13)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for (k, (label, mean, std, count)) in bars.iter().enumerate() {
+        let y = y_of(k);
+        // Model names left of the axis, in pixels (a category axis of plotters cannot
+        // hold a single bar).
+        let (px, py) = chart.backend_coord(&(0.0, y));
+        root.draw(&Text::new(label.clone(), (px - 8, py), label_style.clone()))
+            .map_err(&err)?;
         if *count > 1 {
             let (lo, hi) = (mean - std, mean + std);
             chart
                 .draw_series(std::iter::once(PathElement::new(
-                    vec![(lo, y.clone()), (hi, y.clone())],
+                    vec![(lo, y), (hi, y)],
                     BLACK.stroke_width(2),
                 )))
                 .map_err(&err)?;
             for x in [lo, hi] {
                 chart
                     .draw_series(std::iter::once(PathElement::new(
-                        vec![
-                            (x, SegmentValue::Exact(seg(k))),
-                            (x, SegmentValue::Exact(seg(k) + 1)),
-                        ],
-                        BLACK.stroke_width(1),
+                        vec![(x, y - half / 2.0), (x, y + half / 2.0)],
+                        BLACK.stroke_width(2),
                     )))
                     .map_err(&err)?;
             }
@@ -195,7 +196,10 @@ pub fn write_leaderboard_svg(rows: &[JobRow], metric: &str, path: &Path) -> Resu
             .draw_series(std::iter::once(Text::new(
                 text,
                 (mean + std + x_max * 0.01, y),
-                ("sans-serif", 12),
+                ("sans-serif", 12)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Left, VPos::Center)),
             )))
             .map_err(&err)?;
     }
