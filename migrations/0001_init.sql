@@ -23,7 +23,10 @@ CREATE TABLE jobs (
     depends_on    TEXT,
     status        TEXT    NOT NULL DEFAULT 'pending'
                   CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'diverged', 'interrupted')),
+    -- claims (every start, resumes included) and failed attempts (what max_attempts limits:
+    -- Ctrl-C or a killed orchestrator must not use up a job's retries)
     attempts      INTEGER NOT NULL DEFAULT 0,
+    failures      INTEGER NOT NULL DEFAULT 0,
     max_attempts  INTEGER NOT NULL,
     -- "host:pid:nonce" of the orchestrator running it
     owner         TEXT,

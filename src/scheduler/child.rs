@@ -170,6 +170,10 @@ pub async fn run_attempt(
         }
     }
     let status = child.wait().await.context("waiting for worker")?;
+    // Record where the job got to, so `status` and an interrupted job show it.
+    if !lost_ownership {
+        store.heartbeat(job_id, owner, iteration).await?;
+    }
     let stderr_tail = stderr_task.await.unwrap_or_default();
     if !curve.is_empty() {
         let t = Instant::now();

@@ -197,6 +197,8 @@ pub struct ClaimedJob {
     pub config_json: String,
     /// 1-based number of this attempt (counted on claim: interrupted runs count too).
     pub attempts: u32,
+    /// Failed attempts before this one; a job is retried while `failures < max_attempts`.
+    pub failures: u32,
     pub max_attempts: u32,
     /// Set by an earlier attempt: resume from the checkpoints there.
     pub artifact_dir: Option<String>,

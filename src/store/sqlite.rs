@@ -222,7 +222,7 @@ impl Store {
                           AND d.hash = j.depends_on AND d.status = 'succeeded'))
                  ORDER BY CASE j.status WHEN 'interrupted' THEN 0 ELSE 1 END, j.id
                  LIMIT 1)
-             RETURNING id, hash, label, config_json, attempts, max_attempts, artifact_dir, depends_on",
+             RETURNING id, hash, label, config_json, attempts, failures, max_attempts, artifact_dir, depends_on",
         )
         .bind(owner.to_string())
         .bind(now)
@@ -237,6 +237,7 @@ impl Store {
             label: r.get("label"),
             config_json: r.get("config_json"),
             attempts: r.get::<i64, _>("attempts") as u32,
+            failures: r.get::<i64, _>("failures") as u32,
             max_attempts: r.get::<i64, _>("max_attempts") as u32,
             artifact_dir: r.get("artifact_dir"),
             init_from_hash: r.get("depends_on"),
@@ -346,7 +347,7 @@ impl Store {
         let owner_s = owner.to_string();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(
-            "SELECT attempts, max_attempts FROM jobs WHERE id = ? AND owner = ? AND status = 'running'",
+            "SELECT failures, max_attempts FROM jobs WHERE id = ? AND owner = ? AND status = 'running'",
         )
         .bind(job_id)
         .bind(&owner_s)
@@ -359,7 +360,7 @@ impl Store {
             }
             .into());
         };
-        let attempts: i64 = row.get("attempts");
+        let failures: i64 = row.get("failures");
         let max_attempts: i64 = row.get("max_attempts");
         match finish {
             Finish::Succeeded {
@@ -418,12 +419,12 @@ impl Store {
                 stderr_tail,
             } => {
                 // Retry: back to the queue, no owner; terminal: keep the owner for the record.
-                let retry = attempts < max_attempts;
+                let retry = failures + 1 < max_attempts;
                 let sql = if retry {
-                    "UPDATE jobs SET status = 'pending', owner = NULL, heartbeat_at = ?,
+                    "UPDATE jobs SET status = 'pending', owner = NULL, heartbeat_at = ?, failures = failures + 1,
                          finished_at = ?, error = ?, stderr_tail = ? WHERE id = ?"
                 } else {
-                    "UPDATE jobs SET status = 'failed', heartbeat_at = ?,
+                    "UPDATE jobs SET status = 'failed', heartbeat_at = ?, failures = failures + 1,
                          finished_at = ?, error = ?, stderr_tail = ? WHERE id = ?"
                 };
                 sqlx::query(sql)
