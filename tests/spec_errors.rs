@@ -134,7 +134,7 @@ fn unknown_losses_and_loss_terms() {
     );
     assert_eq!(
         err("name: t\nbase:\n  loss: 3\n"),
-        "sweeps/t.yaml:3:3: base.loss: expected a loss name (ce, dice, focal) or a list of terms like [{type: ce, weight: 1.0}, {type: dice, weight: 3.0}]"
+        "sweeps/t.yaml:3:9: base.loss: expected a loss name (ce, dice, focal) or a list of terms like [{type: ce, weight: 1.0}, {type: dice, weight: 3.0}]"
     );
 }
 
@@ -194,6 +194,10 @@ fn include_and_exclude_errors() {
         r#"sweeps/t.yaml:5:6: exclude[0].crp: unknown key "crp" (did you mean "crop"?)"#
     );
     assert_eq!(
+        err("name: t\ngrid: {crop: [64, 128]}\nexclude:\n  - {iters: 200}\n"),
+        "sweeps/t.yaml:4:5: exclude[0]: every job is excluded (the plan would be empty)"
+    );
+    assert_eq!(
         err("name: t\nexclude:\n  - {}\n"),
         "sweeps/t.yaml:3:5: exclude[0]: empty exclude entry (it would exclude every job)"
     );
@@ -205,7 +209,10 @@ fn exclude_matching_nothing_is_a_warning() {
     let spec = parse(Path::new(FILE), text, &[]).unwrap();
     assert_eq!(spec.plan().unwrap().len(), 1);
     let w: Vec<String> = spec.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(w, vec!["sweeps/t.yaml:5:5: exclude[0]: this exclude entry matches no job"]);
+    assert_eq!(
+        w,
+        vec!["sweeps/t.yaml:5:5: exclude[0]: this exclude entry matches no job"]
+    );
 }
 
 #[test]
@@ -288,7 +295,10 @@ fn set_errors_name_the_argument() {
         r#"--set base..iters=3: malformed key "base..iters" (expected a dotted key like base.iters)"#
     );
     let e = err_with(base, &["grid.crop=[256,"]).to_string();
-    assert!(e.starts_with("--set grid.crop=[256,: the value is not valid YAML: "), "{e}");
+    assert!(
+        e.starts_with("--set grid.crop=[256,: the value is not valid YAML: "),
+        "{e}"
+    );
     assert_eq!(
         err_with(base, &["base.model={hed: fcn}"]).to_string(),
         r#"--set base.model={hed: fcn}: base.model.hed: unknown key "hed" (did you mean "head"?)"#

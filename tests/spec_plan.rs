@@ -69,13 +69,19 @@ fn grid_order_first_key_slowest() {
             (320, Head::Pspnet)
         ]
     );
-    assert_eq!(varied(&jobs[1]), vec![("crop", "256"), ("model.head", "pspnet")]);
+    assert_eq!(
+        varied(&jobs[1]),
+        vec![("crop", "256"), ("model.head", "pspnet")]
+    );
     assert_eq!(jobs[1].label, "UNet + PSPNet, crop 256, 200 it, ce");
     // key order as written, not alphabetical
     let jobs = plan("name: t\ngrid:\n  model.head: [fcn, pspnet]\n  crop: [256, 320]\n");
     assert_eq!(jobs[1].config.crop, 320);
     assert_eq!(jobs[1].config.model.head, Head::Fcn);
-    assert_eq!(varied(&jobs[1]), vec![("model.head", "fcn"), ("crop", "320")]);
+    assert_eq!(
+        varied(&jobs[1]),
+        vec![("model.head", "fcn"), ("crop", "320")]
+    );
 }
 
 #[test]
@@ -89,7 +95,8 @@ fn duplicates_are_kept_once() {
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].config.seed, 3);
     // the first occurrence wins (its position in the plan)
-    let jobs = plan("name: t\ninclude:\n  - {crop: 320}\n  - {crop: 256}\n  - {crop: 320, iters: 200}\n");
+    let jobs =
+        plan("name: t\ninclude:\n  - {crop: 320}\n  - {crop: 256}\n  - {crop: 320, iters: 200}\n");
     let crops: Vec<usize> = jobs.iter().map(|j| j.config.crop).collect();
     assert_eq!(crops, vec![320, 256]);
 }
@@ -99,15 +106,22 @@ fn exclude_matches_resolved_values() {
     // `aspp` is deeplabv3; exclude keys may be nested or dotted; includes are excluded too
     let text = "name: t\ngrid:\n  model.head: [fcn, deeplabv3]\n  crop: [256, 320]\ninclude:\n  - {model.head: deeplabv3, crop: 288}\nexclude:\n  - {model: {head: aspp}, crop: 256}\n  - {crop: 288}\n";
     let jobs = plan(text);
-    let got: Vec<(Head, usize)> = jobs.iter().map(|j| (j.config.model.head, j.config.crop)).collect();
+    let got: Vec<(Head, usize)> = jobs
+        .iter()
+        .map(|j| (j.config.model.head, j.config.crop))
+        .collect();
     assert_eq!(
         got,
         vec![(Head::Fcn, 256), (Head::Fcn, 320), (Head::Deeplabv3, 320)]
     );
     // an exclude on the seed removes one seed of one config only
-    let jobs = plan("name: t\ngrid:\n  crop: [256, 320]\nseeds: [0, 1]\nexclude:\n  - {crop: 320, seed: 1}\n");
+    let jobs = plan(
+        "name: t\ngrid:\n  crop: [256, 320]\nseeds: [0, 1]\nexclude:\n  - {crop: 320, seed: 1}\n",
+    );
     assert_eq!(jobs.len(), 3);
-    assert!(!jobs.iter().any(|j| j.config.crop == 320 && j.config.seed == 1));
+    assert!(!jobs
+        .iter()
+        .any(|j| j.config.crop == 320 && j.config.seed == 1));
 }
 
 #[test]
@@ -146,8 +160,14 @@ include:
         );
         assert_eq!(j.config.data.root, Path::new("data/dme"));
     }
-    assert_eq!(varied(&jobs[1]), vec![("data.scale", "[128, 128]"), ("data.flip", "0.5")]);
-    assert_eq!(jobs[1].label, "UNet + FCN, crop 64, 200 it, ce, data.scale=[128, 128], data.flip=0.5");
+    assert_eq!(
+        varied(&jobs[1]),
+        vec![("data.scale", "[128, 128]"), ("data.flip", "0.5")]
+    );
+    assert_eq!(
+        jobs[1].label,
+        "UNet + FCN, crop 64, 200 it, ce, data.scale=[128, 128], data.flip=0.5"
+    );
 }
 
 #[test]
@@ -158,7 +178,11 @@ fn mapping_values_merge_unless_the_type_changes() {
     use sweep::job::OptimizerConfig;
     assert_eq!(
         jobs[0].config.optimizer,
-        OptimizerConfig::Sgd { lr: 0.05, momentum: 0.8, weight_decay: 5e-4 }
+        OptimizerConfig::Sgd {
+            lr: 0.05,
+            momentum: 0.8,
+            weight_decay: 5e-4
+        }
     );
     assert!(matches!(jobs[1].config.optimizer, OptimizerConfig::Adamw { lr, .. } if lr == 0.001));
     for j in &jobs {
@@ -173,7 +197,15 @@ fn set_overrides() {
     let text = "name: t\nbase: {iters: 200}\ngrid:\n  crop: [256, 288, 320]\n  model.head: [fcn, pspnet]\ninclude:\n  - {crop: 64}\n";
     let s = spec(
         text,
-        &["base.iters=20", "name=quick2", "grid.crop=[256,320]", "seeds=[0,1]", "grid.model.head=[deeplabv3]", "include.0.crop=96", "max_attempts=5"],
+        &[
+            "base.iters=20",
+            "name=quick2",
+            "grid.crop=[256,320]",
+            "seeds=[0,1]",
+            "grid.model.head=[deeplabv3]",
+            "include.0.crop=96",
+            "max_attempts=5",
+        ],
     );
     assert_eq!(s.name, "quick2");
     assert_eq!(s.max_attempts, 5);
@@ -199,14 +231,23 @@ fn set_overrides() {
     assert!(s.effective_yaml().contains("quick2"));
     assert_eq!(s.source, text);
     // a new nested key, a mapping merged, a whole grid replaced by a mapping
-    let s = spec(text, &["base.model.base_channels=8", "base.optimizer={type: sgd, lr: 0.1}", "grid={loss: [dice]}"]);
+    let s = spec(
+        text,
+        &[
+            "base.model.base_channels=8",
+            "base.optimizer={type: sgd, lr: 0.1}",
+            "grid={loss: [dice]}",
+        ],
+    );
     let jobs = s.plan().unwrap();
     assert_eq!(jobs.len(), 3 * 2 + 1);
     assert!(jobs
         .iter()
         .all(|j| j.config.model.base_channels == 8 && j.config.optimizer.lr() == 0.1));
     // the grid gained a `loss` key; the include entry is not a grid point
-    assert!(jobs[..6].iter().all(|j| j.config.loss == LossSpec::Name(LossKind::Dice)));
+    assert!(jobs[..6]
+        .iter()
+        .all(|j| j.config.loss == LossSpec::Name(LossKind::Dice)));
     assert_eq!(jobs[6].config.loss, LossSpec::Name(LossKind::Ce));
     // later --set wins
     let s = spec(text, &["base.iters=20", "base.iters=30"]);
@@ -233,9 +274,15 @@ grid:
     let pre = &jobs[0];
     assert_eq!(pre.config.data.dataset, "chase_db1");
     assert_eq!(pre.config.crop, 128);
-    assert!(pre.config.init.is_none(), "a stage does not inherit base.init");
+    assert!(
+        pre.config.init.is_none(),
+        "a stage does not inherit base.init"
+    );
     assert!(pre.depends_on.is_none());
-    assert_eq!(pre.label, "pretrain-chase: UNet + FCN, crop 128, 200 it, ce");
+    assert_eq!(
+        pre.label,
+        "pretrain-chase: UNet + FCN, crop 128, 200 it, ce"
+    );
     assert_eq!(jobs[1].depends_on.as_ref(), Some(&pre.hash));
     for j in &jobs[2..] {
         assert_eq!(j.stage, None);
@@ -269,7 +316,12 @@ fn finetune_yaml_is_the_studys_nine_rows() {
     assert_eq!(labels, study_labels());
     assert_eq!(
         varied(&jobs[8]),
-        vec![("model.head", "deeplabv3"), ("crop", "320"), ("iters", "200"), ("loss", "dice")]
+        vec![
+            ("model.head", "deeplabv3"),
+            ("crop", "320"),
+            ("iters", "200"),
+            ("loss", "dice")
+        ]
     );
     for j in &jobs {
         let c = &j.config;
@@ -283,10 +335,17 @@ fn finetune_yaml_is_the_studys_nine_rows() {
         assert!(c.model.aux_head);
         assert_eq!(c.schedule.horizon, Some(40000));
         assert_eq!(c.schedule.min_lr, 1e-4);
-        assert_eq!((c.eval.mode.as_str(), c.eval.crop, c.eval.stride), ("slide", 256, 170));
+        assert_eq!(
+            (c.eval.mode.as_str(), c.eval.crop, c.eval.stride),
+            ("slide", 256, 170)
+        );
         assert_eq!(
             c.optimizer,
-            sweep::job::OptimizerConfig::Sgd { lr: 0.01, momentum: 0.9, weight_decay: 5e-4 }
+            sweep::job::OptimizerConfig::Sgd {
+                lr: 0.01,
+                momentum: 0.9,
+                weight_decay: 5e-4
+            }
         );
         assert!(j.stage.is_none() && j.depends_on.is_none());
     }
@@ -303,7 +362,10 @@ fn grid_yaml_is_81_jobs_covering_the_study() {
         assert!(labels.contains(l), "{l}");
     }
     // the same config as finetune.yaml's rows: same hashes
-    let fine = load(Path::new("sweeps/finetune.yaml"), &[]).unwrap().plan().unwrap();
+    let fine = load(Path::new("sweeps/finetune.yaml"), &[])
+        .unwrap()
+        .plan()
+        .unwrap();
     let grid_hashes: HashSet<&str> = jobs.iter().map(|j| j.hash.as_str()).collect();
     for j in &fine {
         assert!(grid_hashes.contains(j.hash.as_str()), "{}", j.label);
@@ -336,7 +398,10 @@ fn quick_yaml_is_a_small_cpu_demo() {
     }
     assert_eq!(
         varied(&jobs[1]),
-        vec![("model.head", "fcn"), ("loss", "[{type: ce, weight: 1}, {type: dice, weight: 3}]")]
+        vec![
+            ("model.head", "fcn"),
+            ("loss", "[{type: ce, weight: 1}, {type: dice, weight: 3}]")
+        ]
     );
     let smoke = load(Path::new("sweeps/quick.yaml"), &["base.iters=5".into()]).unwrap();
     assert!(smoke.plan().unwrap().iter().all(|j| j.config.iters == 5));

@@ -6,8 +6,7 @@
 
 use super::tree::{Kind, Node, Seg};
 use serde::de::{
-    self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected,
-    VariantAccess, Visitor,
+    self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor,
 };
 use serde::Deserializer;
 use std::fmt;
@@ -154,7 +153,11 @@ impl<'de> Deserializer<'de> for NodeDe<'de, '_> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -260,7 +263,10 @@ impl Entries<'_, '_> {
 
 impl<'de> MapAccess<'de> for Entries<'de, '_> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some(e) = self.entries.get(self.next) else {
             return Ok(None);
         };

@@ -57,7 +57,9 @@ fn first_backticked(message: &str, prefix: &str) -> Option<String> {
 fn locate_de(tree: &Node, prefix: &[Seg], e: DeError) -> Located {
     let mut path = prefix.to_vec();
     path.extend(e.path.unwrap_or_default());
-    if e.message.starts_with("data did not match any variant of untagged enum LossSpec") {
+    if e.message
+        .starts_with("data did not match any variant of untagged enum LossSpec")
+    {
         return loss_error(tree, &path);
     }
     let (entry, node, depth) = tree.locate(&path);
@@ -71,9 +73,11 @@ fn locate_de(tree: &Node, prefix: &[Seg], e: DeError) -> Located {
             }
         }
         if let Some(word) = first_backticked(&e.message, "unknown variant `") {
-            let inner = node.entries().unwrap_or_default().iter().find(|i| {
-                matches!(&i.value.kind, Kind::Leaf(Value::String(s)) if *s == word)
-            });
+            let inner = node
+                .entries()
+                .unwrap_or_default()
+                .iter()
+                .find(|i| matches!(&i.value.kind, Kind::Leaf(Value::String(s)) if *s == word));
             if let Some(inner) = inner {
                 return (inner.value.at.clone(), message);
             }
@@ -116,8 +120,11 @@ fn loss_error(tree: &Node, path: &[Seg]) -> Located {
             }
             (node.at.clone(), "invalid loss".into())
         }
-        _ => (
-            entry.map_or(&node.at, |e| &e.key_at).clone(),
+        other => (
+            match (other, entry) {
+                (Kind::Map(_), Some(e)) => e.key_at.clone(),
+                _ => node.at.clone(),
+            },
             format!(
                 "expected a loss name ({}) or a list of terms like [{{type: ce, weight: 1.0}}, {{type: dice, weight: 3.0}}]",
                 LossKind::NAMES.join(", ")
@@ -213,7 +220,8 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
     }
     if let Some(d) = &sw.data {
         let key_at = sw.data_key.clone().unwrap_or_else(|| d.at.clone());
-        base.set(&[Seg::Key("data".into())], d, &key_at).map_err(fail)?;
+        base.set(&[Seg::Key("data".into())], d, &key_at)
+            .map_err(fail)?;
     }
     // `base` must be a well-typed config by itself (validate() runs per job: a grid may
     // legitimately override a base value that would not validate alone).
@@ -298,7 +306,8 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
                 };
                 for p in &points {
                     let mut tree = p.tree.clone();
-                    tree.set(&[Seg::Key("seed".into())], &node, at).map_err(fail)?;
+                    tree.set(&[Seg::Key("seed".into())], &node, at)
+                        .map_err(fail)?;
                     let mut context = p.context.clone();
                     context.push(("seed".into(), seed.to_string()));
                     out.push(Candidate {
@@ -339,13 +348,21 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
     built.retain(|b| {
         let mut keep = true;
         for (_, wanted, hits) in rules.iter_mut() {
-            if wanted.iter().all(|(k, v)| get(&b.resolved, k) == v.as_ref()) {
+            if wanted
+                .iter()
+                .all(|(k, v)| get(&b.resolved, k) == v.as_ref())
+            {
                 *hits += 1;
                 keep = false;
             }
         }
         keep
     });
+    if built.is_empty() {
+        if let Some(first) = sw.exclude.first() {
+            return Err(ctx.error(&first.at, "every job is excluded (the plan would be empty)"));
+        }
+    }
     for (entry, _, hits) in &rules {
         if *hits == 0 {
             warnings.push(ctx.error(&entry.at, "this exclude entry matches no job"));
@@ -412,7 +429,10 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
                 }
             },
         };
-        let keys: Vec<String> = match (&b.stage, sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref())) {
+        let keys: Vec<String> = match (
+            &b.stage,
+            sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref()),
+        ) {
             (Some(_), Some(s)) => {
                 let mut keys = Vec::new();
                 leaf_paths(&s.body, &[], &mut keys);
@@ -456,7 +476,9 @@ fn fragment_value<'a>(fragment: &'a Node, path: &[Seg]) -> &'a Node {
     let mut rest = path;
     'outer: while !rest.is_empty() {
         for e in node.entries().unwrap_or_default() {
-            let Some(p) = parse_path(&e.key) else { continue };
+            let Some(p) = parse_path(&e.key) else {
+                continue;
+            };
             if rest.starts_with(&p) {
                 node = &e.value;
                 rest = &rest[p.len()..];

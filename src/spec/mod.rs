@@ -94,9 +94,11 @@ impl SweepSpec {
 
 /// Reads and parses a sweep file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<SweepSpec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
-        message: format!("cannot read the sweep file: {e}"),
-        ..SpecError::new(path)
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::from(Diagnostic {
+            message: format!("cannot read the sweep file: {e}"),
+            ..Diagnostic::new(path)
+        })
     })?;
     parse(path, &text, overrides)
 }
@@ -125,12 +127,16 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
     })
 }
 
-/// A problem in a sweep file or a `--set`, located as precisely as known.
+/// A problem in a sweep file or a `--set`, located as precisely as known. Its fields are
+/// those of [`Diagnostic`] (boxed: errors are rare, `Result`s are everywhere).
 ///
 /// Displays as `sweeps/x.yaml:7:3: base.model.head: unknown variant "fcm", ...` or, for a
 /// value that came from the command line, `--set base.iters=abc: invalid type: ...`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SpecError {
+pub struct SpecError(Box<Diagnostic>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
     pub file: PathBuf,
     /// 1-based line and column in `file`.
     pub pos: Option<Pos>,
@@ -144,9 +150,9 @@ pub struct SpecError {
     pub job: Option<String>,
 }
 
-impl SpecError {
+impl Diagnostic {
     fn new(file: &Path) -> Self {
-        SpecError {
+        Diagnostic {
             file: file.to_path_buf(),
             pos: None,
             set: None,
@@ -155,6 +161,28 @@ impl SpecError {
             job: None,
         }
     }
+}
+
+impl From<Diagnostic> for SpecError {
+    fn from(d: Diagnostic) -> Self {
+        SpecError(Box::new(d))
+    }
+}
+
+impl std::ops::Deref for SpecError {
+    type Target = Diagnostic;
+    fn deref(&self) -> &Diagnostic {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SpecError {
+    fn deref_mut(&mut self) -> &mut Diagnostic {
+        &mut self.0
+    }
+}
+
+impl Diagnostic {
     /// 1-based line, if known.
     pub fn line(&self) -> Option<u32> {
         self.pos.map(|p| p.line)
@@ -197,26 +225,29 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn error(&self, at: &tree::Origin, message: impl Into<String>) -> SpecError {
-        SpecError {
+        Diagnostic {
             pos: if at.set.is_some() { None } else { at.pos },
             set: at.set.as_deref().map(str::to_string),
             key: Some(at.key.to_string()),
             message: message.into(),
-            ..SpecError::new(self.file)
+            ..Diagnostic::new(self.file)
         }
+        .into()
     }
 
     fn yaml_error(&self, e: &serde_yaml::Error, text: &str) -> SpecError {
         let mut message = e.to_string();
         if message.contains("duplicate entry with key") {
-            let dup = positions::scan(text).and_then(|root| positions::find_duplicate_key(&root, ""));
+            let dup =
+                positions::scan(text).and_then(|root| positions::find_duplicate_key(&root, ""));
             if let Some((pos, key)) = dup {
-                return SpecError {
+                return Diagnostic {
                     pos: Some(pos),
                     key: Some(key),
                     message: "key written twice in the same mapping".into(),
-                    ..SpecError::new(self.file)
-                };
+                    ..Diagnostic::new(self.file)
+                }
+                .into();
             }
         }
         let pos = e.location().map(|l| {
@@ -226,11 +257,12 @@ impl Ctx<'_> {
                 column: l.column() as u32,
             }
         });
-        SpecError {
+        Diagnostic {
             pos,
             message: format!("malformed YAML: {message}"),
-            ..SpecError::new(self.file)
+            ..Diagnostic::new(self.file)
         }
+        .into()
     }
 }
 
@@ -260,7 +292,11 @@ pub fn format_value(v: &Value) -> String {
         }
         Value::Sequence(items) => format!(
             "[{}]",
-            items.iter().map(format_value).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(format_value)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Value::Mapping(m) => format!(
             "{{{}}}",
@@ -279,15 +315,19 @@ mod tests {
 
     #[test]
     fn formats_values_compactly() {
-        let v: Value = serde_yaml::from_str("[1, 0.5, dice, {type: ce, weight: 3.0}, 'a, b', '']").unwrap();
-        assert_eq!(format_value(&v), r#"[1, 0.5, dice, {type: ce, weight: 3}, "a, b", ""]"#);
+        let v: Value =
+            serde_yaml::from_str("[1, 0.5, dice, {type: ce, weight: 3.0}, 'a, b', '']").unwrap();
+        assert_eq!(
+            format_value(&v),
+            r#"[1, 0.5, dice, {type: ce, weight: 3}, "a, b", ""]"#
+        );
         assert_eq!(format_value(&Value::from(0.4f32)), "0.4");
         assert_eq!(format_value(&Value::from(0.1f64)), "0.1");
     }
 
     #[test]
     fn error_display() {
-        let mut e = SpecError::new(Path::new("sweeps/x.yaml"));
+        let mut e = SpecError::from(Diagnostic::new(Path::new("sweeps/x.yaml")));
         e.pos = Some(Pos { line: 7, column: 3 });
         e.key = Some("base.model.head".into());
         e.message = "bad".into();

@@ -5,21 +5,23 @@ use super::{Ctx, SpecError};
 use serde_yaml::Value;
 
 pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Result<(), SpecError> {
-    let err = |message: String| SpecError {
-        set: Some(set.to_string()),
-        key: None,
-        message,
-        ..ctx.error(&Origin::file(None, ""), "")
+    let err = |message: String| {
+        let mut e = ctx.error(&Origin::file(None, ""), message);
+        e.set = Some(set.to_string());
+        e.key = None;
+        e
     };
     let Some((key, text)) = set.split_once('=') else {
         return Err(err("expected key=value, e.g. base.iters=20".into()));
     };
     let key = key.trim();
     let Some(mut path) = parse_path(key) else {
-        return Err(err(format!("malformed key {key:?} (expected a dotted key like base.iters)")));
+        return Err(err(format!(
+            "malformed key {key:?} (expected a dotted key like base.iters)"
+        )));
     };
-    let value: Value = serde_yaml::from_str(text)
-        .map_err(|e| err(format!("the value is not valid YAML: {e}")))?;
+    let value: Value =
+        serde_yaml::from_str(text).map_err(|e| err(format!("the value is not valid YAML: {e}")))?;
     let at = Origin {
         pos: None,
         key: key.into(),
@@ -40,8 +42,12 @@ pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Res
             return Ok(());
         }
     }
-    if root.is_null() {
-        *root = Node::empty_map(root.at.clone());
+    match root.kind {
+        Kind::Map(_) => {}
+        Kind::Leaf(Value::Null) => *root = Node::empty_map(root.at.clone()),
+        // not a sweep file at all: say that (later), not that --set cannot go into it
+        _ => return Ok(()),
     }
-    root.set(&path, &node, &at).map_err(|(at, m)| ctx.error(&at, m))
+    root.set(&path, &node, &at)
+        .map_err(|(at, m)| ctx.error(&at, m))
 }

@@ -70,7 +70,7 @@ fn describe(node: &Node) -> String {
     match &node.kind {
         Kind::Leaf(Value::Null) => "nothing".into(),
         Kind::Leaf(Value::String(s)) => format!("the text {s:?}"),
-        Kind::Leaf(v) => format!("{}", super::format_value(v)),
+        Kind::Leaf(v) => super::format_value(v),
         Kind::Seq(_) => "a list".into(),
         Kind::Map(_) => "a mapping".into(),
     }
@@ -80,7 +80,10 @@ fn expect_map<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<Option<&'a No
     match &node.kind {
         Kind::Map(_) => Ok(Some(node)),
         Kind::Leaf(Value::Null) => Ok(None),
-        _ => Err(ctx.error(&node.at, format!("expected {what}, found {}", describe(node)))),
+        _ => Err(ctx.error(
+            &node.at,
+            format!("expected {what}, found {}", describe(node)),
+        )),
     }
 }
 
@@ -88,14 +91,20 @@ fn expect_list<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a [Node], 
     match &node.kind {
         Kind::Seq(items) => Ok(items),
         Kind::Leaf(Value::Null) => Ok(&[]),
-        _ => Err(ctx.error(&node.at, format!("expected {what}, found {}", describe(node)))),
+        _ => Err(ctx.error(
+            &node.at,
+            format!("expected {what}, found {}", describe(node)),
+        )),
     }
 }
 
 fn expect_text(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
     match &node.kind {
         Kind::Leaf(Value::String(s)) => Ok(s.clone()),
-        _ => Err(ctx.error(&node.at, format!("expected a text, found {}", describe(node)))),
+        _ => Err(ctx.error(
+            &node.at,
+            format!("expected a text, found {}", describe(node)),
+        )),
     }
 }
 
@@ -196,7 +205,9 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "seeds" => {
                 let items = expect_list(ctx, v, "a list of seeds like [0, 1, 2]")?;
                 if items.is_empty() {
-                    return Err(ctx.error(&v.at, "empty list of seeds (drop the key to use base.seed)"));
+                    return Err(
+                        ctx.error(&v.at, "empty list of seeds (drop the key to use base.seed)")
+                    );
                 }
                 let seeds = items
                     .iter()
@@ -211,7 +222,10 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
                         if s.value.entries().is_none() && !s.value.is_null() {
                             return Err(ctx.error(
                                 &s.value.at,
-                                format!("expected a mapping of job settings, found {}", describe(&s.value)),
+                                format!(
+                                    "expected a mapping of job settings, found {}",
+                                    describe(&s.value)
+                                ),
                             ));
                         }
                         sweep.stages.push(Stage {
@@ -231,10 +245,16 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
         }
     }
     if !has_name {
-        return Err(ctx.error(&root.at, "missing key \"name\" (the sweep's name, unique per database)"));
+        return Err(ctx.error(
+            &root.at,
+            "missing key \"name\" (the sweep's name, unique per database)",
+        ));
     }
     if let (Some(_), Some(axis)) = (&sweep.seeds, sweep.grid.iter().find(|a| a.key == "seed")) {
-        return Err(ctx.error(&axis.key_at, "seeds are given by `seeds:`; vary them there, not in the grid"));
+        return Err(ctx.error(
+            &axis.key_at,
+            "seeds are given by `seeds:`; vary them there, not in the grid",
+        ));
     }
     Ok(sweep)
 }
@@ -245,12 +265,22 @@ fn grid(ctx: &Ctx, node: &Node) -> Result<Vec<Axis>, SpecError> {
     };
     let mut axes = Vec::new();
     for e in map.entries().unwrap_or_default() {
-        let Some(path) = parse_path(&e.key).filter(|p| p.iter().all(|s| matches!(s, Seg::Key(_)))) else {
-            return Err(ctx.error(&e.key_at, format!("malformed key {:?} (expected a dotted key like model.head)", e.key)));
+        let Some(path) = parse_path(&e.key).filter(|p| p.iter().all(|s| matches!(s, Seg::Key(_))))
+        else {
+            return Err(ctx.error(
+                &e.key_at,
+                format!(
+                    "malformed key {:?} (expected a dotted key like model.head)",
+                    e.key
+                ),
+            ));
         };
         let values = match &e.value.kind {
             Kind::Seq(items) if items.is_empty() => {
-                return Err(ctx.error(&e.key_at, "empty list of values (the grid would have no points)"))
+                return Err(ctx.error(
+                    &e.key_at,
+                    "empty list of values (the grid would have no points)",
+                ))
             }
             Kind::Seq(items) => items.clone(),
             _ => {

@@ -91,7 +91,9 @@ mod tests {
             r#"unknown variant "fcm", expected one of fcn, deeplabv3, pspnet (did you mean "fcn"?)"#
         );
         assert_eq!(
-            humanize("unknown variant `dl`, expected one of `fcn`, `aspp`, `deeplabv3`, `psp`, `pspnet`"),
+            humanize(
+                "unknown variant `dl`, expected one of `fcn`, `aspp`, `deeplabv3`, `psp`, `pspnet`"
+            ),
             r#"unknown variant "dl", expected one of fcn, deeplabv3, pspnet"#
         );
         assert_eq!(

@@ -256,7 +256,10 @@ impl Node {
             if fragment.is_null() {
                 return Ok(());
             }
-            return Err((fragment.at.clone(), "expected a mapping of config keys".into()));
+            return Err((
+                fragment.at.clone(),
+                "expected a mapping of config keys".into(),
+            ));
         };
         for e in entries {
             let Some(path) = parse_path(&e.key) else {
@@ -270,7 +273,12 @@ impl Node {
     /// Sets `value` at `path` below this node, creating maps on the way. A mapping value
     /// is merged into an existing mapping (its keys may be dotted, too); anything else
     /// replaces what was there. Segments that are numbers index into existing lists.
-    pub fn set(&mut self, path: &[Seg], value: &Node, key_at: &Origin) -> Result<(), (Origin, String)> {
+    pub fn set(
+        &mut self,
+        path: &[Seg],
+        value: &Node,
+        key_at: &Origin,
+    ) -> Result<(), (Origin, String)> {
         let Some((first, rest)) = path.split_first() else {
             self.merge(value)?;
             return Ok(());
@@ -340,7 +348,9 @@ impl Node {
             _ => None,
         };
         match (&self.kind, &value.kind) {
-            (Kind::Map(_), Kind::Map(_)) if type_of(self) == type_of(value) || type_of(value).is_none() => {
+            (Kind::Map(_), Kind::Map(_))
+                if type_of(self) == type_of(value) || type_of(value).is_none() =>
+            {
                 self.apply(value)
             }
             (_, Kind::Map(_)) => {
@@ -378,7 +388,10 @@ mod tests {
                 Seg::Key("weight".into())
             ]
         );
-        assert_eq!(path_string(&parse_path("a.b[2][3].c").unwrap()), "a.b[2][3].c");
+        assert_eq!(
+            path_string(&parse_path("a.b[2][3].c").unwrap()),
+            "a.b[2][3].c"
+        );
         assert!(parse_path("").is_none());
         assert!(parse_path("a..b").is_none());
         assert!(parse_path("a[x]").is_none());
@@ -388,13 +401,22 @@ mod tests {
 
     #[test]
     fn dotted_set_merges_and_replaces() {
-        let v: Value = serde_yaml::from_str("model: {head: fcn, aux_head: true}\nloss: ce").unwrap();
+        let v: Value =
+            serde_yaml::from_str("model: {head: fcn, aux_head: true}\nloss: ce").unwrap();
         let mut n = Node::from_value(&v, None, Origin::file(None, "base"));
         let at = Origin::file(None, "grid.model.head");
-        n.set(&parse_path("model.head").unwrap(), &leaf("pspnet".into(), "g"), &at)
-            .unwrap();
-        n.set(&parse_path("optimizer.lr").unwrap(), &leaf(0.1.into(), "g"), &at)
-            .unwrap();
+        n.set(
+            &parse_path("model.head").unwrap(),
+            &leaf("pspnet".into(), "g"),
+            &at,
+        )
+        .unwrap();
+        n.set(
+            &parse_path("optimizer.lr").unwrap(),
+            &leaf(0.1.into(), "g"),
+            &at,
+        )
+        .unwrap();
         let out = n.to_value();
         let want: Value = serde_yaml::from_str(
             "model: {head: pspnet, aux_head: true}\nloss: ce\noptimizer: {lr: 0.1}",
@@ -406,25 +428,36 @@ mod tests {
         assert_eq!(depth, 2);
         // a scalar cannot hold keys
         assert!(n
-            .set(&parse_path("loss.type").unwrap(), &leaf("ce".into(), "g"), &at)
+            .set(
+                &parse_path("loss.type").unwrap(),
+                &leaf("ce".into(), "g"),
+                &at
+            )
             .is_err());
     }
 
     #[test]
     fn type_switch_replaces_mapping() {
-        let v: Value =
-            serde_yaml::from_str("optimizer: {type: sgd, momentum: 0.9}").unwrap();
+        let v: Value = serde_yaml::from_str("optimizer: {type: sgd, momentum: 0.9}").unwrap();
         let mut n = Node::from_value(&v, None, Origin::file(None, "base"));
         let w: Value = serde_yaml::from_str("{type: adamw, lr: 0.001}").unwrap();
         let frag = Node::from_value(&w, None, Origin::file(None, "x"));
-        n.set(&parse_path("optimizer").unwrap(), &frag, &Origin::file(None, "x"))
-            .unwrap();
+        n.set(
+            &parse_path("optimizer").unwrap(),
+            &frag,
+            &Origin::file(None, "x"),
+        )
+        .unwrap();
         let want: Value = serde_yaml::from_str("optimizer: {type: adamw, lr: 0.001}").unwrap();
         assert_eq!(n.to_value(), want);
         let same: Value = serde_yaml::from_str("{lr: 0.002}").unwrap();
         let frag = Node::from_value(&same, None, Origin::file(None, "x"));
-        n.set(&parse_path("optimizer").unwrap(), &frag, &Origin::file(None, "x"))
-            .unwrap();
+        n.set(
+            &parse_path("optimizer").unwrap(),
+            &frag,
+            &Origin::file(None, "x"),
+        )
+        .unwrap();
         let want: Value = serde_yaml::from_str("optimizer: {type: adamw, lr: 0.002}").unwrap();
         assert_eq!(n.to_value(), want);
     }
