@@ -9,8 +9,11 @@
 //! exclude: [{crop: 320, model.head: fcn}]                # drop points matching ALL keys
 //! seeds: [0, 1, 2]                                       # every job once per seed
 //! max_attempts: 3                                        # scheduler retries (not identity)
-//! stages: {pretrain: {data: {dataset: chase_db1}}}       # jobs others start from (`init.from`)
+//! stages: {pre: {data: {dataset: chase_db1, root: data/chase_db1}}}  # jobs others start from
 //! ```
+//!
+//! A job whose `init.from` names a stage depends on it; stages are built on `base` minus
+//! its `init` (so `base: {init: {from: pre}}` makes every job, not `pre`, start from `pre`).
 //!
 //! Everything works on the YAML tree: dotted keys set nested values, the tree of each job
 //! deserialises into [`JobConfig`] (unknown keys rejected) and is checked with
@@ -109,8 +112,8 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
     let value: Value = serde_yaml::from_str(text).map_err(|e| ctx.yaml_error(&e, text))?;
     let positions = positions::scan(text);
     let mut root = tree::Node::from_value(&value, positions.as_ref(), tree::Origin::file(None, ""));
-    for (i, set) in overrides.iter().enumerate() {
-        overrides::apply(&mut root, set, &ctx, i)?;
+    for set in overrides {
+        overrides::apply(&mut root, set, &ctx)?;
     }
     let sweep = parse::structure(&root, &ctx)?;
     let planned = expand::plan(&sweep, &ctx)?;

@@ -4,7 +4,7 @@ use super::tree::{parse_path, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError};
 use serde_yaml::Value;
 
-pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Result<(), SpecError> {
+pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx) -> Result<(), SpecError> {
     let err = |message: String| {
         let mut e = ctx.error(&Origin::file(None, ""), message);
         e.set = Some(set.to_string());
