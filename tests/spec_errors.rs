@@ -134,7 +134,7 @@ fn unknown_losses_and_loss_terms() {
     );
     assert_eq!(
         err("name: t\nbase:\n  loss: 3\n"),
-        "sweeps/t.yaml:3:3: base.loss: expected a loss name (ce, dice, focal) or a list of terms like [{type: ce, weight: 1.0}, {type: dice, weight: 3.0}]"
+        "sweeps/t.yaml:3:9: base.loss: expected a loss name (ce, dice, focal) or a list of terms like [{type: ce, weight: 1.0}, {type: dice, weight: 3.0}]"
     );
 }
 
@@ -192,6 +192,10 @@ fn include_and_exclude_errors() {
     assert_eq!(
         err("name: t\ngrid:\n  crop: [256, 288]\nexclude:\n  - {crp: 288}\n"),
         r#"sweeps/t.yaml:5:6: exclude[0].crp: unknown key "crp" (did you mean "crop"?)"#
+    );
+    assert_eq!(
+        err("name: t\ngrid: {crop: [64, 128]}\nexclude:\n  - {iters: 200}\n"),
+        "sweeps/t.yaml:4:5: exclude[0]: every job is excluded (the plan would be empty)"
     );
     assert_eq!(
         err("name: t\nexclude:\n  - {}\n"),

@@ -406,3 +406,18 @@ fn quick_yaml_is_a_small_cpu_demo() {
     let smoke = load(Path::new("sweeps/quick.yaml"), &["base.iters=5".into()]).unwrap();
     assert!(smoke.plan().unwrap().iter().all(|j| j.config.iters == 5));
 }
+
+#[test]
+fn every_shipped_sweep_loads() {
+    let mut n = 0;
+    for entry in std::fs::read_dir("sweeps").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
+            let s = load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.plan().unwrap().is_empty());
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+}

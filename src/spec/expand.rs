@@ -120,8 +120,11 @@ fn loss_error(tree: &Node, path: &[Seg]) -> Located {
             }
             (node.at.clone(), "invalid loss".into())
         }
-        _ => (
-            entry.map_or(&node.at, |e| &e.key_at).clone(),
+        other => (
+            match (other, entry) {
+                (Kind::Map(_), Some(e)) => e.key_at.clone(),
+                _ => node.at.clone(),
+            },
             format!(
                 "expected a loss name ({}) or a list of terms like [{{type: ce, weight: 1.0}}, {{type: dice, weight: 3.0}}]",
                 LossKind::NAMES.join(", ")
@@ -355,6 +358,11 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
         }
         keep
     });
+    if built.is_empty() {
+        if let Some(first) = sw.exclude.first() {
+            return Err(ctx.error(&first.at, "every job is excluded (the plan would be empty)"));
+        }
+    }
     for (entry, _, hits) in &rules {
         if *hits == 0 {
             warnings.push(ctx.error(&entry.at, "this exclude entry matches no job"));

@@ -9,8 +9,11 @@
 //! exclude: [{crop: 320, model.head: fcn}]                # drop points matching ALL keys
 //! seeds: [0, 1, 2]                                       # every job once per seed
 //! max_attempts: 3                                        # scheduler retries (not identity)
-//! stages: {pretrain: {data: {dataset: chase_db1}}}       # jobs others start from (`init.from`)
+//! stages: {pre: {data: {dataset: chase_db1, root: data/chase_db1}}}  # jobs others start from
 //! ```
+//!
+//! A job whose `init.from` names a stage depends on it; stages are built on `base` minus
+//! its `init` (so `base: {init: {from: pre}}` makes every job, not `pre`, start from `pre`).
 //!
 //! Everything works on the YAML tree: dotted keys set nested values, the tree of each job
 //! deserialises into [`JobConfig`] (unknown keys rejected) and is checked with
@@ -94,9 +97,11 @@ impl SweepSpec {
 
 /// Reads and parses a sweep file.
 pub fn load(path: &Path, overrides: &[String]) -> Result<SweepSpec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
-        message: format!("cannot read the sweep file: {e}"),
-        ..SpecError::new(path)
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SpecError::from(Diagnostic {
+            message: format!("cannot read the sweep file: {e}"),
+            ..Diagnostic::new(path)
+        })
     })?;
     parse(path, &text, overrides)
 }
@@ -107,8 +112,8 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
     let value: Value = serde_yaml::from_str(text).map_err(|e| ctx.yaml_error(&e, text))?;
     let positions = positions::scan(text);
     let mut root = tree::Node::from_value(&value, positions.as_ref(), tree::Origin::file(None, ""));
-    for (i, set) in overrides.iter().enumerate() {
-        overrides::apply(&mut root, set, &ctx, i)?;
+    for set in overrides {
+        overrides::apply(&mut root, set, &ctx)?;
     }
     let sweep = parse::structure(&root, &ctx)?;
     let planned = expand::plan(&sweep, &ctx)?;
@@ -125,12 +130,16 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
     })
 }
 
-/// A problem in a sweep file or a `--set`, located as precisely as known.
+/// A problem in a sweep file or a `--set`, located as precisely as known. Its fields are
+/// those of [`Diagnostic`] (boxed: errors are rare, `Result`s are everywhere).
 ///
 /// Displays as `sweeps/x.yaml:7:3: base.model.head: unknown variant "fcm", ...` or, for a
 /// value that came from the command line, `--set base.iters=abc: invalid type: ...`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SpecError {
+pub struct SpecError(Box<Diagnostic>);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
     pub file: PathBuf,
     /// 1-based line and column in `file`.
     pub pos: Option<Pos>,
@@ -144,9 +153,9 @@ pub struct SpecError {
     pub job: Option<String>,
 }
 
-impl SpecError {
+impl Diagnostic {
     fn new(file: &Path) -> Self {
-        SpecError {
+        Diagnostic {
             file: file.to_path_buf(),
             pos: None,
             set: None,
@@ -155,6 +164,28 @@ impl SpecError {
             job: None,
         }
     }
+}
+
+impl From<Diagnostic> for SpecError {
+    fn from(d: Diagnostic) -> Self {
+        SpecError(Box::new(d))
+    }
+}
+
+impl std::ops::Deref for SpecError {
+    type Target = Diagnostic;
+    fn deref(&self) -> &Diagnostic {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for SpecError {
+    fn deref_mut(&mut self) -> &mut Diagnostic {
+        &mut self.0
+    }
+}
+
+impl Diagnostic {
     /// 1-based line, if known.
     pub fn line(&self) -> Option<u32> {
         self.pos.map(|p| p.line)
@@ -197,13 +228,14 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn error(&self, at: &tree::Origin, message: impl Into<String>) -> SpecError {
-        SpecError {
+        Diagnostic {
             pos: if at.set.is_some() { None } else { at.pos },
             set: at.set.as_deref().map(str::to_string),
             key: Some(at.key.to_string()),
             message: message.into(),
-            ..SpecError::new(self.file)
+            ..Diagnostic::new(self.file)
         }
+        .into()
     }
 
     fn yaml_error(&self, e: &serde_yaml::Error, text: &str) -> SpecError {
@@ -212,12 +244,13 @@ impl Ctx<'_> {
             let dup =
                 positions::scan(text).and_then(|root| positions::find_duplicate_key(&root, ""));
             if let Some((pos, key)) = dup {
-                return SpecError {
+                return Diagnostic {
                     pos: Some(pos),
                     key: Some(key),
                     message: "key written twice in the same mapping".into(),
-                    ..SpecError::new(self.file)
-                };
+                    ..Diagnostic::new(self.file)
+                }
+                .into();
             }
         }
         let pos = e.location().map(|l| {
@@ -227,11 +260,12 @@ impl Ctx<'_> {
                 column: l.column() as u32,
             }
         });
-        SpecError {
+        Diagnostic {
             pos,
             message: format!("malformed YAML: {message}"),
-            ..SpecError::new(self.file)
+            ..Diagnostic::new(self.file)
         }
+        .into()
     }
 }
 
@@ -296,7 +330,7 @@ mod tests {
 
     #[test]
     fn error_display() {
-        let mut e = SpecError::new(Path::new("sweeps/x.yaml"));
+        let mut e = SpecError::from(Diagnostic::new(Path::new("sweeps/x.yaml")));
         e.pos = Some(Pos { line: 7, column: 3 });
         e.key = Some("base.model.head".into());
         e.message = "bad".into();

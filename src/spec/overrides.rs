@@ -4,12 +4,12 @@ use super::tree::{parse_path, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError};
 use serde_yaml::Value;
 
-pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Result<(), SpecError> {
-    let err = |message: String| SpecError {
-        set: Some(set.to_string()),
-        key: None,
-        message,
-        ..ctx.error(&Origin::file(None, ""), "")
+pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx) -> Result<(), SpecError> {
+    let err = |message: String| {
+        let mut e = ctx.error(&Origin::file(None, ""), message);
+        e.set = Some(set.to_string());
+        e.key = None;
+        e
     };
     let Some((key, text)) = set.split_once('=') else {
         return Err(err("expected key=value, e.g. base.iters=20".into()));
@@ -42,8 +42,11 @@ pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx, _index: usize) -> Res
             return Ok(());
         }
     }
-    if root.is_null() {
-        *root = Node::empty_map(root.at.clone());
+    match root.kind {
+        Kind::Map(_) => {}
+        Kind::Leaf(Value::Null) => *root = Node::empty_map(root.at.clone()),
+        // not a sweep file at all: say that (later), not that --set cannot go into it
+        _ => return Ok(()),
     }
     root.set(&path, &node, &at)
         .map_err(|(at, m)| ctx.error(&at, m))

@@ -70,7 +70,7 @@ fn describe(node: &Node) -> String {
     match &node.kind {
         Kind::Leaf(Value::Null) => "nothing".into(),
         Kind::Leaf(Value::String(s)) => format!("the text {s:?}"),
-        Kind::Leaf(v) => format!("{}", super::format_value(v)),
+        Kind::Leaf(v) => super::format_value(v),
         Kind::Seq(_) => "a list".into(),
         Kind::Map(_) => "a mapping".into(),
     }

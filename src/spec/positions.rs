@@ -6,7 +6,7 @@
 //! serde_yaml has already parsed successfully (which bounds the nesting depth).
 
 use std::mem::MaybeUninit;
-use unsafe_libyaml as sys;
+use unsafe_libyaml as unsafe_sys;
 
 /// 1-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +50,19 @@ pub(crate) fn scan(text: &str) -> Option<PosNode> {
 /// The first key written twice in one mapping: its second position and dotted path
 /// (serde_yaml reports duplicates at the mapping's start).
 pub(crate) fn find_duplicate_key(node: &PosNode, prefix: &str) -> Option<(Pos, String)> {
+    find_duplicate(node, prefix, 0)
+}
+
+fn find_duplicate(node: &PosNode, prefix: &str, depth: usize) -> Option<(Pos, String)> {
+    if depth > 200 {
+        return None;
+    }
     match &node.kind {
         PosKind::Leaf => None,
         PosKind::Seq(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, n)| find_duplicate_key(n, &format!("{prefix}[{i}]"))),
+            .find_map(|(i, n)| find_duplicate(n, &format!("{prefix}[{i}]"), depth + 1)),
         PosKind::Map(entries) => {
             let mut seen = std::collections::HashSet::new();
             for (pos, key, _) in entries {
@@ -77,7 +84,7 @@ pub(crate) fn find_duplicate_key(node: &PosNode, prefix: &str) -> Option<(Pos, S
                 } else {
                     format!("{prefix}.{k}")
                 };
-                find_duplicate_key(n, &path)
+                find_duplicate(n, &path, depth + 1)
             })
         }
     }
@@ -85,34 +92,34 @@ pub(crate) fn find_duplicate_key(node: &PosNode, prefix: &str) -> Option<(Pos, S
 
 /// Owns a heap-pinned libyaml parser (it keeps a pointer to itself) and frees it on drop.
 struct Parser {
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    sys: Box<MaybeUninit<unsafe_sys::yaml_parser_t>>,
 }
 
 impl Drop for Parser {
     fn drop(&mut self) {
         // SAFETY: constructed only after a successful yaml_parser_initialize.
-        unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
+        unsafe { unsafe_sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
     }
 }
 
 fn events(text: &str) -> Option<Vec<(Ev, Pos)>> {
     let input = text.as_bytes();
-    let mut raw = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+    let mut raw = Box::new(MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit());
     // SAFETY: the parser is initialised before use, lives in a Box (stable address), reads
     // `input` which outlives it (dropped at the end of this function), and every event
     // produced by yaml_parser_parse is deleted after its fields are read.
     unsafe {
-        if sys::yaml_parser_initialize(raw.as_mut_ptr()).fail {
+        if unsafe_sys::yaml_parser_initialize(raw.as_mut_ptr()).fail {
             return None;
         }
         let mut parser = Parser { sys: raw };
         let p = parser.sys.as_mut_ptr();
-        sys::yaml_parser_set_encoding(p, sys::YAML_UTF8_ENCODING);
-        sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
+        unsafe_sys::yaml_parser_set_encoding(p, unsafe_sys::YAML_UTF8_ENCODING);
+        unsafe_sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
         let mut out = Vec::new();
         loop {
-            let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
-            if sys::yaml_parser_parse(p, event.as_mut_ptr()).fail {
+            let mut event = MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
+            if unsafe_sys::yaml_parser_parse(p, event.as_mut_ptr()).fail {
                 return None;
             }
             let e = event.as_mut_ptr();
@@ -122,7 +129,7 @@ fn events(text: &str) -> Option<Vec<(Ev, Pos)>> {
                 column: (mark.column as u32).saturating_add(1),
             };
             let kind = match (*e).type_ {
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_sys::YAML_SCALAR_EVENT => {
                     let data = (*e).data.scalar;
                     let bytes = if data.value.is_null() {
                         &[][..]
@@ -131,16 +138,16 @@ fn events(text: &str) -> Option<Vec<(Ev, Pos)>> {
                     };
                     Ev::Leaf(Some(String::from_utf8_lossy(bytes).into_owned()))
                 }
-                sys::YAML_ALIAS_EVENT => Ev::Leaf(None),
-                sys::YAML_SEQUENCE_START_EVENT => Ev::SeqStart,
-                sys::YAML_SEQUENCE_END_EVENT => Ev::SeqEnd,
-                sys::YAML_MAPPING_START_EVENT => Ev::MapStart,
-                sys::YAML_MAPPING_END_EVENT => Ev::MapEnd,
-                sys::YAML_DOCUMENT_START_EVENT => Ev::DocStart,
+                unsafe_sys::YAML_ALIAS_EVENT => Ev::Leaf(None),
+                unsafe_sys::YAML_SEQUENCE_START_EVENT => Ev::SeqStart,
+                unsafe_sys::YAML_SEQUENCE_END_EVENT => Ev::SeqEnd,
+                unsafe_sys::YAML_MAPPING_START_EVENT => Ev::MapStart,
+                unsafe_sys::YAML_MAPPING_END_EVENT => Ev::MapEnd,
+                unsafe_sys::YAML_DOCUMENT_START_EVENT => Ev::DocStart,
                 _ => Ev::Other,
             };
-            let end = (*e).type_ == sys::YAML_STREAM_END_EVENT;
-            sys::yaml_event_delete(e);
+            let end = (*e).type_ == unsafe_sys::YAML_STREAM_END_EVENT;
+            unsafe_sys::yaml_event_delete(e);
             if end {
                 return Some(out);
             }
@@ -250,7 +257,7 @@ mod tests {
         let root = scan("a: 1\nb:\n  - {x: 1, y: 2, x: 3}\n").unwrap();
         assert_eq!(
             find_duplicate_key(&root, ""),
-            Some((p(3, 17), "b[0].x".into()))
+            Some((p(3, 18), "b[0].x".into()))
         );
         assert_eq!(find_duplicate_key(&scan("a: 1\nb: 2").unwrap(), ""), None);
     }
