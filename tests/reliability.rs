@@ -362,8 +362,11 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     assert!(
         stopped_at > 0 && stopped_at < 150,
         "stopped at {stopped_at}"
+    );
     let dir = PathBuf::from(rows[0].artifact_dir.clone().unwrap());
-    assert!(dir.join("checkpoint.ckpt").exists(), "Ctrl-C wrote a checkpoint to resume from");
+    assert!(
+        dir.join("checkpoint.ckpt").exists(),
+        "Ctrl-C wrote a checkpoint to resume from"
     );
     let out = sb.run(&file, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
