@@ -81,7 +81,7 @@ impl Segmentor {
         let aux_logits = self
             .auxiliary_head
             .as_ref()
-            .map(|h| h.forward(outs[3].clone(), rng.as_deref_mut()));
+            .map(|h| h.forward(outs[3].clone(), rng));
         SegOutput { logits, aux_logits }
     }
 
