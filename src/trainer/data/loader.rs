@@ -1,23 +1,92 @@
 //! Background prefetching of training batches.
+//!
+//! One thread computes the batches of iterations `start_iter, start_iter + 1, ...` and
+//! sends them through a bounded channel (a few batches ahead). Batch `i` is
+//! `transforms::train_batch(ds, cfg, i)`, a pure function of `(cfg.seed, i)`: a job resumed
+//! at iteration `k` passes `start_iter = k` and sees what an uninterrupted job would have.
+//! Dropping the loader closes the channel; the thread notices at its next send and ends.
 
+use super::transforms::train_batch;
 use super::{Batch, DataError, Dataset};
 use crate::job::JobConfig;
+use crossbeam_channel::{bounded, Receiver};
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How many batches the thread may compute ahead of the consumer.
+pub const PREFETCH: usize = 4;
+
+type Item = (usize, Batch);
 
 pub struct TrainLoader {
-    ds: Arc<Dataset>,
+    rx: Option<Receiver<Item>>,
+    thread: Option<JoinHandle<()>>,
+    root: std::path::PathBuf,
     next: usize,
 }
 
 impl TrainLoader {
-    pub fn new(ds: Arc<Dataset>, _cfg: &JobConfig, start_iter: usize) -> TrainLoader {
-        TrainLoader { ds, next: start_iter }
+    /// Starts the prefetch thread; the first batch returned is iteration `start_iter`
+    /// (0-based: a job that has completed `k` iterations resumes with `start_iter = k`).
+    pub fn new(ds: Arc<Dataset>, cfg: &JobConfig, start_iter: usize) -> TrainLoader {
+        let (tx, rx) = bounded::<Item>(PREFETCH);
+        let cfg = cfg.clone();
+        let root = ds.config.root.clone();
+        let thread = std::thread::Builder::new()
+            .name("sweep-data".into())
+            .spawn(move || {
+                for iter in start_iter.. {
+                    let batch = train_batch(&ds, &cfg, iter);
+                    if tx.send((iter, batch)).is_err() {
+                        break; // the loader was dropped
+                    }
+                }
+            })
+            .expect("spawning the data loader thread");
+        TrainLoader {
+            rx: Some(rx),
+            thread: Some(thread),
+            root,
+            next: start_iter,
+        }
     }
+
+    /// The next iteration's batch, and how long this call waited for it.
     pub fn next_batch(&mut self) -> Result<(usize, Batch, Duration), DataError> {
-        Err(DataError::LoaderStopped {
-            root: self.ds.config.root.clone(),
-            message: format!("not implemented yet (iteration {})", self.next),
-        })
+        let t = Instant::now();
+        let rx = self.rx.as_ref().expect("receiver lives until drop");
+        match rx.recv() {
+            Ok((iter, batch)) => {
+                debug_assert_eq!(iter, self.next);
+                self.next = iter + 1;
+                Ok((iter, batch, t.elapsed()))
+            }
+            Err(_) => {
+                // The thread ended without being asked to: it panicked.
+                let message = match self.thread.take().map(JoinHandle::join) {
+                    Some(Err(p)) => p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panicked".into()),
+                    _ => "thread ended".into(),
+                };
+                Err(DataError::LoaderStopped {
+                    root: self.root.clone(),
+                    message: format!("at iteration {}: {message}", self.next),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TrainLoader {
+    fn drop(&mut self) {
+        // Closing the channel first unblocks a thread waiting to send.
+        drop(self.rx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
