@@ -7,6 +7,8 @@ use sweep::trainer::checkpoint::{Checkpoint, FINAL_FILE};
 use sweep::trainer::{run, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
 
 fn ctx(dir: &Path, attempt: u32) -> TrainContext {
+    // One libtorch thread: tiny networks gain nothing from more, and CI shares its 2 cores.
+    sweep::trainer::train::set_cpu_threads(1);
     TrainContext {
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
@@ -65,16 +67,17 @@ fn tiny(root: &Path) -> JobConfig {
 
 #[test]
 fn a_small_unet_overfits_four_images() {
-    // Four B-scans with much fluid (2.8 - 5.7 % of pixels); evaluated on themselves.
+    // Four B-scans with much fluid (4.5 - 5.7 % of pixels), at 64x64 (whole images as crops),
+    // evaluated on themselves. Plain CE learns the all-background prior first; MMSeg's weighted
+    // CE (fluid x10) gets past it within 100 iterations (fluid Dice ~83 with seeds 0, 1, 2).
     let (_tmp, root) = dme_subset(&["img_5", "img_6", "img_48", "img_49"]);
     let mut cfg = tiny(&root);
     cfg.model.base_channels = 8;
-    cfg.data.scale = [128, 128];
     cfg.crop = 64;
     cfg.batch = 4;
-    cfg.iters = 150;
+    cfg.iters = 100;
     cfg.checkpoint_every = 0;
-    cfg.eval.crop = 128;
+    cfg.loss = serde_json::from_str(r#"[{"type": "ce", "class_weight": [1.0, 10.0]}]"#).unwrap();
     cfg.optimizer = OptimizerConfig::Adamw {
         lr: 3e-3,
         weight_decay: 0.0,
@@ -92,14 +95,14 @@ fn a_small_unet_overfits_four_images() {
             _ => None,
         })
         .collect();
-    assert_eq!(losses.len(), 150);
+    assert_eq!(losses.len(), 100);
     let first: f64 = losses[..10].iter().sum::<f64>() / 10.0;
-    let last: f64 = losses[140..].iter().sum::<f64>() / 10.0;
+    let last: f64 = losses[90..].iter().sum::<f64>() / 10.0;
     let dice = fluid_dice(&out);
     eprintln!("overfit: loss {first:.4} -> {last:.4}, fluid Dice {dice:.2}");
     assert!(last < 0.5 * first, "loss {first} -> {last}");
     // Predicting background everywhere gives fluid Dice 0.
-    assert!(dice > 40.0, "fluid Dice {dice}");
+    assert!(dice > 60.0, "fluid Dice {dice}");
 }
 
 /// Stops the job (as a kill would) right after the checkpoint of iteration `at`.
@@ -113,8 +116,14 @@ impl Observer for StopAfterCheckpoint {
     }
 }
 
-fn final_tensors(dir: &Path) -> Vec<sweep::trainer::checkpoint::TensorEntry> {
-    Checkpoint::load(&dir.join(FINAL_FILE)).unwrap().tensors
+/// Final weights by path (parameter ids are random per process, so they are left out).
+fn final_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    Checkpoint::load(&dir.join(FINAL_FILE))
+        .unwrap()
+        .tensors
+        .into_iter()
+        .map(|t| (t.path, t.data))
+        .collect()
 }
 
 #[test]

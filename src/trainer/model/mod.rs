@@ -479,6 +479,7 @@ mod tests {
 
     #[test]
     fn forward_shapes_for_every_head() {
+        crate::trainer::train::set_cpu_threads(1);
         let dev = Device::libtorch().autodiff();
         for head in [Head::Fcn, Head::Deeplabv3, Head::Pspnet] {
             let m = Segmentor::init(&cfg(head, 4), 0, &dev);
