@@ -193,3 +193,50 @@ fn a_nan_loss_stops_training_as_diverged() {
     );
     assert!(!dir.path().join(FINAL_FILE).exists());
 }
+
+#[test]
+fn a_stage_starts_from_another_jobs_final_weights() {
+    let (_tmp, root) = dme_subset(&["img_5", "img_48"]);
+    let mut first = tiny(&root);
+    first.iters = 2;
+    first.eval.save_predictions = true;
+    let a = tempfile::tempdir().unwrap();
+    run(&first, &ctx(a.path(), 1), &mut Vec::new()).unwrap();
+    let mut preds: Vec<String> = std::fs::read_dir(a.path().join("predictions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    preds.sort();
+    assert_eq!(preds, ["img_48.png", "img_5.png"]);
+
+    // Another head and class count: only the backbone can (and may) load.
+    let mut second = tiny(&root);
+    second.iters = 1;
+    second.model.head = sweep::job::Head::Pspnet;
+    second.init = Some(sweep::job::InitConfig {
+        from: Some("first".into()),
+        path: None,
+        backbone_only: true,
+    });
+    let mut backbone = 0;
+    sweep::trainer::model::visit_paths(
+        &sweep::trainer::model::Segmentor::new(&second.model, &DeviceChoice::Cpu.burn_device()),
+        |p, _| backbone += p.starts_with("backbone.") as usize,
+    );
+    let b = tempfile::tempdir().unwrap();
+    let mut c = ctx(b.path(), 1);
+    c.init_checkpoint = Some(a.path().join(FINAL_FILE));
+    let mut ev: Vec<Event> = Vec::new();
+    run(&second, &c, &mut ev).unwrap();
+    let log = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::Log { message } if message.starts_with("initialised from") => Some(message),
+            _ => None,
+        })
+        .expect("an init log line");
+    assert!(
+        log.contains(&format!(": {backbone} tensors loaded")),
+        "{log}"
+    );
+}

@@ -146,9 +146,24 @@ fn run_unet(
     let mut start = 0;
     let mut last_loss = None;
 
-    let resume = [&ckpt_path, &final_path].into_iter().find(|p| p.exists());
-    if let Some(path) = resume {
-        let ck = Checkpoint::load(path)?;
+    // The rolling checkpoint, else the final one (training done, evaluation pending). Writes
+    // are atomic, so an unreadable file means outside damage: it is reported and skipped.
+    let mut resume = None;
+    for path in [&ckpt_path, &final_path] {
+        if !path.exists() {
+            continue;
+        }
+        match Checkpoint::load(path) {
+            Ok(ck) => {
+                resume = Some((path, ck));
+                break;
+            }
+            Err(e) => obs.event(Event::Log {
+                message: format!("ignoring unreadable checkpoint: {e:#}"),
+            }),
+        }
+    }
+    if let Some((path, ck)) = resume {
         check_hash(path, &ck.config_hash, cfg)?;
         let (m, report) = load_tensors(model, &ck.tensors, &|_| true, true);
         if !(report.missing.is_empty() && report.mismatched.is_empty() && report.unused.is_empty())
@@ -214,6 +229,7 @@ fn run_unet(
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             last_loss = Some(loss_v);
+            // `secs`: the whole iteration (data wait included), `data_wait_secs`: its wait.
             obs.event(Event::Iter {
                 iter,
                 loss: loss_v,
@@ -345,10 +361,20 @@ fn run_noop(
     let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
     let mut start = 0;
-    if let Some(path) = [&ckpt_path, &final_path].into_iter().find(|p| p.exists()) {
-        let ck = NoopCheckpoint::load(path)?;
-        check_hash(path, &ck.config_hash, cfg)?;
-        start = ck.iteration;
+    for path in [&ckpt_path, &final_path] {
+        if !path.exists() {
+            continue;
+        }
+        match NoopCheckpoint::load(path) {
+            Ok(ck) => {
+                check_hash(path, &ck.config_hash, cfg)?;
+                start = ck.iteration;
+                break;
+            }
+            Err(e) => obs.event(Event::Log {
+                message: format!("ignoring unreadable checkpoint: {e:#}"),
+            }),
+        }
     }
     obs.event(Event::Started {
         iters: cfg.iters,
