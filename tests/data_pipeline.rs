@@ -642,3 +642,40 @@ fn unknown_dataset_and_missing_root() {
     let e = open(Path::new("/nonexistent/dme")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/dme"), "{e}");
 }
+
+#[test]
+fn example_crop_matches_full_resize_then_crop() {
+    // train_example resizes only what it needs; the result must equal MMSeg's order:
+    // resize everything, RandomCrop on the resized label, crop the image.
+    let mut ds = synthetic(3, 24, 20);
+    ds.train[2].label.iter_mut().for_each(|v| *v = 0); // one class only: no balanced crop
+    let mut cfg = job(16, 40);
+    cfg.data.ratio_range = None;
+    cfg.data.photometric = false;
+    cfg.data.flip = 0.0;
+    for (i, s) in ds.train.iter().enumerate() {
+        for seed in 0..10 {
+            let ex = train_example(s, &cfg, &mut keyed_rng(seed, i as u64, 0, 5));
+            let (rw, rh) = scale_keep_ratio(s.w, s.h, cfg.data.scale);
+            assert_eq!(ex.resized, (rw, rh));
+            let full_label = resize_nearest(&s.label, s.w, s.h, rw, rh);
+            let full_image = resize_bilinear(&s.image, s.w, s.h, 1, rw, rh);
+            let b = random_crop_box(
+                &mut keyed_rng(seed, i as u64, 0, 5),
+                &full_label,
+                rw,
+                rh,
+                16,
+                0.75,
+            );
+            assert_eq!(ex.crop_box, b);
+            for y in 0..b.h {
+                for x in 0..b.w {
+                    assert_eq!(ex.label[y * 16 + x], full_label[(b.y + y) * rw + b.x + x]);
+                    let v = f32::from(full_image[(b.y + y) * rw + b.x + x]);
+                    assert!((ex.image[y * 16 + x] - (v - MEAN[0]) / STD[0]).abs() < 1e-6);
+                }
+            }
+        }
+    }
+}

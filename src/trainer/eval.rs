@@ -74,8 +74,15 @@ pub fn infer(
     num_classes: usize,
 ) -> anyhow::Result<Tensor<4>> {
     let [_, _, h, w] = x.dims();
+    let check = |logits: Tensor<4>| {
+        let c = logits.dims()[1];
+        if c != num_classes {
+            bail!("the model gave {c} logit channels for {num_classes} classes");
+        }
+        Ok(logits)
+    };
     match eval.mode.as_str() {
-        "whole" => forward_padded(forward, x, round_up16(h), round_up16(w)),
+        "whole" => check(forward_padded(forward, x, round_up16(h), round_up16(w))?),
         "slide" => {
             let (crop, stride) = (eval.crop, eval.stride);
             if crop == 0 || stride == 0 {
@@ -93,10 +100,8 @@ pub fn infer(
                     round_up16(wh.max(crop)),
                     round_up16(ww.max(crop)),
                 )?;
-                let c = logits.dims()[1];
-                if c != num_classes {
-                    bail!("the model gave {c} logit channels for {num_classes} classes");
-                }
+                let logits = check(logits)?;
+                let c = num_classes;
                 let region = [0..1, 0..c, y1..y2, x1..x2];
                 let acc = sum.clone().slice(region.clone()) + logits;
                 sum = sum.slice_assign(region, acc);
@@ -129,8 +134,7 @@ pub fn predict(logits: Tensor<4>, label_h: usize, label_w: usize) -> Vec<u8> {
     logits
         .argmax(1)
         .into_data()
-        .convert::<i64>()
-        .to_vec::<i64>()
+        .try_into_vec_as::<i64>()
         .expect("argmax gives integers")
         .into_iter()
         .map(|v| v as u8)

@@ -90,8 +90,6 @@ pub enum DataError {
     EmptySplit { split: &'static str, path: PathBuf },
     #[error("{path}: {message}")]
     BadSplit { path: PathBuf, message: String },
-    #[error("{path}: cannot write prediction: {message}")]
-    Write { path: PathBuf, message: String },
     #[error("data loader for {root} stopped: {message}")]
     LoaderStopped { root: PathBuf, message: String },
 }
