@@ -225,6 +225,9 @@ fn a_stage_starts_from_another_jobs_final_weights() {
     );
     let b = tempfile::tempdir().unwrap();
     let mut c = ctx(b.path(), 1);
+    // `init.from` must arrive resolved.
+    let err = run(&second, &c, &mut Vec::new()).unwrap_err();
+    assert!(err.to_string().starts_with("init.from"), "{err}");
     c.init_checkpoint = Some(a.path().join(FINAL_FILE));
     let mut ev: Vec<Event> = Vec::new();
     run(&second, &c, &mut ev).unwrap();

@@ -184,7 +184,7 @@ fn run_unet(
         }
         start = ck.iteration;
         last_loss = ck.last_loss;
-    } else if let Some(init) = init_source(cfg, ctx) {
+    } else if let Some(init) = init_source(cfg, ctx)? {
         model = init_from(model, cfg, &init, obs)?;
     }
     obs.event(Event::Started {
@@ -308,10 +308,19 @@ fn save(
 }
 
 /// The checkpoint that initialises a fresh job: the resolved `init.from` stage, else `init.path`.
-fn init_source(cfg: &JobConfig, ctx: &TrainContext) -> Option<PathBuf> {
-    ctx.init_checkpoint
-        .clone()
-        .or_else(|| cfg.init.as_ref().and_then(|i| i.path.clone()))
+fn init_source(cfg: &JobConfig, ctx: &TrainContext) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(p) = &ctx.init_checkpoint {
+        return Ok(Some(p.clone()));
+    }
+    match &cfg.init {
+        Some(i) if i.from.is_some() => bail!(
+            "init.from: {:?} was not resolved to a checkpoint (the worker passes the stage's \
+             final checkpoint as TrainContext::init_checkpoint)",
+            i.from.as_deref().unwrap_or_default()
+        ),
+        Some(i) => Ok(i.path.clone()),
+        None => Ok(None),
+    }
 }
 
 /// Loads every tensor of `path` whose name and shape match (the backbone only with
