@@ -509,7 +509,7 @@ mod tests {
             .weight
             .val()
             .into_data()
-            .to_vec::<f32>()
+            .try_into_vec_as::<f32>()
             .unwrap()
     }
 
@@ -530,7 +530,7 @@ mod tests {
             .weight
             .val()
             .into_data()
-            .to_vec::<f32>()
+            .try_into_vec_as::<f32>()
             .unwrap();
         assert!(seg.iter().all(|v| v.abs() < 0.06) && seg.iter().any(|v| *v != 0.0));
         let bias = a
@@ -541,7 +541,7 @@ mod tests {
             .unwrap()
             .val()
             .into_data()
-            .to_vec::<f32>()
+            .try_into_vec_as::<f32>()
             .unwrap();
         assert!(bias.iter().all(|v| *v == 0.0));
     }
