@@ -12,6 +12,8 @@ use sweep::trainer::optim::build_optimizer;
 use sweep::trainer::DeviceChoice;
 
 fn cpu() -> Device {
+    // One libtorch thread: tiny networks gain nothing from more, and CI shares its 2 cores.
+    sweep::trainer::train::set_cpu_threads(1);
     DeviceChoice::Cpu.burn_device()
 }
 

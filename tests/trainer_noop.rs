@@ -1,6 +1,8 @@
 //! The train loop's contract without a network: the `noop` backbone (events, checkpoints,
 //! resume, fault injection, synthetic metrics) and config rejection.
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
 use sweep::job::{ConfigError, FaultConfig, JobConfig, LossSpec};
 use sweep::trainer::{run, DeviceChoice, Event, Outcome, TrainContext};
 
@@ -120,16 +122,22 @@ fn noop_resumes_from_its_checkpoint() {
             .count(),
         2
     );
+    let fresh = tempfile::tempdir().unwrap();
+    let uninterrupted = run(&cfg, &ctx(fresh.path(), 1), &mut Vec::new()).unwrap();
+    assert_eq!(metrics(&out), metrics(&uninterrupted));
+
+    // A damaged checkpoint is reported and skipped (the job starts over).
+    let d2 = tempfile::tempdir().unwrap();
+    std::fs::write(d2.path().join("checkpoint.ckpt"), b"{\"iteration\": ").unwrap();
+    let mut ev = Vec::new();
+    run(&cfg, &ctx(d2.path(), 1), &mut ev).unwrap();
+    assert!(matches!(&ev[0], Event::Log { message } if message.contains("checkpoint.ckpt")));
     assert_eq!(
-        metrics(&out),
-        metrics(
-            &run(
-                &cfg,
-                &ctx(tempfile::tempdir().unwrap().path(), 1),
-                &mut Vec::new()
-            )
-            .unwrap()
-        )
+        ev[1],
+        Event::Started {
+            iters: 6,
+            resumed_from: 0
+        }
     );
 
     // A checkpoint of another config is refused, naming the file.
@@ -203,4 +211,39 @@ fn bad_configs_are_rejected_naming_the_field() {
     c.freeze = vec!["auxiliary_head".into()];
     c.model.aux_head = false;
     assert_eq!(config_error(&c).field, "freeze[0]");
+}
+
+/// `abort`, `exit` and `oom` faults end the process: run in a child (this test binary again,
+/// this test only), whose job dies at iteration 2.
+#[test]
+fn process_faults_end_the_process() {
+    const CHILD: &str = "SWEEP_TEST_FAULT_CHILD";
+    if let Ok(kind) = std::env::var(CHILD) {
+        let mut cfg = noop(3, 0);
+        cfg.fault = Some(FaultConfig {
+            at_iter: 2,
+            kind,
+            attempts: vec![],
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let mut ev: Vec<Event> = Vec::new();
+        let out = run(&cfg, &ctx(dir.path(), 1), &mut ev);
+        panic!("the fault did not fire: {out:?}");
+    }
+    for kind in ["exit", "abort", "oom"] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "process_faults_end_the_process", "--nocapture"])
+            .env(CHILD, kind)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match kind {
+            "exit" => assert_eq!(out.status.code(), Some(3), "{stderr}"),
+            "abort" => assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}"),
+            _ => {
+                assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{stderr}");
+                assert!(stderr.contains("memory allocation of"), "{stderr}");
+            }
+        }
+    }
 }

@@ -2,7 +2,9 @@
 sweep's model (src/trainer/model), the same batch, CE loss, SGD; prints one JSON line.
 
 Run by src/bench/train.rs (embedded with include_str!). Also `--count-params` prints the
-parameter counts of each part (used to cross-check sweep's model).
+parameter counts of each part, and `--parity FILE...` computes (one JSON line per file) the loss, some gradients and the
+updated batch-norm statistics of one training forward/backward from weights and a batch
+exported by sweep (tests/trainer_torch_parity.rs).
 """
 import argparse
 import json
@@ -120,6 +122,34 @@ def count(m):
     return sum(p.numel() for p in m.parameters())
 
 
+def parity(path):
+    """Loss (CE decode + 0.4 CE aux, MMSeg mean over all pixels), gradients and running
+    variances of sweep's exported model, in PyTorch, dropout off."""
+    d = json.load(open(path))
+    m = Segmentor(d["head"], d["base"], d["classes"], aux=True)
+    sd = {k.replace("bn.gamma", "bn.weight").replace("bn.beta", "bn.bias"):
+          torch.tensor(v["data"]).reshape(v["shape"]) for k, v in d["weights"].items()}
+    res = m.load_state_dict(sd, strict=False)
+    missing = [k for k in res.missing_keys if not k.endswith("num_batches_tracked")]
+    assert not missing and not res.unexpected_keys, (missing, res.unexpected_keys)
+    m.train()
+    m.decode_head.dropout.p = 0.0
+    m.auxiliary_head.dropout.p = 0.0
+    n, s = d["n"], d["s"]
+    x = torch.tensor(d["img"]).reshape(n, 3, s, s)
+    y = torch.tensor(d["lab"]).reshape(n, s, s)
+    outs = m.backbone(x)
+    ce = lambda l: F.cross_entropy(l, y, ignore_index=255, reduction="none").mean()
+    aux = F.interpolate(m.auxiliary_head(outs[3]), size=(s, s), mode="bilinear", align_corners=False)
+    loss = ce(m.decode_head(outs[4])) + 0.4 * ce(aux)
+    loss.backward()
+    params = dict(m.named_parameters())
+    buffers = dict(m.named_buffers())
+    print(json.dumps({"loss": loss.item(),
+                      "grads": {k: params[k].grad.flatten().tolist() for k in d["grads"]},
+                      "buffers": {k: buffers[k].flatten().tolist() for k in d["buffers"]}}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--images")
@@ -133,7 +163,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--count-params", action="store_true")
+    ap.add_argument("--parity", nargs="+", metavar="FILE")
     a = ap.parse_args()
+
+    if a.parity:
+        for path in a.parity:  # one torch import for several checks
+            parity(path)
+        return
 
     if a.count_params:
         m = Segmentor(a.head, a.base, a.classes, aux=True)

@@ -234,10 +234,7 @@ pub fn model_tensors<M: Module>(model: &M) -> Vec<TensorEntry> {
                 path: self.path.join("."),
                 id: param.id.val(),
                 shape: data.shape().to_vec(),
-                data: data
-                    .convert::<f32>()
-                    .to_vec::<f32>()
-                    .expect("f32 tensor data"),
+                data: data.try_into_vec_as::<f32>().expect("float tensor data"),
             });
         }
     }
