@@ -163,7 +163,6 @@ fn stderr_of(o: &Output) -> String {
 const TINY_UNET: &str = "model: {base_channels: 4, aux_head: false}
   crop: 32
   batch: 2
-  data: {scale: [64, 64], limit_train: 4, limit_val: 2}
   eval: {mode: whole, crop: 64, stride: 32}";
 
 #[test]
@@ -204,7 +203,7 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
     let yaml = format!(
-        "name: chaos\nbase:\n  {TINY_UNET}\n  iters: 12\n  checkpoint_every: 3\n  seed: 0\n\
+        "name: chaos\ndata: {{scale: [64, 64], limit_train: 4, limit_val: 2}}\nbase:\n  {TINY_UNET}\n  iters: 12\n  checkpoint_every: 3\n  seed: 0\n\
          grid:\n  model.backbone: [unet-s5-d16, noop]\ninclude:\n- {{model.backbone: noop, model.noop_ms: 40, iters: 30, checkpoint_every: 5}}\n\
            - {{model.backbone: noop, model.noop_ms: 40, iters: 25, checkpoint_every: 5, seed: 3}}\nseeds: [0, 1]\n"
     );
@@ -352,7 +351,14 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     let sb = Sandbox::new();
     let file = sb.write_sweep("name: ctrlc\nbase:\n  model: {backbone: noop, noop_ms: 20}\n  iters: 150\n  checkpoint_every: 1000\n");
     let child = sb.spawn(&file, &[]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Wait until the job is training (its heartbeat reports iterations), then Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        if sb.db().exists() && sb.rows().first().is_some_and(|r| r.iteration > 0) {
+            break;
+        }
+    }
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
