@@ -84,11 +84,12 @@ pub struct DataConfig {
 }
 
 /// Which images train and which evaluate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SplitConfig {
     /// The data set's own split files (DME: `splits/train.txt` / `splits/val.txt`;
     /// CHASE_DB1: children 01-10 train, 11-14 validate).
+    #[default]
     Study,
     /// Patient-level split: DME image `img_K` belongs to subject `K / 11 + 1`.
     Subjects { train: Vec<u32>, val: Vec<u32> },
@@ -384,12 +385,6 @@ impl Default for DataConfig {
             limit_train: None,
             limit_val: None,
         }
-    }
-}
-
-impl Default for SplitConfig {
-    fn default() -> Self {
-        SplitConfig::Study
     }
 }
 
