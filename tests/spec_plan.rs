@@ -382,10 +382,10 @@ fn quick_yaml_is_a_small_cpu_demo() {
     assert_eq!(
         labels,
         vec![
-            "UNet + FCN, crop 64, 80 it, ce",
-            "UNet + FCN, crop 64, 80 it, ce+3*dice",
-            "UNet + DeepLabV3, crop 64, 80 it, ce",
-            "UNet + DeepLabV3, crop 64, 80 it, ce+3*dice",
+            "UNet + FCN, crop 64, 300 it, ce",
+            "UNet + FCN, crop 64, 300 it, ce+3*dice",
+            "UNet + DeepLabV3, crop 64, 300 it, ce",
+            "UNet + DeepLabV3, crop 64, 300 it, ce+3*dice",
         ]
     );
     for j in &jobs {
@@ -400,7 +400,7 @@ fn quick_yaml_is_a_small_cpu_demo() {
         varied(&jobs[1]),
         vec![
             ("model.head", "fcn"),
-            ("loss", "[{type: ce, weight: 1}, {type: dice, weight: 3}]")
+            ("loss", "[{type: ce, weight: 1, class_weight: [1, 50]}, {type: dice, weight: 3}]")
         ]
     );
     let smoke = load(Path::new("sweeps/quick.yaml"), &["base.iters=5".into()]).unwrap();
