@@ -24,7 +24,7 @@ pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
                 .unwrap_or_else(|| p.label.clone()),
             p.config.seed.to_string(),
         ];
-        row.extend(p.varied.iter().map(|(_, v)| v.clone()));
+        row.extend(p.varied.iter().filter(|(k, _)| shown(k)).map(|(_, v)| v.clone()));
         row.push(p.depends_on.clone().unwrap_or_default());
         table.add_row(row);
     }
