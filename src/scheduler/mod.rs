@@ -13,7 +13,7 @@ use crate::job::JobConfig;
 use crate::spec::{PlannedJob, SweepSpec};
 use crate::store::{ClaimedJob, Finish, NewJob, Owner, Store};
 use crate::trainer::DeviceChoice;
-use crate::worker::{write_atomic, Ticket, TICKET_FILE};
+use crate::worker::{write_replace, Ticket, TICKET_FILE};
 use anyhow::{Context, Result};
 use child::{artifact_dir, run_attempt, ChildSpec};
 use progress::Progress;
@@ -355,10 +355,7 @@ async fn attempt(
         init_checkpoint,
     };
     let ticket_path = dir.join(TICKET_FILE);
-    write_atomic(
-        &ticket_path,
-        serde_json::to_string_pretty(&ticket)?.as_bytes(),
-    )?;
+    write_replace(&ticket_path, serde_json::to_string_pretty(&ticket)?.as_bytes(), false)?;
     let mut overhead = t0.elapsed();
 
     let mut job_progress = shared.progress.job(&job.label, config.iters as u64);
