@@ -72,16 +72,22 @@ impl Observer for StdoutObserver {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never half.
+/// Writes `bytes` to `path` atomically and durably: a reader sees the old file or the new
+/// one, never half, and the new one survives a power cut once this returns.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_replace(path, bytes, true)
+}
+
+/// [`write_atomic`], with the fsync optional: files rewritten on every attempt anyway
+/// (tickets) need not make the orchestrator wait for the disk.
+pub fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    if durable {
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 

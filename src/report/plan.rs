@@ -6,9 +6,11 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
+    // `seed` has its own column.
+    let shown = |k: &str| k != "seed";
     let varied: Vec<&str> = plan
         .first()
-        .map(|p| p.varied.iter().map(|(k, _)| k.as_str()).collect())
+        .map(|p| p.varied.iter().map(|(k, _)| k.as_str()).filter(|k| shown(k)).collect())
         .unwrap_or_default();
     let mut header = vec!["#", "job", "Model", "seed"];
     header.extend(varied.iter().copied());
