@@ -92,7 +92,11 @@ fn frozen_parts_stay_bit_identical_while_the_rest_trains() {
     }
     // encoder 0-1 (4 ConvModules), decoder 0 (3), FCN decode head (1 ConvModule + conv_seg).
     assert_eq!(frozen, 8 * 5 + 2);
-    assert_eq!(stats, 8 * 2, "running mean and var of every frozen batch norm");
+    assert_eq!(
+        stats,
+        8 * 2,
+        "running mean and var of every frozen batch norm"
+    );
     assert!(trained > 50);
 }
 
@@ -113,16 +117,18 @@ fn unknown_freeze_names_are_rejected_with_the_valid_ones() {
 /// A checkpoint of a model that is neither zero nor the seed-0 init, with non-trivial
 /// batch-norm statistics (what evaluation reads).
 fn weights_file(dir: &Path, model: &ModelConfig) -> (PathBuf, Vec<TensorEntry>) {
-    let mut tensors = model_tensors(&Segmentor::init(
-        model,
-        5,
-        &DeviceChoice::Cpu.burn_device(),
-    ));
+    let mut tensors = model_tensors(&Segmentor::init(model, 5, &DeviceChoice::Cpu.burn_device()));
     for t in &mut tensors {
         if t.path.ends_with("running_mean") {
-            t.data.iter_mut().enumerate().for_each(|(i, v)| *v = 0.05 * (i % 3) as f32);
+            t.data
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = 0.05 * (i % 3) as f32);
         } else if t.path.ends_with("running_var") {
-            t.data.iter_mut().enumerate().for_each(|(i, v)| *v = 0.5 + 0.25 * (i % 4) as f32);
+            t.data
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = 0.5 + 0.25 * (i % 4) as f32);
         }
     }
     let path = dir.join("weights.ckpt");
@@ -152,7 +158,10 @@ fn evaluation_only_job_scores_the_given_weights() {
     let mut ev: Vec<Event> = Vec::new();
     let out = run(&cfg, &ctx(&job_dir, None), &mut ev).unwrap();
     let got = metrics(&out);
-    assert!(!ev.iter().any(|e| matches!(e, Event::Iter { .. })), "no training");
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Iter { .. })),
+        "no training"
+    );
     assert!(ev.iter().any(|e| matches!(e, Event::Log { message } if message.starts_with("init from") && message.contains("loaded"))));
 
     // The same weights evaluated directly.
@@ -175,10 +184,23 @@ fn evaluation_only_job_scores_the_given_weights() {
     assert!(got.iter().any(|m| m.name == "mDice"));
 
     // The evaluated weights are the job's final checkpoint; the report is on disk.
-    assert_eq!(final_tensors(&job_dir).iter().map(|t| &t.data).collect::<Vec<_>>(), tensors.iter().map(|t| &t.data).collect::<Vec<_>>());
+    assert_eq!(
+        final_tensors(&job_dir)
+            .iter()
+            .map(|t| &t.data)
+            .collect::<Vec<_>>(),
+        tensors.iter().map(|t| &t.data).collect::<Vec<_>>()
+    );
     let report: InitReport =
         serde_json::from_slice(&std::fs::read(job_dir.join(INIT_REPORT_FILE)).unwrap()).unwrap();
-    assert_eq!((report.loaded.len(), report.skipped.len(), report.missing.len()), (tensors.len(), 0, 0));
+    assert_eq!(
+        (
+            report.loaded.len(),
+            report.skipped.len(),
+            report.missing.len()
+        ),
+        (tensors.len(), 0, 0)
+    );
     // Run again: the final checkpoint is found and evaluated again, same numbers.
     let again = run(&cfg, &ctx(&job_dir, None), &mut Vec::new()).unwrap();
     assert_eq!(metrics(&again), want);
@@ -188,7 +210,7 @@ fn evaluation_only_job_scores_the_given_weights() {
 fn zero_iterations_without_init_is_a_config_error() {
     let e = tiny(0).validate().unwrap_err();
     assert_eq!(e.field, "iters");
-    assert!(e.message.contains("needs `init`"), "{e}");
+    assert!(e.message.contains("or 0 with `init`"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = tiny(0);
     cfg.init = Some(InitConfig {
@@ -196,8 +218,13 @@ fn zero_iterations_without_init_is_a_config_error() {
         path: Some(dir.path().join("absent.ckpt")),
         backbone_only: false,
     });
-    let e = run(&cfg, &ctx(dir.path(), None), &mut Vec::new()).unwrap_err().to_string();
-    assert!(e.starts_with("init.path: ") && e.contains("absent.ckpt"), "{e}");
+    let e = run(&cfg, &ctx(dir.path(), None), &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("init.path: ") && e.contains("absent.ckpt"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -218,7 +245,12 @@ fn stage_checkpoint_initialises_another_head_with_its_backbone() {
     });
     let job_dir = dir.path().join("job");
     let mut ev: Vec<Event> = Vec::new();
-    run(&cfg, &ctx(&job_dir, Some(stage_dir.join(FINAL_FILE))), &mut ev).unwrap();
+    run(
+        &cfg,
+        &ctx(&job_dir, Some(stage_dir.join(FINAL_FILE))),
+        &mut ev,
+    )
+    .unwrap();
     let logs: Vec<&str> = ev
         .iter()
         .filter_map(|e| match e {
@@ -226,14 +258,23 @@ fn stage_checkpoint_initialises_another_head_with_its_backbone() {
             _ => None,
         })
         .collect();
-    assert!(logs[0].contains("backbone only (the file's decode head is FCN, the model's DeepLabV3)"), "{logs:?}");
-    assert!(logs.iter().any(|l| l.starts_with("init skipped")), "{logs:?}");
+    assert!(
+        logs[0].contains("backbone only (the file's decode head is FCN, the model's DeepLabV3)"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.starts_with("init skipped")),
+        "{logs:?}"
+    );
     let report: InitReport =
         serde_json::from_slice(&std::fs::read(job_dir.join(INIT_REPORT_FILE)).unwrap()).unwrap();
     assert!(report.backbone_only);
     // Backbone: 22 ConvModules x 5 tensors, loaded; the stage's heads are skipped.
     assert_eq!(report.loaded.len(), 110);
-    let stage_heads = stage.iter().filter(|t| !t.path.starts_with("backbone.")).count();
+    let stage_heads = stage
+        .iter()
+        .filter(|t| !t.path.starts_with("backbone."))
+        .count();
     assert_eq!(report.skipped.len(), stage_heads);
     let after = final_tensors(&job_dir);
     for t in after.iter().filter(|t| t.path.starts_with("backbone.")) {
@@ -244,7 +285,10 @@ fn stage_checkpoint_initialises_another_head_with_its_backbone() {
     // A missing stage checkpoint names the stage.
     let e = run(
         &cfg,
-        &ctx(&dir.path().join("job2"), Some(dir.path().join("nowhere/final.ckpt"))),
+        &ctx(
+            &dir.path().join("job2"),
+            Some(dir.path().join("nowhere/final.ckpt")),
+        ),
         &mut Vec::new(),
     )
     .unwrap_err()
@@ -266,7 +310,10 @@ fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
     assert_eq!(c.data.ratio_range, Some([0.5, 2.0]));
     assert_eq!((c.data.flip, c.data.photometric), (0.5, true));
     assert_eq!((c.crop, c.model.head), (128, Head::Fcn));
-    assert_eq!((c.eval.mode.as_str(), c.eval.crop, c.eval.stride), ("slide", 128, 85));
+    assert_eq!(
+        (c.eval.mode.as_str(), c.eval.crop, c.eval.stride),
+        ("slide", 128, 85)
+    );
 
     let mut from_stage = 0;
     for j in &jobs[1..] {
@@ -276,19 +323,29 @@ fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
             (j.config.model.head, j.config.crop, j.config.iters),
             (Head::Deeplabv3, 320, 200)
         );
-        let init = j.varied.iter().find(|(k, _)| k == "init").map(|(_, v)| v.as_str());
+        let init = j
+            .varied
+            .iter()
+            .find(|(k, _)| k == "init")
+            .map(|(_, v)| v.as_str());
         match &j.config.init {
             Some(i) => {
                 assert_eq!(i.from.as_deref(), Some("pretrain-chase"));
                 assert_eq!(j.depends_on.as_ref(), Some(&pre.hash));
                 assert_eq!(init, Some("pretrain-chase"));
-                assert_eq!(j.label, "UNet + DeepLabV3, crop 320, 200 it, dice, init=pretrain-chase");
+                assert_eq!(
+                    j.label,
+                    "UNet + DeepLabV3, crop 320, 200 it, dice, init=pretrain-chase"
+                );
                 from_stage += 1;
             }
             None => {
                 assert_eq!(j.depends_on, None);
                 assert_eq!(init, Some("scratch"));
-                assert_eq!(j.label, "UNet + DeepLabV3, crop 320, 200 it, dice, init=scratch");
+                assert_eq!(
+                    j.label,
+                    "UNet + DeepLabV3, crop 320, 200 it, dice, init=scratch"
+                );
             }
         }
     }

@@ -94,18 +94,37 @@ fn imported_mmseg_weights_reproduce_pytorch_logits() {
         assert_eq!(report.format, SourceFormat::Mmseg);
         assert_eq!(report.source_head, Some(head));
         assert!(!report.backbone_only);
-        assert!(report.missing.is_empty(), "{name}: missing {:?}", report.missing);
+        assert!(
+            report.missing.is_empty(),
+            "{name}: missing {:?}",
+            report.missing
+        );
         assert_eq!(report.loaded.len(), all, "{name}");
         // MMSeg's batch norms carry `num_batches_tracked`, which we have no use for.
         assert!(
-            report.skipped.iter().all(|k| k.ends_with(".bn.num_batches_tracked")),
+            report
+                .skipped
+                .iter()
+                .all(|k| k.ends_with(".bn.num_batches_tracked")),
             "{name}: {:?}",
             report.skipped
         );
 
-        let x = read_f32(&reference().join(format!("{name}_input.f32")), [2, 3, 32, 48], &dev);
-        let want = read_f32(&reference().join(format!("{name}_logits.f32")), [2, 2, 32, 48], &dev);
-        let want_aux = read_f32(&reference().join(format!("{name}_aux.f32")), [2, 2, 16, 24], &dev);
+        let x = read_f32(
+            &reference().join(format!("{name}_input.f32")),
+            [2, 3, 32, 48],
+            &dev,
+        );
+        let want = read_f32(
+            &reference().join(format!("{name}_logits.f32")),
+            [2, 2, 32, 48],
+            &dev,
+        );
+        let want_aux = read_f32(
+            &reference().join(format!("{name}_aux.f32")),
+            [2, 2, 16, 24],
+            &dev,
+        );
         let out = model.forward_train(x.clone(), None); // eval batch norm: no autodiff device
         let d = max_abs_diff(out.logits.clone(), want.clone());
         let d_aux = max_abs_diff(out.aux_logits.unwrap(), want_aux);
@@ -114,8 +133,14 @@ fn imported_mmseg_weights_reproduce_pytorch_logits() {
         eprintln!(
             "parity {name}: max |logits diff| {d:.3e}, aux {d_aux:.3e} (logits up to {scale:.3})"
         );
-        assert!(scale > 0.1, "{name}: reference logits are degenerate ({scale})");
-        assert!(d < 1e-4 && d_aux < 1e-4 && d_fwd < 1e-4, "{name}: {d} / {d_aux} / {d_fwd}");
+        assert!(
+            scale > 0.1,
+            "{name}: reference logits are degenerate ({scale})"
+        );
+        assert!(
+            d < 1e-4 && d_aux < 1e-4 && d_fwd < 1e-4,
+            "{name}: {d} / {d_aux} / {d_fwd}"
+        );
     }
 }
 
@@ -160,8 +185,17 @@ fn other_head_loads_the_backbone_only_and_reports_counts() {
         }
     }
     let lines = r.log_lines();
-    assert!(lines[0].contains("backbone only") && lines[0].contains("loaded 110, skipped 38, missing 39"), "{}", lines[0]);
-    assert!(lines[2].contains("decode_head.conv_seg.{weight, bias}"), "{}", lines[2]);
+    assert!(
+        lines[0].contains("backbone only")
+            && lines[0].contains("loaded 110, skipped 38, missing 39"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[2].contains("decode_head.conv_seg.{bias, weight}"),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]
@@ -176,7 +210,10 @@ fn other_class_count_or_request_loads_the_backbone_only() {
 
     let cfg = model_cfg(Head::Fcn, 2);
     let (_, r) = init_model(Segmentor::new(&cfg, &dev), &cfg, &pth("fcn"), true).unwrap();
-    assert_eq!(r.backbone_only_reason.as_deref(), Some("init.backbone_only"));
+    assert_eq!(
+        r.backbone_only_reason.as_deref(),
+        Some("init.backbone_only")
+    );
     assert_eq!((r.loaded.len(), r.missing.len()), (110, 14));
 }
 
@@ -188,8 +225,7 @@ fn shape_mismatch_names_the_key_and_both_shapes() {
         ..model_cfg(Head::Fcn, 2)
     };
     let e = init_model(Segmentor::new(&cfg, &dev), &cfg, &pth("fcn"), false)
-        .err()
-        .expect("base 8 weights do not fit a base 4 model")
+        .expect_err("base 8 weights do not fit a base 4 model")
         .to_string();
     assert!(
         e.contains("backbone.encoder.0.0.convs.0.conv.weight: [8, 3, 3, 3] in the file, [4, 3, 3, 3] in the model"),
@@ -205,8 +241,10 @@ fn unreadable_files_are_refused_with_their_path() {
     std::fs::write(&bad, b"not a checkpoint at all").unwrap();
     let cfg = model_cfg(Head::Fcn, 2);
     let e = init_model(Segmentor::new(&cfg, &cpu()), &cfg, &bad, false)
-        .err()
-        .unwrap()
+        .expect_err("junk is refused")
         .to_string();
-    assert!(e.contains("junk.pth") && e.contains("neither a sweep checkpoint nor"), "{e}");
+    assert!(
+        e.contains("junk.pth") && e.contains("neither a sweep checkpoint nor"),
+        "{e}"
+    );
 }

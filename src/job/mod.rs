@@ -69,7 +69,7 @@ impl JobConfig {
         if self.iters == 0 && self.init.is_none() {
             return err(
                 "iters",
-                "0 (evaluation only) needs `init` (init.from or init.path: the weights to evaluate)"
+                "must be positive, or 0 with `init` (evaluation only: init.from or init.path gives the weights)"
                     .into(),
             );
         }

@@ -469,7 +469,13 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
 fn collapse_init(keys: Vec<String>) -> Vec<String> {
     let mut seen = HashSet::new();
     keys.into_iter()
-        .map(|k| if k.starts_with("init.") { "init".to_string() } else { k })
+        .map(|k| {
+            if k.starts_with("init.") {
+                "init".to_string()
+            } else {
+                k
+            }
+        })
         .filter(|k| seen.insert(k.clone()))
         .collect()
 }
@@ -482,9 +488,10 @@ pub(crate) fn init_label(config: &JobConfig) -> String {
     };
     let mut s = match (&init.from, &init.path) {
         (Some(from), _) => from.clone(),
-        (None, Some(path)) => path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into()),
+        (None, Some(path)) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        ),
         (None, None) => "-".into(),
     };
     if init.backbone_only {

@@ -68,7 +68,10 @@ pub fn parse(name: &str) -> Option<Vec<Part>> {
             if let Some(i) = rest.strip_prefix("encoder.") {
                 vec![Part::EncoderStage(index(i, NUM_STAGES)?)]
             } else if let Some(n) = rest.strip_prefix("encoder:") {
-                let n = n.parse::<usize>().ok().filter(|n| (1..=NUM_STAGES).contains(n))?;
+                let n = n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=NUM_STAGES).contains(n))?;
                 (0..n).map(Part::EncoderStage).collect()
             } else if let Some(k) = rest.strip_prefix("decoder.") {
                 vec![Part::DecoderBlock(index(k, DECODER_BLOCKS)?)]
@@ -157,7 +160,10 @@ mod tests {
     #[test]
     fn names_cover_their_parts() {
         use Part::*;
-        assert_eq!(parse("encoder:3").unwrap(), vec![EncoderStage(0), EncoderStage(1), EncoderStage(2)]);
+        assert_eq!(
+            parse("encoder:3").unwrap(),
+            vec![EncoderStage(0), EncoderStage(1), EncoderStage(2)]
+        );
         assert_eq!(parse("backbone.encoder:1").unwrap(), vec![EncoderStage(0)]);
         assert_eq!(parse("encoder.4").unwrap(), vec![EncoderStage(4)]);
         assert_eq!(parse("backbone.decoder.0").unwrap(), vec![DecoderBlock(0)]);
@@ -183,14 +189,21 @@ mod tests {
         let cfg = ModelConfig::default();
         let e = check_freeze(&names(&["encoder", "neck"]), &cfg).unwrap_err();
         assert_eq!(e.field, "freeze[1]");
-        assert!(e.message.contains("\"neck\"") && e.message.contains("encoder:<1-5>"), "{e}");
+        assert!(
+            e.message.contains("\"neck\"") && e.message.contains("encoder:<1-5>"),
+            "{e}"
+        );
         let no_aux = ModelConfig {
             aux_head: false,
             ..Default::default()
         };
         let e = check_freeze(&names(&["auxiliary_head"]), &no_aux).unwrap_err();
         assert_eq!(e.field, "freeze[0]");
-        check_freeze(&names(&["backbone.encoder.0", "auxiliary_head", "encoder:2"]), &cfg).unwrap();
+        check_freeze(
+            &names(&["backbone.encoder.0", "auxiliary_head", "encoder:2"]),
+            &cfg,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -212,6 +225,9 @@ mod tests {
         });
         assert!(frozen > 0);
         // `encoder.1` does not cover `encoder.10...` (prefix ends at a dot).
-        assert!(!is_frozen(&[Part::EncoderStage(1)], "backbone.encoder.10.x"));
+        assert!(!is_frozen(
+            &[Part::EncoderStage(1)],
+            "backbone.encoder.10.x"
+        ));
     }
 }

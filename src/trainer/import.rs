@@ -77,7 +77,11 @@ impl InitReport {
                 self.skipped.len(),
                 self.missing.len()
             ),
-            format!("init loaded {}: {}", self.loaded.len(), group_keys(&self.loaded)),
+            format!(
+                "init loaded {}: {}",
+                self.loaded.len(),
+                group_keys(&self.loaded)
+            ),
             format!(
                 "init skipped {} (in the file, not used): {}",
                 self.skipped.len(),
@@ -131,7 +135,10 @@ impl FileTensor {
     fn is_float(&self) -> bool {
         match &self.payload {
             Payload::F32(_) => true,
-            Payload::Pt(t) => matches!(t.dtype(), DType::F32 | DType::F64 | DType::F16 | DType::BF16),
+            Payload::Pt(t) => matches!(
+                t.dtype(),
+                DType::F32 | DType::F64 | DType::F16 | DType::BF16
+            ),
         }
     }
 
@@ -286,7 +293,9 @@ pub fn init_model(
     };
 
     let mut model_paths: Vec<(String, Vec<usize>)> = Vec::new();
-    visit_paths(&model, |p, dims| model_paths.push((p.to_string(), dims.to_vec())));
+    visit_paths(&model, |p, dims| {
+        model_paths.push((p.to_string(), dims.to_vec()))
+    });
 
     let mut entries = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
@@ -310,10 +319,7 @@ pub fn init_model(
             continue;
         }
         if !t.is_float() {
-            bail!(
-                "{}: {key} is not a floating-point tensor",
-                path.display()
-            );
+            bail!("{}: {key} is not a floating-point tensor", path.display());
         }
         let data = t
             .to_f32()
@@ -342,7 +348,12 @@ pub fn init_model(
             "{}: no tensor of the file matches this model ({} tensors in the file, e.g. {})",
             path.display(),
             src.keys.len(),
-            src.keys.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            src.keys
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let wanted: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
@@ -387,17 +398,14 @@ mod tests {
 
     #[test]
     fn keys_are_grouped_by_module() {
-        let keys: Vec<String> = [
-            "a.conv.weight",
-            "a.bn.gamma",
-            "a.bn.beta",
-            "b.x",
-            "top",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        assert_eq!(group_keys(&keys), "a.conv.weight, a.bn.{gamma, beta}, b.x, top");
+        let keys: Vec<String> = ["a.conv.weight", "a.bn.gamma", "a.bn.beta", "b.x", "top"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            group_keys(&keys),
+            "a.conv.weight, a.bn.{gamma, beta}, b.x, top"
+        );
         assert_eq!(group_keys(&[]), "-");
     }
 }

@@ -10,10 +10,10 @@ use super::checkpoint::{
     load_tensors, model_tensors, Checkpoint, NoopCheckpoint, CHECKPOINT_FILE, FINAL_FILE,
 };
 use super::data::{Dataset, TrainLoader};
-use super::loss::{check_spec, total_loss};
-use super::model::blocks::rng_for;
 use super::freeze::{apply_freeze, check_freeze};
 use super::import::init_model;
+use super::loss::{check_spec, total_loss};
+use super::model::blocks::rng_for;
 use super::model::Segmentor;
 use super::optim::{build_optimizer, LrSchedule};
 use super::{eval, Event, MetricValue, Observer, Outcome, TrainContext};
