@@ -96,7 +96,7 @@ fn validate_errors_map_to_the_line_that_set_the_value() {
     );
     assert_eq!(
         err("name: t\nbase:\n  iters: 0\n"),
-        "sweeps/t.yaml:3:10: base.iters: must be positive"
+        "sweeps/t.yaml:3:10: base.iters: must be positive, or 0 with `init` (evaluation only: init.from or init.path gives the weights)"
     );
     assert_eq!(
         err("name: t\nbase:\n  iters: -5\n"),

@@ -66,8 +66,12 @@ impl JobConfig {
                 return err(&format!("data.scale[{i}]"), "must be positive".into());
             }
         }
-        if self.iters == 0 {
-            return err("iters", "must be positive".into());
+        if self.iters == 0 && self.init.is_none() {
+            return err(
+                "iters",
+                "must be positive, or 0 with `init` (evaluation only: init.from or init.path gives the weights)"
+                    .into(),
+            );
         }
         if self.batch == 0 {
             return err("batch", "must be positive".into());

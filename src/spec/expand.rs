@@ -405,8 +405,7 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
     if sw.seeds.is_some() {
         varied_keys.push("seed".into());
     }
-    let mut seen_key = HashSet::new();
-    varied_keys.retain(|k| seen_key.insert(k.clone()));
+    let varied_keys = collapse_init(varied_keys);
 
     let mut seen = HashSet::new();
     let mut jobs = Vec::new();
@@ -436,16 +435,20 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             (Some(_), Some(s)) => {
                 let mut keys = Vec::new();
                 leaf_paths(&s.body, &[], &mut keys);
-                keys.iter().map(|k| path_string(k)).collect()
+                collapse_init(keys.iter().map(|k| path_string(k)).collect())
             }
             _ => varied_keys.clone(),
         };
         let varied: Vec<(String, String)> = keys
             .into_iter()
             .map(|k| {
-                let v = parse_path(&k)
-                    .and_then(|p| get(&b.resolved, &p).map(format_value))
-                    .unwrap_or_else(|| "-".into());
+                let v = if k == "init" {
+                    init_label(&b.config)
+                } else {
+                    parse_path(&k)
+                        .and_then(|p| get(&b.resolved, &p).map(format_value))
+                        .unwrap_or_else(|| "-".into())
+                };
                 (k, v)
             })
             .collect();
@@ -468,6 +471,41 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
         });
     }
     Ok(Planned { jobs, warnings })
+}
+
+/// Keys without repeats, every `init.*` key folded into one `init` (shown by [`init_label`]).
+fn collapse_init(keys: Vec<String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    keys.into_iter()
+        .map(|k| {
+            if k.starts_with("init.") {
+                "init".to_string()
+            } else {
+                k
+            }
+        })
+        .filter(|k| seen.insert(k.clone()))
+        .collect()
+}
+
+/// What a job starts from, for labels and `varied`: `scratch`, the stage of `init.from`, or
+/// the file name of `init.path`; ` backbone-only` when `init.backbone_only` is set.
+pub(crate) fn init_label(config: &JobConfig) -> String {
+    let Some(init) = &config.init else {
+        return "scratch".into();
+    };
+    let mut s = match (&init.from, &init.path) {
+        (Some(from), _) => from.clone(),
+        (None, Some(path)) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        ),
+        (None, None) => "-".into(),
+    };
+    if init.backbone_only {
+        s.push_str(" backbone-only");
+    }
+    s
 }
 
 /// The value a fragment gives for one of its [`leaf_paths`] (following dotted keys).

@@ -105,6 +105,8 @@ pub struct MetricValue {
 }
 
 pub mod checkpoint;
+pub mod freeze;
+pub mod import;
 pub mod loss;
 pub mod model;
 pub mod optim;

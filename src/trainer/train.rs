@@ -10,9 +10,11 @@ use super::checkpoint::{
     load_tensors, model_tensors, Checkpoint, NoopCheckpoint, CHECKPOINT_FILE, FINAL_FILE,
 };
 use super::data::{Dataset, TrainLoader};
+use super::freeze::{apply_freeze, check_freeze};
+use super::import::init_model;
 use super::loss::{check_spec, total_loss};
 use super::model::blocks::rng_for;
-use super::model::{apply_freeze, check_freeze, Segmentor};
+use super::model::Segmentor;
 use super::optim::{build_optimizer, LrSchedule};
 use super::{eval, Event, MetricValue, Observer, Outcome, TrainContext};
 use crate::job::{ConfigError, JobConfig};
@@ -34,6 +36,9 @@ pub const THREADS_ENV: &str = "SWEEP_TORCH_THREADS";
 pub fn set_cpu_threads(n: usize) {
     tch::set_num_threads(n.max(1) as i32);
 }
+
+/// What `init` loaded, skipped and missed, in the job's artifact folder.
+pub const INIT_REPORT_FILE: &str = "init_report.json";
 
 /// RNG stream of the decode/auxiliary heads' dropout.
 const DROPOUT_STREAM: u64 = 1;
@@ -185,7 +190,16 @@ fn run_unet(
         start = ck.iteration;
         last_loss = ck.last_loss;
     } else if let Some(init) = init_source(cfg, ctx)? {
-        model = init_from(model, cfg, &init, obs)?;
+        model = init_from(model, cfg, ctx, &init, obs)?;
+        if cfg.iters == 0 {
+            // Evaluation only: the evaluated weights are this job's final checkpoint, so a
+            // stage that only imports (e.g. a zoo .pth) can initialise others.
+            save(&model, None, cfg, 0, None, &final_path)?;
+            obs.event(Event::Checkpoint {
+                iter: 0,
+                path: final_path.clone(),
+            });
+        }
     }
     obs.event(Event::Started {
         iters: cfg.iters,
@@ -327,37 +341,34 @@ fn init_source(cfg: &JobConfig, ctx: &TrainContext) -> anyhow::Result<Option<Pat
     }
 }
 
-/// Loads every tensor of `path` whose name and shape match (the backbone only with
-/// `init.backbone_only`); heads of another kind or class count are left as initialised.
+/// Initialises a fresh job's model from `path` (see [`super::import`]); logs the report and
+/// writes it to `init_report.json` in the artifact folder.
 fn init_from(
     model: Segmentor,
     cfg: &JobConfig,
+    ctx: &TrainContext,
     path: &Path,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<Segmentor> {
-    if path.extension().is_some_and(|e| e == "pth") {
-        bail!(
-            "{}: importing MMSegmentation .pth checkpoints is not supported yet (use a sweep .ckpt)",
-            path.display()
-        );
+    let init = cfg.init.as_ref();
+    if !path.exists() {
+        match init.and_then(|i| i.from.as_deref()) {
+            Some(stage) if ctx.init_checkpoint.is_some() => bail!(
+                "init.from: stage {stage:?} left no checkpoint at {} (did it finish?)",
+                path.display()
+            ),
+            _ => bail!("init.path: {}: no such file", path.display()),
+        }
     }
-    let ck = Checkpoint::load(path)?;
-    let backbone_only = cfg.init.as_ref().is_some_and(|i| i.backbone_only);
-    let select = |p: &str| !backbone_only || p.starts_with("backbone.");
-    let (model, report) = load_tensors(model, &ck.tensors, &select, false);
-    if report.loaded.is_empty() {
-        bail!("{}: no tensor matches this model", path.display());
+    let backbone_only = init.is_some_and(|i| i.backbone_only);
+    let (model, report) = init_model(model, &cfg.model, path, backbone_only)?;
+    for message in report.log_lines() {
+        obs.event(Event::Log { message });
     }
-    obs.event(Event::Log {
-        message: format!(
-            "initialised from {}: {} tensors loaded, {} kept (not in checkpoint or not selected), {} skipped for shape ({})",
-            path.display(),
-            report.loaded.len(),
-            report.missing.len(),
-            report.mismatched.len(),
-            report.mismatched.join("; ")
-        ),
-    });
+    let json = serde_json::to_vec_pretty(&report).expect("InitReport serialises");
+    let report_path = ctx.artifact_dir.join(INIT_REPORT_FILE);
+    super::checkpoint::write_atomic(&report_path, |w| w.write_all(&json))
+        .with_context(|| format!("writing {}", report_path.display()))?;
     Ok(model)
 }
 

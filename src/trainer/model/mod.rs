@@ -12,7 +12,7 @@ pub use blocks::ConvModule;
 pub use heads::{head_channels, DecodeHead};
 pub use unet::UNet;
 
-use crate::job::{ConfigError, Head, ModelConfig};
+use crate::job::{Head, ModelConfig};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -206,7 +206,7 @@ pub fn param_counts<M: Module>(module: &M) -> ParamCounts {
 }
 
 /// The MMSegmentation state-dict key of one of our parameter paths, for importing `.pth`
-/// checkpoints (`num_batches_tracked` has no counterpart here).
+/// checkpoints (`num_batches_tracked` has no counterpart here); see `trainer::import`.
 ///
 /// `backbone.encoder.{i}.convs...` -> `backbone.encoder.{i}.{0|1}.convs...`,
 /// `backbone.decoder.{k}.upsample.X` -> `backbone.decoder.{k}.upsample.interp_upsample.1.X`,
@@ -235,109 +235,6 @@ pub fn mmseg_key(path: &str) -> String {
         _ => {}
     }
     out.join(".")
-}
-
-/// Names accepted in `freeze`: parts of the network whose parameters and batch-norm statistics
-/// stay fixed (frozen batch norm uses its running statistics, as MMSeg's `norm_eval`).
-pub const FREEZE_NAMES: &str = "backbone, backbone.encoder, backbone.decoder, backbone.encoder.<0-4>, backbone.decoder.<0-3>, decode_head, auxiliary_head";
-
-/// A part of the network named in `freeze`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Part {
-    Backbone,
-    Encoder,
-    Decoder,
-    EncoderStage(usize),
-    DecoderBlock(usize),
-    DecodeHead,
-    AuxiliaryHead,
-}
-
-fn parse_part(name: &str) -> Option<Part> {
-    let parts: Vec<&str> = name.split('.').collect();
-    Some(match parts.as_slice() {
-        ["backbone"] => Part::Backbone,
-        ["backbone", "encoder"] => Part::Encoder,
-        ["backbone", "decoder"] => Part::Decoder,
-        ["backbone", "encoder", k] => {
-            Part::EncoderStage(k.parse().ok().filter(|k| *k < unet::NUM_STAGES)?)
-        }
-        ["backbone", "decoder", k] => {
-            Part::DecoderBlock(k.parse().ok().filter(|k| *k < unet::NUM_STAGES - 1)?)
-        }
-        ["decode_head"] => Part::DecodeHead,
-        ["auxiliary_head"] => Part::AuxiliaryHead,
-        _ => return None,
-    })
-}
-
-/// Checks `freeze` names against the model config; errors name `freeze[i]`.
-pub fn check_freeze(names: &[String], cfg: &ModelConfig) -> Result<(), ConfigError> {
-    for (i, name) in names.iter().enumerate() {
-        match parse_part(name) {
-            None => {
-                return Err(ConfigError::new(
-                    format!("freeze[{i}]"),
-                    format!("unknown part {name:?} (expected one of: {FREEZE_NAMES})"),
-                ))
-            }
-            Some(Part::AuxiliaryHead) if !cfg.aux_head => {
-                return Err(ConfigError::new(
-                    format!("freeze[{i}]"),
-                    "auxiliary_head is frozen but model.aux_head is false",
-                ))
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Freezes the named parts (see [`check_freeze`]).
-pub fn apply_freeze(mut model: Segmentor, names: &[String]) -> Result<Segmentor, ConfigError> {
-    for (i, name) in names.iter().enumerate() {
-        let bad = || {
-            ConfigError::new(
-                format!("freeze[{i}]"),
-                format!("unknown part {name:?} (expected one of: {FREEZE_NAMES})"),
-            )
-        };
-        let b = &mut model.backbone;
-        match parse_part(name).ok_or_else(bad)? {
-            Part::Backbone => model.backbone = model.backbone.freeze(),
-            Part::Encoder => {
-                b.encoder = std::mem::take(&mut b.encoder)
-                    .into_iter()
-                    .map(|m| m.freeze())
-                    .collect()
-            }
-            Part::Decoder => {
-                b.decoder = std::mem::take(&mut b.decoder)
-                    .into_iter()
-                    .map(|m| m.freeze())
-                    .collect()
-            }
-            Part::EncoderStage(k) => {
-                let m = b.encoder.remove(k).freeze();
-                b.encoder.insert(k, m);
-            }
-            Part::DecoderBlock(k) => {
-                let m = b.decoder.remove(k).freeze();
-                b.decoder.insert(k, m);
-            }
-            Part::DecodeHead => model.decode_head = model.decode_head.freeze(),
-            Part::AuxiliaryHead => {
-                let aux = model.auxiliary_head.take().ok_or_else(|| {
-                    ConfigError::new(
-                        format!("freeze[{i}]"),
-                        "auxiliary_head is frozen but model.aux_head is false",
-                    )
-                })?;
-                model.auxiliary_head = Some(aux.freeze());
-            }
-        }
-    }
-    Ok(model)
 }
 
 #[cfg(test)]
@@ -544,22 +441,5 @@ mod tests {
             .try_into_vec_as::<f32>()
             .unwrap();
         assert!(bias.iter().all(|v| *v == 0.0));
-    }
-
-    #[test]
-    fn freeze_names_are_checked() {
-        let dev = Device::libtorch();
-        let m = Segmentor::new(&cfg(Head::Fcn, 4), &dev);
-        let e = apply_freeze(m, &["backbone.encoder".into(), "head".into()]).unwrap_err();
-        assert_eq!(e.field, "freeze[1]");
-        let m = Segmentor::new(&cfg(Head::Fcn, 4), &dev);
-        assert_eq!(
-            apply_freeze(m, &["backbone.decoder.4".into()])
-                .unwrap_err()
-                .field,
-            "freeze[0]"
-        );
-        let m = Segmentor::new(&cfg(Head::Fcn, 4), &dev);
-        apply_freeze(m, &["backbone.encoder.0".into(), "auxiliary_head".into()]).unwrap();
     }
 }
