@@ -93,3 +93,5 @@ pub struct MetricValue {
     pub class: Option<usize>,
     pub value: f64,
 }
+
+pub mod ops;
