@@ -28,7 +28,10 @@ fn run(shape: [usize; 4], momentum: f64, training: bool, torch: bool) -> Run {
         .add_scalar(0.7)
         .detach()
         .require_grad();
-    let gamma = tensor([c], 2, &device).add_scalar(1.5).detach().require_grad();
+    let gamma = tensor([c], 2, &device)
+        .add_scalar(1.5)
+        .detach()
+        .require_grad();
     let beta = tensor([c], 3, &device).require_grad();
     let running_mean = tensor([c], 4, &device);
     let running_var = tensor([c], 5, &device).abs().add_scalar(0.5);
@@ -90,7 +93,9 @@ fn batch_norm_matches_burn_forward_gradients_and_running_stats() {
 #[test]
 fn batch_norm_on_a_plain_device_matches_burn() {
     let device = cpu();
-    let x = tensor([2, 3, 4, 5], 7, &device).mul_scalar(2.0).add_scalar(-0.4);
+    let x = tensor([2, 3, 4, 5], 7, &device)
+        .mul_scalar(2.0)
+        .add_scalar(-0.4);
     let gamma = tensor([3], 8, &device);
     let beta = tensor([3], 9, &device);
     let mean = tensor([3], 10, &device);
@@ -151,7 +156,12 @@ fn batch_norm_hand_computed() {
     // removes any shift of the whole batch).
     let grads = y.sum().backward();
     assert_close_values("dbeta", &vec_of(&beta.grad(&grads).unwrap()), &[4.0], 1e-5);
-    assert_close_values("dgamma", &vec_of(&gamma.grad(&grads).unwrap()), &[0.0], 1e-5);
+    assert_close_values(
+        "dgamma",
+        &vec_of(&gamma.grad(&grads).unwrap()),
+        &[0.0],
+        1e-5,
+    );
     assert_close_values("dx", &vec_of(&x.grad(&grads).unwrap()), &[0.0; 4], 1e-5);
 }
 
@@ -201,7 +211,9 @@ fn batch_norm_module_matches_batch_norm_forward() {
         );
     }
     // The statistics moved away from their initial 0 / 1.
-    assert!(vec_of(&ours.running_mean.value()).iter().all(|v| v.abs() > 1e-3));
+    assert!(vec_of(&ours.running_mean.value())
+        .iter()
+        .all(|v| v.abs() > 1e-3));
     // Inference: the modules without autodiff, with the learned running statistics.
     let ours_eval = ours.valid();
     let burns_eval = burns.valid();

@@ -181,7 +181,10 @@ fn conv2d_with_a_constant_input_gives_weight_gradients() {
             ops::conv2d_reference(x.clone(), w.clone(), None, options.clone())
         };
         let grads = (y.clone() * y).sum().backward();
-        assert!(x.grad(&grads).is_none(), "a constant input gets no gradient");
+        assert!(
+            x.grad(&grads).is_none(),
+            "a constant input gets no gradient"
+        );
         w.grad(&grads).expect("dw")
     };
     assert_close("dw", &grads_of(true), &grads_of(false), TOL);

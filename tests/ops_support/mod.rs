@@ -25,7 +25,10 @@ pub fn tensor<const D: usize>(shape: [usize; D], seed: u64, device: &Device) -> 
 }
 
 pub fn vec_of<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().convert::<f32>().to_vec::<f32>().expect("f32 data")
+    t.to_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .expect("f32 data")
 }
 
 /// Largest |a - b| relative to the largest |b| (so near-zero entries don't dominate).
@@ -43,7 +46,12 @@ pub fn rel_err<const D: usize>(actual: &Tensor<D>, expected: &Tensor<D>) -> f32 
 }
 
 #[track_caller]
-pub fn assert_close<const D: usize>(what: &str, actual: &Tensor<D>, expected: &Tensor<D>, tol: f32) {
+pub fn assert_close<const D: usize>(
+    what: &str,
+    actual: &Tensor<D>,
+    expected: &Tensor<D>,
+    tol: f32,
+) {
     let err = rel_err(actual, expected);
     assert!(
         err <= tol,

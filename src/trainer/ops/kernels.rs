@@ -22,6 +22,8 @@
 
 use super::kernel_options;
 use super::KernelOptions;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::AutodiffBackend;
 use burn::backend::{backend_extension, Backend, LibTorch};
 use burn::tensor::ops::ConvOptions;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -30,8 +32,6 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 use burn_tch::TchTensor;
-use burn::backend::AutodiffBackend;
-use burn::backend::tensor::FloatTensor;
 use std::sync::{Arc, Mutex};
 use tch::Kind;
 
@@ -433,13 +433,8 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
                 let kernel = kernel_options();
                 let (output, graph) = tch::with_grad(|| {
                     let leaves = vec![leaf(&x), leaf(&weight), leaf(&bias)];
-                    let y = conv_forward(
-                        &leaves[0],
-                        &leaves[1],
-                        Some(&leaves[2]),
-                        &options,
-                        kernel,
-                    );
+                    let y =
+                        conv_forward(&leaves[0], &leaves[1], Some(&leaves[2]), &options, kernel);
                     (
                         y.detach(),
                         TorchGraph {
