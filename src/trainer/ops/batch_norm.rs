@@ -95,7 +95,7 @@ pub fn batch_norm_reference(
 }
 
 /// burn-nn 0.22.1 `BatchNorm::forward_train`'s update, operation for operation.
-fn update_running(
+pub(crate) fn update_running(
     running_mean: Tensor<1>,
     running_var: Tensor<1>,
     mean: Tensor<1>,

@@ -75,6 +75,23 @@ pub trait TorchKernels: Backend {
         variance: FloatTensor<Self>,
         epsilon: f64,
     ) -> FloatTensor<Self>;
+
+    /// conv2d (no bias) -> batch norm -> ReLU as one op (one libtorch graph, in-place ReLU):
+    /// (output, mean, variance). Training: the batch's statistics, as
+    /// `torch_batch_norm_train`; inference (`training` false): normalised with `mean` /
+    /// `variance`, which come back unchanged.
+    #[allow(clippy::too_many_arguments)]
+    fn torch_conv_bn_relu(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        epsilon: f64,
+        training: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -209,6 +226,36 @@ pub(crate) fn batch_norm_eval_forward(
     )
 }
 
+/// conv2d -> batch norm -> in-place ReLU: (output, mean, variance) as `torch_conv_bn_relu`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_bn_relu_forward(
+    x: &tch::Tensor,
+    weight: &tch::Tensor,
+    gamma: &tch::Tensor,
+    beta: &tch::Tensor,
+    mean: &tch::Tensor,
+    variance: &tch::Tensor,
+    options: &ConvOptions<2>,
+    epsilon: f64,
+    training: bool,
+    kernel: KernelOptions,
+) -> (tch::Tensor, tch::Tensor, tch::Tensor) {
+    let h = conv_forward(x, weight, None, options, kernel);
+    let (mut y, mean, variance) = if training {
+        batch_norm_train_forward(&h, gamma, beta, epsilon)
+    } else {
+        (
+            batch_norm_eval_forward(&h, gamma, beta, mean, variance, epsilon),
+            mean.copy(),
+            variance.copy(),
+        )
+    };
+    // In place, as PyTorch's `ReLU(inplace=True)`: batch norm's backward does not need its
+    // output, so the ReLU may overwrite it.
+    let y = y.relu_();
+    (y, mean, variance)
+}
+
 // ---------------------------------------------------------------------------------------
 // Plain LibTorch: forward only.
 
@@ -269,6 +316,33 @@ impl TorchKernels for LibTorch {
             &variance.tensor,
             epsilon,
         ))
+    }
+
+    fn torch_conv_bn_relu(
+        x: TchTensor,
+        weight: TchTensor,
+        gamma: TchTensor,
+        beta: TchTensor,
+        mean: TchTensor,
+        variance: TchTensor,
+        options: ConvOptions<2>,
+        epsilon: f64,
+        training: bool,
+    ) -> (TchTensor, TchTensor, TchTensor) {
+        let _guard = tch::no_grad_guard();
+        let (y, mean, var) = conv_bn_relu_forward(
+            &x.tensor,
+            &weight.tensor,
+            &gamma.tensor,
+            &beta.tensor,
+            &mean.tensor,
+            &variance.tensor,
+            &options,
+            epsilon,
+            training,
+            kernel_options(),
+        );
+        (TchTensor::new(y), TchTensor::new(mean), TchTensor::new(var))
     }
 }
 
@@ -378,6 +452,7 @@ torch_op!(Conv2dNoBias, 2);
 torch_op!(Conv2dWithBias, 3);
 torch_op!(BatchNormTrain, 3);
 torch_op!(BatchNormEval, 3);
+torch_op!(ConvBnRelu, 4);
 
 impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
     fn torch_conv2d(
@@ -535,5 +610,69 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
                 prep.finish(GraphState::new(graph), TchTensor::new(output))
             }
         }
+    }
+
+    fn torch_conv_bn_relu(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        options: ConvOptions<2>,
+        epsilon: f64,
+        training: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (x, x_node) = x.into_parts();
+        let (weight, w_node) = weight.into_parts();
+        let (gamma, g_node) = gamma.into_parts();
+        let (beta, b_node) = beta.into_parts();
+        let mean = mean.into_primitive();
+        let variance = variance.into_primitive();
+        let (output, mean, variance) = match ConvBnRelu
+            .prepare::<C>([x_node, w_node, g_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::UnTracked(prep) => {
+                let (y, mean, var) = LibTorch::torch_conv_bn_relu(
+                    x, weight, gamma, beta, mean, variance, options, epsilon, training,
+                );
+                (prep.finish(y), mean, var)
+            }
+            OpsKind::Tracked(prep) => {
+                let kernel = kernel_options();
+                let (output, stats, graph) = tch::with_grad(|| {
+                    let leaves = vec![leaf(&x), leaf(&weight), leaf(&gamma), leaf(&beta)];
+                    let (y, batch_mean, batch_var) = conv_bn_relu_forward(
+                        &leaves[0],
+                        &leaves[1],
+                        &leaves[2],
+                        &leaves[3],
+                        &mean.tensor,
+                        &variance.tensor,
+                        &options,
+                        epsilon,
+                        training,
+                        kernel,
+                    );
+                    // ReLU's backward reads its output: burn must not write into it either.
+                    let output = TchTensor::new(y.detach());
+                    let saved = vec![x, weight, gamma, mean, variance, output.clone()];
+                    (
+                        output,
+                        (batch_mean, batch_var),
+                        TorchGraph {
+                            output: y,
+                            leaves,
+                            _saved: saved,
+                        },
+                    )
+                });
+                let output = prep.finish(GraphState::new(graph), output);
+                (output, TchTensor::new(stats.0), TchTensor::new(stats.1))
+            }
+        };
+        (output, Self::from_inner(mean), Self::from_inner(variance))
     }
 }

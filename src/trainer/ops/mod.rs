@@ -14,15 +14,19 @@
 //! Swapping in a model whose block calls `self.conv.forward(x)` and `self.bn.forward(x)`:
 //! replace them with `ops::conv2d_module(&self.conv, x)` and
 //! `ops::batch_norm_module(&self.bn, x)`; nothing else changes (same parameters, same
-//! records, same running-stat updates). [`set_kernel_options`] turns the libtorch path off
+//! records, same running-stat updates). A conv -> BN -> ReLU block can instead make one
+//! call, `ops::conv_bn_relu_module(&self.conv, &self.bn, x)`, which runs the three as a
+//! single libtorch op. [`set_kernel_options`] turns the libtorch path off
 //! (burn's path everywhere) or adds cuDNN benchmark, channels_last and bf16 convolutions.
 
 pub mod batch_norm;
 pub mod conv;
+pub mod fused;
 pub mod kernels;
 
 pub use batch_norm::{batch_norm, batch_norm_module, batch_norm_reference};
 pub use conv::{conv2d, conv2d_module, conv2d_module_options, conv2d_reference};
+pub use fused::{conv_bn_relu, conv_bn_relu_module, conv_bn_relu_reference};
 
 use burn::backend::DispatchDevice;
 use burn::tensor::Device;
@@ -110,9 +114,8 @@ pub fn uses_torch_kernels(device: &Device) -> bool {
 
 /// Whether `device` is a LibTorch device (plain or autodiff).
 pub fn is_libtorch(device: &Device) -> bool {
-    #[allow(unreachable_patterns)] // only LibTorch is compiled in today
-    match device.as_dispatch().clone().inner() {
-        DispatchDevice::LibTorch(_) => true,
-        _ => false,
-    }
+    matches!(
+        device.as_dispatch().clone().inner(),
+        DispatchDevice::LibTorch(_)
+    )
 }
