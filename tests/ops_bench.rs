@@ -84,23 +84,15 @@ impl Encoder {
     }
 }
 
-/// Best of three rounds of `reps` calls (the CPU is shared; the best round is the least
-/// disturbed), in ms per call.
-fn time_ms(device: &Device, warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..warmup {
+/// ms per call of `reps` calls, the device synchronised around them.
+fn time_ms(device: &Device, reps: usize, f: &mut dyn FnMut()) -> f64 {
+    device.sync().expect("device sync");
+    let start = Instant::now();
+    for _ in 0..reps {
         f();
     }
-    (0..3)
-        .map(|_| {
-            device.sync().expect("device sync");
-            let start = Instant::now();
-            for _ in 0..reps {
-                f();
-            }
-            device.sync().expect("device sync");
-            start.elapsed().as_secs_f64() * 1e3 / reps as f64
-        })
-        .fold(f64::INFINITY, f64::min)
+    device.sync().expect("device sync");
+    start.elapsed().as_secs_f64() * 1e3 / reps as f64
 }
 
 fn with_options<T>(options: KernelOptions, f: impl FnOnce() -> T) -> T {
@@ -161,7 +153,10 @@ fn variants(cuda: bool) -> Vec<(&'static str, KernelOptions)> {
     v
 }
 
-/// Per-op and encoder timings, forward + backward, for each kernel variant.
+/// Per-op and encoder timings, forward + backward, for each kernel variant: the best of
+/// `rounds` rounds, the variants interleaved within a round so that a busy machine
+/// disturbs them alike.
+#[allow(clippy::too_many_arguments)]
 fn benchmark(
     device: &Device,
     cuda: bool,
@@ -170,11 +165,13 @@ fn benchmark(
     channels: usize,
     base: usize,
     reps: usize,
+    rounds: usize,
 ) {
     println!(
-        "device {device:?}: conv3x3 {channels}->{channels} and BN on {batch}x{channels}x{crop}x{crop}; encoder base {base} at {batch}x3x{crop}x{crop}"
+        "device {device:?}: conv3x3 {channels}->{channels} and BN on {batch}x{channels}x{crop}x{crop}; encoder base {base} at {batch}x3x{crop}x{crop}; best of {rounds} rounds of {reps}"
     );
     let x = tensor([batch, channels, crop, crop], 1, device).detach();
+    let x_in = x.clone().require_grad();
     let w = tensor([channels, channels, 3, 3], 2, device)
         .mul_scalar(0.1)
         .require_grad();
@@ -182,66 +179,97 @@ fn benchmark(
     let beta = Tensor::<1>::zeros([channels], device).require_grad();
     let image = tensor([batch, 3, crop, crop], 3, device);
     let encoder = Encoder::new(base, 5, device);
-    for (name, options) in variants(cuda) {
-        with_options(options, || {
-            let conv_fwd = time_ms(device, 2, reps, || {
-                let y = ops::conv2d(
-                    x.clone(),
-                    w.clone(),
-                    None,
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-                );
-                drop(y);
+    let conv_options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let mut conv_fwd = || {
+        drop(ops::conv2d(
+            x.clone(),
+            w.clone(),
+            None,
+            conv_options.clone(),
+        ));
+    };
+    let mut conv = || {
+        let y = ops::conv2d(x_in.clone(), w.clone(), None, conv_options.clone());
+        let _ = y.sum().backward();
+    };
+    let mut bn = || {
+        let (y, _) = ops::batch_norm(
+            x_in.clone(),
+            gamma.clone(),
+            beta.clone(),
+            Tensor::zeros([channels], device),
+            Tensor::ones([channels], device),
+            0.1,
+            1e-5,
+            true,
+        );
+        let _ = y.sum().backward();
+    };
+    let mut enc = || {
+        let _ = encoder.forward(image.clone(), false).sum().backward();
+    };
+    let mut fused = || {
+        let _ = encoder.forward(image.clone(), true).sum().backward();
+    };
+    let mut measures: [(&str, &mut dyn FnMut()); 5] = [
+        ("conv fwd", &mut conv_fwd),
+        ("conv fwd+bwd", &mut conv),
+        ("BN fwd+bwd", &mut bn),
+        ("encoder fwd+bwd", &mut enc),
+        ("fused encoder", &mut fused),
+    ];
+    let variants = variants(cuda);
+    let mut best = vec![[f64::INFINITY; 5]; variants.len()];
+    for _ in 0..rounds {
+        for (v, (_, options)) in variants.iter().enumerate() {
+            with_options(*options, || {
+                for (m, (_, f)) in measures.iter_mut().enumerate() {
+                    // The fused call is the same as the separate ones on burn's path.
+                    if m == 4 && !options.torch_kernels {
+                        continue;
+                    }
+                    f(); // warm-up (and cuDNN autotuning)
+                    best[v][m] = best[v][m].min(time_ms(device, reps, *f));
+                }
             });
-            let x_in = x.clone().require_grad();
-            let conv = time_ms(device, 2, reps, || {
-                let y = ops::conv2d(
-                    x_in.clone(),
-                    w.clone(),
-                    None,
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-                );
-                let _ = y.sum().backward();
-            });
-            let bn = time_ms(device, 2, reps, || {
-                let (y, _) = ops::batch_norm(
-                    x_in.clone(),
-                    gamma.clone(),
-                    beta.clone(),
-                    Tensor::zeros([channels], device),
-                    Tensor::ones([channels], device),
-                    0.1,
-                    1e-5,
-                    true,
-                );
-                let _ = y.sum().backward();
-            });
-            let enc = time_ms(device, 2, reps, || {
-                let _ = encoder.forward(image.clone(), false).sum().backward();
-            });
-            let fused = if options.torch_kernels {
-                let ms = time_ms(device, 2, reps, || {
-                    let _ = encoder.forward(image.clone(), true).sum().backward();
-                });
-                format!(
-                    " | fused {ms:8.2} ms ({:.1} img/s)",
-                    batch as f64 * 1e3 / ms
-                )
+        }
+    }
+    let header: Vec<String> = measures.iter().map(|(n, _)| format!("{n:>16}")).collect();
+    println!("{:<28}{} (ms per call)", "", header.join(""));
+    for ((name, _), row) in variants.iter().zip(&best) {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|t| {
+                if t.is_finite() {
+                    format!("{t:>16.2}")
+                } else {
+                    format!("{:>16}", "-")
+                }
+            })
+            .collect();
+        let img_s = |t: f64| {
+            if t.is_finite() {
+                format!("{:.1} img/s", batch as f64 * 1e3 / t)
             } else {
-                String::new()
-            };
-            println!(
-                "{name:<28} conv fwd {conv_fwd:8.2} ms | conv fwd+bwd {conv:8.2} ms | BN fwd+bwd {bn:8.2} ms | encoder fwd+bwd {enc:8.2} ms ({:.1} img/s){fused}",
-                batch as f64 * 1e3 / enc
-            );
-        });
+                "-".to_string()
+            }
+        };
+        println!(
+            "{name:<28}{}   encoder {}, fused {}",
+            cells.join(""),
+            img_s(row[3]),
+            img_s(row[4])
+        );
     }
 }
 
 #[test]
 #[ignore]
 fn cpu_micro_benchmark() {
-    benchmark(&cpu_autodiff(), false, 2, 64, 16, 8, 3);
+    // One libtorch thread: the shared CPU gives steadier numbers.
+    tch::set_num_threads(1);
+    benchmark(&cpu_autodiff(), false, 2, 64, 16, 8, 2, 5);
+    benchmark(&cpu_autodiff(), false, 2, 128, 64, 16, 2, 3);
 }
 
 /// Largest relative error of each libtorch-path result against burn's, for one variant.
@@ -460,6 +488,6 @@ fn cuda_check_and_benchmark() {
         assert!(worst < tol, "{name}: worst relative error {worst:e}");
     }
     for (batch, crop) in [(2, 256), (16, 256)] {
-        benchmark(&device, true, batch, crop, 64, 64, 5);
+        benchmark(&device, true, batch, crop, 64, 64, 5, 3);
     }
 }

@@ -34,6 +34,14 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Process-wide choices for the libtorch kernels (one training job per process).
+///
+/// Feasibility notes (tch 0.22): tch has no memory-format API, so channels_last is made
+/// with `permute(0,2,3,1).contiguous().permute(0,3,1,2)`, which libtorch recognises as
+/// ChannelsLast; cuDNN then keeps NHWC through conv and batch norm, and burn-tch's other
+/// ops are stride-agnostic (tested on CPU). `tch::autocast` only toggles autocast, whose
+/// CUDA dtype defaults to fp16 (torch-sys does not expose `set_autocast_dtype`), and it would
+/// not cover burn's own ops anyway; hence bf16 here is an explicit cast around each
+/// convolution inside libtorch's graph (its backward then runs in bf16 too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelOptions {
     /// Route conv2d / batch norm on LibTorch devices to libtorch's kernels (default on).
