@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Tensor};
 use ops_support::*;
-use sweep::trainer::ops;
+use sweep::trainer::ops::{self, RunningVariance};
 
 const TOL: f32 = 1e-4;
 
@@ -152,6 +152,26 @@ fn batch_norm_hand_computed() {
     let (mean, var) = stats.unwrap();
     assert_close_values("running mean", &vec_of(&mean), &[0.25], 1e-6);
     assert_close_values("running var", &vec_of(&var), &[0.9 + 0.1 * 1.25], 1e-6);
+    // PyTorch's convention: the unbiased variance 5/3 feeds the running variance.
+    let (_, stats) = ops::batch_norm_with(
+        x.clone(),
+        gamma.clone(),
+        beta.clone(),
+        Tensor::zeros([1], &device),
+        Tensor::ones([1], &device),
+        0.1,
+        1e-5,
+        true,
+        RunningVariance::Unbiased,
+    );
+    let (mean, var) = stats.unwrap();
+    assert_close_values("unbiased: running mean", &vec_of(&mean), &[0.25], 1e-6);
+    assert_close_values(
+        "unbiased: running var",
+        &vec_of(&var),
+        &[0.9 + 0.1 * 5.0 / 3.0],
+        1e-6,
+    );
     // d sum(y) / d beta = 4; / d gamma = sum(normalised) = 0; / d x = 0 (normalisation
     // removes any shift of the whole batch).
     let grads = y.sum().backward();
@@ -199,26 +219,26 @@ fn batch_norm_module_matches_batch_norm_forward() {
         );
         assert_close(
             &format!("step {step}: running mean"),
-            &ours.running_mean.value(),
-            &burns.running_mean.value(),
+            &ours.running_mean.value_sync(),
+            &burns.running_mean.value_sync(),
             TOL,
         );
         assert_close(
             &format!("step {step}: running var"),
-            &ours.running_var.value(),
-            &burns.running_var.value(),
+            &ours.running_var.value_sync(),
+            &burns.running_var.value_sync(),
             TOL,
         );
     }
     // The statistics moved away from their initial 0 / 1.
-    assert!(vec_of(&ours.running_mean.value())
+    assert!(vec_of(&ours.running_mean.value_sync())
         .iter()
         .all(|v| v.abs() > 1e-3));
     // Inference: the modules without autodiff, with the learned running statistics.
     let ours_eval = ours.valid();
     let burns_eval = burns.valid();
     let x = tensor([1, 3, 4, 4], 70, &Device::libtorch());
-    let before = vec_of(&ours_eval.running_mean.value());
+    let before = vec_of(&ours_eval.running_mean.value_sync());
     assert_close(
         "inference y",
         &ops::batch_norm_module(&ours_eval, x.clone()),
@@ -226,8 +246,50 @@ fn batch_norm_module_matches_batch_norm_forward() {
         TOL,
     );
     assert_eq!(
-        vec_of(&ours_eval.running_mean.value()),
+        vec_of(&ours_eval.running_mean.value_sync()),
         before,
         "inference leaves the running statistics alone"
     );
+}
+
+/// `batch_norm_module_with(.., Unbiased)` keeps PyTorch's running variance: compared with
+/// that update written out (burn's batch statistics, unbiased by n / (n - 1)).
+#[test]
+fn batch_norm_module_with_pytorch_running_variance() {
+    let device = cpu_autodiff();
+    let bn = BatchNormConfig::new(3).with_momentum(0.1).init(&device);
+    let mut expected_mean = Tensor::<1>::zeros([3], &device);
+    let mut expected_var = Tensor::<1>::ones([3], &device);
+    for step in 0..3u64 {
+        let x = tensor([2, 3, 4, 5], 80 + step, &device)
+            .mul_scalar(2.0)
+            .add_scalar(0.1 * step as f32);
+        let y = ops::batch_norm_module_with(&bn, x.clone(), RunningVariance::Unbiased);
+        let stats = burn::tensor::module::batch_norm_train(
+            x,
+            Tensor::ones([3], &device),
+            Tensor::zeros([3], &device),
+            1e-5,
+        );
+        assert_close(&format!("step {step}: y"), &y, &stats.output, TOL);
+        let n = 2.0 * 4.0 * 5.0;
+        expected_mean = expected_mean
+            .mul_scalar(0.9)
+            .add(stats.mean.mul_scalar(0.1));
+        expected_var = expected_var
+            .mul_scalar(0.9)
+            .add(stats.variance.mul_scalar(0.1 * n / (n - 1.0)));
+        assert_close(
+            &format!("step {step}: running mean"),
+            &bn.running_mean.value_sync(),
+            &expected_mean,
+            TOL,
+        );
+        assert_close(
+            &format!("step {step}: running var"),
+            &bn.running_var.value_sync(),
+            &expected_var,
+            TOL,
+        );
+    }
 }

@@ -16,7 +16,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use ops_support::*;
 use std::time::Instant;
-use sweep::trainer::ops::{self, KernelOptions};
+use sweep::trainer::ops::{self, KernelOptions, RunningVariance};
 
 #[derive(Module, Debug)]
 struct ConvBnRelu {
@@ -432,6 +432,7 @@ fn check(device: &Device, options: KernelOptions) -> f32 {
                 0.1,
                 1e-5,
                 training,
+                RunningVariance::Biased,
             );
             let r = tensor(y.dims(), 17, device);
             let grads = (y.clone() * r).sum().backward();

@@ -198,13 +198,13 @@ fn training_steps_match_burn() {
         ("bn.beta", ours.bn.beta.val(), burns.bn.beta.val()),
         (
             "bn.running_mean",
-            ours.bn.running_mean.value(),
-            burns.bn.running_mean.value(),
+            ours.bn.running_mean.value_sync(),
+            burns.bn.running_mean.value_sync(),
         ),
         (
             "bn.running_var",
-            ours.bn.running_var.value(),
-            burns.bn.running_var.value(),
+            ours.bn.running_var.value_sync(),
+            burns.bn.running_var.value_sync(),
         ),
     ];
     for (name, a, b) in &vectors {

@@ -10,13 +10,18 @@ use burn::tensor::activation::relu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 use ops_support::*;
-use sweep::trainer::ops;
+use sweep::trainer::ops::{self, RunningVariance};
 
 const TOL: f32 = 1e-4;
 
 /// Forward, running statistics and the gradients of `sum(y * r)` (and of a second use of
 /// the output, which the in-place ReLU's saved output must survive).
-fn run(training: bool, torch: bool, options: ConvOptions<2>) -> (Vec<Tensor<4>>, Vec<Tensor<1>>) {
+fn run(
+    training: bool,
+    torch: bool,
+    options: ConvOptions<2>,
+    running_variance: RunningVariance,
+) -> (Vec<Tensor<4>>, Vec<Tensor<1>>) {
     let device = cpu_autodiff();
     let x = tensor([2, 3, 10, 9], 1, &device).require_grad();
     let w = tensor([6, 3, 3, 3], 2, &device).require_grad();
@@ -44,6 +49,7 @@ fn run(training: bool, torch: bool, options: ConvOptions<2>) -> (Vec<Tensor<4>>,
         0.1,
         1e-5,
         training,
+        running_variance,
     );
     let r = tensor(y.dims(), 7, &device);
     // y is used twice: burn must not overwrite it in place (libtorch's ReLU saved it).
@@ -69,10 +75,14 @@ fn conv_bn_relu_matches_burn() {
         ConvOptions::new_with_padding([2, 2], [(1, 2), (0, 1)], [1, 1], 1),
     ];
     for options in option_sets {
-        for training in [true, false] {
-            let (t4, t1) = run(training, true, options.clone());
-            let (b4, b1) = run(training, false, options.clone());
-            let name = format!("training {training}, {options:?}");
+        for (training, convention) in [
+            (true, RunningVariance::Biased),
+            (true, RunningVariance::Unbiased),
+            (false, RunningVariance::Biased),
+        ] {
+            let (t4, t1) = run(training, true, options.clone(), convention);
+            let (b4, b1) = run(training, false, options.clone(), convention);
+            let name = format!("training {training} {convention:?}, {options:?}");
             for (what, (a, b)) in ["y", "dx", "dw"].iter().zip(t4.iter().zip(&b4)) {
                 assert_close(&format!("{name}: {what}"), a, b, TOL);
             }
@@ -118,8 +128,8 @@ fn conv_bn_relu_module_matches_modules() {
             );
             assert_close(
                 &format!("bias {bias} step {step}: running var"),
-                &ours.running_var.value(),
-                &burns.running_var.value(),
+                &ours.running_var.value_sync(),
+                &burns.running_var.value_sync(),
                 TOL,
             );
         }

@@ -38,6 +38,7 @@ fn run(torch: bool) -> Vec<Tensor<4>> {
             0.1,
             1e-5,
             true,
+            ops::RunningVariance::Unbiased,
         )
     } else {
         let h = ops::conv2d_reference(x.clone(), w1.clone(), Some(b1.clone()), o1);
@@ -53,6 +54,7 @@ fn run(torch: bool) -> Vec<Tensor<4>> {
             0.1,
             1e-5,
             true,
+            ops::RunningVariance::Unbiased,
         )
     };
     let r = tensor(y.dims(), 7, &device);

@@ -3,7 +3,10 @@
 //! Same results as the three calls in a row, but one burn node instead of three: one
 //! libtorch graph, one gradient hand-over, libtorch's in-place ReLU and its backward.
 
-use super::batch_norm::{batch_norm, batch_norm_reference, update_running};
+use super::batch_norm::{
+    batch_norm_reference_with, batch_norm_with, module_running_stats, module_training, per_channel,
+    store_running_stats, update_running, RunningVariance,
+};
 use super::conv::{conv2d, conv2d_module_options, conv2d_reference};
 use super::kernels::TorchKernels;
 use super::uses_torch_kernels;
@@ -14,9 +17,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
 
-/// `relu(batch_norm(conv2d(x, weight, bias, options), ...))` with [`conv2d`] and
-/// [`batch_norm`]'s semantics and return value (updated running statistics in training).
-/// Without bias (the usual case before batch norm) it runs as one libtorch op.
+/// `relu(batch_norm_with(conv2d(x, weight, bias, options), ...))` with [`conv2d`] and
+/// [`batch_norm_with`]'s semantics and return value (updated running statistics in
+/// training). Without bias (the usual case before batch norm) it runs as one libtorch op.
 #[allow(clippy::too_many_arguments)]
 pub fn conv_bn_relu(
     x: Tensor<4>,
@@ -30,10 +33,11 @@ pub fn conv_bn_relu(
     momentum: f64,
     eps: f64,
     training: bool,
+    running_variance: RunningVariance,
 ) -> (Tensor<4>, Option<(Tensor<1>, Tensor<1>)>) {
     if bias.is_some() || !uses_torch_kernels(&x.device()) {
         let h = conv2d(x, weight, bias, options);
-        let (y, stats) = batch_norm(
+        let (y, stats) = batch_norm_with(
             h,
             gamma,
             beta,
@@ -42,6 +46,7 @@ pub fn conv_bn_relu(
             momentum,
             eps,
             training,
+            running_variance,
         );
         return (relu(y), stats);
     }
@@ -56,6 +61,9 @@ pub fn conv_bn_relu(
         eps,
         training,
     );
+    let y = Tensor::from_dispatch(y);
+    // Batch norm ran on the conv's output: n = N * H_out * W_out.
+    let count = per_channel(&y);
     let stats = training.then(|| {
         update_running(
             running_mean,
@@ -63,9 +71,11 @@ pub fn conv_bn_relu(
             Tensor::from_dispatch(mean),
             Tensor::from_dispatch(var),
             momentum,
+            running_variance,
+            count,
         )
     });
-    (Tensor::from_dispatch(y), stats)
+    (y, stats)
 }
 
 /// burn's own conv2d, batch norm and ReLU (the reference the tests compare with).
@@ -82,9 +92,10 @@ pub fn conv_bn_relu_reference(
     momentum: f64,
     eps: f64,
     training: bool,
+    running_variance: RunningVariance,
 ) -> (Tensor<4>, Option<(Tensor<1>, Tensor<1>)>) {
     let h = conv2d_reference(x, weight, bias, options);
-    let (y, stats) = batch_norm_reference(
+    let (y, stats) = batch_norm_reference_with(
         h,
         gamma,
         beta,
@@ -93,6 +104,7 @@ pub fn conv_bn_relu_reference(
         momentum,
         eps,
         training,
+        running_variance,
     );
     (relu(y), stats)
 }
@@ -100,30 +112,45 @@ pub fn conv_bn_relu_reference(
 /// `relu(bn.forward(conv.forward(x)))` of burn's modules, through [`conv_bn_relu`], with
 /// [`super::batch_norm_module`]'s training choice and running-statistics update.
 pub fn conv_bn_relu_module(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    let device = x.device();
-    let training = device.is_autodiff() && bn.training.is_enabled();
     let options = conv2d_module_options(conv, x.dims());
-    let (running_mean, running_var) = if training {
-        (bn.running_mean.value_sync(), bn.running_var.value_sync())
-    } else {
-        (bn.running_mean.value(), bn.running_var.value())
-    };
-    let (y, stats) = conv_bn_relu(
+    conv_bn_relu_block(
         x,
         conv.weight.val(),
         conv.bias.as_ref().map(|b| b.val()),
         options,
+        bn,
+        RunningVariance::Biased,
+    )
+}
+
+/// conv2d with explicit options, then `bn` (a burn `BatchNorm` module, its running
+/// statistics updated in training as [`super::batch_norm_module_with`] does), then ReLU:
+/// for models that compute their conv options themselves.
+pub fn conv_bn_relu_block(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    options: ConvOptions<2>,
+    bn: &BatchNorm,
+    running_variance: RunningVariance,
+) -> Tensor<4> {
+    let device = x.device();
+    let training = module_training(bn, &x);
+    let (running_mean, running_var) = module_running_stats(bn, training, &device);
+    let (y, stats) = conv_bn_relu(
+        x,
+        weight,
+        bias,
+        options,
         bn.gamma.val(),
         bn.beta.val(),
-        running_mean.to_device(&device),
-        running_var.to_device(&device),
+        running_mean,
+        running_var,
         bn.momentum,
         bn.epsilon,
         training,
+        running_variance,
     );
-    if let Some((mean, var)) = stats {
-        bn.running_mean.update(mean);
-        bn.running_var.update(var);
-    }
+    store_running_stats(bn, stats);
     y
 }
