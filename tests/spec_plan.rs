@@ -400,7 +400,10 @@ fn quick_yaml_is_a_small_cpu_demo() {
         varied(&jobs[1]),
         vec![
             ("model.head", "fcn"),
-            ("loss", "[{type: ce, weight: 1, class_weight: [1, 50]}, {type: dice, weight: 3}]")
+            (
+                "loss",
+                "[{type: ce, weight: 1, class_weight: [1, 50]}, {type: dice, weight: 3}]"
+            )
         ]
     );
     let smoke = load(Path::new("sweeps/quick.yaml"), &["base.iters=5".into()]).unwrap();

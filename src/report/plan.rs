@@ -10,7 +10,13 @@ pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
     let shown = |k: &str| k != "seed";
     let varied: Vec<&str> = plan
         .first()
-        .map(|p| p.varied.iter().map(|(k, _)| k.as_str()).filter(|k| shown(k)).collect())
+        .map(|p| {
+            p.varied
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| shown(k))
+                .collect()
+        })
         .unwrap_or_default();
     let mut header = vec!["#", "job", "Model", "seed"];
     header.extend(varied.iter().copied());
@@ -26,7 +32,12 @@ pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
                 .unwrap_or_else(|| p.label.clone()),
             p.config.seed.to_string(),
         ];
-        row.extend(p.varied.iter().filter(|(k, _)| shown(k)).map(|(_, v)| v.clone()));
+        row.extend(
+            p.varied
+                .iter()
+                .filter(|(k, _)| shown(k))
+                .map(|(_, v)| v.clone()),
+        );
         row.push(p.depends_on.clone().unwrap_or_default());
         table.add_row(row);
     }

@@ -355,7 +355,11 @@ async fn attempt(
         init_checkpoint,
     };
     let ticket_path = dir.join(TICKET_FILE);
-    write_replace(&ticket_path, serde_json::to_string_pretty(&ticket)?.as_bytes(), false)?;
+    write_replace(
+        &ticket_path,
+        serde_json::to_string_pretty(&ticket)?.as_bytes(),
+        false,
+    )?;
     let mut overhead = t0.elapsed();
 
     let mut job_progress = shared.progress.job(&job.label, config.iters as u64);

@@ -113,3 +113,4 @@ pub mod optim;
 pub mod train;
 
 pub use train::run;
+pub mod ops;
