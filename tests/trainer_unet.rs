@@ -234,12 +234,12 @@ fn a_stage_starts_from_another_jobs_final_weights() {
     let log = ev
         .iter()
         .find_map(|e| match e {
-            Event::Log { message } if message.starts_with("initialised from") => Some(message),
+            Event::Log { message } if message.starts_with("init loaded ") => Some(message),
             _ => None,
         })
         .expect("an init log line");
     assert!(
-        log.contains(&format!(": {backbone} tensors loaded")),
+        log.starts_with(&format!("init loaded {backbone}:")),
         "{log}"
     );
 }
