@@ -1,18 +1,19 @@
 //! Building blocks of UNet-S5-D16 and its heads.
 //!
 //! [`ConvModule`] (conv + batch norm + ReLU, MMCV's `ConvModule`) is the one place where the
-//! network calls conv2d and batch norm: a faster libtorch-native path for those two ops can be
-//! routed in here without touching the rest of the model.
+//! network calls conv2d and batch norm; it routes them to libtorch's kernels
+//! ([`crate::trainer::ops`]) without the rest of the model knowing.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
-use burn::tensor::activation::relu;
-use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, interpolate};
+use burn::tensor::module::interpolate;
 use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+use crate::trainer::ops;
 
 /// conv (no bias) + BatchNorm + ReLU. Field names follow MMCV (`conv`, `bn`), so state-dict keys
 /// map one to one (`bn.gamma`/`bn.beta` are PyTorch's `bn.weight`/`bn.bias`).
@@ -47,6 +48,13 @@ impl ConvModule {
         }
     }
 
+    /// conv -> BN -> ReLU with PyTorch's batch-norm semantics: batch statistics while training
+    /// (running variance updated with the *unbiased* batch variance, as `torch.nn.BatchNorm2d`;
+    /// burn's own `BatchNorm` uses the biased one), running statistics otherwise, and in eval or
+    /// when the BN is frozen.
+    ///
+    /// On libtorch this is one fused op on libtorch's kernels, forward and backward
+    /// ([`ops::conv_bn_relu_block`]); elsewhere, or with `torch_kernels` off, burn's own ops.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         // Every ConvModule pads "same" (see `new`), so the padding follows from kernel and dilation.
         let c = &self.conv;
@@ -57,57 +65,14 @@ impl ConvModule {
             c.dilation,
             c.groups,
         );
-        let x = conv2d(
+        ops::conv_bn_relu_block(
             x,
-            self.conv.weight.val(),
-            self.conv.bias.as_ref().map(|b| b.val()),
+            c.weight.val(),
+            c.bias.as_ref().map(|b| b.val()),
             options,
-        );
-        relu(self.norm(x))
-    }
-
-    /// Batch norm with PyTorch's semantics: batch statistics while training (running variance
-    /// updated with the *unbiased* batch variance, as `torch.nn.BatchNorm2d` does; burn's own
-    /// `BatchNorm` uses the biased one), running statistics otherwise.
-    fn norm(&self, x: Tensor<4>) -> Tensor<4> {
-        let bn = &self.bn;
-        let training = x.device().is_autodiff() && bn.training.is_enabled();
-        if !training {
-            let device = x.device();
-            return batch_norm(
-                x,
-                bn.gamma.val(),
-                bn.beta.val(),
-                bn.running_mean.value().to_device(&device),
-                bn.running_var.value().to_device(&device),
-                bn.epsilon,
-            );
-        }
-        let [n, _, h, w] = x.dims();
-        let count = (n * h * w) as f64;
-        let out = batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
-        let device = out.output.device();
-        let unbiased = if count > 1.0 {
-            count / (count - 1.0)
-        } else {
-            1.0
-        };
-        let m = bn.momentum;
-        let mean = bn
-            .running_mean
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(out.mean.detach().mul_scalar(m));
-        let var = bn
-            .running_var
-            .value_sync()
-            .to_device(&device)
-            .mul_scalar(1.0 - m)
-            .add(out.variance.detach().mul_scalar(m * unbiased));
-        bn.running_mean.update(mean.detach());
-        bn.running_var.update(var.detach());
-        out.output
+            &self.bn,
+            ops::RunningVariance::Unbiased,
+        )
     }
 }
 
