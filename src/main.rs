@@ -113,10 +113,16 @@ enum BenchCommand {
     Train {
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
-        #[arg(long, default_value_t = 2)]
-        batch: usize,
-        #[arg(long, default_value_t = 64)]
-        crop: usize,
+        /// Rows as BATCHxCROP, comma-separated (the table: 2x256,4x256,16x256,2x320).
+        #[arg(long, default_value = "2x64", value_parser = bench::train::parse_shapes)]
+        shapes: std::vec::Vec<(usize, usize)>,
+        /// Recipes, comma-separated: fp32, and bf16 (bf16 convolutions + channels_last on both
+        /// sides, PyTorch with autocast).
+        #[arg(long, value_delimiter = ',', default_value = "fp32")]
+        precision: Vec<bench::Recipe>,
+        /// Skip timing sweep on burn's own conv / batch norm (the baseline of trainer::ops).
+        #[arg(long)]
+        no_burn_kernels: bool,
         #[arg(long, default_value = "fcn")]
         head: String,
         #[arg(long, default_value_t = 64)]
@@ -304,8 +310,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         }),
         Command::Bench(BenchCommand::Train {
             device,
-            batch,
-            crop,
+            shapes,
+            precision,
+            no_burn_kernels,
             head,
             base_channels,
             steps,
@@ -319,8 +326,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             };
             bench::train::bench_train(&bench::train::BenchTrainArgs {
                 device,
-                batch,
-                crop,
+                shapes,
+                recipes: precision,
+                burn_kernels: !no_burn_kernels,
                 head,
                 base_channels,
                 steps,

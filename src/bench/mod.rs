@@ -2,5 +2,5 @@
 
 pub mod train;
 
-pub use train::{bench_train, BenchTrainArgs};
+pub use train::{bench_train, BenchTrainArgs, Recipe};
 pub mod orchestrator;

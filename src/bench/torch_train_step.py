@@ -162,6 +162,8 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (fp32 master weights)")
+    ap.add_argument("--channels-last", action="store_true", help="model and input in channels_last")
     ap.add_argument("--count-params", action="store_true")
     ap.add_argument("--parity", nargs="+", metavar="FILE")
     a = ap.parse_args()
@@ -185,11 +187,16 @@ def main():
     x = torch.from_numpy(np.fromfile(a.images, dtype="<f4").reshape(n, 3, s, s)).to(dev)
     y = torch.from_numpy(np.fromfile(a.labels, dtype="<i8").reshape(n, s, s)).to(dev)
     model = Segmentor(a.head, a.base, a.classes, aux=False).to(dev).train()
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def step():
-        logits = model(x)
-        loss = F.cross_entropy(logits, y, ignore_index=255)
+        # bf16 autocast needs no GradScaler: bf16 has fp32's exponent range.
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.bf16):
+            logits = model(x)
+            loss = F.cross_entropy(logits.float(), y, ignore_index=255)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -10,6 +10,7 @@ use crate::job::{Head, JobConfig, ModelConfig};
 use crate::trainer::loss::cross_entropy;
 use crate::trainer::model::blocks::rng_for;
 use crate::trainer::model::Segmentor;
+use crate::trainer::ops::{set_kernel_options, KernelOptions};
 use crate::trainer::optim::build_optimizer;
 use crate::trainer::DeviceChoice;
 use anyhow::{bail, Context};
@@ -22,11 +23,45 @@ use std::time::Instant;
 
 const SCRIPT: &str = include_str!("torch_train_step.py");
 
+/// A numeric recipe, the same on both sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipe {
+    /// fp32, NCHW.
+    Fp32,
+    /// bf16 convolutions with fp32 master weights, channels_last: PyTorch's best eager recipe
+    /// (`torch.autocast(dtype=bfloat16)` + `channels_last`) against sweep's `compute:
+    /// {precision: bf16, channels_last: true}`.
+    Bf16,
+}
+
+impl Recipe {
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::Fp32 => "fp32",
+            Recipe::Bf16 => "bf16+NHWC",
+        }
+    }
+}
+
+impl std::str::FromStr for Recipe {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fp32" => Ok(Recipe::Fp32),
+            "bf16" => Ok(Recipe::Bf16),
+            _ => Err(format!("unknown precision {s:?} (expected fp32 or bf16)")),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct BenchTrainArgs {
     pub device: DeviceChoice,
-    pub batch: usize,
-    pub crop: usize,
+    /// (batch, crop) rows.
+    pub shapes: Vec<(usize, usize)>,
+    pub recipes: Vec<Recipe>,
+    /// Also time sweep with burn's own conv / batch norm (the path before `trainer::ops`).
+    pub burn_kernels: bool,
     pub head: Head,
     pub base_channels: usize,
     /// Timed steps.
@@ -39,8 +74,9 @@ impl Default for BenchTrainArgs {
     fn default() -> Self {
         BenchTrainArgs {
             device: DeviceChoice::Cpu,
-            batch: 2,
-            crop: 64,
+            shapes: vec![(2, 64)],
+            recipes: vec![Recipe::Fp32],
+            burn_kernels: true,
             head: Head::Fcn,
             base_channels: 64,
             steps: 10,
@@ -49,74 +85,143 @@ impl Default for BenchTrainArgs {
     }
 }
 
+/// Parses `2x256,16x256` into (batch, crop) rows.
+pub fn parse_shapes(s: &str) -> Result<Vec<(usize, usize)>, String> {
+    s.split(',')
+        .map(|row| {
+            let (b, c) = row
+                .trim()
+                .split_once('x')
+                .ok_or_else(|| format!("{row:?} is not BATCHxCROP (e.g. 2x256)"))?;
+            let n = |v: &str| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{row:?}: {v:?} is not a number"))
+            };
+            Ok((n(b)?, n(c)?))
+        })
+        .collect()
+}
+
 /// One side's measurement.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepTiming {
-    pub name: String,
     pub img_per_s: f64,
     pub secs_per_step: f64,
     pub last_loss: f64,
 }
 
-#[derive(Clone, Debug)]
-pub struct BenchTrainReport {
+/// One row: a shape and recipe timed on each side.
+#[derive(Debug)]
+pub struct BenchRow {
+    pub batch: usize,
+    pub crop: usize,
+    pub recipe: Recipe,
+    /// sweep on libtorch kernels (`trainer::ops`, the default).
     pub sweep: StepTiming,
-    pub torch: StepTiming,
-    /// Python used and its torch version / threads.
-    pub torch_info: String,
+    /// sweep on burn's own conv / batch norm, when asked for.
+    pub sweep_burn: Option<StepTiming>,
+    pub torch: anyhow::Result<StepTiming>,
 }
 
-impl BenchTrainReport {
+impl BenchRow {
     /// sweep img/s over PyTorch img/s.
-    pub fn ratio(&self) -> f64 {
-        self.sweep.img_per_s / self.torch.img_per_s
+    pub fn ratio(&self) -> Option<f64> {
+        self.torch
+            .as_ref()
+            .ok()
+            .map(|t| self.sweep.img_per_s / t.img_per_s)
     }
 }
 
-/// Runs both sides and prints a table with img/s and the ratio.
-pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<()> {
-    let r = bench_train_report(args)?;
-    let mut table = comfy_table::Table::new();
-    table.set_header(vec!["side", "img/s", "s/step", "last loss"]);
-    for t in [&r.sweep, &r.torch] {
-        table.add_row(vec![
-            t.name.clone(),
-            format!("{:.2}", t.img_per_s),
-            format!("{:.4}", t.secs_per_step),
-            format!("{:.4}", t.last_loss),
-        ]);
-    }
+/// Runs every row on both sides and prints one table with img/s and the ratios.
+pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<Vec<BenchRow>> {
     println!(
-        "training step, UNet-S5-D16 base {} + {} head, batch {} x {}x{}, {:?}, {} steps after {} warm-up",
+        "training step, UNet-S5-D16 base {} + {} head, CE + SGD, {:?}, {} steps after {} warm-up",
         args.base_channels,
         args.head.display(),
-        args.batch,
-        args.crop,
-        args.crop,
         args.device,
         args.steps,
         args.warmup
     );
-    println!("{table}");
-    println!(
-        "ratio sweep / pytorch: {:.3}   ({})",
-        r.ratio(),
-        r.torch_info
-    );
-    Ok(())
+    let mut rows = Vec::new();
+    let mut torch_info = String::new();
+    for &(batch, crop) in &args.shapes {
+        for &recipe in &args.recipes {
+            let (row, info) = bench_row(args, batch, crop, recipe)?;
+            if let Err(e) = &row.torch {
+                eprintln!("PyTorch side of {batch} x {crop} {}: {e:#}", recipe.name());
+            }
+            eprintln!(
+                "{batch} x {crop} {}: sweep {:.2} img/s{}",
+                recipe.name(),
+                row.sweep.img_per_s,
+                row.ratio()
+                    .map(|r| format!(", ratio {r:.3}"))
+                    .unwrap_or_default()
+            );
+            if !info.is_empty() {
+                torch_info = info;
+            }
+            rows.push(row);
+        }
+    }
+    println!("{}", render(&rows, args.burn_kernels));
+    if !torch_info.is_empty() {
+        println!("PyTorch: {torch_info}");
+    }
+    Ok(rows)
 }
 
-pub fn bench_train_report(args: &BenchTrainArgs) -> anyhow::Result<BenchTrainReport> {
+fn render(rows: &[BenchRow], burn_kernels: bool) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    let mut header = vec!["batch", "crop", "precision", "sweep img/s"];
+    if burn_kernels {
+        header.push("sweep, burn kernels");
+    }
+    header.extend(["PyTorch eager img/s", "sweep / PyTorch"]);
+    if burn_kernels {
+        header.push("libtorch / burn kernels");
+    }
+    table.set_header(header);
+    let f = |v: f64| format!("{v:.2}");
+    for r in rows {
+        let mut row = vec![
+            r.batch.to_string(),
+            r.crop.to_string(),
+            r.recipe.name().to_string(),
+            f(r.sweep.img_per_s),
+        ];
+        if burn_kernels {
+            row.push(r.sweep_burn.as_ref().map_or("-".into(), |t| f(t.img_per_s)));
+        }
+        row.push(r.torch.as_ref().map_or("failed".into(), |t| f(t.img_per_s)));
+        row.push(r.ratio().map_or("-".into(), |v| format!("{v:.3}")));
+        if burn_kernels {
+            row.push(r.sweep_burn.as_ref().map_or("-".into(), |t| {
+                format!("{:.2}x", r.sweep.img_per_s / t.img_per_s)
+            }));
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+/// One shape and recipe: sweep (libtorch kernels, then burn's if asked) and PyTorch eager.
+pub fn bench_row(
+    args: &BenchTrainArgs,
+    batch: usize,
+    crop: usize,
+    recipe: Recipe,
+) -> anyhow::Result<(BenchRow, String)> {
     anyhow::ensure!(
-        args.crop > 0 && args.crop % 16 == 0,
-        "--crop {} is not a positive multiple of 16",
-        args.crop
+        crop > 0 && crop % 16 == 0,
+        "crop {crop} is not a positive multiple of 16"
     );
     anyhow::ensure!(
-        args.batch > 0 && args.steps > 0,
-        "--batch and --steps must be positive"
+        batch > 0 && args.steps > 0,
+        "batch and --steps must be positive"
     );
-    let (n, s) = (args.batch, args.crop);
+    let (n, s) = (batch, crop);
     // The batch, fixed by seed 0: images uniform in [-2, 2), labels 0/1.
     let mut rng = rng_for(0, 0xBE7C, 0);
     let images: Vec<f32> = (0..n * 3 * s * s)
@@ -128,12 +233,10 @@ pub fn bench_train_report(args: &BenchTrainArgs) -> anyhow::Result<BenchTrainRep
     let img_path = dir.join("images.f32");
     let lab_path = dir.join("labels.i64");
     let script = dir.join("torch_train_step.py");
+    let le = |bytes: Vec<[u8; 4]>| bytes.concat();
     std::fs::write(
         &img_path,
-        images
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>(),
+        le(images.iter().map(|v| v.to_le_bytes()).collect()),
     )?;
     std::fs::write(
         &lab_path,
@@ -144,14 +247,36 @@ pub fn bench_train_report(args: &BenchTrainArgs) -> anyhow::Result<BenchTrainRep
     )?;
     std::fs::write(&script, SCRIPT)?;
 
-    let sweep = time_sweep(args, images, labels)?;
-    let (torch, torch_info) = time_torch(args, &script, &img_path, &lab_path);
+    let bf16 = recipe == Recipe::Bf16;
+    let kernels = |torch_kernels: bool| KernelOptions {
+        torch_kernels,
+        cudnn_benchmark: matches!(args.device, DeviceChoice::Cuda(_)),
+        channels_last: bf16,
+        bf16,
+    };
+    set_kernel_options(kernels(true));
+    let sweep = time_sweep(args, batch, crop, &images, &labels)?;
+    let sweep_burn = if args.burn_kernels {
+        set_kernel_options(kernels(false));
+        let t = time_sweep(args, batch, crop, &images, &labels);
+        set_kernel_options(kernels(true));
+        Some(t?)
+    } else {
+        None
+    };
+    let (torch, torch_info) = time_torch(args, batch, crop, recipe, &script, &img_path, &lab_path);
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(BenchTrainReport {
-        sweep,
-        torch: torch?,
+    Ok((
+        BenchRow {
+            batch,
+            crop,
+            recipe,
+            sweep,
+            sweep_burn,
+            torch,
+        },
         torch_info,
-    })
+    ))
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
@@ -162,10 +287,12 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
 
 fn time_sweep(
     args: &BenchTrainArgs,
-    images: Vec<f32>,
-    labels: Vec<i64>,
+    batch: usize,
+    crop: usize,
+    images: &[f32],
+    labels: &[i64],
 ) -> anyhow::Result<StepTiming> {
-    let (n, s) = (args.batch, args.crop);
+    let (n, s) = (batch, crop);
     let ad = args.device.burn_device().autodiff();
     let cfg = JobConfig {
         model: ModelConfig {
@@ -176,8 +303,8 @@ fn time_sweep(
         },
         ..Default::default()
     };
-    let x = Tensor::<4>::from_data(TensorData::new(images, [n, 3, s, s]), &ad);
-    let y = Tensor::<3, Int>::from_data(TensorData::new(labels, [n, s, s]), &ad);
+    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, 3, s, s]), &ad);
+    let y = Tensor::<3, Int>::from_data(TensorData::new(labels.to_vec(), [n, s, s]), &ad);
     let mut model = Segmentor::init(&cfg.model, 0, &ad);
     let mut optim = build_optimizer(&cfg.optimizer);
     let mut last = None;
@@ -201,7 +328,6 @@ fn time_sweep(
         .unwrap_or(f64::NAN);
     let secs = t0.elapsed().as_secs_f64();
     Ok(StepTiming {
-        name: "sweep (burn-tch)".into(),
         img_per_s: (n * args.steps) as f64 / secs,
         secs_per_step: secs / args.steps as f64,
         last_loss,
@@ -226,6 +352,9 @@ pub fn python() -> PathBuf {
 
 fn time_torch(
     args: &BenchTrainArgs,
+    batch: usize,
+    crop: usize,
+    recipe: Recipe,
     script: &std::path::Path,
     images: &std::path::Path,
     labels: &std::path::Path,
@@ -245,12 +374,11 @@ fn time_torch(
             .arg(script)
             .args(["--images", &images.display().to_string()])
             .args(["--labels", &labels.display().to_string()])
-            .args([
-                "--batch",
-                &args.batch.to_string(),
-                "--crop",
-                &args.crop.to_string(),
-            ])
+            .args(["--batch", &batch.to_string(), "--crop", &crop.to_string()])
+            .args(match recipe {
+                Recipe::Fp32 => &[][..],
+                Recipe::Bf16 => &["--bf16", "--channels-last"][..],
+            })
             .args(["--head", head, "--base", &args.base_channels.to_string()])
             .args([
                 "--steps",
@@ -283,7 +411,6 @@ fn time_torch(
         );
         Ok((
             StepTiming {
-                name: "PyTorch eager".into(),
                 img_per_s: f("img_per_s"),
                 secs_per_step: f("secs") / f("steps"),
                 last_loss: f("last_loss"),

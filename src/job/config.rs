@@ -45,9 +45,43 @@ pub struct JobConfig {
     /// Parts of the network whose parameters (and batch-norm statistics) stay fixed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freeze: Vec<String>,
+    /// Numerics and memory layout of the training step (fp32 unless asked).
+    #[serde(default, skip_serializing_if = "ComputeConfig::is_default")]
+    pub compute: ComputeConfig,
     /// Fault injection for the reliability tests (never set in real sweeps).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultConfig>,
+}
+
+/// How the training step computes: precision and layout of the convolutions.
+///
+/// Part of the job's identity (bf16 changes the numbers); all-default is left out of the
+/// canonical JSON, so jobs written before this section existed keep their hashes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// `fp32`, or `bf16`: convolutions (forward and backward) in bfloat16 with fp32 master
+    /// weights, batch norm, loss and optimiser (bf16 has fp32's exponent range, so no loss
+    /// scaling is needed, as in PyTorch's bf16 autocast).
+    #[serde(default)]
+    pub precision: Precision,
+    /// Convolutions in channels_last (NHWC) layout, which tensor cores prefer.
+    #[serde(default)]
+    pub channels_last: bool,
+}
+
+impl ComputeConfig {
+    pub fn is_default(&self) -> bool {
+        *self == ComputeConfig::default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

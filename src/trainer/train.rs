@@ -15,9 +15,10 @@ use super::import::init_model;
 use super::loss::{check_spec, total_loss};
 use super::model::blocks::rng_for;
 use super::model::Segmentor;
+use super::ops::{set_kernel_options, KernelOptions};
 use super::optim::{build_optimizer, LrSchedule};
-use super::{eval, Event, MetricValue, Observer, Outcome, TrainContext};
-use crate::job::{ConfigError, JobConfig};
+use super::{eval, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
+use crate::job::{ComputeConfig, ConfigError, JobConfig, Precision};
 use anyhow::{anyhow, bail, Context};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -119,6 +120,17 @@ fn die_of_oom() -> ! {
     std::alloc::handle_alloc_error(layout)
 }
 
+/// libtorch kernels always; cuDNN autotuning on CUDA (crops are fixed per job, so every
+/// shape is tuned once); precision and layout as the job asks.
+pub fn kernel_options_for(compute: &ComputeConfig, device: &DeviceChoice) -> KernelOptions {
+    KernelOptions {
+        torch_kernels: true,
+        cudnn_benchmark: matches!(device, DeviceChoice::Cuda(_)),
+        channels_last: compute.channels_last,
+        bf16: compute.precision == Precision::Bf16,
+    }
+}
+
 fn checkpoint_due(cfg: &JobConfig, iter: usize) -> bool {
     cfg.checkpoint_every > 0 && iter % cfg.checkpoint_every == 0 && iter < cfg.iters
 }
@@ -142,6 +154,8 @@ fn run_unet(
 ) -> anyhow::Result<Outcome> {
     let device = ctx.device.burn_device();
     let ad = device.clone().autodiff();
+    // One job per process, so the process-wide kernel options are this job's.
+    set_kernel_options(kernel_options_for(&cfg.compute, &ctx.device));
     let ds = Arc::new(Dataset::open(&cfg.data).map_err(|e| anyhow!(e))?);
 
     let mut model = apply_freeze(Segmentor::init(&cfg.model, cfg.seed, &ad), &cfg.freeze)?;

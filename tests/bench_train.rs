@@ -1,0 +1,47 @@
+//! `sweep bench train` on CPU: every side runs, and the libtorch-kernel path trains the same
+//! network to the same loss as burn's own ops (same init, batch and dropout masks), so the
+//! benchmark compares equal work.
+
+use sweep::bench::train::{bench_row, parse_shapes, BenchTrainArgs, Recipe};
+use sweep::job::Head;
+
+#[test]
+fn both_kernel_paths_and_pytorch_run_the_same_step() {
+    sweep::trainer::train::set_cpu_threads(1);
+    let args = BenchTrainArgs {
+        base_channels: 4,
+        steps: 3,
+        warmup: 1,
+        head: Head::Deeplabv3,
+        ..Default::default()
+    };
+    let (row, info) = bench_row(&args, 2, 32, Recipe::Fp32).unwrap();
+    let burn = row.sweep_burn.as_ref().expect("burn kernels timed");
+    for t in [&row.sweep, burn] {
+        assert!(t.img_per_s > 0.0 && t.img_per_s.is_finite(), "{t:?}");
+        assert!(t.last_loss.is_finite(), "{t:?}");
+    }
+    let rel = (row.sweep.last_loss - burn.last_loss).abs() / burn.last_loss.abs();
+    assert!(
+        rel < 1e-4,
+        "libtorch kernels {} vs burn {} after 4 steps",
+        row.sweep.last_loss,
+        burn.last_loss
+    );
+    let torch = row.torch.as_ref().expect("PyTorch side ran");
+    assert!(torch.img_per_s > 0.0 && torch.last_loss.is_finite());
+    assert!(info.contains("torch 2."), "{info}");
+    assert!(row.ratio().unwrap() > 0.0);
+}
+
+#[test]
+fn shapes_parse_and_name_the_bad_row() {
+    assert_eq!(
+        parse_shapes("2x256, 16x256,2x320").unwrap(),
+        vec![(2, 256), (16, 256), (2, 320)]
+    );
+    let e = parse_shapes("2x256,16").unwrap_err();
+    assert!(e.contains("\"16\""), "{e}");
+    let e = parse_shapes("2xabc").unwrap_err();
+    assert!(e.contains("\"abc\""), "{e}");
+}
