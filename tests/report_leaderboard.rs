@@ -402,3 +402,47 @@ async fn report_from_the_store_end_to_end() {
         "seeded curves are told apart"
     );
 }
+
+#[test]
+fn columns_from_another_split_show_training_throughput() {
+    // Two seeds of one config: throughput 10 and 14 img/s, data wait 1 % and 3 %.
+    let with_train = |id: i64, seed: u64, dice: f64, ips: f64, wait: f64| {
+        let mut m = metrics(&[("mDice", None, dice)]);
+        for (name, value) in [("img_per_s", ips), ("data_wait", wait)] {
+            m.push(MetricValue {
+                split: "train".into(),
+                name: name.into(),
+                class: None,
+                value,
+            });
+        }
+        row("dme", id, FCN256, seed, "fcn", "succeeded", m)
+    };
+    let rows = vec![
+        with_train(1, 0, 70.0, 10.0, 1.0),
+        with_train(2, 1, 72.0, 14.0, 3.0),
+    ];
+    let out = render(
+        &rows,
+        &ReportOptions {
+            columns: vec!["train:img_per_s".into(), "train:data_wait".into()],
+            ..opts(Format::Csv)
+        },
+    )
+    .unwrap();
+    let header = out.lines().next().unwrap();
+    assert!(header.contains("train:img_per_s"), "{out}");
+    // mDice is read from val (71 = mean of 70, 72), the throughput from train (12, 2).
+    let line = out.lines().nth(1).unwrap();
+    // Cells after the quoted model label: status, n, then the metric columns.
+    let after_label: Vec<&str> = line.rsplit('"').next().unwrap().split(',').collect();
+    let headers: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| {
+        let from_end = headers.len() - headers.iter().position(|h| *h == name).unwrap();
+        after_label[after_label.len() - from_end]
+    };
+    let value = |name: &str| col(name).parse::<f64>().unwrap();
+    assert_eq!(value("mDice"), 71.0, "{out}");
+    assert_eq!(value("train:img_per_s"), 12.0, "{out}");
+    assert_eq!(value("train:data_wait"), 2.0, "{out}");
+}

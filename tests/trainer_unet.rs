@@ -33,9 +33,27 @@ fn dme_subset(ids: &[&str]) -> (tempfile::TempDir, PathBuf) {
     (tmp, root)
 }
 
-fn metrics(o: &Outcome) -> &[MetricValue] {
+/// The evaluation's numbers (`train` holds this attempt's throughput, which varies).
+fn metrics(o: &Outcome) -> Vec<MetricValue> {
     match o {
-        Outcome::Completed { metrics, .. } => metrics,
+        Outcome::Completed { metrics, .. } => metrics
+            .iter()
+            .filter(|m| m.split == "val")
+            .cloned()
+            .collect(),
+        other => panic!("not completed: {other:?}"),
+    }
+}
+
+fn train_metric(o: &Outcome, name: &str) -> f64 {
+    match o {
+        Outcome::Completed { metrics, .. } => {
+            metrics
+                .iter()
+                .find(|m| m.split == "train" && m.name == name)
+                .unwrap_or_else(|| panic!("no train:{name} in {metrics:?}"))
+                .value
+        }
         other => panic!("not completed: {other:?}"),
     }
 }
@@ -137,6 +155,10 @@ fn same_seed_is_identical_and_resume_equals_uninterrupted() {
     let out_b = run(&cfg, &ctx(b.path(), 1), &mut Vec::new()).unwrap();
     assert_eq!(metrics(&out_a), metrics(&out_b));
     assert!(!metrics(&out_a).is_empty());
+    // Throughput of the attempt: positive images per second, a data wait in [0, 100] %.
+    assert!(train_metric(&out_a, "img_per_s") > 0.0);
+    let wait = train_metric(&out_a, "data_wait");
+    assert!((0.0..=100.0).contains(&wait), "data wait {wait} %");
     assert_eq!(final_tensors(a.path()), final_tensors(b.path()));
 
     // Interrupted after the checkpoint of iteration 2, then resumed by a second attempt.

@@ -51,7 +51,12 @@ fn ctx(dir: &Path, init_checkpoint: Option<PathBuf>) -> TrainContext {
 
 fn metrics(o: &Outcome) -> Vec<MetricValue> {
     match o {
-        Outcome::Completed { metrics, .. } => metrics.clone(),
+        // The evaluation's numbers (`train` holds this attempt's throughput, which varies).
+        Outcome::Completed { metrics, .. } => metrics
+            .iter()
+            .filter(|m| m.split == "val")
+            .cloned()
+            .collect(),
         other => panic!("not completed: {other:?}"),
     }
 }

@@ -80,17 +80,24 @@ pub const DEFAULT_COLUMNS: &[(&str, &str)] = &[
     ("mFscore", "mFscore"),
 ];
 
-/// A metric as stored: `name` and `class` (None for means and aAcc).
+/// A metric as stored: `name` and `class` (None for means and aAcc), and the split it is
+/// read from when not the report's (`train:img_per_s`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MetricKey {
     pub name: String,
     pub class: Option<usize>,
+    pub split: Option<String>,
 }
 
 impl MetricKey {
-    /// `mDice`, `mAccuracy` (= mAcc), `Dice.1` (class 1). Names compare case-insensitively.
+    /// `mDice`, `mAccuracy` (= mAcc), `Dice.1` (class 1), `train:data_wait` (another split than
+    /// the report's). Names compare case-insensitively.
     pub fn parse(s: &str) -> Result<MetricKey> {
         let s = s.trim();
+        let (split, s) = match s.split_once(':') {
+            Some((sp, rest)) if !sp.trim().is_empty() => (Some(sp.trim().to_string()), rest.trim()),
+            _ => (None, s),
+        };
         if s.is_empty() {
             bail!("empty metric name");
         }
@@ -110,6 +117,7 @@ impl MetricKey {
         Ok(MetricKey {
             name: name.to_string(),
             class,
+            split,
         })
     }
 
@@ -120,6 +128,9 @@ impl MetricKey {
 
 impl std::fmt::Display for MetricKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(sp) = &self.split {
+            write!(f, "{sp}:")?;
+        }
         match self.class {
             Some(c) => write!(f, "{}.{c}", self.name),
             None => write!(f, "{}", self.name),
@@ -184,7 +195,10 @@ impl Group<'_> {
             .runs
             .iter()
             .filter_map(|r| {
-                let sp = Self::split_of(r, split)?;
+                let sp = match &key.split {
+                    Some(own) => own.as_str(),
+                    None => Self::split_of(r, split)?,
+                };
                 r.metrics
                     .iter()
                     .find(|m| m.split == sp && key.matches(m))
@@ -205,6 +219,7 @@ impl Group<'_> {
                 let k = MetricKey {
                     name: m.name.clone(),
                     class: m.class,
+                    split: None,
                 };
                 if !keys.contains(&k) {
                     keys.push(k);
@@ -339,10 +354,9 @@ pub fn render(rows: &[JobRow], opts: &ReportOptions) -> Result<String> {
         .collect();
     for c in &opts.columns {
         let key = MetricKey::parse(c)?;
-        if !columns
-            .iter()
-            .any(|(_, k)| k.name.eq_ignore_ascii_case(&key.name) && k.class == key.class)
-        {
+        if !columns.iter().any(|(_, k)| {
+            k.name.eq_ignore_ascii_case(&key.name) && k.class == key.class && k.split == key.split
+        }) {
             columns.push((c.trim().to_string(), key));
         }
     }
@@ -400,9 +414,15 @@ mod tests {
             MetricKey::parse("Dice.1").unwrap(),
             MetricKey {
                 name: "Dice".into(),
-                class: Some(1)
+                class: Some(1),
+                split: None,
             }
         );
+        let wait = MetricKey::parse("train:data_wait").unwrap();
+        assert_eq!(wait.split.as_deref(), Some("train"));
+        assert_eq!(wait.name, "data_wait");
+        assert_eq!(wait.to_string(), "train:data_wait");
+        assert!(MetricKey::parse("train:").is_err());
         assert_eq!(MetricKey::parse("mAccuracy").unwrap().name, "mAcc");
         assert_eq!(MetricKey::parse("mDice").unwrap().class, None);
         assert!(MetricKey::parse("  ").is_err());

@@ -200,6 +200,7 @@ pub(super) fn json(groups: &[Group], opts: &ReportOptions) -> Result<String> {
                     let key = MetricKey {
                         name: m.name.clone(),
                         class: m.class,
+                        split: None,
                     };
                     by_split
                         .entry(m.split.as_str())

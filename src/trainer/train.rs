@@ -220,6 +220,7 @@ fn run_unet(
         resumed_from: start,
     });
 
+    let mut pace = Pace::default();
     if start < cfg.iters {
         let sched = LrSchedule::from_job(cfg);
         let mut loader = TrainLoader::new(ds.clone(), cfg, start);
@@ -258,11 +259,13 @@ fn run_unet(
             model = optim.step(lr, model, grads);
             last_loss = Some(loss_v);
             // `secs`: the whole iteration (data wait included), `data_wait_secs`: its wait.
+            let secs = t0.elapsed().as_secs_f64();
+            pace.add(batch.n, secs, wait.as_secs_f64());
             obs.event(Event::Iter {
                 iter,
                 loss: loss_v,
                 lr,
-                secs: t0.elapsed().as_secs_f64(),
+                secs,
                 data_wait_secs: wait.as_secs_f64(),
             });
             let stop = obs.stop_requested() && iter < cfg.iters;
@@ -307,10 +310,53 @@ fn run_unet(
         &device,
         pred_dir.as_deref(),
     )?;
+    let mut values = metrics.to_values("val");
+    if let Some(train) = pace.metrics() {
+        obs.event(Event::Log {
+            message: format!(
+                "trained at {:.2} img/s, {:.1}% of step time waiting for data",
+                train[0].value, train[1].value
+            ),
+        });
+        values.extend(train);
+    }
     Ok(Outcome::Completed {
         iterations: cfg.iters,
-        metrics: metrics.to_values("val"),
+        metrics: values,
     })
+}
+
+/// Throughput of this attempt's training iterations, and how much of it the data loader cost.
+#[derive(Default)]
+struct Pace {
+    images: usize,
+    secs: f64,
+    wait_secs: f64,
+}
+
+impl Pace {
+    fn add(&mut self, images: usize, secs: f64, wait_secs: f64) {
+        self.images += images;
+        self.secs += secs;
+        self.wait_secs += wait_secs;
+    }
+
+    /// `train:img_per_s` and `train:data_wait` (percent of step time), stored with the
+    /// evaluation's metrics; None when this attempt trained nothing (evaluation only).
+    fn metrics(&self) -> Option<Vec<MetricValue>> {
+        (self.secs > 0.0).then(|| {
+            let value = |name: &str, value: f64| MetricValue {
+                split: "train".into(),
+                name: name.into(),
+                class: None,
+                value,
+            };
+            vec![
+                value("img_per_s", self.images as f64 / self.secs),
+                value("data_wait", 100.0 * self.wait_secs / self.secs),
+            ]
+        })
+    }
 }
 
 fn save(
