@@ -128,11 +128,7 @@ impl JobProgress {
             }
             None => {
                 // Plain mode: a line every 25 % or every 30 s, whichever comes first.
-                let pct = if self.total == 0 {
-                    100
-                } else {
-                    iter * 100 / self.total
-                };
+                let pct = (iter * 100).checked_div(self.total).unwrap_or(100);
                 if pct >= self.last_logged_pct + 25
                     || self.last_log.elapsed() > Duration::from_secs(30)
                 {
