@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Tensor};
 use ops_support::*;
-use sweep::trainer::ops::{self, RunningVariance};
+use sweep::trainer::ops::{self, BnLayer, RunningVariance};
 
 const TOL: f32 = 1e-4;
 
@@ -40,16 +40,17 @@ fn run(shape: [usize; 4], momentum: f64, training: bool, torch: bool) -> Run {
     } else {
         ops::batch_norm_reference
     };
-    let (y, stats) = f(
-        x.clone(),
-        gamma.clone(),
-        beta.clone(),
-        running_mean,
-        running_var,
+    let bn = BnLayer {
         momentum,
-        1e-5,
-        training,
-    );
+        ..BnLayer::new(
+            gamma.clone(),
+            beta.clone(),
+            running_mean,
+            running_var,
+            training,
+        )
+    };
+    let (y, stats) = f(x.clone(), bn);
     let r = tensor(y.dims(), 6, &device);
     let grads = (y.clone() * r).sum().backward();
     Run {
@@ -111,9 +112,9 @@ fn batch_norm_on_a_plain_device_matches_burn() {
             )
         };
         let (a, b, c, d, e) = args();
-        let (y_t, s_t) = ops::batch_norm(a, b, c, d, e, 0.1, 1e-5, training);
+        let (y_t, s_t) = ops::batch_norm(a, BnLayer::new(b, c, d, e, training));
         let (a, b, c, d, e) = args();
-        let (y_b, s_b) = ops::batch_norm_reference(a, b, c, d, e, 0.1, 1e-5, training);
+        let (y_b, s_b) = ops::batch_norm_reference(a, BnLayer::new(b, c, d, e, training));
         assert_close("y", &y_t, &y_b, TOL);
         assert_eq!(s_t.is_some(), training);
         if let (Some((tm, tv)), Some((bm, bv))) = (s_t, s_b) {
@@ -133,16 +134,14 @@ fn batch_norm_hand_computed() {
         .require_grad();
     let gamma = Tensor::<1>::from_floats([2.0], &device).require_grad();
     let beta = Tensor::<1>::from_floats([1.0], &device).require_grad();
-    let (y, stats) = ops::batch_norm(
-        x.clone(),
+    let layer = BnLayer::new(
         gamma.clone(),
         beta.clone(),
         Tensor::zeros([1], &device),
         Tensor::ones([1], &device),
-        0.1,
-        1e-5,
         true,
     );
+    let (y, stats) = ops::batch_norm(x.clone(), layer.clone());
     let std = (1.25f32 + 1e-5).sqrt();
     let expected: Vec<f32> = [1., 2., 3., 4.]
         .iter()
@@ -153,16 +152,12 @@ fn batch_norm_hand_computed() {
     assert_close_values("running mean", &vec_of(&mean), &[0.25], 1e-6);
     assert_close_values("running var", &vec_of(&var), &[0.9 + 0.1 * 1.25], 1e-6);
     // PyTorch's convention: the unbiased variance 5/3 feeds the running variance.
-    let (_, stats) = ops::batch_norm_with(
+    let (_, stats) = ops::batch_norm(
         x.clone(),
-        gamma.clone(),
-        beta.clone(),
-        Tensor::zeros([1], &device),
-        Tensor::ones([1], &device),
-        0.1,
-        1e-5,
-        true,
-        RunningVariance::Unbiased,
+        BnLayer {
+            running_variance: RunningVariance::Unbiased,
+            ..layer
+        },
     );
     let (mean, var) = stats.unwrap();
     assert_close_values("unbiased: running mean", &vec_of(&mean), &[0.25], 1e-6);
@@ -199,7 +194,7 @@ fn batch_norm_module_matches_batch_norm_forward() {
             .add_scalar(0.3)
             .detach()
             .require_grad();
-        let y_ours = ops::batch_norm_module(&ours, x.clone());
+        let y_ours = ops::batch_norm_module(&ours, x.clone(), RunningVariance::Biased);
         let y_burn = burns.forward(x.clone());
         assert_close(&format!("step {step}: y"), &y_ours, &y_burn, TOL);
         let r = tensor(y_ours.dims(), 60 + step, &device);
@@ -241,7 +236,7 @@ fn batch_norm_module_matches_batch_norm_forward() {
     let before = vec_of(&ours_eval.running_mean.value_sync());
     assert_close(
         "inference y",
-        &ops::batch_norm_module(&ours_eval, x.clone()),
+        &ops::batch_norm_module(&ours_eval, x.clone(), RunningVariance::Biased),
         &burns_eval.forward(x),
         TOL,
     );
@@ -252,7 +247,7 @@ fn batch_norm_module_matches_batch_norm_forward() {
     );
 }
 
-/// `batch_norm_module_with(.., Unbiased)` keeps PyTorch's running variance: compared with
+/// `batch_norm_module(.., Unbiased)` keeps PyTorch's running variance: compared with
 /// that update written out (burn's batch statistics, unbiased by n / (n - 1)).
 #[test]
 fn batch_norm_module_with_pytorch_running_variance() {
@@ -264,7 +259,7 @@ fn batch_norm_module_with_pytorch_running_variance() {
         let x = tensor([2, 3, 4, 5], 80 + step, &device)
             .mul_scalar(2.0)
             .add_scalar(0.1 * step as f32);
-        let y = ops::batch_norm_module_with(&bn, x.clone(), RunningVariance::Unbiased);
+        let y = ops::batch_norm_module(&bn, x.clone(), RunningVariance::Unbiased);
         let stats = burn::tensor::module::batch_norm_train(
             x,
             Tensor::ones([3], &device),

@@ -16,7 +16,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 use ops_support::*;
 use std::time::Instant;
-use sweep::trainer::ops::{self, KernelOptions, RunningVariance};
+use sweep::trainer::ops::{self, KernelOptions};
 
 #[derive(Module, Debug)]
 struct ConvBnRelu {
@@ -44,6 +44,7 @@ impl ConvBnRelu {
             relu(ops::batch_norm_module(
                 &self.bn,
                 ops::conv2d_module(&self.conv, x),
+                ops::RunningVariance::Biased,
             ))
         }
     }
@@ -193,16 +194,14 @@ fn benchmark(
         let _ = y.sum().backward();
     };
     let mut bn = || {
-        let (y, _) = ops::batch_norm(
-            x_in.clone(),
+        let layer = ops::BnLayer::new(
             gamma.clone(),
             beta.clone(),
             Tensor::zeros([channels], device),
             Tensor::ones([channels], device),
-            0.1,
-            1e-5,
             true,
         );
+        let (y, _) = ops::batch_norm(x_in.clone(), layer);
         let _ = y.sum().backward();
     };
     let mut enc = || {
@@ -363,16 +362,8 @@ fn check(device: &Device, options: KernelOptions) -> f32 {
             } else {
                 ops::batch_norm_reference
             };
-            let (y, stats) = f(
-                x.clone(),
-                gamma.clone(),
-                beta.clone(),
-                rm,
-                rv,
-                0.1,
-                1e-5,
-                training,
-            );
+            let layer = ops::BnLayer::new(gamma.clone(), beta.clone(), rm, rv, training);
+            let (y, stats) = f(x.clone(), layer);
             let r = tensor(y.dims(), 10, device);
             let grads = (y.clone() * r).sum().backward();
             (
@@ -420,20 +411,8 @@ fn check(device: &Device, options: KernelOptions) -> f32 {
                 ops::conv_bn_relu_reference
             };
             let conv_options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-            let (y, stats) = f(
-                x.clone(),
-                w.clone(),
-                None,
-                conv_options,
-                gamma.clone(),
-                beta.clone(),
-                rm,
-                rv,
-                0.1,
-                1e-5,
-                training,
-                RunningVariance::Biased,
-            );
+            let layer = ops::BnLayer::new(gamma.clone(), beta.clone(), rm, rv, training);
+            let (y, stats) = f(x.clone(), w.clone(), None, conv_options, layer);
             let r = tensor(y.dims(), 17, device);
             let grads = (y.clone() * r).sum().backward();
             let mut errs_in = vec![

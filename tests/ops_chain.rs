@@ -41,16 +41,7 @@ fn chain_gradients_match_burn() {
         let w2 = tensor([4, 5, 3, 3], 6, &device).require_grad();
         let (rm, rv) = (Tensor::zeros([5], &device), Tensor::ones([5], &device));
         type Conv = fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>;
-        type Bn = fn(
-            Tensor<4>,
-            Tensor<1>,
-            Tensor<1>,
-            Tensor<1>,
-            Tensor<1>,
-            f64,
-            f64,
-            bool,
-        ) -> (Tensor<4>, Option<(Tensor<1>, Tensor<1>)>);
+        type Bn = fn(Tensor<4>, ops::BnLayer) -> ops::BnOutput;
         let (conv, bn): (Conv, Bn) = if torch {
             (ops::conv2d, ops::batch_norm)
         } else {
@@ -62,7 +53,8 @@ fn chain_gradients_match_burn() {
             None,
             ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
         );
-        let (h, stats) = bn(h, gamma.clone(), beta.clone(), rm, rv, 0.1, 1e-5, true);
+        let layer = ops::BnLayer::new(gamma.clone(), beta.clone(), rm, rv, true);
+        let (h, stats) = bn(h, layer);
         let h = relu(h);
         let y = conv(
             h,
@@ -133,7 +125,11 @@ impl Block {
     fn forward(&self, x: Tensor<4>, torch: bool) -> Tensor<4> {
         if torch {
             let h = ops::conv2d_module(&self.conv1, x);
-            let h = relu(ops::batch_norm_module(&self.bn, h));
+            let h = relu(ops::batch_norm_module(
+                &self.bn,
+                h,
+                ops::RunningVariance::Biased,
+            ));
             ops::conv2d_module(&self.conv2, h)
         } else {
             let h = self.conv1.forward(x);

@@ -37,20 +37,11 @@ fn run(
     } else {
         ops::conv_bn_relu_reference
     };
-    let (y, stats) = f(
-        x.clone(),
-        w.clone(),
-        None,
-        options,
-        gamma.clone(),
-        beta.clone(),
-        rm,
-        rv,
-        0.1,
-        1e-5,
-        training,
+    let bn = ops::BnLayer {
         running_variance,
-    );
+        ..ops::BnLayer::new(gamma.clone(), beta.clone(), rm, rv, training)
+    };
+    let (y, stats) = f(x.clone(), w.clone(), None, options, bn);
     let r = tensor(y.dims(), 7, &device);
     // y is used twice: burn must not overwrite it in place (libtorch's ReLU saved it).
     let z = y.clone().mul_scalar(2.0).add_scalar(0.5);

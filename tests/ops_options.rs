@@ -24,38 +24,16 @@ fn run(torch: bool) -> Vec<Tensor<4>> {
     let (rm, rv) = (Tensor::zeros([6], &device), Tensor::ones([6], &device));
     let o1 = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
     let o2 = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let bn = ops::BnLayer {
+        running_variance: ops::RunningVariance::Unbiased,
+        ..ops::BnLayer::new(gamma.clone(), beta, rm, rv, true)
+    };
     let (y, stats) = if torch {
         let h = ops::conv2d(x.clone(), w1.clone(), Some(b1.clone()), o1);
-        ops::conv_bn_relu(
-            h,
-            w2.clone(),
-            None,
-            o2,
-            gamma.clone(),
-            beta,
-            rm,
-            rv,
-            0.1,
-            1e-5,
-            true,
-            ops::RunningVariance::Unbiased,
-        )
+        ops::conv_bn_relu(h, w2.clone(), None, o2, bn)
     } else {
         let h = ops::conv2d_reference(x.clone(), w1.clone(), Some(b1.clone()), o1);
-        ops::conv_bn_relu_reference(
-            h,
-            w2.clone(),
-            None,
-            o2,
-            gamma.clone(),
-            beta,
-            rm,
-            rv,
-            0.1,
-            1e-5,
-            true,
-            ops::RunningVariance::Unbiased,
-        )
+        ops::conv_bn_relu_reference(h, w2.clone(), None, o2, bn)
     };
     let r = tensor(y.dims(), 7, &device);
     let grads = (y.clone() * r).sum().backward();

@@ -13,11 +13,10 @@
 //!
 //! Swapping in a model whose block calls `self.conv.forward(x)` and `self.bn.forward(x)`:
 //! replace them with `ops::conv2d_module(&self.conv, x)` and
-//! `ops::batch_norm_module(&self.bn, x)`; nothing else changes (same parameters, same
+//! `ops::batch_norm_module(&self.bn, x, RunningVariance::Biased)` (`Unbiased`: PyTorch's
+//! running variance, as MMSegmentation); nothing else changes (same parameters, same
 //! records, same running-stat updates). A model that calls `module::conv2d(x, w, b, options)`
-//! itself swaps in `ops::conv2d` (same signature); one that keeps PyTorch's running variance
-//! (unbiased, as MMSegmentation) uses `ops::batch_norm_module_with(&bn, x,
-//! RunningVariance::Unbiased)`. A conv -> BN -> ReLU block can instead make one call,
+//! itself swaps in `ops::conv2d` (same signature). A conv -> BN -> ReLU block can instead make one call,
 //! `ops::conv_bn_relu_module(&self.conv, &self.bn, x)` or, with its own conv options and
 //! convention, `ops::conv_bn_relu_block(x, w, b, options, &self.bn, convention)`, which runs
 //! the three as a single libtorch op. [`set_kernel_options`] turns the libtorch path off
@@ -29,8 +28,7 @@ pub mod fused;
 pub mod kernels;
 
 pub use batch_norm::{
-    batch_norm, batch_norm_module, batch_norm_module_with, batch_norm_reference,
-    batch_norm_reference_with, batch_norm_with, RunningVariance,
+    batch_norm, batch_norm_module, batch_norm_reference, BnLayer, BnOutput, RunningVariance,
 };
 pub use conv::{conv2d, conv2d_module, conv2d_module_options, conv2d_reference};
 pub use fused::{conv_bn_relu, conv_bn_relu_block, conv_bn_relu_module, conv_bn_relu_reference};
