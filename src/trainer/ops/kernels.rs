@@ -381,6 +381,36 @@ impl GraphState {
     }
 }
 
+impl TorchGraph {
+    /// Runs `forward` under libtorch's autograd on fresh leaves of `inputs` (burn's parents, in
+    /// order) and returns its detached output, its other results and the graph that
+    /// differentiates it. `constants` (non-differentiable inputs) are kept alive with the
+    /// inputs; `keep_output` also keeps the output (for backwards that read it, as ReLU's).
+    fn record<R>(
+        inputs: Vec<TchTensor>,
+        constants: Vec<TchTensor>,
+        keep_output: bool,
+        forward: impl FnOnce(&[tch::Tensor]) -> (tch::Tensor, R),
+    ) -> (TchTensor, R, GraphState) {
+        tch::with_grad(|| {
+            let leaves: Vec<tch::Tensor> = inputs.iter().map(leaf).collect();
+            let (y, extra) = forward(&leaves);
+            let output = TchTensor::new(y.detach());
+            let mut saved = inputs;
+            saved.extend(constants);
+            if keep_output {
+                saved.push(output.clone());
+            }
+            let graph = TorchGraph {
+                output: y,
+                leaves,
+                _saved: saved,
+            };
+            (output, extra, GraphState::new(graph))
+        })
+    }
+}
+
 /// A libtorch leaf sharing `t`'s storage, tracked by libtorch's autograd.
 fn leaf(t: &TchTensor) -> tch::Tensor {
     t.tensor.detach().set_requires_grad(true)
@@ -470,19 +500,10 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
             OpsKind::UnTracked(prep) => prep.finish(LibTorch::torch_conv2d(x, weight, options)),
             OpsKind::Tracked(prep) => {
                 let kernel = kernel_options();
-                let (output, graph) = tch::with_grad(|| {
-                    let leaves = vec![leaf(&x), leaf(&weight)];
-                    let y = conv_forward(&leaves[0], &leaves[1], None, &options, kernel);
-                    (
-                        y.detach(),
-                        TorchGraph {
-                            output: y,
-                            leaves,
-                            _saved: vec![x, weight],
-                        },
-                    )
+                let (output, (), graph) = TorchGraph::record(vec![x, weight], vec![], false, |l| {
+                    (conv_forward(&l[0], &l[1], None, &options, kernel), ())
                 });
-                prep.finish(GraphState::new(graph), TchTensor::new(output))
+                prep.finish(graph, output)
             }
         }
     }
@@ -506,20 +527,14 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
             }
             OpsKind::Tracked(prep) => {
                 let kernel = kernel_options();
-                let (output, graph) = tch::with_grad(|| {
-                    let leaves = vec![leaf(&x), leaf(&weight), leaf(&bias)];
-                    let y =
-                        conv_forward(&leaves[0], &leaves[1], Some(&leaves[2]), &options, kernel);
-                    (
-                        y.detach(),
-                        TorchGraph {
-                            output: y,
-                            leaves,
-                            _saved: vec![x, weight],
-                        },
-                    )
-                });
-                prep.finish(GraphState::new(graph), TchTensor::new(output))
+                let (output, (), graph) =
+                    TorchGraph::record(vec![x, weight, bias], vec![], false, |l| {
+                        (
+                            conv_forward(&l[0], &l[1], Some(&l[2]), &options, kernel),
+                            (),
+                        )
+                    });
+                prep.finish(graph, output)
             }
         }
     }
@@ -543,22 +558,13 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
                 (prep.finish(y), mean, var)
             }
             OpsKind::Tracked(prep) => {
-                let (output, mean, variance, graph) = tch::with_grad(|| {
-                    let leaves = vec![leaf(&x), leaf(&gamma), leaf(&beta)];
-                    let (y, mean, variance) =
-                        batch_norm_train_forward(&leaves[0], &leaves[1], &leaves[2], epsilon);
-                    (
-                        y.detach(),
-                        mean,
-                        variance,
-                        TorchGraph {
-                            output: y,
-                            leaves,
-                            _saved: vec![x, gamma],
-                        },
-                    )
-                });
-                let output = prep.finish(GraphState::new(graph), TchTensor::new(output));
+                let (output, (mean, variance), graph) =
+                    TorchGraph::record(vec![x, gamma, beta], vec![], false, |l| {
+                        let (y, mean, variance) =
+                            batch_norm_train_forward(&l[0], &l[1], &l[2], epsilon);
+                        (y, (mean, variance))
+                    });
+                let output = prep.finish(graph, output);
                 (output, TchTensor::new(mean), TchTensor::new(variance))
             }
         };
@@ -588,26 +594,15 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
                 x, gamma, beta, mean, variance, epsilon,
             )),
             OpsKind::Tracked(prep) => {
-                let (output, graph) = tch::with_grad(|| {
-                    let leaves = vec![leaf(&x), leaf(&gamma), leaf(&beta)];
-                    let y = batch_norm_eval_forward(
-                        &leaves[0],
-                        &leaves[1],
-                        &leaves[2],
-                        &mean.tensor,
-                        &variance.tensor,
-                        epsilon,
-                    );
-                    (
-                        y.detach(),
-                        TorchGraph {
-                            output: y,
-                            leaves,
-                            _saved: vec![x, gamma, mean, variance],
-                        },
-                    )
-                });
-                prep.finish(GraphState::new(graph), TchTensor::new(output))
+                let (m, v) = (mean.tensor.shallow_clone(), variance.tensor.shallow_clone());
+                let (output, (), graph) =
+                    TorchGraph::record(vec![x, gamma, beta], vec![mean, variance], false, |l| {
+                        (
+                            batch_norm_eval_forward(&l[0], &l[1], &l[2], &m, &v, epsilon),
+                            (),
+                        )
+                    });
+                prep.finish(graph, output)
             }
         }
     }
@@ -642,34 +637,20 @@ impl<C: CheckpointStrategy> TorchKernels for Autodiff<LibTorch, C> {
             }
             OpsKind::Tracked(prep) => {
                 let kernel = kernel_options();
-                let (output, stats, graph) = tch::with_grad(|| {
-                    let leaves = vec![leaf(&x), leaf(&weight), leaf(&gamma), leaf(&beta)];
-                    let (y, batch_mean, batch_var) = conv_bn_relu_forward(
-                        &leaves[0],
-                        &leaves[1],
-                        &leaves[2],
-                        &leaves[3],
-                        &mean.tensor,
-                        &variance.tensor,
-                        &options,
-                        epsilon,
-                        training,
-                        kernel,
-                    );
-                    // ReLU's backward reads its output: burn must not write into it either.
-                    let output = TchTensor::new(y.detach());
-                    let saved = vec![x, weight, gamma, mean, variance, output.clone()];
-                    (
-                        output,
-                        (batch_mean, batch_var),
-                        TorchGraph {
-                            output: y,
-                            leaves,
-                            _saved: saved,
-                        },
-                    )
-                });
-                let output = prep.finish(GraphState::new(graph), output);
+                let (m, v) = (mean.tensor.shallow_clone(), variance.tensor.shallow_clone());
+                // ReLU's backward reads its output: burn must not write into it either.
+                let (output, stats, graph) = TorchGraph::record(
+                    vec![x, weight, gamma, beta],
+                    vec![mean, variance],
+                    true,
+                    |l| {
+                        let (y, batch_mean, batch_var) = conv_bn_relu_forward(
+                            &l[0], &l[1], &l[2], &l[3], &m, &v, &options, epsilon, training, kernel,
+                        );
+                        (y, (batch_mean, batch_var))
+                    },
+                );
+                let output = prep.finish(graph, output);
                 (output, TchTensor::new(stats.0), TchTensor::new(stats.1))
             }
         };
