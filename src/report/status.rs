@@ -5,14 +5,7 @@ use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::fmt::Write;
 
-const STATES: &[&str] = &[
-    "pending",
-    "running",
-    "succeeded",
-    "failed",
-    "diverged",
-    "interrupted",
-];
+use crate::store::STATUSES as STATES;
 
 pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
     let sweeps = store.sweeps().await?;

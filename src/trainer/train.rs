@@ -131,6 +131,24 @@ pub fn kernel_options_for(compute: &ComputeConfig, device: &DeviceChoice) -> Ker
     }
 }
 
+/// Reports the final checkpoint and removes the rolling one, which it makes redundant.
+fn final_saved(
+    obs: &mut dyn Observer,
+    iters: usize,
+    final_path: &Path,
+    ckpt_path: &Path,
+) -> anyhow::Result<()> {
+    obs.event(Event::Checkpoint {
+        iter: iters,
+        path: final_path.to_path_buf(),
+    });
+    if ckpt_path.exists() {
+        std::fs::remove_file(ckpt_path)
+            .with_context(|| format!("removing {}", ckpt_path.display()))?;
+    }
+    Ok(())
+}
+
 fn checkpoint_due(cfg: &JobConfig, iter: usize) -> bool {
     cfg.checkpoint_every > 0 && iter % cfg.checkpoint_every == 0 && iter < cfg.iters
 }
@@ -282,14 +300,7 @@ fn run_unet(
         }
         // Final weights without optimiser state; the rolling checkpoint is then redundant.
         save(&model, None, cfg, cfg.iters, last_loss, &final_path)?;
-        obs.event(Event::Checkpoint {
-            iter: cfg.iters,
-            path: final_path.clone(),
-        });
-        if ckpt_path.exists() {
-            std::fs::remove_file(&ckpt_path)
-                .with_context(|| format!("removing {}", ckpt_path.display()))?;
-        }
+        final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
     }
 
     let valid = model.valid();
@@ -512,14 +523,7 @@ fn run_noop(
     }
     if start < cfg.iters {
         save(cfg.iters, &final_path)?;
-        obs.event(Event::Checkpoint {
-            iter: cfg.iters,
-            path: final_path.clone(),
-        });
-        if ckpt_path.exists() {
-            std::fs::remove_file(&ckpt_path)
-                .with_context(|| format!("removing {}", ckpt_path.display()))?;
-        }
+        final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
     }
     Ok(Outcome::Completed {
         iterations: cfg.iters,
