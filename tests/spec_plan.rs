@@ -424,3 +424,55 @@ fn every_shipped_sweep_loads() {
     }
     assert!(n >= 3);
 }
+
+/// A changed stage makes new jobs of everything that starts from it (directly or through
+/// another stage), and only of those.
+#[test]
+fn changing_a_stage_changes_its_dependants_identity() {
+    let text = |pre_iters: usize| {
+        format!(
+            "name: t
+data: {{dataset: dme, root: data/dme}}
+stages:
+  pre: {{data: {{dataset: chase_db1, root: data/chase_db1}}, iters: {pre_iters}}}
+  mid: {{init: {{from: pre}}, iters: 50}}
+include:
+  - {{init: {{from: mid}}}}
+  - {{model.head: pspnet}}
+"
+        )
+    };
+    let (a, b) = (plan(&text(100)), plan(&text(200)));
+    let by_label = |jobs: &[PlannedJob], l: &str| {
+        jobs.iter()
+            .find(|j| j.label.starts_with(l))
+            .unwrap_or_else(|| panic!("no job {l}"))
+            .clone()
+    };
+    let (mid_a, mid_b) = (by_label(&a, "mid"), by_label(&b, "mid"));
+    // mid's own config did not change, its starting point did.
+    assert_eq!(mid_a.config, mid_b.config);
+    assert_ne!(mid_a.hash, mid_b.hash);
+    assert_eq!(mid_b.depends_on.as_ref(), Some(&by_label(&b, "pre").hash));
+    let fine = |jobs: &[PlannedJob]| {
+        jobs.iter()
+            .find(|j| j.stage.is_none() && j.depends_on.is_some())
+            .unwrap()
+            .clone()
+    };
+    assert_ne!(fine(&a).hash, fine(&b).hash);
+    assert_eq!(fine(&b).depends_on.as_ref(), Some(&mid_b.hash));
+    // A job that starts from scratch keeps its identity.
+    let scratch = |jobs: &[PlannedJob]| {
+        jobs.iter()
+            .find(|j| j.stage.is_none() && j.depends_on.is_none())
+            .unwrap()
+            .hash
+            .clone()
+    };
+    assert_eq!(scratch(&a), scratch(&b));
+    // The same file twice: the same identities (resume finds its jobs).
+    let again = plan(&text(100));
+    let hashes = |jobs: &[PlannedJob]| jobs.iter().map(|j| j.hash.clone()).collect::<Vec<_>>();
+    assert_eq!(hashes(&a), hashes(&again));
+}

@@ -23,6 +23,14 @@ impl ConfigError {
     }
 }
 
+/// The identity of a job that starts from another's final checkpoint: its config's hash
+/// chained with the dependency's identity, so that changing a stage makes its dependants new
+/// jobs (their results started from other weights) while an unchanged sweep keeps them.
+pub fn chained_hash(config_hash: &str, dependency: &str) -> String {
+    let digest = Sha256::digest(format!("{config_hash}<-{dependency}").as_bytes());
+    hex::encode(&digest[..8])
+}
+
 impl JobConfig {
     /// Content hash of the canonical JSON: the job's identity in the store.
     pub fn hash(&self) -> String {

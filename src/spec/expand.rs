@@ -7,7 +7,7 @@ use super::parse::Sweep;
 use super::suggest::{did_you_mean, humanize};
 use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
 use super::{format_value, Ctx, PlannedJob, SpecError, MAX_JOBS};
-use crate::job::{JobConfig, LossKind, LossTerm};
+use crate::job::{chained_hash, JobConfig, LossKind, LossTerm};
 use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -182,6 +182,13 @@ struct Built {
     config: JobConfig,
     hash: String,
     resolved: Value,
+}
+
+impl Built {
+    /// The stage this job starts from (`init.from`).
+    fn init_from(&self) -> Option<&str> {
+        self.config.init.as_ref()?.from.as_deref()
+    }
 }
 
 fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
@@ -389,11 +396,18 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             ctx,
         )?);
     }
-    let stages = order_stages(stages, ctx)?;
-    let stage_hash: HashMap<String, String> = stages
-        .iter()
-        .filter_map(|b| Some((b.stage.clone()?, b.hash.clone())))
-        .collect();
+    let mut stages = order_stages(stages, ctx)?;
+    // A stage's identity includes the identity of the stage it starts from (dependencies
+    // come first, so each is final when its dependants read it).
+    let mut stage_hash: HashMap<String, String> = HashMap::new();
+    for b in &mut stages {
+        if let Some(dep) = b.init_from().and_then(|from| stage_hash.get(from)) {
+            b.hash = chained_hash(&b.hash, dep);
+        }
+        if let Some(name) = &b.stage {
+            stage_hash.insert(name.clone(), b.hash.clone());
+        }
+    }
 
     // varied keys: grid keys, then include keys, then seed
     let mut varied_keys: Vec<String> = sw.grid.iter().map(|a| a.key.clone()).collect();
@@ -409,11 +423,8 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
 
     let mut seen = HashSet::new();
     let mut jobs = Vec::new();
-    for b in stages.into_iter().chain(built) {
-        if !seen.insert(b.hash.clone()) {
-            continue;
-        }
-        let depends_on = match b.config.init.as_ref().and_then(|i| i.from.as_deref()) {
+    for mut b in stages.into_iter().chain(built) {
+        let depends_on = match b.init_from() {
             None => None,
             Some(from) => match stage_hash.get(from) {
                 Some(h) => Some(h.clone()),
@@ -428,6 +439,13 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
                 }
             },
         };
+        // Fine-tune jobs are new jobs when their stage changes (stages are chained above).
+        if let (None, Some(dep)) = (&b.stage, &depends_on) {
+            b.hash = chained_hash(&b.hash, dep);
+        }
+        if !seen.insert(b.hash.clone()) {
+            continue;
+        }
         let keys: Vec<String> = match (
             &b.stage,
             sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref()),
