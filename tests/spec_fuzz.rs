@@ -16,7 +16,11 @@ fn check(text: &str, sets: &[String]) {
             let jobs = spec.plan().expect("a parsed spec plans");
             assert!(!jobs.is_empty() && jobs.len() <= MAX_JOBS);
             for j in &jobs {
-                assert_eq!(j.hash, j.config.hash());
+                // The config's hash, chained with its stage's when it starts from one.
+                let expected = j.depends_on.as_ref().map_or(j.config.hash(), |dep| {
+                    sweep::job::chained_hash(&j.config.hash(), dep)
+                });
+                assert_eq!(j.hash, expected);
                 j.config.validate().expect("planned jobs are valid");
             }
             let _ = spec.effective_yaml();
