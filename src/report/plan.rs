@@ -6,18 +6,17 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    // `seed` has its own column.
-    let shown = |k: &str| k != "seed";
-    let varied: Vec<&str> = plan
-        .first()
-        .map(|p| {
-            p.varied
-                .iter()
-                .map(|(k, _)| k.as_str())
-                .filter(|k| shown(k))
-                .collect()
-        })
-        .unwrap_or_default();
+    // Columns: the keys the grid / include / seeds vary (`seed` has its own column). A stage
+    // varies its own keys, which its label already spells out, so columns come from the jobs
+    // that are not stages and each row looks its values up by key.
+    let mut varied: Vec<&str> = Vec::new();
+    for p in plan.iter().filter(|p| p.stage.is_none()) {
+        for (k, _) in &p.varied {
+            if k != "seed" && !varied.contains(&k.as_str()) {
+                varied.push(k);
+            }
+        }
+    }
     let mut header = vec!["#", "job", "Model", "seed"];
     header.extend(varied.iter().copied());
     header.push("after");
@@ -26,19 +25,24 @@ pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
         let mut row = vec![
             (i + 1).to_string(),
             p.hash.clone(),
-            p.stage
-                .clone()
-                .map(|s| format!("[{s}] {}", p.label))
-                .unwrap_or_else(|| p.label.clone()),
+            p.label.clone(),
             p.config.seed.to_string(),
         ];
-        row.extend(
-            p.varied
-                .iter()
-                .filter(|(k, _)| shown(k))
-                .map(|(_, v)| v.clone()),
-        );
-        row.push(p.depends_on.clone().unwrap_or_default());
+        for key in &varied {
+            let value = p.varied.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+            row.push(match (&p.stage, value) {
+                (None, Some(v)) => v.clone(),
+                _ => String::new(),
+            });
+        }
+        // The stage this job waits for, by name.
+        let after = p.depends_on.as_ref().map(|h| {
+            plan.iter()
+                .find(|q| &q.hash == h)
+                .and_then(|q| q.stage.clone())
+                .unwrap_or_else(|| h.clone())
+        });
+        row.push(after.unwrap_or_default());
         table.add_row(row);
     }
     format!(
