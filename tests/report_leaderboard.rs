@@ -46,6 +46,7 @@ fn row(
         total_iters: Some(200),
         started_at: None,
         finished_at: None,
+        retired: false,
     }
 }
 
@@ -445,4 +446,47 @@ fn columns_from_another_split_show_training_throughput() {
     assert_eq!(value("mDice"), 71.0, "{out}");
     assert_eq!(value("train:img_per_s"), 12.0, "{out}");
     assert_eq!(value("train:data_wait"), 2.0, "{out}");
+}
+
+#[test]
+fn retired_jobs_only_with_all_and_never_averaged_with_current_ones() {
+    let mut old = row(
+        "dme",
+        1,
+        FCN256,
+        0,
+        "fcn",
+        "succeeded",
+        metrics(&[("mDice", None, 60.0)]),
+    );
+    old.retired = true;
+    let new = row(
+        "dme",
+        2,
+        FCN256,
+        1,
+        "fcn",
+        "succeeded",
+        metrics(&[("mDice", None, 70.0)]),
+    );
+    let rows = vec![old, new];
+    let csv = |all: bool| {
+        render(
+            &rows,
+            &ReportOptions {
+                all,
+                ..opts(Format::Csv)
+            },
+        )
+        .unwrap()
+    };
+    let current = csv(false);
+    assert_eq!(current.lines().count(), 2, "{current}");
+    assert!(
+        current.contains(",70,") && !current.contains(",60,"),
+        "{current}"
+    );
+    let everything = csv(true);
+    assert_eq!(everything.lines().count(), 3, "{everything}");
+    assert!(everything.contains("succeeded (retired)"), "{everything}");
 }

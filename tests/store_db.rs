@@ -467,3 +467,34 @@ async fn report_rows_of_an_unknown_sweep_names_the_known_ones() {
     let msg = format!("{:#}", store.report_rows(Some("dmee")).await.unwrap_err());
     assert!(msg.contains("dmee") && msg.contains("known: s"), "{msg}");
 }
+
+/// Jobs the sweep file no longer produces are kept but never claimed, counted or reported
+/// as current; producing them again brings them back.
+#[tokio::test]
+async fn retired_jobs_are_kept_but_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, sweep) = store_with_jobs(dir.path(), 3, 2).await;
+    let hashes: Vec<String> = (0..3).map(|i| job(i).hash).collect();
+    // The file now produces jobs 0 and 2 only.
+    let current = vec![hashes[0].clone(), hashes[2].clone()];
+    assert_eq!(store.retire_others(sweep, &current).await.unwrap(), 1);
+    let me = owner("a");
+    let mut claimed = Vec::new();
+    while let Some(c) = store.claim_next(sweep, &me).await.unwrap() {
+        claimed.push(c.hash);
+    }
+    assert_eq!(claimed, current);
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(counts.values().sum::<usize>(), 2);
+    let rows = store.report_rows(None).await.unwrap();
+    let retired: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.retired)
+        .map(|r| r.hash.as_str())
+        .collect();
+    assert_eq!(retired, vec![hashes[1].as_str()]);
+    // Back in the file: pending again, claimable.
+    assert_eq!(store.retire_others(sweep, &hashes).await.unwrap(), 0);
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(c.hash, hashes[1]);
+}

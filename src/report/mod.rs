@@ -169,6 +169,8 @@ impl Stat {
 }
 
 /// Jobs identical except for their seed (same sweep, stage, status, config without `seed`).
+/// Only current jobs: one retired (its stage edited since, say) is not averaged with its
+/// replacement.
 #[derive(Clone, Debug)]
 pub struct Group<'a> {
     pub sweep: String,
@@ -237,7 +239,16 @@ impl Group<'_> {
 pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
     let mut index: BTreeMap<(String, Option<String>, String, String), usize> = BTreeMap::new();
     let mut groups: Vec<Group<'a>> = Vec::new();
-    for row in rows.iter().filter(|r| all || r.status == "succeeded") {
+    // Retired jobs (no longer produced by the sweep file) only with `all`, marked as such.
+    for row in rows
+        .iter()
+        .filter(|r| all || (r.status == "succeeded" && !r.retired))
+    {
+        let status = if row.retired {
+            format!("{} (retired)", row.status)
+        } else {
+            row.status.clone()
+        };
         let config = match serde_json::from_str::<serde_json::Value>(&row.config_json) {
             Ok(mut v) => {
                 if let Some(obj) = v.as_object_mut() {
@@ -248,12 +259,7 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
             // Unparsable config: its own group.
             Err(_) => format!("job {}", row.job_id),
         };
-        let key = (
-            row.sweep.clone(),
-            row.stage.clone(),
-            row.status.clone(),
-            config,
-        );
+        let key = (row.sweep.clone(), row.stage.clone(), status.clone(), config);
         match index.get(&key) {
             Some(&i) => groups[i].runs.push(row),
             None => {
@@ -261,7 +267,7 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
                 groups.push(Group {
                     sweep: row.sweep.clone(),
                     label: String::new(),
-                    status: row.status.clone(),
+                    status,
                     runs: vec![row],
                 });
             }

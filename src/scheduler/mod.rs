@@ -159,6 +159,15 @@ pub async fn register(
         })
         .collect();
     let (added, existing) = store.add_jobs(sweep_id, &jobs, spec.max_attempts).await?;
+    let current: Vec<String> = plan.iter().map(|p| p.hash.clone()).collect();
+    let retired = store.retire_others(sweep_id, &current).await?;
+    if retired > 0 {
+        tracing::info!(
+            "{retired} job(s) of sweep {} are no longer in {} (kept, not run; `sweep report --all` shows them)",
+            spec.name,
+            spec.path.display()
+        );
+    }
     Ok((sweep_id, added, existing))
 }
 

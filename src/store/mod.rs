@@ -280,6 +280,8 @@ pub struct JobRow {
     /// Unix milliseconds.
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// No longer produced by the sweep file (see `Store::retire_others`).
+    pub retired: bool,
 }
 
 pub fn now_ms() -> i64 {

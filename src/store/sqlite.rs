@@ -206,6 +206,34 @@ impl Store {
         Ok((added, jobs.len() - added))
     }
 
+    /// Marks the sweep's jobs whose hash is not in `current` (the plan of the file as it is
+    /// now) as retired, and un-retires those that are; returns how many are retired now.
+    /// Running jobs are left to finish; retired ones are never claimed.
+    pub async fn retire_others(&self, sweep_id: i64, current: &[String]) -> Result<usize> {
+        let hashes = serde_json::to_string(current).expect("strings serialise");
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "UPDATE jobs SET retired_at = CASE
+                 WHEN hash IN (SELECT value FROM json_each(?)) THEN NULL
+                 ELSE COALESCE(retired_at, ?) END
+             WHERE sweep_id = ?",
+        )
+        .bind(&hashes)
+        .bind(now_ms())
+        .bind(sweep_id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("retiring jobs of sweep {sweep_id}"))?;
+        let retired: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE sweep_id = ? AND retired_at IS NOT NULL",
+        )
+        .bind(sweep_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(retired as usize)
+    }
+
     /// Atomically hands the next runnable job to `owner`: a pending or interrupted job
     /// (interrupted first, then by id) whose dependency, if any, has succeeded. One
     /// statement under SQLite's write lock, so two processes never get the same job.
@@ -217,6 +245,7 @@ impl Store {
              WHERE status IN ('pending', 'interrupted') AND id = (
                  SELECT j.id FROM jobs j
                  WHERE j.sweep_id = ? AND j.status IN ('pending', 'interrupted')
+                   AND j.retired_at IS NULL
                    AND (j.depends_on IS NULL OR EXISTS (
                         SELECT 1 FROM jobs d WHERE d.sweep_id = j.sweep_id
                           AND d.hash = j.depends_on AND d.status = 'succeeded'))
@@ -530,12 +559,14 @@ impl Store {
         Ok(())
     }
 
-    /// Number of jobs by status; every status is present (0 when none).
+    /// Number of the sweep's current (not retired) jobs by status; every status is present
+    /// (0 when none).
     pub async fn counts(&self, sweep_id: i64) -> Result<BTreeMap<String, usize>> {
         let mut counts: BTreeMap<String, usize> =
             STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
         let rows = sqlx::query(
-            "SELECT status, COUNT(*) AS n FROM jobs WHERE sweep_id = ? GROUP BY status",
+            "SELECT status, COUNT(*) AS n FROM jobs WHERE sweep_id = ? AND retired_at IS NULL
+             GROUP BY status",
         )
         .bind(sweep_id)
         .fetch_all(&self.pool)
@@ -556,8 +587,9 @@ impl Store {
     pub async fn sweeps(&self) -> Result<Vec<SweepRow>> {
         let rows = sqlx::query(
             "SELECT s.id, s.name, s.spec_path, s.created_at, s.updated_at,
-                 (SELECT COUNT(*) FROM jobs j WHERE j.sweep_id = s.id) AS jobs,
-                 (SELECT COUNT(*) FROM jobs j WHERE j.sweep_id = s.id AND j.status = 'succeeded') AS succeeded
+                 (SELECT COUNT(*) FROM jobs j WHERE j.sweep_id = s.id AND j.retired_at IS NULL) AS jobs,
+                 (SELECT COUNT(*) FROM jobs j WHERE j.sweep_id = s.id AND j.retired_at IS NULL
+                     AND j.status = 'succeeded') AS succeeded
              FROM sweeps s ORDER BY s.id",
         )
         .fetch_all(&self.pool)
@@ -659,7 +691,8 @@ impl Store {
         };
         let job_sql = format!(
             "SELECT s.name AS sweep, j.id, j.hash, j.stage, j.label, j.status, j.attempts, j.seed,
-                 j.config_json, j.artifact_dir, j.error, j.iteration, j.total_iters, j.started_at, j.finished_at
+                 j.config_json, j.artifact_dir, j.error, j.iteration, j.total_iters, j.started_at, j.finished_at,
+                 j.retired_at
              FROM jobs j JOIN sweeps s ON s.id = j.sweep_id {filter} ORDER BY s.id, j.id"
         );
         let metric_sql = format!(
@@ -703,6 +736,7 @@ impl Store {
                     total_iters: opt_usize(r.get("total_iters")),
                     started_at: r.get("started_at"),
                     finished_at: r.get("finished_at"),
+                    retired: r.get::<Option<i64>, _>("retired_at").is_some(),
                 }
             })
             .collect())
