@@ -113,7 +113,7 @@ enum BenchCommand {
     Train {
         #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
         device: DeviceArg,
-        /// Rows as BATCHxCROP, comma-separated (the table: 2x256,4x256,16x256,2x320).
+        /// Rows as BATCHxCROP, comma-separated (the study-sized GPU table: 2x256,4x256,16x256,2x320).
         #[arg(long, default_value = "2x64", value_parser = bench::train::parse_shapes)]
         shapes: std::vec::Vec<(usize, usize)>,
         /// Recipes, comma-separated: fp32, and bf16 (bf16 convolutions + channels_last on both
