@@ -35,27 +35,18 @@ fn dme_subset(ids: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 /// The evaluation's numbers (`train` holds this attempt's throughput, which varies).
 fn metrics(o: &Outcome) -> Vec<MetricValue> {
-    match o {
-        Outcome::Completed { metrics, .. } => metrics
-            .iter()
-            .filter(|m| m.split == "val")
-            .cloned()
-            .collect(),
-        other => panic!("not completed: {other:?}"),
-    }
+    assert!(
+        matches!(o, Outcome::Completed { .. }),
+        "not completed: {o:?}"
+    );
+    o.split_metrics("val")
 }
 
 fn train_metric(o: &Outcome, name: &str) -> f64 {
-    match o {
-        Outcome::Completed { metrics, .. } => {
-            metrics
-                .iter()
-                .find(|m| m.split == "train" && m.name == name)
-                .unwrap_or_else(|| panic!("no train:{name} in {metrics:?}"))
-                .value
-        }
-        other => panic!("not completed: {other:?}"),
-    }
+    let train = o.split_metrics("train");
+    let m = train.iter().find(|m| m.name == name);
+    m.unwrap_or_else(|| panic!("no train:{name} in {o:?}"))
+        .value
 }
 
 fn fluid_dice(o: &Outcome) -> f64 {

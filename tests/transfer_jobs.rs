@@ -49,16 +49,13 @@ fn ctx(dir: &Path, init_checkpoint: Option<PathBuf>) -> TrainContext {
     }
 }
 
+/// The evaluation's numbers (`train` holds this attempt's throughput, which varies).
 fn metrics(o: &Outcome) -> Vec<MetricValue> {
-    match o {
-        // The evaluation's numbers (`train` holds this attempt's throughput, which varies).
-        Outcome::Completed { metrics, .. } => metrics
-            .iter()
-            .filter(|m| m.split == "val")
-            .cloned()
-            .collect(),
-        other => panic!("not completed: {other:?}"),
-    }
+    assert!(
+        matches!(o, Outcome::Completed { .. }),
+        "not completed: {o:?}"
+    );
+    o.split_metrics("val")
 }
 
 fn final_tensors(dir: &Path) -> Vec<TensorEntry> {

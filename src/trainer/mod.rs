@@ -95,6 +95,21 @@ pub enum Outcome {
     Interrupted { iter: usize },
 }
 
+impl Outcome {
+    /// A completed job's numbers of one split (`val`: the evaluation; `train`: this attempt's
+    /// throughput and data wait); empty for other outcomes.
+    pub fn split_metrics(&self, split: &str) -> Vec<MetricValue> {
+        match self {
+            Outcome::Completed { metrics, .. } => metrics
+                .iter()
+                .filter(|m| m.split == split)
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// One number of the evaluation: `class` is None for means / aAcc. Values in percent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricValue {
