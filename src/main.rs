@@ -116,8 +116,8 @@ enum BenchCommand {
         /// Rows as BATCHxCROP, comma-separated (the study-sized GPU table: 2x256,4x256,16x256,2x320).
         #[arg(long, default_value = "2x64", value_parser = bench::train::parse_shapes)]
         shapes: std::vec::Vec<(usize, usize)>,
-        /// Recipes, comma-separated: fp32, and bf16 (bf16 convolutions + channels_last on both
-        /// sides, PyTorch with autocast).
+        /// Recipes, comma-separated: fp32, bf16 (PyTorch: autocast), each optionally +nhwc
+        /// (channels_last on both sides), e.g. fp32,fp32+nhwc,bf16,bf16+nhwc.
         #[arg(long, value_delimiter = ',', default_value = "fp32")]
         precision: Vec<bench::Recipe>,
         /// Skip timing sweep on burn's own conv / batch norm (the baseline of trainer::ops).

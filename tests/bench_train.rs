@@ -15,7 +15,7 @@ fn both_kernel_paths_and_pytorch_run_the_same_step() {
         head: Head::Deeplabv3,
         ..Default::default()
     };
-    let (row, info) = bench_row(&args, 2, 32, Recipe::Fp32).unwrap();
+    let (row, info) = bench_row(&args, 2, 32, Recipe::FP32).unwrap();
     let burn = row.sweep_burn.as_ref().expect("burn kernels timed");
     for t in [&row.sweep, burn] {
         assert!(t.img_per_s > 0.0 && t.img_per_s.is_finite(), "{t:?}");
@@ -32,6 +32,18 @@ fn both_kernel_paths_and_pytorch_run_the_same_step() {
     assert!(torch.img_per_s > 0.0 && torch.last_loss.is_finite());
     assert!(info.contains("torch 2."), "{info}");
     assert!(row.ratio().unwrap() > 0.0);
+}
+
+#[test]
+fn recipes_parse() {
+    let r = |s: &str| s.parse::<Recipe>();
+    assert_eq!(r("fp32").unwrap(), Recipe::FP32);
+    let best = r("bf16+nhwc").unwrap();
+    assert!(best.bf16 && best.channels_last);
+    assert_eq!(best.name(), "bf16+nhwc");
+    assert!(!r("bf16+nchw").unwrap().channels_last);
+    assert!(r("fp16").unwrap_err().contains("\"fp16\""));
+    assert!(r("bf16+nwhc").unwrap_err().contains("\"nwhc\""));
 }
 
 #[test]

@@ -23,22 +23,30 @@ use std::time::Instant;
 
 const SCRIPT: &str = include_str!("torch_train_step.py");
 
-/// A numeric recipe, the same on both sides.
+/// A numeric recipe, the same on both sides: precision and memory layout.
+///
+/// `bf16`: sweep's `compute: {precision: bf16}` (bf16 convolutions forward and backward, fp32
+/// master weights, batch norm, loss and optimiser) against PyTorch's
+/// `torch.autocast(dtype=bfloat16)`. `nhwc`: channels_last on both sides (sweep's
+/// `compute: {channels_last: true}`). `bf16+nhwc` is PyTorch's best eager recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Recipe {
-    /// fp32, NCHW.
-    Fp32,
-    /// bf16 convolutions with fp32 master weights, channels_last: PyTorch's best eager recipe
-    /// (`torch.autocast(dtype=bfloat16)` + `channels_last`) against sweep's `compute:
-    /// {precision: bf16, channels_last: true}`.
-    Bf16,
+pub struct Recipe {
+    pub bf16: bool,
+    pub channels_last: bool,
 }
 
 impl Recipe {
+    pub const FP32: Recipe = Recipe {
+        bf16: false,
+        channels_last: false,
+    };
+
     pub fn name(self) -> &'static str {
-        match self {
-            Recipe::Fp32 => "fp32",
-            Recipe::Bf16 => "bf16+NHWC",
+        match (self.bf16, self.channels_last) {
+            (false, false) => "fp32",
+            (false, true) => "fp32+nhwc",
+            (true, false) => "bf16",
+            (true, true) => "bf16+nhwc",
         }
     }
 }
@@ -46,11 +54,32 @@ impl Recipe {
 impl std::str::FromStr for Recipe {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fp32" => Ok(Recipe::Fp32),
-            "bf16" => Ok(Recipe::Bf16),
-            _ => Err(format!("unknown precision {s:?} (expected fp32 or bf16)")),
-        }
+        let (precision, layout) = match s.split_once('+') {
+            Some((p, l)) => (p, Some(l)),
+            None => (s, None),
+        };
+        let bf16 = match precision {
+            "fp32" => false,
+            "bf16" => true,
+            _ => {
+                return Err(format!(
+                    "unknown precision {precision:?} in {s:?} (expected fp32 or bf16)"
+                ))
+            }
+        };
+        let channels_last = match layout {
+            None | Some("nchw") => false,
+            Some("nhwc") => true,
+            Some(l) => {
+                return Err(format!(
+                    "unknown layout {l:?} in {s:?} (expected nchw or nhwc)"
+                ))
+            }
+        };
+        Ok(Recipe {
+            bf16,
+            channels_last,
+        })
     }
 }
 
@@ -75,7 +104,7 @@ impl Default for BenchTrainArgs {
         BenchTrainArgs {
             device: DeviceChoice::Cpu,
             shapes: vec![(2, 64)],
-            recipes: vec![Recipe::Fp32],
+            recipes: vec![Recipe::FP32],
             burn_kernels: true,
             head: Head::Fcn,
             base_channels: 64,
@@ -247,12 +276,11 @@ pub fn bench_row(
     )?;
     std::fs::write(&script, SCRIPT)?;
 
-    let bf16 = recipe == Recipe::Bf16;
     let kernels = |torch_kernels: bool| KernelOptions {
         torch_kernels,
         cudnn_benchmark: matches!(args.device, DeviceChoice::Cuda(_)),
-        channels_last: bf16,
-        bf16,
+        channels_last: recipe.channels_last,
+        bf16: recipe.bf16,
     };
     set_kernel_options(kernels(true));
     let sweep = time_sweep(args, batch, crop, &images, &labels)?;
@@ -375,10 +403,8 @@ fn time_torch(
             .args(["--images", &images.display().to_string()])
             .args(["--labels", &labels.display().to_string()])
             .args(["--batch", &batch.to_string(), "--crop", &crop.to_string()])
-            .args(match recipe {
-                Recipe::Fp32 => &[][..],
-                Recipe::Bf16 => &["--bf16", "--channels-last"][..],
-            })
+            .args(recipe.bf16.then_some("--bf16"))
+            .args(recipe.channels_last.then_some("--channels-last"))
             .args(["--head", head, "--base", &args.base_channels.to_string()])
             .args([
                 "--steps",
