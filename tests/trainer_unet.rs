@@ -1,7 +1,10 @@
 //! The train loop on the real network and data (CPU, tiny UNets): learning, determinism,
 //! exact resume, divergence.
 
-use std::path::{Path, PathBuf};
+mod data_support;
+
+use data_support::dme_subset;
+use std::path::Path;
 use sweep::job::{FaultConfig, JobConfig, OptimizerConfig};
 use sweep::trainer::checkpoint::{Checkpoint, FINAL_FILE};
 use sweep::trainer::{run, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
@@ -15,22 +18,6 @@ fn ctx(dir: &Path, attempt: u32) -> TrainContext {
         attempt,
         init_checkpoint: None,
     }
-}
-
-/// A DME data root whose train and val splits are both `ids` (the images themselves are the
-/// project's, linked).
-fn dme_subset(ids: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("dme");
-    std::fs::create_dir_all(root.join("splits")).unwrap();
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/dme");
-    for sub in ["256", "full"] {
-        std::os::unix::fs::symlink(data.join(sub), root.join(sub)).unwrap();
-    }
-    for split in ["train", "val"] {
-        std::fs::write(root.join(format!("splits/{split}.txt")), ids.join("\n")).unwrap();
-    }
-    (tmp, root)
 }
 
 /// The evaluation's numbers (`train` holds this attempt's throughput, which varies).
