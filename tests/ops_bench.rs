@@ -39,7 +39,7 @@ impl ConvBnRelu {
     /// (which path runs inside is chosen by the kernel options), or the fused call.
     fn forward(&self, x: Tensor<4>, fused: bool) -> Tensor<4> {
         if fused {
-            ops::conv_bn_relu_module(&self.conv, &self.bn, x)
+            ops::conv_bn_relu_module(&self.conv, &self.bn, x, ops::RunningVariance::Biased)
         } else {
             relu(ops::batch_norm_module(
                 &self.bn,

@@ -100,7 +100,7 @@ fn conv_bn_relu_module_matches_modules() {
         let burns = BatchNormConfig::new(5).init(&device);
         for step in 0..2u64 {
             let x = tensor([2, 3, 8, 7], 10 + step, &device);
-            let y_ours = ops::conv_bn_relu_module(&conv, &ours, x.clone());
+            let y_ours = ops::conv_bn_relu_module(&conv, &ours, x.clone(), RunningVariance::Biased);
             let y_burn = relu(burns.forward(conv.forward(x)));
             assert_close(
                 &format!("bias {bias} step {step}: y"),
@@ -129,7 +129,7 @@ fn conv_bn_relu_module_matches_modules() {
         let x = tensor([1, 3, 8, 7], 20, &cpu());
         assert_close(
             "inference",
-            &ops::conv_bn_relu_module(&conv_v, &ours_v, x.clone()),
+            &ops::conv_bn_relu_module(&conv_v, &ours_v, x.clone(), RunningVariance::Biased),
             &relu(burns_v.forward(conv_v.forward(x))),
             TOL,
         );

@@ -6,12 +6,13 @@
 //! sides. Each side syncs the device once after its timed steps (PyTorch: `loss.item()` +
 //! `cuda.synchronize`; sweep: `into_scalar` of the last loss).
 
-use crate::job::{Head, JobConfig, ModelConfig};
+use crate::job::{ComputeConfig, Head, JobConfig, ModelConfig, Precision};
 use crate::trainer::loss::cross_entropy;
 use crate::trainer::model::blocks::rng_for;
 use crate::trainer::model::Segmentor;
 use crate::trainer::ops::{set_kernel_options, KernelOptions};
 use crate::trainer::optim::build_optimizer;
+use crate::trainer::train::kernel_options_for;
 use crate::trainer::DeviceChoice;
 use anyhow::{bail, Context};
 use burn::optim::GradientsParams;
@@ -40,6 +41,18 @@ impl Recipe {
         bf16: false,
         channels_last: false,
     };
+
+    /// The sweep-file `compute` section of this recipe.
+    pub fn compute(self) -> ComputeConfig {
+        ComputeConfig {
+            precision: if self.bf16 {
+                Precision::Bf16
+            } else {
+                Precision::Fp32
+            },
+            channels_last: self.channels_last,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match (self.bf16, self.channels_last) {
@@ -262,10 +275,12 @@ pub fn bench_row(
     let img_path = dir.join("images.f32");
     let lab_path = dir.join("labels.i64");
     let script = dir.join("torch_train_step.py");
-    let le = |bytes: Vec<[u8; 4]>| bytes.concat();
     std::fs::write(
         &img_path,
-        le(images.iter().map(|v| v.to_le_bytes()).collect()),
+        images
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
     )?;
     std::fs::write(
         &lab_path,
@@ -276,11 +291,12 @@ pub fn bench_row(
     )?;
     std::fs::write(&script, SCRIPT)?;
 
+    // The options a job with this recipe's `compute` section runs with; the baseline row
+    // only turns the libtorch kernels off.
+    let job_options = kernel_options_for(&recipe.compute(), &args.device);
     let kernels = |torch_kernels: bool| KernelOptions {
         torch_kernels,
-        cudnn_benchmark: matches!(args.device, DeviceChoice::Cuda(_)),
-        channels_last: recipe.channels_last,
-        bf16: recipe.bf16,
+        ..job_options
     };
     set_kernel_options(kernels(true));
     let sweep = time_sweep(args, batch, crop, &images, &labels)?;

@@ -1,11 +1,9 @@
 //! `sweep status`: job counts by state and the running jobs with iteration and ETA.
 
-use crate::store::Store;
+use crate::store::{Store, STATUSES};
 use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::fmt::Write;
-
-use crate::store::STATUSES as STATES;
 
 pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
     let sweeps = store.sweeps().await?;
@@ -31,7 +29,7 @@ pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
     let mut counts_table = Table::new();
     counts_table.load_preset(UTF8_FULL_CONDENSED);
     let mut header = vec!["sweep", "jobs"];
-    header.extend(STATES);
+    header.extend(STATUSES);
     counts_table.set_header(header);
     let mut running_table = Table::new();
     running_table.load_preset(UTF8_FULL_CONDENSED);
@@ -51,7 +49,7 @@ pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
         let counts = store.counts(s.id).await?;
         let mut row = vec![s.name.clone(), counts.values().sum::<usize>().to_string()];
         row.extend(
-            STATES
+            STATUSES
                 .iter()
                 .map(|st| counts.get(*st).copied().unwrap_or(0).to_string()),
         );

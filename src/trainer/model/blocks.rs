@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::module::interpolate;
-use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -56,23 +56,7 @@ impl ConvModule {
     /// On libtorch this is one fused op on libtorch's kernels, forward and backward
     /// ([`ops::conv_bn_relu_block`]); elsewhere, or with `torch_kernels` off, burn's own ops.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        // Every ConvModule pads "same" (see `new`), so the padding follows from kernel and dilation.
-        let c = &self.conv;
-        let pad = |i: usize| c.dilation[i] * (c.kernel_size[i] - 1) / 2;
-        let options = ConvOptions::new(
-            [c.stride[0], c.stride[1]],
-            [pad(0), pad(1)],
-            c.dilation,
-            c.groups,
-        );
-        ops::conv_bn_relu_block(
-            x,
-            c.weight.val(),
-            c.bias.as_ref().map(|b| b.val()),
-            options,
-            &self.bn,
-            ops::RunningVariance::Unbiased,
-        )
+        ops::conv_bn_relu_module(&self.conv, &self.bn, x, ops::RunningVariance::Unbiased)
     }
 }
 

@@ -68,8 +68,14 @@ pub fn conv_bn_relu_reference(
 }
 
 /// `relu(bn.forward(conv.forward(x)))` of burn's modules, through [`conv_bn_relu`], with
-/// [`super::batch_norm_module`]'s training choice and running-statistics update.
-pub fn conv_bn_relu_module(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+/// [`super::batch_norm_module`]'s training choice, running-statistics update and choice of
+/// running-variance convention.
+pub fn conv_bn_relu_module(
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    running_variance: RunningVariance,
+) -> Tensor<4> {
     let options = conv2d_module_options(conv, x.dims());
     conv_bn_relu_block(
         x,
@@ -77,7 +83,7 @@ pub fn conv_bn_relu_module(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tenso
         conv.bias.as_ref().map(|b| b.val()),
         options,
         bn,
-        RunningVariance::Biased,
+        running_variance,
     )
 }
 

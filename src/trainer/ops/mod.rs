@@ -17,7 +17,7 @@
 //! running variance, as MMSegmentation); nothing else changes (same parameters, same
 //! records, same running-stat updates). A model that calls `module::conv2d(x, w, b, options)`
 //! itself swaps in `ops::conv2d` (same signature). A conv -> BN -> ReLU block can instead make one call,
-//! `ops::conv_bn_relu_module(&self.conv, &self.bn, x)` or, with its own conv options and
+//! `ops::conv_bn_relu_module(&self.conv, &self.bn, x, convention)` or, with its own conv options and
 //! convention, `ops::conv_bn_relu_block(x, w, b, options, &self.bn, convention)`, which runs
 //! the three as a single libtorch op. [`set_kernel_options`] turns the libtorch path off
 //! (burn's path everywhere) or adds cuDNN benchmark, channels_last and bf16 convolutions.
