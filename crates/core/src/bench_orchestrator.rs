@@ -3,7 +3,7 @@
 //! event streaming, result recording — and, separately, the worker process start-up.
 
 use crate::scheduler::{self, DeviceKind, RunOptions};
-use crate::spec;
+use crate::sweepfile;
 use anyhow::Result;
 use std::time::Instant;
 
@@ -16,7 +16,7 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     );
     let path = dir.join("bench.yaml");
     std::fs::write(&path, &yaml)?;
-    let spec = spec::parse(&path, &yaml, &[])?;
+    let spec = sweepfile::parse(&path, &yaml, &[])?;
     let opts = RunOptions {
         db: dir.join("bench.db"),
         runs: Some(dir.join("runs")),
@@ -25,6 +25,7 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
         gpus: vec![],
         per_gpu: 1,
         exe: None,
+        adopt: false,
     };
     let t = Instant::now();
     let summary = scheduler::run(&spec, &opts).await?;

@@ -1,6 +1,6 @@
 //! `sweep plan`: the jobs a sweep file expands to, as a table or JSON.
 
-use crate::spec::{PlannedJob, SweepSpec};
+use crate::sweepfile::{PlannedJob, SweepSpec};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {

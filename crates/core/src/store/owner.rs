@@ -1,65 +1,18 @@
-//! Results database: sweeps, jobs (the work queue), metrics, loss curves, artifacts.
-//!
-//! SQLite through sqlx ([`Store`], in `sqlite.rs`). The jobs table is also the scheduler's
-//! queue: [`Store::claim_next`] hands each runnable job to exactly one owner, even across
-//! processes sharing the file. Schema: `migrations/` at the crate root, applied on open.
-//!
-//! # Ownership and liveness
+//! Who owns a running job ([`Owner`]) and whether that owner is gone ([`owner_is_gone`]).
 //!
 //! A running job carries its owner, the orchestrator process that claimed it, as
-//! `host:pid:nonce` ([`Owner`]). Every write about a running job (heartbeat, finish,
-//! interrupt) names the owner and is ignored or refused when the job is no longer
-//! that owner's, so a process presumed dead cannot overwrite its successor's work.
+//! `host:pid:nonce`. Every write about a running job (heartbeat, finish, interrupt) names
+//! the owner and is ignored or refused when the job is no longer that owner's, so a process
+//! presumed dead cannot overwrite its successor's work.
 //!
-//! Whether an owner is gone is decided by [`owner_is_gone`]: on the same host the
-//! process is checked directly (pid alive and, on Linux, the same process start time
-//! that the nonce records, so a reused pid does not pass); on another host only the
-//! heartbeat can tell, so the owner is gone once its heartbeat is older than
-//! `stale_after`. [`Store::release_dead_owners`] applies that rule;
-//! [`Store::release_orphans`] takes any rule the caller prefers.
+//! On the same host the process is checked directly (pid alive and, on Linux, the same
+//! process start time that the nonce records, so a reused pid does not pass); on another
+//! host only the heartbeat can tell, so the owner is gone once its heartbeat is older than
+//! `stale_after`.
 
-mod existing;
-mod sqlite;
-
-pub use sqlite::Store;
-
-use crate::trainer::MetricValue;
-use serde::Serialize;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
-
-/// The job statuses, as stored.
-pub const STATUSES: &[&str] = &[
-    "pending",
-    "running",
-    "succeeded",
-    "failed",
-    "diverged",
-    "interrupted",
-];
-
-/// Artifact kinds, as stored.
-pub const ARTIFACT_KINDS: &[&str] = &["checkpoint", "prediction", "final"];
-
-/// Typed store errors (wrapped in `anyhow::Error`; downcast to inspect).
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "results database {path} has schema version(s) {unknown:?} that this sweep binary does not know \
-         (it knows up to {known_max}); it was written by a newer sweep: use that version, or another database file"
-    )]
-    NewerSchema {
-        path: PathBuf,
-        unknown: Vec<i64>,
-        known_max: i64,
-    },
-    #[error("job {job_id} is no longer owned by {owner} (released or claimed by another process); its result was not recorded")]
-    NotOwner { job_id: i64, owner: String },
-    #[error("no sweep named {name:?} in the results database (known: {known})")]
-    NoSuchSweep { name: String, known: String },
-}
 
 /// The orchestrator process that owns running jobs. Displays as `host:pid:nonce`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,116 +125,6 @@ pub fn local_hostname() -> String {
         }
     })
     .clone()
-}
-
-/// A job to enqueue.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NewJob {
-    pub hash: String,
-    /// Stage name (multi-stage sweeps), e.g. `pretrain`.
-    pub stage: Option<String>,
-    pub label: String,
-    /// Canonical JSON of the job's `JobConfig`.
-    pub config_json: String,
-    pub seed: u64,
-    /// Hash of the job (same sweep) that must succeed first; its final checkpoint initialises this one.
-    pub depends_on: Option<String>,
-}
-
-/// A job handed to one owner by [`Store::claim_next`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClaimedJob {
-    pub id: i64,
-    pub hash: String,
-    pub label: String,
-    pub config_json: String,
-    /// 1-based number of this attempt (counted on claim: interrupted runs count too).
-    pub attempts: u32,
-    /// Failed attempts before this one; a job is retried while `failures < max_attempts`.
-    pub failures: u32,
-    pub max_attempts: u32,
-    /// Set by an earlier attempt: resume from the checkpoints there.
-    pub artifact_dir: Option<String>,
-    /// `depends_on`: look up its folder with [`Store::dependency_artifact`].
-    pub init_from_hash: Option<String>,
-}
-
-/// How a job ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Finish {
-    Succeeded {
-        metrics: Vec<MetricValue>,
-        iterations: usize,
-    },
-    /// Terminal: a diverged run is deterministic, retrying would diverge again.
-    Diverged {
-        iter: usize,
-        last_finite_loss: Option<f64>,
-    },
-    /// Back to `pending` while `attempts < max_attempts`, else terminal `failed`.
-    Failed { reason: String, stderr_tail: String },
-    /// Stopped on purpose (Ctrl-C, shutdown): resumable.
-    Interrupted,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SweepRow {
-    pub id: i64,
-    pub name: String,
-    pub spec_path: String,
-    /// Unix milliseconds.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub jobs: usize,
-    pub succeeded: usize,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct RunningJob {
-    pub id: i64,
-    pub label: String,
-    pub attempts: u32,
-    pub iteration: usize,
-    pub total_iters: Option<usize>,
-    /// Unix milliseconds.
-    pub started_at: Option<i64>,
-    pub heartbeat_at: Option<i64>,
-    pub owner: Option<String>,
-}
-
-/// A pending job that can never run: its dependency failed, diverged or is missing.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct BlockedJob {
-    pub id: i64,
-    pub label: String,
-    pub depends_on: String,
-    /// The dependency's status, `None` if no job of the sweep has that hash.
-    pub dependency_status: Option<String>,
-}
-
-/// One job with its results, for reports.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct JobRow {
-    pub sweep: String,
-    pub job_id: i64,
-    pub hash: String,
-    pub stage: Option<String>,
-    pub label: String,
-    pub status: String,
-    pub attempts: u32,
-    pub seed: u64,
-    pub config_json: String,
-    /// Every stored number: all splits, means and per class. NaN was stored as NULL and reads back as NaN.
-    pub metrics: Vec<MetricValue>,
-    pub artifact_dir: Option<String>,
-    pub error: Option<String>,
-    pub iteration: usize,
-    pub total_iters: Option<usize>,
-    /// Unix milliseconds.
-    pub started_at: Option<i64>,
-    pub finished_at: Option<i64>,
-    /// No longer produced by the sweep file (see `Store::retire_others`).
-    pub retired: bool,
 }
 
 pub fn now_ms() -> i64 {

@@ -2,12 +2,12 @@
 //! store, keep its heartbeat, and turn however it ended into a [`Finish`].
 
 use super::progress::JobProgress;
-use crate::store::{Finish, Owner, Store};
-use crate::trainer::{Event, Outcome};
-use crate::worker::{JobResult, RESULT_FILE};
+use crate::job::FailureKind;
+use crate::protocol::{Claim, Event, JobResult, Outcome, EXIT_REJECTED, THREADS_ENV, WORKER_LOG};
+use crate::store::{CurvePoint, Finish, Owner, Store};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -28,6 +28,8 @@ pub struct ChildSpec<'a> {
     pub ticket: &'a Path,
     pub artifact_dir: &'a Path,
     pub hash: &'a str,
+    /// The claim this attempt works for: only a result produced for it is recorded.
+    pub claim: &'a Claim,
     /// CUDA_VISIBLE_DEVICES for this slot; None on CPU.
     pub cuda_visible: Option<String>,
     /// libtorch intra-op threads for this worker (its share of the CPU cores).
@@ -45,9 +47,9 @@ pub struct AttemptTimings {
 
 /// Runs one attempt to its end. Never fails on the job's behalf: every way a worker can
 /// end (result, crash, signal, lost ownership, stop request) becomes a [`Finish`].
-pub async fn run_attempt(
+pub async fn run_child(
     spec: ChildSpec<'_>,
-    store: &Store,
+    store: &dyn Store,
     job_id: i64,
     owner: &Owner,
     progress: &mut JobProgress,
@@ -61,7 +63,7 @@ pub async fn run_attempt(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    cmd.env("SWEEP_TORCH_THREADS", spec.torch_threads.to_string());
+    cmd.env(THREADS_ENV, spec.torch_threads.to_string());
     if let Some(devices) = &spec.cuda_visible {
         cmd.env("CUDA_VISIBLE_DEVICES", devices);
     }
@@ -74,7 +76,7 @@ pub async fn run_attempt(
     let stderr = child.stderr.take().expect("piped stderr");
 
     // stderr: keep a tail for the error record and a full copy in the job's folder.
-    let log_path = spec.artifact_dir.join("worker.log");
+    let log_path = spec.artifact_dir.join(WORKER_LOG);
     let stderr_task = tokio::spawn(async move {
         let mut tail: VecDeque<String> = VecDeque::new();
         let mut log = tokio::fs::OpenOptions::new()
@@ -97,7 +99,7 @@ pub async fn run_attempt(
     });
 
     let mut lines = BufReader::new(stdout).lines();
-    let mut curve: Vec<(usize, f64, f64, f64)> = Vec::new();
+    let mut curve: Vec<CurvePoint> = Vec::new();
     let mut last_flush = Instant::now();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,7 +124,7 @@ pub async fn run_attempt(
                         Event::Iter { iter, loss, lr, secs, .. } => {
                             iteration = iter;
                             progress.update(iter as u64, loss);
-                            curve.push((iter, loss, lr, secs));
+                            curve.push(CurvePoint { iteration: iter, loss, lr, secs });
                         }
                         Event::Checkpoint { iter, path } => {
                             let t = Instant::now();
@@ -183,47 +185,61 @@ pub async fn run_attempt(
     if lost_ownership {
         return Ok((Finish::Interrupted, timings));
     }
-    let finish = match read_result(spec.artifact_dir, spec.hash) {
-        Some(JobResult {
-            outcome:
-                Outcome::Completed {
-                    iterations,
-                    metrics,
-                },
-            ..
-        }) => Finish::Succeeded {
-            metrics,
-            iterations,
-        },
-        Some(JobResult {
-            outcome:
-                Outcome::Diverged {
-                    iter,
-                    last_finite_loss,
-                },
-            ..
-        }) => Finish::Diverged {
-            iter,
-            last_finite_loss,
-        },
-        Some(JobResult {
-            outcome: Outcome::Interrupted { .. },
-            ..
-        }) => Finish::Interrupted,
+    let result = JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
+    let finish = match result {
+        Some(r) => finish_from(r),
         None if stop_sent.is_some() => Finish::Interrupted,
         None => Finish::Failed {
-            reason: describe_exit(&status),
+            reason: failure_reason(&status, &stderr_tail),
+            kind: if status.code() == Some(EXIT_REJECTED) {
+                FailureKind::Permanent
+            } else {
+                FailureKind::Transient
+            },
             stderr_tail,
         },
     };
     Ok((finish, timings))
 }
 
-/// The worker's `result.json` for this job, any outcome (Interrupted included).
-fn read_result(dir: &Path, hash: &str) -> Option<JobResult> {
-    let text = std::fs::read_to_string(dir.join(RESULT_FILE)).ok()?;
-    let result: JobResult = serde_json::from_str(&text).ok()?;
-    (result.hash == hash).then_some(result)
+/// What the store records for a result the job process left.
+fn finish_from(result: JobResult) -> Finish {
+    match result.outcome {
+        Outcome::Completed {
+            iterations,
+            metrics,
+        } => Finish::Succeeded {
+            metrics,
+            iterations,
+            sweep_version: result.sweep_version,
+        },
+        Outcome::Diverged {
+            iter,
+            last_finite_loss,
+        } => Finish::Diverged {
+            iter,
+            last_finite_loss,
+        },
+        Outcome::Interrupted { .. } => Finish::Interrupted,
+        Outcome::Rejected { reason } => Finish::Failed {
+            reason,
+            stderr_tail: String::new(),
+            kind: FailureKind::Permanent,
+        },
+    }
+}
+
+/// How the process ended, and the error it printed last (`error: ...` on stderr), if any.
+fn failure_reason(status: &std::process::ExitStatus, stderr_tail: &str) -> String {
+    let exit = describe_exit(status);
+    match stderr_tail
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+    {
+        Some(error) => format!("{exit}: {error}"),
+        None => exit,
+    }
 }
 
 /// "exit code 3", "killed by signal 6 (SIGABRT)", "killed by signal 9 (SIGKILL: out of memory?)".
@@ -246,9 +262,4 @@ pub fn describe_exit(status: &std::process::ExitStatus) -> String {
         Some(code) => format!("exit code {code}"),
         None => "ended abnormally".into(),
     }
-}
-
-/// Where one job's files live: `<runs>/<sweep>/<hash>`.
-pub fn artifact_dir(runs: &Path, sweep: &str, hash: &str) -> PathBuf {
-    runs.join(sweep).join(hash)
 }

@@ -1,5 +1,6 @@
 //! Progress display: bars with ETA on a terminal, plain log lines otherwise.
 
+use crate::job::JobStatus;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -83,16 +84,22 @@ impl Progress {
         }
     }
 
-    /// A job ended (any way); `line` is printed above the bars / logged.
-    pub fn finished(&self, line: &str) {
+    /// An attempt ended; `status` is the job's status now. Only a job that is finished
+    /// ([`JobStatus::is_finished`]) moves the counter: a retried or interrupted attempt
+    /// prints its line without counting.
+    pub fn attempt_ended(&self, status: JobStatus, line: &str) {
         let (done, total) = {
             let mut d = self.inner.done.lock().expect("progress lock");
-            d.0 += 1;
+            if status.is_finished() {
+                d.0 += 1;
+            }
             *d
         };
         match &self.inner.bars {
             Some(mp) => {
-                self.inner.sweep.inc(1);
+                if status.is_finished() {
+                    self.inner.sweep.inc(1);
+                }
                 let _ = mp.println(line);
             }
             None => {

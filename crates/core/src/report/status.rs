@@ -1,11 +1,12 @@
 //! `sweep status`: job counts by state and the running jobs with iteration and ETA.
 
-use crate::store::{Store, STATUSES};
+use crate::job::JobStatus;
+use crate::store::Store;
 use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::fmt::Write;
 
-pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
+pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
     let sweeps = store.sweeps().await?;
     let selected: Vec<_> = sweeps
         .iter()
@@ -17,11 +18,11 @@ pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
                 let known: Vec<&str> = sweeps.iter().map(|s| s.name.as_str()).collect();
                 bail!(
                     "no sweep {name:?} in {} (sweeps there: {})",
-                    store.path().display(),
+                    store.location(),
                     known.join(", ")
                 )
             }
-            None => bail!("{} holds no sweep yet", store.path().display()),
+            None => bail!("{} holds no sweep yet", store.location()),
         }
     }
     let now = crate::store::now_ms();
@@ -29,7 +30,7 @@ pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
     let mut counts_table = Table::new();
     counts_table.load_preset(UTF8_FULL_CONDENSED);
     let mut header = vec!["sweep", "jobs"];
-    header.extend(STATUSES);
+    header.extend(JobStatus::ALL.iter().map(|s| s.as_str()));
     counts_table.set_header(header);
     let mut running_table = Table::new();
     running_table.load_preset(UTF8_FULL_CONDENSED);
@@ -45,15 +46,34 @@ pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
         "owner",
     ]);
     let mut any_running = false;
+    let mut failed_table = Table::new();
+    failed_table.load_preset(UTF8_FULL_CONDENSED);
+    failed_table.set_header(vec!["sweep", "job", "hash", "Model", "status", "attempts", "reason"]);
+    let mut any_failed = false;
     for s in selected {
         let counts = store.counts(s.id).await?;
         let mut row = vec![s.name.clone(), counts.values().sum::<usize>().to_string()];
         row.extend(
-            STATUSES
+            JobStatus::ALL
                 .iter()
-                .map(|st| counts.get(*st).copied().unwrap_or(0).to_string()),
+                .map(|st| counts.get(st).copied().unwrap_or(0).to_string()),
         );
         counts_table.add_row(row);
+        for r in store.report_rows(Some(&s.name)).await? {
+            if r.retired || !matches!(r.status, JobStatus::Failed | JobStatus::Diverged) {
+                continue;
+            }
+            any_failed = true;
+            failed_table.add_row(vec![
+                s.name.clone(),
+                r.job_id.to_string(),
+                r.hash.clone(),
+                r.label.clone(),
+                r.status.to_string(),
+                r.attempts.to_string(),
+                r.reason().unwrap_or("-").to_string(),
+            ]);
+        }
         for r in store.running(s.id).await? {
             any_running = true;
             let elapsed = r.started_at.map(|t| (now - t).max(0) as f64 / 1e3);
@@ -81,6 +101,9 @@ pub async fn status(store: &Store, sweep: Option<&str>) -> Result<String> {
     writeln!(out, "{counts_table}")?;
     if any_running {
         writeln!(out, "running:\n{running_table}")?;
+    }
+    if any_failed {
+        writeln!(out, "failed or diverged (`sweep show JOB` for the log):\n{failed_table}")?;
     }
     Ok(out.trim_end().to_string())
 }

@@ -1,8 +1,10 @@
 //! A job: one resolved training configuration, its identity and its human label.
 
 pub mod config;
+pub mod status;
 
 pub use config::*;
+pub use status::{FailureKind, JobStatus, RetryRule};
 
 use sha2::{Digest, Sha256};
 

@@ -6,13 +6,16 @@
 
 pub mod plan;
 pub mod plot;
+pub mod show;
 pub mod status;
 pub use plan::{plan_json, plan_table};
+pub use show::show;
 pub use status::status;
 mod table;
 
 pub use plot::{write_curves_svg, write_leaderboard_svg};
 
+use crate::job::JobStatus;
 use crate::store::{JobRow, Store};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
@@ -121,7 +124,7 @@ impl MetricKey {
         })
     }
 
-    fn matches(&self, m: &crate::trainer::MetricValue) -> bool {
+    fn matches(&self, m: &crate::protocol::MetricValue) -> bool {
         m.class == self.class && m.name.eq_ignore_ascii_case(&self.name)
     }
 }
@@ -180,6 +183,19 @@ pub struct Group<'a> {
 }
 
 impl Group<'_> {
+    /// Why the group's runs did not succeed (their distinct first error lines), if any.
+    pub fn reason(&self) -> Option<String> {
+        let mut reasons: Vec<&str> = Vec::new();
+        for r in self.runs.iter().filter(|r| r.status != JobStatus::Succeeded) {
+            if let Some(reason) = r.reason() {
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
     /// The split a run's metrics are read from: `split` if given, else `val`, else its first.
     fn split_of<'r>(run: &'r JobRow, split: Option<&'r str>) -> Option<&'r str> {
         if let Some(s) = split {
@@ -242,12 +258,12 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
     // Retired jobs (no longer produced by the sweep file) only with `all`, marked as such.
     for row in rows
         .iter()
-        .filter(|r| all || (r.status == "succeeded" && !r.retired))
+        .filter(|r| all || (r.status == JobStatus::Succeeded && !r.retired))
     {
         let status = if row.retired {
             format!("{} (retired)", row.status)
         } else {
-            row.status.clone()
+            row.status.to_string()
         };
         let config = match serde_json::from_str::<serde_json::Value>(&row.config_json) {
             Ok(mut v) => {
@@ -375,19 +391,19 @@ pub fn render(rows: &[JobRow], opts: &ReportOptions) -> Result<String> {
 }
 
 /// Reads the database and renders (the `sweep report` command).
-pub async fn report(store: &Store, opts: &ReportOptions) -> Result<String> {
+pub async fn report(store: &dyn Store, opts: &ReportOptions) -> Result<String> {
     let rows = store.report_rows(opts.sweep.as_deref()).await?;
     render(&rows, opts)
 }
 
 /// Writes `curves.svg` (loss of every job of the report) and `leaderboard.svg` (the sort
 /// metric) into `dir`; returns their paths.
-pub async fn write_plots(store: &Store, opts: &ReportOptions, dir: &Path) -> Result<Vec<PathBuf>> {
+pub async fn write_plots(store: &dyn Store, opts: &ReportOptions, dir: &Path) -> Result<Vec<PathBuf>> {
     let rows = store.report_rows(opts.sweep.as_deref()).await?;
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create plot folder {}: {e}", dir.display()))?;
     let mut curves = Vec::new();
-    for r in rows.iter().filter(|r| opts.all || r.status == "succeeded") {
+    for r in rows.iter().filter(|r| opts.all || r.status == JobStatus::Succeeded) {
         let c = store.curve(r.job_id).await?;
         if c.is_empty() {
             continue;
@@ -401,7 +417,7 @@ pub async fn write_plots(store: &Store, opts: &ReportOptions, dir: &Path) -> Res
         } else {
             r.label.clone()
         };
-        curves.push((label, c.into_iter().map(|(i, l, _, _)| (i, l)).collect()));
+        curves.push((label, c.into_iter().map(|p| (p.iteration, p.loss)).collect()));
     }
     let curves_path = dir.join("curves.svg");
     write_curves_svg(&curves, &curves_path)?;

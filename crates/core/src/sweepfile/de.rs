@@ -350,7 +350,7 @@ impl<'de> VariantAccess<'de> for Variant<'de, '_> {
 mod tests {
     use super::*;
     use crate::job::JobConfig;
-    use crate::spec::tree::{path_string, Origin};
+    use crate::sweepfile::tree::{path_string, Origin};
 
     fn node(text: &str) -> Node {
         let v: serde_yaml::Value = serde_yaml::from_str(text).unwrap();

@@ -27,6 +27,10 @@ fn grid(
     if with_n {
         header.push("n".into());
     }
+    let with_reason = opts.all && groups.iter().any(|g| g.reason().is_some());
+    if with_reason {
+        header.push("Reason".into());
+    }
     let rows = groups
         .iter()
         .map(|g| {
@@ -43,6 +47,9 @@ fn grid(
             }
             if with_n {
                 row.push(g.runs.len().to_string());
+            }
+            if with_reason {
+                row.push(g.reason().unwrap_or_default());
             }
             row
         })
@@ -62,7 +69,9 @@ pub(super) fn text(groups: &[Group], columns: &Columns, opts: &ReportOptions) ->
     for row in rows {
         table.add_row(row);
     }
-    for i in text_cols..header.len() {
+    // The reason (when shown) is text: only the numbers between are right-aligned.
+    let numbers_end = header.len() - usize::from(header.last().is_some_and(|h| h == "Reason"));
+    for i in text_cols..numbers_end {
         if let Some(c) = table.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -216,6 +225,7 @@ pub(super) fn json(groups: &[Group], opts: &ReportOptions) -> Result<String> {
                     "iteration": r.iteration,
                     "artifact_dir": r.artifact_dir,
                     "error": r.error,
+                    "sweep_version": r.sweep_version,
                     "config": config_value(&r.config_json),
                     "metrics": by_split,
                 })
@@ -227,6 +237,7 @@ pub(super) fn json(groups: &[Group], opts: &ReportOptions) -> Result<String> {
             "model": g.label,
             "stage": g.runs[0].stage,
             "status": g.status,
+            "reason": g.reason(),
             "n": g.runs.len(),
             "job_ids": g.runs.iter().map(|r| r.job_id).collect::<Vec<_>>(),
             "config": config_value(&g.runs[0].config_json),

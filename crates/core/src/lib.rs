@@ -1,0 +1,16 @@
+//! `sweep-core`: the orchestrator half of `sweep`, with no burn and no libtorch.
+//!
+//! The flow, one module each: [`sweepfile`] (the YAML sweep file) -> [`job`] (resolved
+//! config, identity, status) -> [`scheduler`] (slots, one job process per attempt, speaking
+//! [`protocol`]) -> [`store`] (the results database) -> [`report`] (leaderboard, status,
+//! plots). [`metrics`] is MMSegmentation's IoUMetric arithmetic, shared by the trainer and
+//! the reports.
+
+pub mod bench_orchestrator;
+pub mod job;
+pub mod metrics;
+pub mod protocol;
+pub mod report;
+pub mod scheduler;
+pub mod store;
+pub mod sweepfile;

@@ -1,0 +1,219 @@
+//! One attempt of a claimed job: make its folder safe, write its ticket, run its job process,
+//! record how it ended.
+
+use super::child::{run_child, ChildSpec};
+use super::folder::{artifact_dir, claim_folder, FolderState};
+use super::progress::Progress;
+use super::Slot;
+use crate::job::{FailureKind, JobConfig, JobStatus};
+use crate::protocol::{Claim, Ticket, FINAL_CHECKPOINT};
+use crate::store::{ClaimedJob, Finish, Owner, Store};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What every attempt of one `sweep run` shares.
+pub(super) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub owner: Owner,
+    pub sweep: String,
+    pub sweep_id: i64,
+    pub runs: PathBuf,
+    pub exe: PathBuf,
+    pub progress: Progress,
+    pub adopt: bool,
+}
+
+pub(super) enum AttemptEnd {
+    /// The store recorded the attempt; `status` is the job's status now.
+    Recorded {
+        status: JobStatus,
+        overhead: Duration,
+        startup: Option<Duration>,
+    },
+    /// The store failed mid-attempt; the job stays ours and is released on the next run.
+    StoreError(anyhow::Error),
+}
+
+pub(super) async fn run(
+    shared: &Shared,
+    slot: &Slot,
+    job: ClaimedJob,
+    stop: watch::Receiver<bool>,
+    claim_time: Duration,
+) -> AttemptEnd {
+    match attempt(shared, slot, &job, stop).await {
+        Ok((status, overhead, startup)) => AttemptEnd::Recorded {
+            status,
+            overhead: overhead + claim_time,
+            startup,
+        },
+        Err(e) => AttemptEnd::StoreError(e.context(format!("job {} ({})", job.id, job.label))),
+    }
+}
+
+async fn attempt(
+    shared: &Shared,
+    slot: &Slot,
+    job: &ClaimedJob,
+    stop: watch::Receiver<bool>,
+) -> Result<(JobStatus, Duration, Option<Duration>)> {
+    let t0 = Instant::now();
+    let config: JobConfig = serde_json::from_str(&job.config_json)
+        .with_context(|| format!("job {}: stored config is not a valid JobConfig", job.id))?;
+    let claim = Claim {
+        store: shared.store.identity().to_string(),
+        job_id: job.id,
+        attempt: job.attempts,
+    };
+    let dir = prepare_folder(shared, job, &claim).await?;
+    let ticket = Ticket {
+        claim,
+        hash: job.hash.clone(),
+        label: job.label.clone(),
+        config: config.clone(),
+        device: slot.device,
+        init_checkpoint: init_checkpoint(shared, job).await?,
+    };
+    let ticket_path = ticket.write(&dir)?;
+    let mut overhead = t0.elapsed();
+
+    let mut job_progress = shared.progress.job(&job.label, config.iters as u64);
+    let spec = ChildSpec {
+        exe: &shared.exe,
+        ticket: &ticket_path,
+        artifact_dir: &dir,
+        hash: &job.hash,
+        claim: &ticket.claim,
+        cuda_visible: slot.cuda_visible.clone(),
+        torch_threads: slot.torch_threads,
+    };
+    let (finish, timings) = run_child(
+        spec,
+        shared.store.as_ref(),
+        job.id,
+        &shared.owner,
+        &mut job_progress,
+        stop,
+    )
+    .await?;
+    drop(job_progress);
+    overhead += timings.store;
+
+    let t1 = Instant::now();
+    let status = record(shared, job, &dir, &config, &finish).await?;
+    overhead += t1.elapsed();
+    shared
+        .progress
+        .attempt_ended(status, &describe(job, &finish, status));
+    Ok((status, overhead, timings.startup))
+}
+
+/// Creates the job's folder, records it, and moves aside what another database left there.
+async fn prepare_folder(shared: &Shared, job: &ClaimedJob, claim: &Claim) -> Result<PathBuf> {
+    let dir = artifact_dir(&shared.runs, &shared.sweep, &job.hash);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = std::fs::canonicalize(&dir)?;
+    match claim_folder(&dir, &job.hash, claim, shared.adopt)? {
+        FolderState::Ours => {}
+        FolderState::MovedAside(aside) => shared.progress.message(&format!(
+            "job {} ({}): {} held results or checkpoints of another database (or of sweep < 0.2); \
+             moved them to {} and training from scratch (`sweep run --adopt` takes them instead)",
+            job.id,
+            job.label,
+            dir.display(),
+            aside.display()
+        )),
+        FolderState::Adopted => shared.progress.message(&format!(
+            "job {} ({}): adopting the results and checkpoints found in {} (--adopt)",
+            job.id,
+            job.label,
+            dir.display()
+        )),
+    }
+    shared
+        .store
+        .set_artifact_dir(job.id, &dir.display().to_string())
+        .await?;
+    Ok(dir)
+}
+
+/// The final checkpoint of the stage the job starts from (`init.from`).
+async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<PathBuf>> {
+    let Some(hash) = &job.init_from_hash else {
+        return Ok(None);
+    };
+    let dep = shared
+        .store
+        .dependency_artifact(shared.sweep_id, hash)
+        .await?
+        .with_context(|| format!("job {}: its init stage {hash} has no artifacts", job.id))?;
+    Ok(Some(PathBuf::from(dep).join(FINAL_CHECKPOINT)))
+}
+
+/// Records the attempt's end and, for a success, its final checkpoint.
+async fn record(
+    shared: &Shared,
+    job: &ClaimedJob,
+    dir: &Path,
+    config: &JobConfig,
+    finish: &Finish,
+) -> Result<JobStatus> {
+    let status = shared
+        .store
+        .finish(job.id, &shared.owner, finish.clone())
+        .await?;
+    let final_ckpt = dir.join(FINAL_CHECKPOINT);
+    if status == JobStatus::Succeeded && final_ckpt.exists() {
+        shared
+            .store
+            .record_artifact(
+                job.id,
+                "final",
+                &final_ckpt.display().to_string(),
+                Some(config.iters),
+            )
+            .await?;
+    }
+    Ok(status)
+}
+
+/// The line printed above the progress bars when an attempt ends.
+fn describe(job: &ClaimedJob, finish: &Finish, status: JobStatus) -> String {
+    match finish {
+        Finish::Succeeded { metrics, .. } => {
+            let get = |n: &str| {
+                metrics
+                    .iter()
+                    .find(|m| m.name == n && m.class.is_none())
+                    .map(|m| m.value)
+                    .unwrap_or(f64::NAN)
+            };
+            format!(
+                "done     {}  mDice {:.2}  mIoU {:.2}",
+                job.label,
+                get("mDice"),
+                get("mIoU")
+            )
+        }
+        Finish::Diverged { iter, .. } => format!("diverged {}  at iteration {iter}", job.label),
+        Finish::Failed { reason, .. } if status == JobStatus::Pending => format!(
+            "retry    {}  attempt {} of {} failed: {reason}",
+            job.label,
+            job.failures + 1,
+            job.max_attempts
+        ),
+        Finish::Failed { reason, kind, .. } => format!(
+            "FAILED   {}  after {} attempt(s){}: {reason}",
+            job.label,
+            job.failures + 1,
+            match kind {
+                FailureKind::Permanent => " (not retried: bad config or input)",
+                FailureKind::Transient => "",
+            }
+        ),
+        Finish::Interrupted => format!("stopped  {}  (resumes from its checkpoint)", job.label),
+    }
+}
