@@ -1,8 +1,9 @@
 //! Puts libtorch's folder on the binary's rpath so `target/*/sweep` starts without
-//! LD_LIBRARY_PATH. torch-sys reports the folder through its `links` metadata.
+//! LD_LIBRARY_PATH (torch-sys reports the folder through its `links` metadata), and records
+//! the git commit the binary is built from (`SWEEP_GIT_COMMIT`, stored with every result).
+use std::process::Command;
+
 fn main() {
-    // sqlx::migrate!() embeds migrations/: a new file there must rebuild the crate.
-    println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
         // Resolve the checkout's `.libtorch` link to the shared cache so copies of the
@@ -10,6 +11,24 @@ fn main() {
         let lib = std::fs::canonicalize(&lib)
             .map(|p| p.display().to_string())
             .unwrap_or(lib);
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{lib}");
     }
+    println!("cargo:rustc-env=SWEEP_GIT_COMMIT={}", git_commit());
+}
+
+/// The checkout's HEAD commit (`1a2b3c4d`), or empty outside a git checkout. Uncommitted
+/// edits are not detected: the script reruns only when HEAD or the index moves.
+fn git_commit() -> String {
+    for f in [".git/HEAD", ".git/index"] {
+        if std::path::Path::new(f).exists() {
+            println!("cargo:rerun-if-changed={f}");
+        }
+    }
+    Command::new("git")
+        .args(["rev-parse", "--short=8", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }

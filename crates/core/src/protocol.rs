@@ -35,10 +35,18 @@ pub const THREADS_ENV: &str = "SWEEP_TORCH_THREADS";
 /// Exit status of a job process that refused its job (bad config or input): not retried.
 pub const EXIT_REJECTED: i32 = 65;
 
-/// This build of sweep, recorded with every result: the crate version and, when built from a
-/// git checkout, the commit (`0.2.0+1a2b3c4d`, `-dirty` when the tree had changes).
+static BUILD_COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Records the git commit the binary was built from (its `main` calls this once; the
+/// commit is the binary's to know, so a commit does not rebuild the libraries).
+pub fn set_build_commit(commit: &str) {
+    let _ = BUILD_COMMIT.set(commit.to_string());
+}
+
+/// This build of sweep, recorded with every result: the version and, when built from a git
+/// checkout, its HEAD commit (`0.2.0+1a2b3c4d`).
 pub fn sweep_version() -> String {
-    match option_env!("SWEEP_GIT_COMMIT") {
+    match BUILD_COMMIT.get() {
         Some(c) if !c.is_empty() => format!("{}+{c}", env!("CARGO_PKG_VERSION")),
         _ => env!("CARGO_PKG_VERSION").to_string(),
     }

@@ -5,7 +5,7 @@
 
 use super::transforms::{normalize_chw, resize_bilinear, scale_keep_ratio};
 use super::{DataError, EvalImage, IGNORE};
-use crate::job::{DataConfig, SplitConfig};
+use sweep_core::job::{DataConfig, SplitConfig};
 use std::path::{Path, PathBuf};
 
 /// One decoded image with its label map, as stored in memory (before any transform).

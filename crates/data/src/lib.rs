@@ -1,4 +1,6 @@
-//! Data: loading the data sets into memory, MMSeg-style train transforms, the prefetching loader.
+//! `sweep-data`: the data sets a sweep trains on (DME, CHASE_DB1) loaded into memory,
+//! MMSegmentation's train transforms (bit-exact with OpenCV) and the prefetching loader. No
+//! burn and no libtorch: the orchestrator opens the data sets before it writes anything.
 //!
 //! Everything random is a pure function of `(seed, iteration)`: a resumed job sees exactly
 //! the batches a never-interrupted job would have seen.
@@ -92,4 +94,20 @@ pub enum DataError {
     BadSplit { path: PathBuf, message: String },
     #[error("data loader for {root} stopped: {message}")]
     LoaderStopped { root: PathBuf, message: String },
+}
+
+/// Opens every distinct data set `jobs` train on, so missing or corrupt files are reported
+/// (with their path) before anything is written to the database.
+pub fn check_datasets(jobs: &[sweep_core::sweepfile::PlannedJob]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut seen: Vec<&sweep_core::job::DataConfig> = Vec::new();
+    for job in jobs.iter().filter(|j| j.config.model.backbone != "noop") {
+        if seen.contains(&&job.config.data) {
+            continue;
+        }
+        seen.push(&job.config.data);
+        Dataset::open(&job.config.data)
+            .with_context(|| format!("job {} ({}): data set", job.hash, job.label))?;
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@
 
 use super::transforms::train_batch;
 use super::{Batch, DataError, Dataset};
-use crate::job::JobConfig;
+use sweep_core::job::JobConfig;
 use crossbeam_channel::{bounded, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;

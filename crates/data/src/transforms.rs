@@ -13,7 +13,7 @@
 //! reproduced: same distributions, different draws.)
 
 use super::{Batch, Dataset, Sample, IGNORE, MEAN, STD};
-use crate::job::JobConfig;
+use sweep_core::job::JobConfig;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

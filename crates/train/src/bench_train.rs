@@ -6,14 +6,14 @@
 //! sides. Each side syncs the device once after its timed steps (PyTorch: `loss.item()` +
 //! `cuda.synchronize`; sweep: `into_scalar` of the last loss).
 
-use crate::job::{ComputeConfig, Head, JobConfig, ModelConfig, Precision};
-use crate::trainer::loss::cross_entropy;
-use crate::trainer::model::blocks::rng_for;
-use crate::trainer::model::Segmentor;
-use crate::trainer::ops::{set_kernel_options, KernelOptions};
-use crate::trainer::optim::build_optimizer;
-use crate::trainer::train::kernel_options_for;
-use crate::trainer::DeviceChoice;
+use sweep_core::job::{ComputeConfig, Head, JobConfig, ModelConfig, Precision};
+use crate::loss::cross_entropy;
+use crate::model::blocks::rng_for;
+use crate::model::Segmentor;
+use crate::ops::{set_kernel_options, KernelOptions};
+use crate::optim::build_optimizer;
+use crate::train::kernel_options_for;
+use crate::DeviceChoice;
 use anyhow::{bail, Context};
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -337,7 +337,7 @@ fn time_sweep(
     labels: &[i64],
 ) -> anyhow::Result<StepTiming> {
     let (n, s) = (batch, crop);
-    let ad = args.device.burn_device().autodiff();
+    let ad = crate::burn_device(args.device).autodiff();
     let cfg = JobConfig {
         model: ModelConfig {
             head: args.head,

@@ -13,13 +13,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read, Write};
+use std::path::Path;
 
 /// The rolling checkpoint of a job (resume point), in its artifact folder.
-pub const CHECKPOINT_FILE: &str = "checkpoint.ckpt";
-/// The weights at the end of training (model only: what `init.from` stages load).
-pub const FINAL_FILE: &str = "final.ckpt";
+pub use sweep_core::protocol::{write_atomic, CHECKPOINT_FILE};
+pub use sweep_core::protocol::FINAL_CHECKPOINT as FINAL_FILE;
 
 const MAGIC: &[u8; 8] = b"SWEEPCK1";
 
@@ -171,46 +170,6 @@ impl Checkpoint {
         let mut f = File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Self::read_from(&mut f).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
-}
-
-/// Writes `path` atomically: `write` fills a temporary file in the same folder, which is
-/// fsynced and renamed over `path` (then the folder is fsynced). If `write` fails, the
-/// temporary file is removed and `path` is untouched.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other(format!("{}: no file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        write(&mut w)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io::Error::new(
-            e.kind(),
-            format!("writing {}: {e}", path.display()),
-        ));
-    }
-    fs::rename(&tmp, path)?;
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// The model's tensors with their paths and ids. Batch-norm running statistics are synced

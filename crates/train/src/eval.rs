@@ -8,9 +8,9 @@
 //! of 16 (UNet-S5-D16 needs it; MMSeg would fail), and a slide window smaller than the crop
 //! (image smaller than the crop) is padded to the crop; the padded logits are cut away.
 
-use crate::job::EvalConfig;
-use crate::trainer::data::EvalImage;
-use crate::trainer::metrics::Metrics;
+use sweep_core::job::EvalConfig;
+use sweep_data::EvalImage;
+use sweep_core::metrics::Metrics;
 use anyhow::{bail, Context};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};

@@ -21,7 +21,7 @@
 
 use super::model::unet::NUM_STAGES;
 use super::model::Segmentor;
-use crate::job::{ConfigError, ModelConfig};
+use sweep_core::job::{ConfigError, ModelConfig};
 use burn::module::Module;
 
 /// What `freeze` accepts, for error messages.
@@ -150,7 +150,7 @@ pub fn apply_freeze(mut model: Segmentor, names: &[String]) -> Result<Segmentor,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trainer::model::visit_paths;
+    use crate::model::visit_paths;
     use burn::tensor::Device;
 
     fn names(v: &[&str]) -> Vec<String> {
@@ -212,7 +212,7 @@ mod tests {
             base_channels: 4,
             ..Default::default()
         };
-        let m = crate::trainer::model::Segmentor::new(&cfg, &Device::libtorch());
+        let m = crate::model::Segmentor::new(&cfg, &Device::libtorch());
         let p = parts(&names(&["encoder:2", "decoder.3", "auxiliary_head"]), &cfg).unwrap();
         let mut frozen = 0;
         visit_paths(&m, |path, _| {

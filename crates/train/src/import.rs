@@ -17,7 +17,7 @@
 
 use super::checkpoint::{load_tensors, Checkpoint, TensorEntry};
 use super::model::{mmseg_key, visit_paths, Segmentor};
-use crate::job::{Head, ModelConfig};
+use sweep_core::job::{Head, ModelConfig};
 use anyhow::{anyhow, bail, Context};
 use burn::tensor::{bf16, f16};
 use burn_store::pytorch_reader::{DType, PytorchReader, Tensor as PtTensor};

@@ -1,52 +1,42 @@
-//! The job process: `sweep worker TICKET` runs one job and nothing else.
+//! The job process: `sweep worker TICKET` runs one job attempt and nothing else.
 //!
-//! The scheduler starts one worker process per job so that an abort, a segfault or an
-//! out-of-memory in one job cannot take the others or the orchestrator down. The
-//! protocol is deliberately dumb and durable:
-//! - the scheduler writes a [`Ticket`] (JSON) into the job's artifact folder;
-//! - the worker prints one JSON [`Event`] per line on stdout while it trains;
-//! - the worker writes the [`Outcome`] atomically to `result.json` in the artifact folder
-//!   and exits 0. The scheduler trusts `result.json`, not the exit code alone, so a
-//!   result survives an orchestrator that died between the worker's exit and its record.
+//! The scheduler starts one job process per attempt so that an abort, a segfault or an
+//! out-of-memory in one job cannot take the others or the orchestrator down. What the two
+//! sides exchange (ticket, events, result file) is [`sweep_core::protocol`].
+//!
+//! How it ends: a [`JobResult`] in the artifact folder and exit 0; or, when the job cannot
+//! run as configured (bad config, a checkpoint that does not fit, a missing file), a
+//! `rejected` result and exit [`EXIT_REJECTED`], which the scheduler does not retry; or any
+//! other error, exit 1, which it retries.
 
-use crate::job::JobConfig;
-use crate::trainer::{self, DeviceChoice, Event, Observer, Outcome, TrainContext};
-use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use crate::{Event, Observer, TrainContext};
+use anyhow::Result;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use sweep_core::job::ConfigError;
+use sweep_core::protocol::{JobResult, Outcome, Ticket, EXIT_REJECTED, THREADS_ENV};
+use sweep_data::DataError;
 
-pub const TICKET_FILE: &str = "ticket.json";
-pub const RESULT_FILE: &str = "result.json";
+/// An error no retry can fix: the job's configuration or input is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct BadInput(pub anyhow::Error);
 
-/// Everything a worker needs to run one job attempt.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Ticket {
-    pub job_id: i64,
-    pub hash: String,
-    pub label: String,
-    pub config: JobConfig,
-    pub attempt: u32,
-    pub device: DeviceChoice,
-    pub init_checkpoint: Option<PathBuf>,
+/// Marks `e` as bad input (see [`BadInput`]).
+pub fn bad_input(e: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(BadInput(e))
 }
 
-/// `result.json`: the outcome, tagged with the job's hash so a stale file is never misread.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct JobResult {
-    pub hash: String,
-    pub outcome: Outcome,
-}
-
-impl JobResult {
-    /// A finished result of this job in `dir`, if any (an interrupted one does not count).
-    pub fn read_finished(dir: &Path, hash: &str) -> Option<JobResult> {
-        let text = std::fs::read_to_string(dir.join(RESULT_FILE)).ok()?;
-        let result: JobResult = serde_json::from_str(&text).ok()?;
-        let finished = !matches!(result.outcome, Outcome::Interrupted { .. });
-        (result.hash == hash && finished).then_some(result)
-    }
+/// Would every attempt fail with this error? Config errors, data errors (other than a
+/// loader that stopped) and [`BadInput`] would.
+pub fn is_permanent(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<ConfigError>()
+            || c.is::<BadInput>()
+            || c.downcast_ref::<DataError>()
+                .is_some_and(|d| !matches!(d, DataError::LoaderStopped { .. }))
+    })
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -72,30 +62,48 @@ impl Observer for StdoutObserver {
     }
 }
 
-/// Writes `bytes` to `path` atomically and durably: a reader sees the old file or the new
-/// one, never half, and the new one survives a power cut once this returns.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_replace(path, bytes, true)
-}
-
-/// [`write_atomic`], with the fsync optional: files rewritten on every attempt anyway
-/// (tickets) need not make the orchestrator wait for the disk.
-pub fn write_replace(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    if durable {
-        f.sync_all()?;
+/// Entry point of `sweep worker`; returns the process's exit status.
+pub fn main(ticket_path: &Path) -> Result<i32> {
+    install_signal_handlers();
+    if let Some(n) = std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+    {
+        tch::set_num_threads(n);
     }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
+    let ticket = Ticket::read(ticket_path)?;
+    let artifact_dir = ticket_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+
+    // Finished for this claim's job before (the orchestrator died before recording it):
+    // report it again, don't retrain. The scheduler moved aside any other database's files.
+    if JobResult::read(&artifact_dir)
+        .is_some_and(|r| r.is_for_job(&ticket.hash, &ticket.claim) && r.is_finished())
+    {
+        return Ok(0);
+    }
+    let ctx = TrainContext {
+        device: ticket.device,
+        artifact_dir: artifact_dir.clone(),
+        attempt: ticket.claim.attempt,
+        init_checkpoint: ticket.init_checkpoint.clone(),
+    };
+    let (outcome, code) = match crate::run(&ticket.config, &ctx, &mut StdoutObserver) {
+        Ok(outcome) => (outcome, 0),
+        Err(e) if is_permanent(&e) => {
+            eprintln!("error: {e:#}");
+            let reason = format!("{e:#}").lines().next().unwrap_or_default().to_string();
+            (Outcome::Rejected { reason }, EXIT_REJECTED)
+        }
+        Err(e) => return Err(e),
+    };
+    JobResult::new(&ticket.hash, ticket.claim.clone(), outcome).write(&artifact_dir)?;
+    Ok(code)
 }
 
-/// Entry point of `sweep worker`.
-pub fn main(ticket_path: &Path) -> Result<()> {
+fn install_signal_handlers() {
     // Die with the orchestrator: a job must never outlive the process that records it.
     #[cfg(target_os = "linux")]
     unsafe {
@@ -111,39 +119,4 @@ pub fn main(ticket_path: &Path) -> Result<()> {
             request_stop as *const () as libc::sighandler_t,
         );
     }
-    if let Some(n) = std::env::var("SWEEP_TORCH_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<i32>().ok())
-    {
-        tch::set_num_threads(n);
-    }
-    let text = std::fs::read_to_string(ticket_path)
-        .with_context(|| format!("reading ticket {}", ticket_path.display()))?;
-    let ticket: Ticket = serde_json::from_str(&text)
-        .with_context(|| format!("parsing ticket {}", ticket_path.display()))?;
-    let artifact_dir = ticket_path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-
-    // Finished before (the orchestrator died before recording it): report, don't retrain.
-    if JobResult::read_finished(&artifact_dir, &ticket.hash).is_some() {
-        return Ok(());
-    }
-    let ctx = TrainContext {
-        device: ticket.device,
-        artifact_dir: artifact_dir.clone(),
-        attempt: ticket.attempt,
-        init_checkpoint: ticket.init_checkpoint.clone(),
-    };
-    let outcome = trainer::run(&ticket.config, &ctx, &mut StdoutObserver)?;
-    let result = JobResult {
-        hash: ticket.hash.clone(),
-        outcome,
-    };
-    write_atomic(
-        &artifact_dir.join(RESULT_FILE),
-        serde_json::to_string_pretty(&result)?.as_bytes(),
-    )?;
-    Ok(())
 }

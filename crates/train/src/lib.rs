@@ -1,28 +1,34 @@
-//! Trainer: one job's training and evaluation on burn (libtorch backend).
+#![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
+//! `sweep-train`: one job's training and evaluation on burn (libtorch backend), and the job
+//! process that runs it.
 //!
-//! `run` is called inside the job's own process (see `worker`); it reports progress
-//! through an [`Observer`] and returns the job's final [`Outcome`].
+//! [`job_process`] is `sweep worker TICKET`: it reads the ticket, calls [`run`] with an
+//! [`Observer`] that prints [`Event`]s, and leaves a [`JobResult`](sweep_core::protocol::JobResult).
+//! The model code ([`model`]) is burn `Module` + `Tensor`; [`ops`] puts conv, batch norm and
+//! ReLU on libtorch's kernels.
 
-pub mod data;
+pub mod bench_train;
+pub mod checkpoint;
 pub mod eval;
-pub mod metrics;
+pub mod freeze;
+pub mod import;
+pub mod job_process;
+pub mod loss;
+pub mod model;
+pub mod ops;
+pub mod optim;
+pub mod train;
 
-use serde::{Deserialize, Serialize};
+pub use sweep_core::protocol::{DeviceChoice, Event, MetricValue, Outcome};
+pub use train::run;
+
 use std::path::PathBuf;
 
-/// Where a job's tensors live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DeviceChoice {
-    Cpu,
-    Cuda(usize),
-}
-
-impl DeviceChoice {
-    pub fn burn_device(&self) -> burn::tensor::Device {
-        match self {
-            DeviceChoice::Cpu => burn::tensor::Device::libtorch(),
-            DeviceChoice::Cuda(i) => burn::tensor::Device::libtorch_cuda(*i),
-        }
+/// The burn device of a [`DeviceChoice`].
+pub fn burn_device(choice: DeviceChoice) -> burn::tensor::Device {
+    match choice {
+        DeviceChoice::Cpu => burn::tensor::Device::libtorch(),
+        DeviceChoice::Cuda(i) => burn::tensor::Device::libtorch_cuda(i),
     }
 }
 
@@ -38,33 +44,10 @@ pub struct TrainContext {
     pub init_checkpoint: Option<PathBuf>,
 }
 
-/// Progress a job reports while it runs; the worker forwards these to the orchestrator.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    Started {
-        iters: usize,
-        resumed_from: usize,
-    },
-    Iter {
-        iter: usize,
-        loss: f64,
-        lr: f64,
-        secs: f64,
-        data_wait_secs: f64,
-    },
-    Checkpoint {
-        iter: usize,
-        path: PathBuf,
-    },
-    Log {
-        message: String,
-    },
-}
-
+/// Receives a job's progress; the job process prints it for the orchestrator.
 pub trait Observer {
     fn event(&mut self, event: Event);
-    /// True once the job should checkpoint and stop (Ctrl-C / SIGTERM in the worker).
+    /// True once the job should checkpoint and stop (Ctrl-C / SIGTERM in the job process).
     /// The train loop polls it every iteration and returns [`Outcome::Interrupted`].
     fn stop_requested(&self) -> bool {
         false
@@ -77,55 +60,3 @@ impl Observer for Vec<Event> {
         self.push(event);
     }
 }
-
-/// How a job ended (a crash is an `Err`, not an outcome).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
-    Completed {
-        iterations: usize,
-        metrics: Vec<MetricValue>,
-    },
-    /// The loss became NaN or infinite: training stopped at `iter`.
-    Diverged {
-        iter: usize,
-        last_finite_loss: Option<f64>,
-    },
-    /// A stop was requested; a checkpoint at `iter` was written and the job can resume.
-    Interrupted { iter: usize },
-}
-
-impl Outcome {
-    /// A completed job's numbers of one split (`val`: the evaluation; `train`: this attempt's
-    /// throughput and data wait); empty for other outcomes.
-    pub fn split_metrics(&self, split: &str) -> Vec<MetricValue> {
-        match self {
-            Outcome::Completed { metrics, .. } => metrics
-                .iter()
-                .filter(|m| m.split == split)
-                .cloned()
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// One number of the evaluation: `class` is None for means / aAcc. Values in percent.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MetricValue {
-    pub split: String,
-    pub name: String,
-    pub class: Option<usize>,
-    pub value: f64,
-}
-
-pub mod checkpoint;
-pub mod freeze;
-pub mod import;
-pub mod loss;
-pub mod model;
-pub mod optim;
-pub mod train;
-
-pub use train::run;
-pub mod ops;

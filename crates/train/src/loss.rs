@@ -4,9 +4,9 @@
 //! `BaseDecodeHead.loss_by_feat`) and labels `Int [N, H, W]` where 255 means "ignore", and
 //! return a one-element tensor.
 
-use crate::job::{DiceActivation, JobConfig, LossKind, LossSpec, LossTerm};
-use crate::trainer::model::blocks::resize;
-use crate::trainer::model::SegOutput;
+use sweep_core::job::{DiceActivation, JobConfig, LossKind, LossSpec, LossTerm};
+use crate::model::blocks::resize;
+use crate::model::SegOutput;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -207,24 +207,24 @@ pub fn total_loss(out: &SegOutput, labels: &Tensor<3, Int>, cfg: &JobConfig) -> 
 
 /// Config checks the losses need beyond `JobConfig::validate`: class weights only where the
 /// loss uses them (the sigmoid Dice of MMSeg 1.x has none).
-pub fn check_spec(name: &str, spec: &LossSpec) -> Result<(), crate::job::ConfigError> {
+pub fn check_spec(name: &str, spec: &LossSpec) -> Result<(), sweep_core::job::ConfigError> {
     for (i, t) in spec.terms().iter().enumerate() {
         let sigmoid_dice =
             t.kind == LossKind::Dice && t.activation.unwrap_or_default() == DiceActivation::Sigmoid;
         if sigmoid_dice && t.class_weight.is_some() {
-            return Err(crate::job::ConfigError::new(
+            return Err(sweep_core::job::ConfigError::new(
                 format!("{name}[{i}].class_weight"),
                 "the sigmoid Dice loss (MMSeg 1.x) takes no class weights; use activation: softmax or drop class_weight",
             ));
         }
         if t.kind != LossKind::Focal && (t.gamma.is_some() || t.alpha.is_some()) {
-            return Err(crate::job::ConfigError::new(
+            return Err(sweep_core::job::ConfigError::new(
                 format!("{name}[{i}]"),
                 "gamma / alpha only apply to the focal loss",
             ));
         }
         if t.kind != LossKind::Dice && t.activation.is_some() {
-            return Err(crate::job::ConfigError::new(
+            return Err(sweep_core::job::ConfigError::new(
                 format!("{name}[{i}].activation"),
                 "activation only applies to the dice loss",
             ));
@@ -236,7 +236,7 @@ pub fn check_spec(name: &str, spec: &LossSpec) -> Result<(), crate::job::ConfigE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trainer::model::SegOutput;
+    use crate::model::SegOutput;
     use burn::tensor::Device;
 
     const LN2: f64 = std::f64::consts::LN_2;

@@ -1,6 +1,6 @@
 //! Optimiser and learning-rate schedule (MMSeg's SGD + PolyLR by default).
 
-use crate::job::{JobConfig, OptimizerConfig, ScheduleConfig};
+use sweep_core::job::{JobConfig, OptimizerConfig, ScheduleConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};

@@ -9,7 +9,7 @@
 use super::checkpoint::{
     load_tensors, model_tensors, Checkpoint, NoopCheckpoint, CHECKPOINT_FILE, FINAL_FILE,
 };
-use super::data::{Dataset, TrainLoader};
+use sweep_data::{Dataset, TrainLoader};
 use super::freeze::{apply_freeze, check_freeze};
 use super::import::init_model;
 use super::loss::{check_spec, total_loss};
@@ -17,8 +17,8 @@ use super::model::blocks::rng_for;
 use super::model::Segmentor;
 use super::ops::{set_kernel_options, KernelOptions};
 use super::optim::{build_optimizer, LrSchedule};
-use super::{eval, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
-use crate::job::{ComputeConfig, ConfigError, JobConfig, Precision};
+use crate::{eval, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
+use sweep_core::job::{ComputeConfig, ConfigError, JobConfig, Precision};
 use anyhow::{anyhow, bail, Context};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -27,8 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Environment variable: libtorch's CPU threads for this process (see [`set_cpu_threads`]).
-pub const THREADS_ENV: &str = "SWEEP_TORCH_THREADS";
+pub use sweep_core::protocol::{INIT_REPORT_FILE, THREADS_ENV};
 
 /// Sets libtorch's intra-op CPU threads (process-wide). Several jobs sharing a CPU should
 /// split its cores: libtorch's OpenMP threads spin while waiting, and on an oversubscribed
@@ -38,8 +37,6 @@ pub fn set_cpu_threads(n: usize) {
     tch::set_num_threads(n.max(1) as i32);
 }
 
-/// What `init` loaded, skipped and missed, in the job's artifact folder.
-pub const INIT_REPORT_FILE: &str = "init_report.json";
 
 /// RNG stream of the decode/auxiliary heads' dropout.
 const DROPOUT_STREAM: u64 = 1;
@@ -170,7 +167,7 @@ fn run_unet(
     ctx: &TrainContext,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<Outcome> {
-    let device = ctx.device.burn_device();
+    let device = crate::burn_device(ctx.device);
     let ad = device.clone().autodiff();
     // One job per process, so the process-wide kernel options are this job's.
     set_kernel_options(kernel_options_for(&cfg.compute, &ctx.device));
@@ -222,7 +219,7 @@ fn run_unet(
         start = ck.iteration;
         last_loss = ck.last_loss;
     } else if let Some(init) = init_source(cfg, ctx)? {
-        model = init_from(model, cfg, ctx, &init, obs)?;
+        model = init_from(model, cfg, ctx, &init, obs).map_err(crate::job_process::bad_input)?;
         if cfg.iters == 0 {
             // Evaluation only: the evaluated weights are this job's final checkpoint, so a
             // stage that only imports (e.g. a zoo .pth) can initialise others.

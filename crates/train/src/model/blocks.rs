@@ -2,7 +2,7 @@
 //!
 //! [`ConvModule`] (conv + batch norm + ReLU, MMCV's `ConvModule`) is the one place where the
 //! network calls conv2d and batch norm; it routes them to libtorch's kernels
-//! ([`crate::trainer::ops`]) without the rest of the model knowing.
+//! ([`crate::ops`]) without the rest of the model knowing.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::trainer::ops;
+use crate::ops;
 
 /// conv (no bias) + BatchNorm + ReLU. Field names follow MMCV (`conv`, `bn`), so state-dict keys
 /// map one to one (`bn.gamma`/`bn.beta` are PyTorch's `bn.weight`/`bn.bias`).
@@ -26,7 +26,7 @@ pub struct ConvModule {
 impl ConvModule {
     /// `kernel` x `kernel` convolution with "same" padding (`dilation * (kernel - 1) / 2`).
     ///
-    /// Weights start at zero; [`crate::trainer::model::init_weights`] fills them (seeded, on
+    /// Weights start at zero; [`crate::model::init_weights`] fills them (seeded, on
     /// the host) so that initialisation does not depend on the device's RNG.
     pub fn new(
         in_ch: usize,

@@ -6,7 +6,7 @@
 //! kind does not use are empty.
 
 use super::blocks::{dropout2d, resize, ConvModule};
-use crate::job::Head;
+use sweep_core::job::Head;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::Initializer;

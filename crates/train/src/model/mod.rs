@@ -12,7 +12,7 @@ pub use blocks::ConvModule;
 pub use heads::{head_channels, DecodeHead};
 pub use unet::UNet;
 
-use crate::job::{Head, ModelConfig};
+use sweep_core::job::{Head, ModelConfig};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -376,7 +376,7 @@ mod tests {
 
     #[test]
     fn forward_shapes_for_every_head() {
-        crate::trainer::train::set_cpu_threads(1);
+        crate::train::set_cpu_threads(1);
         let dev = Device::libtorch().autodiff();
         for head in [Head::Fcn, Head::Deeplabv3, Head::Pspnet] {
             let m = Segmentor::init(&cfg(head, 4), 0, &dev);

@@ -1,0 +1,153 @@
+//! The command line: every subcommand and its flags (clap).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use sweep_core::report::ReportOptions;
+
+#[derive(Parser)]
+#[command(
+    name = "sweep",
+    version = concat!(env!("CARGO_PKG_VERSION"), " ", env!("SWEEP_GIT_COMMIT")),
+    about = "Reproducible experiment sweeps for medical-image segmentation (burn + libtorch, SQLite)"
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct DbArg {
+    /// Results database (SQLite file).
+    #[arg(long, env = "SWEEP_DB", default_value = "sweep.db")]
+    pub db: PathBuf,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Folder for checkpoints, predictions and logs (default: runs/ beside the database).
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Parallel jobs on CPU.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// GPUs to use, e.g. 0,1 (implies --device cuda).
+    #[arg(long, value_delimiter = ',')]
+    pub gpus: Vec<usize>,
+    /// Jobs per GPU.
+    #[arg(long, default_value_t = 1)]
+    pub per_gpu: usize,
+    /// Override a key of the sweep file, e.g. --set base.iters=20 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Take results and checkpoints that another database (or an older sweep) left in the
+    /// artifact folders as this database's, instead of moving them aside and training.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Don't print the leaderboard at the end.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub options: ReportOptions,
+    /// Also draw the leaderboard and the training curves as SVG files into this folder.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a sweep: every job without a result is trained; finished jobs are never rerun.
+    Run(RunArgs),
+    /// Print the jobs a sweep file expands to, without running anything.
+    Plan {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
+    },
+    /// Job counts by state, the running jobs with iteration and ETA, failed jobs with why.
+    Status {
+        /// Sweep name (default: all sweeps in the database).
+        sweep: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// The leaderboard: one row per configuration, seeds as mean ± std.
+    Report(ReportArgs),
+    /// One job in full: config, status, attempts and why each ended, metrics, files, log.
+    Show {
+        /// Job id, hash prefix or label.
+        job: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Benchmarks (ratios against a baseline measured in the same run).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Internal: run one job attempt (started by `sweep run`, one process per attempt).
+    #[command(hide = true)]
+    Worker { ticket: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// One training step in sweep (burn-tch) vs PyTorch eager, same network and batch.
+    Train(BenchTrainArgs),
+    /// The orchestrator alone: jobs that train nothing, to measure its own overhead.
+    Orchestrator {
+        #[arg(long, default_value_t = 1000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 8)]
+        workers: usize,
+    },
+}
+
+#[derive(Args)]
+pub struct BenchTrainArgs {
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Rows as BATCHxCROP, comma-separated (the study-sized GPU table: 2x256,4x256,16x256,2x320).
+    #[arg(long, default_value = "2x64")]
+    pub shapes: String,
+    /// Recipes, comma-separated: fp32, bf16 (PyTorch: autocast), each optionally +nhwc
+    /// (channels_last on both sides), e.g. fp32,fp32+nhwc,bf16,bf16+nhwc.
+    #[arg(long, default_value = "fp32")]
+    pub precision: String,
+    /// Skip timing sweep on burn's own conv / batch norm (the baseline of the libtorch kernels).
+    #[arg(long)]
+    pub no_burn_kernels: bool,
+    #[arg(long, default_value = "fcn")]
+    pub head: String,
+    #[arg(long, default_value_t = 64)]
+    pub base_channels: usize,
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
