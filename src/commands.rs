@@ -160,7 +160,10 @@ pub fn bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
     let recipes = args
         .precision
         .split(',')
-        .map(|r| r.parse::<Recipe>().map_err(|e| anyhow::anyhow!("--precision: {e}")))
+        .map(|r| {
+            r.parse::<Recipe>()
+                .map_err(|e| anyhow::anyhow!("--precision: {e}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     bench_train(&Bench {
         device: match args.device {

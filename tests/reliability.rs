@@ -5,165 +5,10 @@
 //!
 //! The kill schedule is seeded (`SWEEP_FAULT_SEED`, default 7) so a failure can be replayed.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use crate::util::{by_label, metric, rt, stderr_of, Rng, Sandbox, TINY_UNET};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use sweep::store::{JobRow, Store};
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sweep")
-}
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn db(&self) -> PathBuf {
-        self.path().join("sweep.db")
-    }
-    fn write_sweep(&self, yaml: &str) -> PathBuf {
-        let p = self.path().join("sweep.yaml");
-        std::fs::write(&p, yaml).unwrap();
-        p
-    }
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_remove("SWEEP_DB")
-            .env("RUST_LOG", "warn");
-        c
-    }
-    fn run(&self, file: &Path, extra: &[&str]) -> Output {
-        let (f, db) = (
-            file.to_str().unwrap().to_string(),
-            self.db().to_str().unwrap().to_string(),
-        );
-        let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
-        args.extend_from_slice(extra);
-        self.command(&args).output().expect("sweep runs")
-    }
-    fn spawn(&self, file: &Path, extra: &[&str]) -> Child {
-        let (f, db) = (
-            file.to_str().unwrap().to_string(),
-            self.db().to_str().unwrap().to_string(),
-        );
-        let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
-        args.extend_from_slice(extra);
-        self.command(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sweep starts")
-    }
-    fn rows(&self) -> Vec<JobRow> {
-        let db = self.db();
-        rt().block_on(async {
-            let store = Store::open(&db).await.unwrap();
-            store.report_rows(None).await.unwrap()
-        })
-    }
-    fn integrity(&self) -> String {
-        let db = self.db();
-        rt().block_on(async {
-            Store::open(&db)
-                .await
-                .unwrap()
-                .integrity_check()
-                .await
-                .unwrap()
-        })
-    }
-    /// Processes whose command line mentions this sandbox (workers of its jobs).
-    fn processes(&self) -> Vec<u32> {
-        let needle = self.path().to_string_lossy().to_string();
-        let me = std::process::id();
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            if pid == me {
-                continue;
-            }
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('Z'))
-                .unwrap_or(false);
-            if !zombie && String::from_utf8_lossy(&cmdline).contains(&needle) {
-                found.push(pid);
-            }
-        }
-        found
-    }
-    /// Waits until no process of this sandbox is left; returns the survivors otherwise.
-    fn wait_no_orphans(&self) -> Vec<u32> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let left = self.processes();
-            if left.is_empty() || Instant::now() > deadline {
-                return left;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn by_label(rows: &[JobRow]) -> BTreeMap<String, &JobRow> {
-    rows.iter()
-        .map(|r| (format!("{} seed {}", r.label, r.seed), r))
-        .collect()
-}
-
-fn metric(row: &JobRow, name: &str) -> f64 {
-    row.metrics
-        .iter()
-        .find(|m| m.name == name && m.class.is_none())
-        .map(|m| m.value)
-        .unwrap_or(f64::NAN)
-}
-
-/// Deterministic pseudo-random numbers for the kill schedule (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-const TINY_UNET: &str = "model: {base_channels: 4, aux_head: false}
-  crop: 32
-  batch: 2
-  eval: {mode: whole, crop: 64, stride: 32}";
+use sweep_core::job::JobStatus;
 
 #[test]
 fn rerun_schedules_nothing_twice() {
@@ -175,7 +20,7 @@ fn rerun_schedules_nothing_twice() {
     assert_eq!(rows.len(), 6);
     assert!(rows
         .iter()
-        .all(|r| r.status == "succeeded" && r.attempts == 1));
+        .all(|r| r.status == JobStatus::Succeeded && r.attempts == 1));
     let second = sb.run(&file, &["--workers", "3"]);
     assert!(second.status.success(), "{}", stderr_of(&second));
     assert!(
@@ -213,7 +58,7 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     let out = calm.run(&file, &["--workers", "2"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let reference = calm.rows();
-    assert!(reference.iter().all(|r| r.status == "succeeded"));
+    assert!(reference.iter().all(|r| r.status == JobStatus::Succeeded));
 
     let sb = Sandbox::new();
     let file = sb.write_sweep(&yaml);
@@ -241,7 +86,7 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     );
     let (expected, got) = (by_label(&reference), by_label(&rows));
     for (label, r) in &got {
-        assert_eq!(r.status, "succeeded", "seed {seed}: {label}");
+        assert_eq!(r.status, JobStatus::Succeeded, "seed {seed}: {label}");
         let e = expected[label];
         for name in ["mDice", "mIoU", "mAcc", "aAcc"] {
             assert_eq!(
@@ -283,6 +128,14 @@ fn crashing_jobs_are_retried_then_failed_and_the_rest_finish() {
         "failed jobs make the exit code 2: {}",
         stderr_of(&out)
     );
+    // A failed attempt that is tried again counts as retried, not failed: seeds 1 and 3 fail
+    // twice (1 retried + 1 failed each), seed 2 fails once and then succeeds (1 retried).
+    assert!(
+        stderr_of(&out)
+            .contains("this run: 2 succeeded, 0 diverged, 2 failed, 3 retried, 7 attempt(s)"),
+        "{}",
+        stderr_of(&out)
+    );
     let rows = sb.rows();
     let find = |seed: u64| rows.iter().find(|r| r.seed == seed).unwrap();
     let abort = find(1);
@@ -299,9 +152,9 @@ fn crashing_jobs_are_retried_then_failed_and_the_rest_finish() {
         "a job failing once is retried"
     );
     let oom = find(3);
-    assert_eq!(oom.status, "failed");
+    assert_eq!(oom.status, JobStatus::Failed);
     assert!(oom.error.is_some());
-    assert_eq!(find(4).status, "succeeded");
+    assert_eq!(find(4).status, JobStatus::Succeeded);
     assert!(sb.wait_no_orphans().is_empty());
 }
 
@@ -363,7 +216,7 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     let rows = sb.rows();
-    assert_eq!(rows[0].status, "interrupted");
+    assert_eq!(rows[0].status, JobStatus::Interrupted);
     let stopped_at = rows[0].iteration;
     assert!(
         stopped_at > 0 && stopped_at < 150,
@@ -377,7 +230,7 @@ fn ctrl_c_checkpoints_marks_interrupted_and_resumes() {
     let out = sb.run(&file, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let rows = sb.rows();
-    assert_eq!(rows[0].status, "succeeded");
+    assert_eq!(rows[0].status, JobStatus::Succeeded);
     assert_eq!(rows[0].attempts, 2);
     assert!(sb.wait_no_orphans().is_empty());
 }

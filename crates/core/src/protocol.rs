@@ -283,14 +283,22 @@ mod tests {
             job_id: 3,
             attempt: 1,
         };
-        let r = JobResult::new(
+        let r = JobResult::new("abc", claim.clone(), Outcome::Interrupted { iter: 2 });
+        assert!(r.is_for_job(
             "abc",
-            claim.clone(),
-            Outcome::Interrupted { iter: 2 },
-        );
-        assert!(r.is_for_job("abc", &Claim { attempt: 2, ..claim.clone() }));
+            &Claim {
+                attempt: 2,
+                ..claim.clone()
+            }
+        ));
         assert!(!r.is_for_job("abd", &claim));
-        assert!(!r.is_for_job("abc", &Claim { store: "db-b".into(), ..claim.clone() }));
+        assert!(!r.is_for_job(
+            "abc",
+            &Claim {
+                store: "db-b".into(),
+                ..claim.clone()
+            }
+        ));
         assert!(!r.is_for_job("abc", &Claim { job_id: 4, ..claim }));
         assert!(!r.is_finished());
         let legacy: JobResult = serde_json::from_str(

@@ -5,8 +5,8 @@
 
 use super::transforms::{normalize_chw, resize_bilinear, scale_keep_ratio};
 use super::{DataError, EvalImage, IGNORE};
-use sweep_core::job::{DataConfig, SplitConfig};
 use std::path::{Path, PathBuf};
+use sweep_core::job::{DataConfig, DatasetName, SplitConfig};
 
 /// One decoded image with its label map, as stored in memory (before any transform).
 #[derive(Clone, Debug, PartialEq)]
@@ -51,15 +51,9 @@ struct Entry {
 impl Dataset {
     /// Loads the split named by `cfg` (train and val) into memory.
     pub fn open(cfg: &DataConfig) -> Result<Dataset, DataError> {
-        let (train, val, coding) = match cfg.dataset.as_str() {
-            "dme" => dme_entries(cfg)?,
-            "chase_db1" => chase_entries(cfg)?,
-            _ => {
-                return Err(DataError::UnknownDataset {
-                    dataset: cfg.dataset.clone(),
-                    root: cfg.root.clone(),
-                })
-            }
+        let (train, val, coding) = match cfg.dataset {
+            DatasetName::Dme => dme_entries(cfg)?,
+            DatasetName::ChaseDb1 => chase_entries(cfg)?,
         };
         let num_classes = 2;
         let limit = |mut v: Vec<Entry>, n: Option<usize>| {

@@ -47,8 +47,6 @@ pub struct EvalImage {
 /// A data problem; every variant names the file (and the split-file line where relevant).
 #[derive(thiserror::Error, Debug)]
 pub enum DataError {
-    #[error("unknown data set {dataset:?} at {root} (expected dme or chase_db1)")]
-    UnknownDataset { dataset: String, root: PathBuf },
     #[error("{what} not found: {path}")]
     Missing { what: &'static str, path: PathBuf },
     #[error("{split_file}:{line}: id {id:?}: {what} not found: {path}")]
@@ -100,8 +98,12 @@ pub enum DataError {
 /// (with their path) before anything is written to the database.
 pub fn check_datasets(jobs: &[sweep_core::sweepfile::PlannedJob]) -> anyhow::Result<()> {
     use anyhow::Context;
+    use sweep_core::job::Backbone;
     let mut seen: Vec<&sweep_core::job::DataConfig> = Vec::new();
-    for job in jobs.iter().filter(|j| j.config.model.backbone != "noop") {
+    for job in jobs
+        .iter()
+        .filter(|j| j.config.model.backbone != Backbone::Noop)
+    {
         if seen.contains(&&job.config.data) {
             continue;
         }

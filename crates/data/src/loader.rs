@@ -8,11 +8,11 @@
 
 use super::transforms::train_batch;
 use super::{Batch, DataError, Dataset};
-use sweep_core::job::JobConfig;
 use crossbeam_channel::{bounded, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use sweep_core::job::JobConfig;
 
 /// How many batches the thread may compute ahead of the consumer.
 pub const PREFETCH: usize = 4;

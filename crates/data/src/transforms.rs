@@ -13,10 +13,10 @@
 //! reproduced: same distributions, different draws.)
 
 use super::{Batch, Dataset, Sample, IGNORE, MEAN, STD};
-use sweep_core::job::JobConfig;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sweep_core::job::JobConfig;
 
 const DOMAIN_EPOCH: u64 = 1;
 const DOMAIN_SAMPLE: u64 = 2;

@@ -6,7 +6,6 @@
 //! sides. Each side syncs the device once after its timed steps (PyTorch: `loss.item()` +
 //! `cuda.synchronize`; sweep: `into_scalar` of the last loss).
 
-use sweep_core::job::{ComputeConfig, Head, JobConfig, ModelConfig, Precision};
 use crate::loss::cross_entropy;
 use crate::model::blocks::rng_for;
 use crate::model::Segmentor;
@@ -21,6 +20,7 @@ use rand::Rng;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
+use sweep_core::job::{ComputeConfig, Head, JobConfig, ModelConfig, Precision};
 
 const SCRIPT: &str = include_str!("torch_train_step.py");
 
@@ -386,7 +386,8 @@ pub fn python() -> PathBuf {
     }
     let candidates = [
         PathBuf::from(".venv/bin/python"),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
+        // The workspace root's .venv (this crate is crates/train).
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"),
     ];
     candidates
         .into_iter()

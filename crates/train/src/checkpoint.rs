@@ -16,9 +16,9 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
+pub use sweep_core::protocol::FINAL_CHECKPOINT as FINAL_FILE;
 /// The rolling checkpoint of a job (resume point), in its artifact folder.
 pub use sweep_core::protocol::{write_atomic, CHECKPOINT_FILE};
-pub use sweep_core::protocol::FINAL_CHECKPOINT as FINAL_FILE;
 
 const MAGIC: &[u8; 8] = b"SWEEPCK1";
 

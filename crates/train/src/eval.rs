@@ -8,14 +8,14 @@
 //! of 16 (UNet-S5-D16 needs it; MMSeg would fail), and a slide window smaller than the crop
 //! (image smaller than the crop) is padded to the crop; the padded logits are cut away.
 
-use sweep_core::job::EvalConfig;
-use sweep_data::EvalImage;
-use sweep_core::metrics::Metrics;
 use anyhow::{bail, Context};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
+use sweep_core::job::{EvalConfig, EvalMode};
+use sweep_core::metrics::Metrics;
+use sweep_data::EvalImage;
 
 /// MMSeg slide_inference's windows `(y1, y2, x1, x2)`: `h_grids = max(h - crop + stride - 1, 0)
 /// / stride + 1`, each window clamped to the image and shifted back to full size.
@@ -81,9 +81,9 @@ pub fn infer(
         }
         Ok(logits)
     };
-    match eval.mode.as_str() {
-        "whole" => check(forward_padded(forward, x, round_up16(h), round_up16(w))?),
-        "slide" => {
+    match eval.mode {
+        EvalMode::Whole => check(forward_padded(forward, x, round_up16(h), round_up16(w))?),
+        EvalMode::Slide => {
             let (crop, stride) = (eval.crop, eval.stride);
             if crop == 0 || stride == 0 {
                 bail!("eval.crop ({crop}) and eval.stride ({stride}) must be positive");
@@ -114,7 +114,6 @@ pub fn infer(
             let count = Tensor::<4>::from_data(TensorData::new(count, [1, 1, h, w]), &device);
             Ok(sum / count)
         }
-        other => bail!("eval.mode {other:?} is not slide or whole"),
     }
 }
 

@@ -21,8 +21,8 @@
 
 use super::model::unet::NUM_STAGES;
 use super::model::Segmentor;
-use sweep_core::job::{ConfigError, ModelConfig};
 use burn::module::Module;
+use sweep_core::job::{ConfigError, ModelConfig};
 
 /// What `freeze` accepts, for error messages.
 pub const FREEZE_NAMES: &str = "backbone, encoder, encoder.<0-4>, encoder:<1-5> (the first N stages), \

@@ -17,7 +17,6 @@
 
 use super::checkpoint::{load_tensors, Checkpoint, TensorEntry};
 use super::model::{mmseg_key, visit_paths, Segmentor};
-use sweep_core::job::{Head, ModelConfig};
 use anyhow::{anyhow, bail, Context};
 use burn::tensor::{bf16, f16};
 use burn_store::pytorch_reader::{DType, PytorchReader, Tensor as PtTensor};
@@ -25,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use sweep_core::job::{Head, ModelConfig};
 
 /// What kind of file initialised the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,7 +270,56 @@ pub fn init_model(
 ) -> anyhow::Result<(Segmentor, InitReport)> {
     let src = read_source(path)?;
     let (source_head, source_classes) = source_head(&src);
-    let reason = if backbone_only {
+    let reason = backbone_only_reason(cfg, backbone_only, source_head, source_classes);
+    let matched = match_tensors(&src, &model, reason.is_some(), path)?;
+    reject_mismatches(matched.mismatched, cfg, path)?;
+    if matched.entries.is_empty() {
+        bail!(
+            "{}: no tensor of the file matches this model ({} tensors in the file, e.g. {})",
+            path.display(),
+            src.keys.len(),
+            src.keys
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let wanted: HashSet<&str> = matched.entries.iter().map(|e| e.path.as_str()).collect();
+    let (model, load) = load_tensors(model, &matched.entries, &|p| wanted.contains(p), false);
+    debug_assert!(load.mismatched.is_empty() && load.unused.is_empty());
+    let skipped = src
+        .keys
+        .iter()
+        .filter(|k| !matched.used.contains(*k))
+        .cloned()
+        .collect();
+    Ok((
+        model,
+        InitReport {
+            source: path.to_path_buf(),
+            format: src.format,
+            source_head,
+            source_classes,
+            backbone_only: reason.is_some(),
+            backbone_only_reason: reason,
+            loaded: load.loaded,
+            skipped,
+            missing: matched.missing,
+        },
+    ))
+}
+
+/// Why only the backbone is to be loaded (asked for, or the file's heads cannot fit the
+/// model's); None when every matching tensor is.
+fn backbone_only_reason(
+    cfg: &ModelConfig,
+    backbone_only: bool,
+    source_head: Option<Head>,
+    source_classes: Option<usize>,
+) -> Option<String> {
+    if backbone_only {
         Some("init.backbone_only".to_string())
     } else if source_head.is_some_and(|h| h != cfg.head) {
         Some(format!(
@@ -286,33 +335,47 @@ pub fn init_model(
         ))
     } else {
         None
-    };
+    }
+}
+
+/// How the model's tensors found theirs in the file.
+#[derive(Default)]
+struct Matched {
+    /// The file's data for each model tensor it sets, under our paths.
+    entries: Vec<TensorEntry>,
+    /// The file keys that `entries` came from.
+    used: HashSet<String>,
+    /// Model tensors not in the file, or left out by the backbone-only rule.
+    missing: Vec<String>,
+    /// `key: file shape, model shape` of each tensor whose shapes differ (an error).
+    mismatched: Vec<String>,
+}
+
+/// Looks up each model tensor (in model order) under its file key and reads the data of
+/// those whose shape fits; with `backbone_only`, only `backbone.` tensors are looked up.
+fn match_tensors(
+    src: &Source,
+    model: &Segmentor,
+    backbone_only: bool,
+    path: &Path,
+) -> anyhow::Result<Matched> {
     let file_key = |ours: &str| match src.format {
         SourceFormat::Sweep => ours.to_string(),
         SourceFormat::Mmseg => mmseg_key(ours),
     };
-
-    let mut model_paths: Vec<(String, Vec<usize>)> = Vec::new();
-    visit_paths(&model, |p, dims| {
-        model_paths.push((p.to_string(), dims.to_vec()))
-    });
-
-    let mut entries = Vec::new();
-    let mut used: HashSet<String> = HashSet::new();
-    let mut missing = Vec::new();
-    let mut mismatched = Vec::new();
-    for (path_ours, dims) in &model_paths {
-        if reason.is_some() && !path_ours.starts_with("backbone.") {
-            missing.push(path_ours.clone());
+    let mut m = Matched::default();
+    for (path_ours, dims) in &model_shapes(model) {
+        if backbone_only && !path_ours.starts_with("backbone.") {
+            m.missing.push(path_ours.clone());
             continue;
         }
         let key = file_key(path_ours);
         let Some(t) = src.tensors.get(&key) else {
-            missing.push(path_ours.clone());
+            m.missing.push(path_ours.clone());
             continue;
         };
         if &t.shape != dims {
-            mismatched.push(format!(
+            m.mismatched.push(format!(
                 "{key}: {:?} in the file, {:?} in the model",
                 t.shape, dims
             ));
@@ -324,14 +387,31 @@ pub fn init_model(
         let data = t
             .to_f32()
             .with_context(|| format!("{}: reading {key}", path.display()))?;
-        entries.push(TensorEntry {
+        m.entries.push(TensorEntry {
             path: path_ours.clone(),
             id: 0,
             shape: dims.clone(),
             data,
         });
-        used.insert(key);
+        m.used.insert(key);
     }
+    Ok(m)
+}
+
+/// Each model tensor's path and shape, in model order.
+fn model_shapes(model: &Segmentor) -> Vec<(String, Vec<usize>)> {
+    let mut shapes = Vec::new();
+    visit_paths(model, |p, dims| shapes.push((p.to_string(), dims.to_vec())));
+    shapes
+}
+
+/// Any shape mismatch is an error (not a skip): the file is of another model size. Names
+/// the first five.
+fn reject_mismatches(
+    mut mismatched: Vec<String>,
+    cfg: &ModelConfig,
+    path: &Path,
+) -> anyhow::Result<()> {
     if !mismatched.is_empty() {
         let n = mismatched.len();
         mismatched.truncate(5);
@@ -343,42 +423,7 @@ pub fn init_model(
             if n > 5 { "; ..." } else { "" }
         );
     }
-    if entries.is_empty() {
-        bail!(
-            "{}: no tensor of the file matches this model ({} tensors in the file, e.g. {})",
-            path.display(),
-            src.keys.len(),
-            src.keys
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let wanted: HashSet<&str> = entries.iter().map(|e| e.path.as_str()).collect();
-    let (model, load) = load_tensors(model, &entries, &|p| wanted.contains(p), false);
-    debug_assert!(load.mismatched.is_empty() && load.unused.is_empty());
-    let skipped = src
-        .keys
-        .iter()
-        .filter(|k| !used.contains(*k))
-        .cloned()
-        .collect();
-    Ok((
-        model,
-        InitReport {
-            source: path.to_path_buf(),
-            format: src.format,
-            source_head,
-            source_classes,
-            backbone_only: reason.is_some(),
-            backbone_only_reason: reason,
-            loaded: load.loaded,
-            skipped,
-            missing,
-        },
-    ))
+    Ok(())
 }
 
 /// Counts of an [`InitReport`]'s lists by top-level part (`backbone`, `decode_head`, ...),

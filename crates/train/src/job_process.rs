@@ -94,7 +94,11 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
         Ok(outcome) => (outcome, 0),
         Err(e) if is_permanent(&e) => {
             eprintln!("error: {e:#}");
-            let reason = format!("{e:#}").lines().next().unwrap_or_default().to_string();
+            let reason = format!("{e:#}")
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             (Outcome::Rejected { reason }, EXIT_REJECTED)
         }
         Err(e) => return Err(e),

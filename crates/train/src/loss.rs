@@ -4,11 +4,11 @@
 //! `BaseDecodeHead.loss_by_feat`) and labels `Int [N, H, W]` where 255 means "ignore", and
 //! return a one-element tensor.
 
-use sweep_core::job::{DiceActivation, JobConfig, LossKind, LossSpec, LossTerm};
 use crate::model::blocks::resize;
 use crate::model::SegOutput;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use sweep_core::job::{DiceActivation, JobConfig, LossKind, LossSpec, LossTerm};
 
 /// Label value of pixels that no loss or metric counts.
 pub const IGNORE_INDEX: i64 = 255;

@@ -1,9 +1,9 @@
 //! Optimiser and learning-rate schedule (MMSeg's SGD + PolyLR by default).
 
-use sweep_core::job::{JobConfig, OptimizerConfig, ScheduleConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamWConfig, ModuleOptimizer, SgdConfig};
+use sweep_core::job::{JobConfig, OptimizerConfig, ScheduleConfig, ScheduleKind};
 
 /// PyTorch's `torch.optim.AdamW` epsilon (burn's default is 1e-5).
 pub const ADAMW_EPS: f32 = 1e-8;
@@ -51,7 +51,7 @@ pub fn build_optimizer(cfg: &OptimizerConfig) -> ModuleOptimizer {
 pub struct LrSchedule {
     pub base_lr: f64,
     /// `poly` or `constant`.
-    pub kind: String,
+    pub kind: ScheduleKind,
     pub power: f64,
     pub min_lr: f64,
     /// Poly horizon T.
@@ -64,7 +64,7 @@ impl LrSchedule {
     pub fn new(base_lr: f64, s: &ScheduleConfig, iters: usize) -> Self {
         LrSchedule {
             base_lr,
-            kind: s.kind.clone(),
+            kind: s.kind,
             power: s.power,
             min_lr: s.min_lr,
             horizon: s.horizon.unwrap_or(iters),
@@ -81,9 +81,9 @@ impl LrSchedule {
     /// `PolyLR`, eta_min = min_lr); `constant`: `lr`. A linear warm-up multiplies either by
     /// `ratio + (1 - ratio) t / warmup_iters` while `t < warmup_iters` (MMSeg 0.x `warmup='linear'`).
     pub fn lr(&self, t: usize) -> f64 {
-        let regular = match self.kind.as_str() {
-            "constant" => self.base_lr,
-            _ => {
+        let regular = match self.kind {
+            ScheduleKind::Constant => self.base_lr,
+            ScheduleKind::Poly => {
                 let frac = if self.horizon == 0 {
                     1.0
                 } else {
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn constant_and_warmup() {
         let mut s = schedule(None, 0);
-        s.kind = "constant".into();
+        s.kind = ScheduleKind::Constant;
         assert_eq!(s.lr(150), 0.01);
         // Warm-up 10 iterations from ratio 0.1: at t = 5 the factor is 0.1 + 0.9 * 0.5 = 0.55,
         // times poly(5) = 1e-4 + 0.0099 * 0.975^0.9 = 0.0097770.

@@ -9,7 +9,6 @@
 use super::checkpoint::{
     load_tensors, model_tensors, Checkpoint, NoopCheckpoint, CHECKPOINT_FILE, FINAL_FILE,
 };
-use sweep_data::{Dataset, TrainLoader};
 use super::freeze::{apply_freeze, check_freeze};
 use super::import::init_model;
 use super::loss::{check_spec, total_loss};
@@ -18,14 +17,16 @@ use super::model::Segmentor;
 use super::ops::{set_kernel_options, KernelOptions};
 use super::optim::{build_optimizer, LrSchedule};
 use crate::{eval, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
-use sweep_core::job::{ComputeConfig, ConfigError, JobConfig, Precision};
 use anyhow::{anyhow, bail, Context};
 use burn::module::Module;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Int, Tensor, TensorData};
+use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use sweep_core::job::{ComputeConfig, ConfigError, JobConfig, Precision};
+use sweep_data::{Dataset, TrainLoader};
 
 pub use sweep_core::protocol::{INIT_REPORT_FILE, THREADS_ENV};
 
@@ -36,7 +37,6 @@ pub use sweep_core::protocol::{INIT_REPORT_FILE, THREADS_ENV};
 pub fn set_cpu_threads(n: usize) {
     tch::set_num_threads(n.max(1) as i32);
 }
-
 
 /// RNG stream of the decode/auxiliary heads' dropout.
 const DROPOUT_STREAM: u64 = 1;
@@ -51,14 +51,15 @@ pub fn run(cfg: &JobConfig, ctx: &TrainContext, obs: &mut dyn Observer) -> anyho
     }
     std::fs::create_dir_all(&ctx.artifact_dir)
         .with_context(|| format!("creating artifact folder {}", ctx.artifact_dir.display()))?;
-    if cfg.model.backbone == "noop" {
+    if cfg.model.backbone == sweep_core::job::Backbone::Noop {
         run_noop(cfg, ctx, obs)
     } else {
         run_unet(cfg, ctx, obs)
     }
 }
 
-/// `JobConfig::validate` plus what only the trainer knows (losses, fault kinds).
+/// `JobConfig::validate` plus what only the trainer knows (losses, frozen parts). The fault
+/// kind is an enum, checked when the config is read.
 pub fn check_config(cfg: &JobConfig) -> Result<(), ConfigError> {
     cfg.validate()?;
     check_spec("loss", &cfg.loss)?;
@@ -66,17 +67,6 @@ pub fn check_config(cfg: &JobConfig) -> Result<(), ConfigError> {
         check_spec("aux_loss", aux)?;
     }
     check_freeze(&cfg.freeze, &cfg.model)?;
-    if let Some(f) = &cfg.fault {
-        if !matches!(f.kind.as_str(), "abort" | "exit" | "oom" | "nan") {
-            return Err(ConfigError::new(
-                "fault.kind",
-                format!(
-                    "unknown fault {:?} (expected abort, exit, oom or nan)",
-                    f.kind
-                ),
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -99,11 +89,12 @@ fn fault_at(cfg: &JobConfig, ctx: &TrainContext, iter: usize, obs: &mut dyn Obse
             f.kind, ctx.attempt
         ),
     });
-    match f.kind.as_str() {
-        "abort" => std::process::abort(),
-        "exit" => std::process::exit(3),
-        "oom" => die_of_oom(),
-        _ => Fault::Nan,
+    use sweep_core::job::FaultKind;
+    match f.kind {
+        FaultKind::Abort => std::process::abort(),
+        FaultKind::Exit => std::process::exit(3),
+        FaultKind::Oom => die_of_oom(),
+        FaultKind::Nan => Fault::Nan,
     }
 }
 
@@ -172,134 +163,283 @@ fn run_unet(
     // One job per process, so the process-wide kernel options are this job's.
     set_kernel_options(kernel_options_for(&cfg.compute, &ctx.device));
     let ds = Arc::new(Dataset::open(&cfg.data).map_err(|e| anyhow!(e))?);
+    let state = resume_or_init(cfg, ctx, &ad, obs)?;
+    obs.event(Event::Started {
+        iters: cfg.iters,
+        resumed_from: state.start,
+    });
+    let mut pace = Pace::default();
+    let model = if state.start < cfg.iters {
+        match train(state, ds.clone(), cfg, ctx, &ad, &mut pace, obs)? {
+            ControlFlow::Continue(model) => model,
+            ControlFlow::Break(outcome) => return Ok(outcome),
+        }
+    } else {
+        state.model
+    };
+    evaluate_final(&model, &ds, cfg, ctx, &device, &pace, obs)
+}
 
-    let mut model = apply_freeze(Segmentor::init(&cfg.model, cfg.seed, &ad), &cfg.freeze)?;
-    let mut optim = build_optimizer(&cfg.optimizer);
+/// The model and optimiser that training continues with, and how far it already got.
+struct TrainState {
+    model: Segmentor,
+    optim: ModuleOptimizer,
+    /// Iterations already done (those of the checkpoint resumed from; 0 for a fresh job).
+    start: usize,
+    last_loss: Option<f64>,
+}
+
+/// The seeded model and a fresh optimiser, then the job's own checkpoint if it has one
+/// (resume), else the `init` weights if the job asks for them.
+fn resume_or_init(
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    ad: &Device,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<TrainState> {
+    let model = apply_freeze(Segmentor::init(&cfg.model, cfg.seed, ad), &cfg.freeze)?;
+    let optim = build_optimizer(&cfg.optimizer);
     let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
-    let mut start = 0;
-    let mut last_loss = None;
+    if let Some((path, ck)) = find_checkpoint([&ckpt_path, &final_path], Checkpoint::load, obs) {
+        return resume(model, optim, cfg, path, ck);
+    }
+    let model = match init_source(cfg, ctx)? {
+        Some(init) => init_fresh(model, cfg, ctx, &init, &final_path, obs)?,
+        None => model,
+    };
+    Ok(TrainState {
+        model,
+        optim,
+        start: 0,
+        last_loss: None,
+    })
+}
 
-    // The rolling checkpoint, else the final one (training done, evaluation pending). Writes
-    // are atomic, so an unreadable file means outside damage: it is reported and skipped.
-    let mut resume = None;
-    for path in [&ckpt_path, &final_path] {
+/// The rolling checkpoint, else the final one (training done, evaluation pending). Writes
+/// are atomic, so an unreadable file means outside damage: it is reported and skipped.
+fn find_checkpoint<'p, C, E: std::fmt::Display>(
+    paths: [&'p PathBuf; 2],
+    load: impl Fn(&Path) -> Result<C, E>,
+    obs: &mut dyn Observer,
+) -> Option<(&'p PathBuf, C)> {
+    for path in paths {
         if !path.exists() {
             continue;
         }
-        match Checkpoint::load(path) {
-            Ok(ck) => {
-                resume = Some((path, ck));
-                break;
-            }
+        match load(path) {
+            Ok(ck) => return Some((path, ck)),
             Err(e) => obs.event(Event::Log {
                 message: format!("ignoring unreadable checkpoint: {e:#}"),
             }),
         }
     }
-    if let Some((path, ck)) = resume {
-        check_hash(path, &ck.config_hash, cfg)?;
-        let (m, report) = load_tensors(model, &ck.tensors, &|_| true, true);
-        if !(report.missing.is_empty() && report.mismatched.is_empty() && report.unused.is_empty())
-        {
-            bail!(
-                "{}: does not fit the model (missing {:?}, mismatched {:?}, unused {:?})",
-                path.display(),
-                report.missing,
-                report.mismatched,
-                report.unused
-            );
-        }
-        model = m;
-        if !ck.optimizer.is_empty() {
-            optim = optim
-                .from_bytes(Bytes::from_bytes_vec(ck.optimizer))
-                .map_err(|e| anyhow!("{}: optimiser state: {e}", path.display()))?;
-        }
-        start = ck.iteration;
-        last_loss = ck.last_loss;
-    } else if let Some(init) = init_source(cfg, ctx)? {
-        model = init_from(model, cfg, ctx, &init, obs).map_err(crate::job_process::bad_input)?;
-        if cfg.iters == 0 {
-            // Evaluation only: the evaluated weights are this job's final checkpoint, so a
-            // stage that only imports (e.g. a zoo .pth) can initialise others.
-            save(&model, None, cfg, 0, None, &final_path)?;
-            obs.event(Event::Checkpoint {
-                iter: 0,
-                path: final_path.clone(),
-            });
+    None
+}
+
+/// Continues from checkpoint `ck` (read from `path`): it must be of this config and fit the
+/// model exactly; the optimiser state is absent from a final checkpoint.
+fn resume(
+    model: Segmentor,
+    optim: ModuleOptimizer,
+    cfg: &JobConfig,
+    path: &Path,
+    ck: Checkpoint,
+) -> anyhow::Result<TrainState> {
+    check_hash(path, &ck.config_hash, cfg)?;
+    let (model, report) = load_tensors(model, &ck.tensors, &|_| true, true);
+    if !(report.missing.is_empty() && report.mismatched.is_empty() && report.unused.is_empty()) {
+        bail!(
+            "{}: does not fit the model (missing {:?}, mismatched {:?}, unused {:?})",
+            path.display(),
+            report.missing,
+            report.mismatched,
+            report.unused
+        );
+    }
+    let optim = if ck.optimizer.is_empty() {
+        optim
+    } else {
+        optim
+            .from_bytes(Bytes::from_bytes_vec(ck.optimizer))
+            .map_err(|e| anyhow!("{}: optimiser state: {e}", path.display()))?
+    };
+    Ok(TrainState {
+        model,
+        optim,
+        start: ck.iteration,
+        last_loss: ck.last_loss,
+    })
+}
+
+/// A fresh job's `init` weights from `init`; an evaluation-only job (`iters` 0) also saves
+/// them as its final checkpoint.
+fn init_fresh(
+    model: Segmentor,
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    init: &Path,
+    final_path: &Path,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Segmentor> {
+    let model = init_from(model, cfg, ctx, init, obs).map_err(crate::job_process::bad_input)?;
+    if cfg.iters == 0 {
+        // Evaluation only: the evaluated weights are this job's final checkpoint, so a
+        // stage that only imports (e.g. a zoo .pth) can initialise others.
+        save(&model, None, cfg, 0, None, final_path)?;
+        obs.event(Event::Checkpoint {
+            iter: 0,
+            path: final_path.to_path_buf(),
+        });
+    }
+    Ok(model)
+}
+
+/// Trains from `state.start` to `cfg.iters` with rolling checkpoints, then saves the final
+/// one. `Continue(model)` when training is done; `Break(outcome)` when it stopped early
+/// (diverged, or a stop was requested).
+fn train(
+    mut state: TrainState,
+    ds: Arc<Dataset>,
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    ad: &Device,
+    pace: &mut Pace,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<ControlFlow<Outcome, Segmentor>> {
+    let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
+    let final_path = ctx.artifact_dir.join(FINAL_FILE);
+    let sched = LrSchedule::from_job(cfg);
+    let mut loader = TrainLoader::new(ds, cfg, state.start);
+    for it in state.start..cfg.iters {
+        let iter = it + 1;
+        let fault = fault_at(cfg, ctx, iter, obs);
+        let t0 = Instant::now();
+        let (batch, images, wait) = next_batch(&mut loader, it, ad)?;
+        let lr = sched.lr(it);
+        let step = train_step(state.model, &mut state.optim, batch, cfg, it, lr, &fault);
+        let (model, loss) = match step {
+            Ok(stepped) => stepped,
+            Err(loss) => {
+                let outcome = diverged(iter, loss, state.last_loss, obs);
+                return Ok(ControlFlow::Break(outcome));
+            }
+        };
+        state.model = model;
+        state.last_loss = Some(loss);
+        // `secs`: the whole iteration (data wait included), `data_wait_secs`: its wait.
+        let secs = t0.elapsed().as_secs_f64();
+        pace.add(images, secs, wait.as_secs_f64());
+        obs.event(Event::Iter {
+            iter,
+            loss,
+            lr,
+            secs,
+            data_wait_secs: wait.as_secs_f64(),
+        });
+        let (model, optim, last_loss) = (&state.model, &state.optim, state.last_loss);
+        let save_rolling = |path: &Path| save(model, Some(optim), cfg, iter, last_loss, path);
+        if rolling_checkpoint(cfg, iter, &ckpt_path, obs, save_rolling)? {
+            return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
         }
     }
-    obs.event(Event::Started {
-        iters: cfg.iters,
-        resumed_from: start,
+    // Final weights without optimiser state; the rolling checkpoint is then redundant.
+    let (model, last_loss) = (state.model, state.last_loss);
+    save(&model, None, cfg, cfg.iters, last_loss, &final_path)?;
+    final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
+    Ok(ControlFlow::Continue(model))
+}
+
+/// Iteration `it`'s batch as (images, labels) tensors on `ad`, its image count, and how long
+/// the loader kept the step waiting.
+fn next_batch(
+    loader: &mut TrainLoader,
+    it: usize,
+    ad: &Device,
+) -> anyhow::Result<((Tensor<4>, Tensor<3, Int>), usize, Duration)> {
+    let (bi, batch, wait) = loader.next_batch().map_err(|e| anyhow!(e))?;
+    anyhow::ensure!(bi == it, "data loader gave iteration {bi}, expected {it}");
+    let x = Tensor::<4>::from_data(
+        TensorData::new(batch.images, [batch.n, 3, batch.h, batch.w]),
+        ad,
+    );
+    let y = Tensor::<3, Int>::from_data(
+        TensorData::new(batch.labels, [batch.n, batch.h, batch.w]),
+        ad,
+    );
+    Ok(((x, y), batch.n, wait))
+}
+
+/// One training step on iteration `it`'s batch, the steps of burn's `TrainStep::step` as
+/// its examples/custom-training-loop runs them: forward, loss, backward, optimiser step.
+/// Returns the updated model and the loss, or `Err(loss)` when the loss is not finite (or
+/// `fault` fakes that): the job has diverged, so backward and step are skipped.
+fn train_step(
+    model: Segmentor,
+    optim: &mut ModuleOptimizer,
+    (x, y): (Tensor<4>, Tensor<3, Int>),
+    cfg: &JobConfig,
+    it: usize,
+    lr: f64,
+    fault: &Fault,
+) -> Result<(Segmentor, f64), f64> {
+    // Dropout masks from (seed, iteration), so a resumed job draws what it would have.
+    let mut rng = rng_for(cfg.seed, DROPOUT_STREAM, it as u64);
+    let out = model.forward_train(x, Some(&mut rng));
+    let loss = total_loss(&out, &y, cfg);
+    let mut loss_v = loss.clone().into_scalar::<f32>() as f64;
+    if matches!(fault, Fault::Nan) {
+        loss_v = f64::NAN;
+    }
+    if !loss_v.is_finite() {
+        return Err(loss_v);
+    }
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    Ok((optim.step(lr, model, grads), loss_v))
+}
+
+/// Logs the non-finite `loss` of iteration `iter` and ends the job as diverged.
+fn diverged(iter: usize, loss: f64, last_loss: Option<f64>, obs: &mut dyn Observer) -> Outcome {
+    obs.event(Event::Log {
+        message: format!("loss is {loss} at iteration {iter}: stopping (diverged)"),
     });
-
-    let mut pace = Pace::default();
-    if start < cfg.iters {
-        let sched = LrSchedule::from_job(cfg);
-        let mut loader = TrainLoader::new(ds.clone(), cfg, start);
-        for it in start..cfg.iters {
-            let iter = it + 1;
-            let fault = fault_at(cfg, ctx, iter, obs);
-            let t0 = Instant::now();
-            let (bi, batch, wait) = loader.next_batch().map_err(|e| anyhow!(e))?;
-            anyhow::ensure!(bi == it, "data loader gave iteration {bi}, expected {it}");
-            let x = Tensor::<4>::from_data(
-                TensorData::new(batch.images, [batch.n, 3, batch.h, batch.w]),
-                &ad,
-            );
-            let y = Tensor::<3, Int>::from_data(
-                TensorData::new(batch.labels, [batch.n, batch.h, batch.w]),
-                &ad,
-            );
-            let mut rng = rng_for(cfg.seed, DROPOUT_STREAM, it as u64);
-            let out = model.forward_train(x, Some(&mut rng));
-            let loss = total_loss(&out, &y, cfg);
-            let mut loss_v = loss.clone().into_scalar::<f32>() as f64;
-            if matches!(fault, Fault::Nan) {
-                loss_v = f64::NAN;
-            }
-            if !loss_v.is_finite() {
-                obs.event(Event::Log {
-                    message: format!("loss is {loss_v} at iteration {iter}: stopping (diverged)"),
-                });
-                return Ok(Outcome::Diverged {
-                    iter,
-                    last_finite_loss: last_loss,
-                });
-            }
-            let lr = sched.lr(it);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            last_loss = Some(loss_v);
-            // `secs`: the whole iteration (data wait included), `data_wait_secs`: its wait.
-            let secs = t0.elapsed().as_secs_f64();
-            pace.add(batch.n, secs, wait.as_secs_f64());
-            obs.event(Event::Iter {
-                iter,
-                loss: loss_v,
-                lr,
-                secs,
-                data_wait_secs: wait.as_secs_f64(),
-            });
-            let stop = obs.stop_requested() && iter < cfg.iters;
-            if checkpoint_due(cfg, iter) || stop {
-                save(&model, Some(&optim), cfg, iter, last_loss, &ckpt_path)?;
-                obs.event(Event::Checkpoint {
-                    iter,
-                    path: ckpt_path.clone(),
-                });
-            }
-            if stop {
-                return Ok(Outcome::Interrupted { iter });
-            }
-        }
-        // Final weights without optimiser state; the rolling checkpoint is then redundant.
-        save(&model, None, cfg, cfg.iters, last_loss, &final_path)?;
-        final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
+    Outcome::Diverged {
+        iter,
+        last_finite_loss: last_loss,
     }
+}
 
+/// Saves the rolling checkpoint with `save` when one is due or a stop was requested (the
+/// stopped job then resumes from it); true when the job should stop now.
+fn rolling_checkpoint(
+    cfg: &JobConfig,
+    iter: usize,
+    ckpt_path: &Path,
+    obs: &mut dyn Observer,
+    save: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    let stop = obs.stop_requested() && iter < cfg.iters;
+    if checkpoint_due(cfg, iter) || stop {
+        save(ckpt_path)?;
+        obs.event(Event::Checkpoint {
+            iter,
+            path: ckpt_path.to_path_buf(),
+        });
+    }
+    Ok(stop)
+}
+
+/// Evaluates the trained `model` on the validation split (saving predictions if asked); the
+/// training pace joins the evaluation's metrics.
+fn evaluate_final(
+    model: &Segmentor,
+    ds: &Dataset,
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    device: &Device,
+    pace: &Pace,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Outcome> {
     let valid = model.valid();
     let images = ds.val_images().map_err(|e| anyhow!(e))?;
     let pred_dir = cfg
@@ -315,7 +455,7 @@ fn run_unet(
         &images,
         &cfg.eval,
         cfg.model.num_classes,
-        &device,
+        device,
         pred_dir.as_deref(),
     )?;
     let mut values = metrics.to_values("val");
@@ -449,38 +589,40 @@ fn run_noop(
     ctx: &TrainContext,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<Outcome> {
-    let hash = cfg.hash();
     let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
     let mut start = 0;
-    for path in [&ckpt_path, &final_path] {
-        if !path.exists() {
-            continue;
-        }
-        match NoopCheckpoint::load(path) {
-            Ok(ck) => {
-                check_hash(path, &ck.config_hash, cfg)?;
-                start = ck.iteration;
-                break;
-            }
-            Err(e) => obs.event(Event::Log {
-                message: format!("ignoring unreadable checkpoint: {e:#}"),
-            }),
-        }
+    if let Some((path, ck)) = find_checkpoint([&ckpt_path, &final_path], NoopCheckpoint::load, obs)
+    {
+        check_hash(path, &ck.config_hash, cfg)?;
+        start = ck.iteration;
     }
     obs.event(Event::Started {
         iters: cfg.iters,
         resumed_from: start,
     });
-    let save = |iteration: usize, path: &Path| {
-        NoopCheckpoint {
-            noop: true,
-            iteration,
-            config_hash: hash.clone(),
-        }
-        .save(path)
-        .with_context(|| format!("saving checkpoint {}", path.display()))
-    };
+    if let ControlFlow::Break(outcome) = noop_train(cfg, ctx, start, &ckpt_path, obs)? {
+        return Ok(outcome);
+    }
+    if start < cfg.iters {
+        save_noop(cfg, cfg.iters, &final_path)?;
+        final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
+    }
+    Ok(Outcome::Completed {
+        iterations: cfg.iters,
+        metrics: synthetic_metrics(cfg),
+    })
+}
+
+/// The `noop` iterations from `start`: a sleep, a synthetic loss `1 / (1 + iter)`, the same
+/// events and rolling checkpoints as a real job. `Break(outcome)` when it stopped early.
+fn noop_train(
+    cfg: &JobConfig,
+    ctx: &TrainContext,
+    start: usize,
+    ckpt_path: &Path,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<ControlFlow<Outcome>> {
     let mut last_loss = None;
     for it in start..cfg.iters {
         let iter = it + 1;
@@ -493,10 +635,10 @@ fn run_noop(
             1.0 / (1.0 + iter as f64)
         };
         if !loss.is_finite() {
-            return Ok(Outcome::Diverged {
+            return Ok(ControlFlow::Break(Outcome::Diverged {
                 iter,
                 last_finite_loss: last_loss,
-            });
+            }));
         }
         last_loss = Some(loss);
         obs.event(Event::Iter {
@@ -506,26 +648,22 @@ fn run_noop(
             secs: t0.elapsed().as_secs_f64(),
             data_wait_secs: 0.0,
         });
-        let stop = obs.stop_requested() && iter < cfg.iters;
-        if checkpoint_due(cfg, iter) || stop {
-            save(iter, &ckpt_path)?;
-            obs.event(Event::Checkpoint {
-                iter,
-                path: ckpt_path.clone(),
-            });
-        }
-        if stop {
-            return Ok(Outcome::Interrupted { iter });
+        if rolling_checkpoint(cfg, iter, ckpt_path, obs, |p| save_noop(cfg, iter, p))? {
+            return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
         }
     }
-    if start < cfg.iters {
-        save(cfg.iters, &final_path)?;
-        final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
+    Ok(ControlFlow::Continue(()))
+}
+
+/// A `noop` job's (JSON) checkpoint: its config hash and iteration, no weights.
+fn save_noop(cfg: &JobConfig, iteration: usize, path: &Path) -> anyhow::Result<()> {
+    NoopCheckpoint {
+        noop: true,
+        iteration,
+        config_hash: cfg.hash(),
     }
-    Ok(Outcome::Completed {
-        iterations: cfg.iters,
-        metrics: synthetic_metrics(cfg),
-    })
+    .save(path)
+    .with_context(|| format!("saving checkpoint {}", path.display()))
 }
 
 /// Synthetic metrics of the `noop` backbone (NOT a measurement): from the first 8 bytes of the

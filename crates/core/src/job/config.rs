@@ -6,7 +6,45 @@
 //! two spellings of the same job hash the same, any change of a knob hashes differently.
 
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
+
+/// `NAMES` (the spellings a sweep file accepts, as serde spells them), `name()`, `Display`
+/// and `FromStr` for a field-less config enum. The spellings must equal the serde renames:
+/// `names_match_serde` checks that they do.
+macro_rules! named {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            /// The sweep file's spelling; the error reads like a sweep file's.
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} {s:?}, expected one of {}{}",
+                        $what,
+                        Self::NAMES.join(", "),
+                        crate::sweepfile::suggest::did_you_mean(s, Self::NAMES.iter().copied())
+                    )),
+                }
+            }
+        }
+    };
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,8 +126,8 @@ pub enum Precision {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// `dme` (OCT fluid, 2 classes) or `chase_db1` (retinal vessels, 2 classes).
-    #[serde(default = "d_dataset")]
-    pub dataset: String,
+    #[serde(default)]
+    pub dataset: DatasetName,
     #[serde(default = "d_root")]
     pub root: PathBuf,
     #[serde(default)]
@@ -117,6 +155,20 @@ pub struct DataConfig {
     pub limit_val: Option<usize>,
 }
 
+/// The data sets sweep knows how to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DatasetName {
+    /// OCT fluid segmentation (Duke DME), 2 classes.
+    #[default]
+    #[serde(rename = "dme")]
+    Dme,
+    /// Retinal vessels (CHASE_DB1), 2 classes.
+    #[serde(rename = "chase_db1")]
+    ChaseDb1,
+}
+
+named!(DatasetName, "data set", { Dme => "dme", ChaseDb1 => "chase_db1" });
+
 /// Which images train and which evaluate.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -133,8 +185,8 @@ pub enum SplitConfig {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// `unet-s5-d16`, or `noop` (no network: sleeps `noop_ms` per iteration; orchestrator benchmarks).
-    #[serde(default = "d_backbone")]
-    pub backbone: String,
+    #[serde(default)]
+    pub backbone: Backbone,
     #[serde(default)]
     pub head: Head,
     #[serde(default = "d_true")]
@@ -152,6 +204,19 @@ pub struct ModelConfig {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub noop_ms: u64,
 }
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Backbone {
+    /// MMSeg's `UNet` with its default arguments: 5 stages, 4 downsamplings.
+    #[default]
+    #[serde(rename = "unet-s5-d16")]
+    UnetS5D16,
+    /// No network: the job sleeps `model.noop_ms` per iteration (orchestrator benchmarks).
+    #[serde(rename = "noop")]
+    Noop,
+}
+
+named!(Backbone, "backbone", { UnetS5D16 => "unet-s5-d16", Noop => "noop" });
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -323,8 +388,8 @@ impl OptimizerConfig {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
     /// `poly` or `constant`.
-    #[serde(rename = "type", default = "d_poly")]
-    pub kind: String,
+    #[serde(rename = "type", default)]
+    pub kind: ScheduleKind,
     #[serde(default = "d_power")]
     pub power: f64,
     #[serde(default = "d_min_lr")]
@@ -339,10 +404,22 @@ pub struct ScheduleConfig {
     pub warmup_ratio: f64,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// `min_lr + (lr - min_lr) (1 - t/T)^power` (MMEngine `PolyLR`).
+    #[default]
+    Poly,
+    /// `lr` throughout (after any warm-up).
+    Constant,
+}
+
+named!(ScheduleKind, "schedule", { Poly => "poly", Constant => "constant" });
+
 impl Default for ScheduleConfig {
     fn default() -> Self {
         ScheduleConfig {
-            kind: d_poly(),
+            kind: ScheduleKind::Poly,
             power: d_power(),
             min_lr: d_min_lr(),
             horizon: None,
@@ -356,8 +433,8 @@ impl Default for ScheduleConfig {
 #[serde(deny_unknown_fields)]
 pub struct EvalConfig {
     /// `slide` (overlapping windows, logits averaged) or `whole`.
-    #[serde(default = "d_slide")]
-    pub mode: String,
+    #[serde(default)]
+    pub mode: EvalMode,
     #[serde(default = "d_eval_crop")]
     pub crop: usize,
     #[serde(default = "d_stride")]
@@ -367,10 +444,22 @@ pub struct EvalConfig {
     pub save_predictions: bool,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalMode {
+    /// Overlapping `crop` windows every `stride` pixels, logits averaged.
+    #[default]
+    Slide,
+    /// The whole image at once (padded to a multiple of 16).
+    Whole,
+}
+
+named!(EvalMode, "mode", { Slide => "slide", Whole => "whole" });
+
 impl Default for EvalConfig {
     fn default() -> Self {
         EvalConfig {
-            mode: d_slide(),
+            mode: EvalMode::Slide,
             crop: d_eval_crop(),
             stride: d_stride(),
             save_predictions: false,
@@ -399,16 +488,32 @@ pub struct FaultConfig {
     /// Iteration at which the job process misbehaves.
     pub at_iter: usize,
     /// `abort` (SIGABRT), `exit` (exit code 3), `oom` (allocation failure), `nan` (loss becomes NaN).
-    pub kind: String,
+    pub kind: FaultKind,
     /// Only on these attempts (1-based); empty: every attempt.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<u32>,
 }
 
+/// How a job misbehaves at `fault.at_iter`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// The process dies of SIGABRT.
+    Abort,
+    /// The process exits with code 3.
+    Exit,
+    /// The process dies as when an allocation fails.
+    Oom,
+    /// The loss becomes NaN (the job diverges).
+    Nan,
+}
+
+named!(FaultKind, "fault", { Abort => "abort", Exit => "exit", Oom => "oom", Nan => "nan" });
+
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
-            dataset: d_dataset(),
+            dataset: DatasetName::Dme,
             root: d_root(),
             split: SplitConfig::Study,
             scale: d_scale(),
@@ -425,7 +530,7 @@ impl Default for DataConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            backbone: d_backbone(),
+            backbone: Backbone::UnetS5D16,
             head: Head::Fcn,
             aux_head: true,
             aux_weight: d_aux_weight(),
@@ -455,9 +560,6 @@ fn d_batch() -> usize {
 fn d_checkpoint_every() -> usize {
     50
 }
-fn d_dataset() -> String {
-    "dme".into()
-}
 fn d_root() -> PathBuf {
     PathBuf::from("data/dme")
 }
@@ -466,9 +568,6 @@ fn d_scale() -> [usize; 2] {
 }
 fn d_cat_max_ratio() -> f32 {
     0.75
-}
-fn d_backbone() -> String {
-    "unet-s5-d16".into()
 }
 fn d_true() -> bool {
     true
@@ -509,9 +608,6 @@ fn d_beta1() -> f64 {
 fn d_beta2() -> f64 {
     0.999
 }
-fn d_poly() -> String {
-    "poly".into()
-}
 fn d_power() -> f64 {
     0.9
 }
@@ -520,9 +616,6 @@ fn d_min_lr() -> f64 {
 }
 fn d_warmup_ratio() -> f64 {
     0.1
-}
-fn d_slide() -> String {
-    "slide".into()
 }
 fn d_eval_crop() -> usize {
     256
@@ -535,4 +628,58 @@ fn is_zero(v: &u64) -> bool {
 }
 fn is_zero_usize(v: &usize) -> bool {
     *v == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `NAMES`, `name()` and `FromStr` spell every variant as serde does, and a variant
+    /// serialises as the plain string it did when these fields were `String`s.
+    fn check_names<T>(all: &[T])
+    where
+        T: Copy + PartialEq + fmt::Debug + Serialize + FromStr<Err = String>,
+        T: for<'de> Deserialize<'de> + fmt::Display,
+    {
+        let names: Vec<String> = all.iter().map(|v| v.to_string()).collect();
+        for (v, name) in all.iter().zip(&names) {
+            assert_eq!(serde_json::to_string(v).unwrap(), format!("{name:?}"));
+            assert_eq!(serde_json::from_str::<T>(&format!("{name:?}")).unwrap(), *v);
+            assert_eq!(name.parse::<T>().unwrap(), *v);
+        }
+        assert!(T::from_str("zzz").is_err());
+    }
+
+    #[test]
+    fn names_match_serde() {
+        check_names(&[Backbone::UnetS5D16, Backbone::Noop]);
+        assert_eq!(Backbone::NAMES, ["unet-s5-d16", "noop"]);
+        check_names(&[DatasetName::Dme, DatasetName::ChaseDb1]);
+        assert_eq!(DatasetName::NAMES, ["dme", "chase_db1"]);
+        check_names(&[ScheduleKind::Poly, ScheduleKind::Constant]);
+        assert_eq!(ScheduleKind::NAMES, ["poly", "constant"]);
+        check_names(&[EvalMode::Slide, EvalMode::Whole]);
+        assert_eq!(EvalMode::NAMES, ["slide", "whole"]);
+        let faults = [
+            FaultKind::Abort,
+            FaultKind::Exit,
+            FaultKind::Oom,
+            FaultKind::Nan,
+        ];
+        check_names(&faults);
+        assert_eq!(FaultKind::NAMES, ["abort", "exit", "oom", "nan"]);
+        assert_eq!(
+            "chase".parse::<DatasetName>().unwrap_err(),
+            r#"unknown data set "chase", expected one of dme, chase_db1 (did you mean "chase_db1"?)"#
+        );
+    }
+
+    #[test]
+    fn defaults_serialise_as_the_strings_they_were() {
+        let json = serde_json::to_value(JobConfig::default()).unwrap();
+        assert_eq!(json["model"]["backbone"], "unet-s5-d16");
+        assert_eq!(json["data"]["dataset"], "dme");
+        assert_eq!(json["schedule"]["type"], "poly");
+        assert_eq!(json["eval"]["mode"], "slide");
+    }
 }

@@ -33,6 +33,11 @@ pub fn chained_hash(config_hash: &str, dependency: &str) -> String {
     hex::encode(&digest[..8])
 }
 
+/// `Err` of a [`ConfigError`] about `field`.
+fn invalid(field: &str, message: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError::new(field, message))
+}
+
 impl JobConfig {
     /// Content hash of the canonical JSON: the job's identity in the store.
     pub fn hash(&self) -> String {
@@ -41,11 +46,24 @@ impl JobConfig {
         hex::encode(&digest[..8])
     }
 
-    /// Checks values that the types cannot: the job is rejected before it starts.
+    /// Checks values that the types cannot: the job is rejected before it starts. (Names
+    /// such as the backbone, data set, schedule and eval mode are enums: serde rejects an
+    /// unknown one while reading, with the sweep file's line and a suggestion.)
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = |f: &str, m: String| Err(ConfigError::new(f, m));
+        // In this order, so that a config with several problems reports the same one first.
+        self.validate_geometry()?;
+        self.validate_length()?;
+        self.validate_model()?;
+        self.validate_data()?;
+        self.validate_optimizer()?;
+        self.validate_losses()?;
+        self.validate_init()
+    }
+
+    /// Crops and windows: the network downsamples 4 times, so sizes are multiples of 16.
+    fn validate_geometry(&self) -> Result<(), ConfigError> {
         if self.crop == 0 || self.crop % 16 != 0 {
-            return err(
+            return invalid(
                 "crop",
                 format!(
                     "{} is not a positive multiple of 16 (UNet-S5-D16 downsamples 4 times)",
@@ -54,86 +72,70 @@ impl JobConfig {
             );
         }
         if self.eval.crop == 0 || self.eval.crop % 16 != 0 {
-            return err(
+            return invalid(
                 "eval.crop",
                 format!("{} is not a positive multiple of 16", self.eval.crop),
             );
         }
         if self.eval.stride == 0 {
-            return err("eval.stride", "must be positive".into());
-        }
-        if !matches!(self.eval.mode.as_str(), "slide" | "whole") {
-            return err(
-                "eval.mode",
-                format!(
-                    "unknown mode {:?} (expected slide or whole)",
-                    self.eval.mode
-                ),
-            );
+            return invalid("eval.stride", "must be positive");
         }
         for (i, s) in self.data.scale.iter().enumerate() {
             if *s == 0 {
-                return err(&format!("data.scale[{i}]"), "must be positive".into());
+                return invalid(&format!("data.scale[{i}]"), "must be positive");
             }
         }
+        Ok(())
+    }
+
+    /// Iterations and batch.
+    fn validate_length(&self) -> Result<(), ConfigError> {
+        // 0 iterations is an evaluation-only job, which needs weights from somewhere.
         if self.iters == 0 && self.init.is_none() {
-            return err(
+            return invalid(
                 "iters",
-                "must be positive, or 0 with `init` (evaluation only: init.from or init.path gives the weights)"
-                    .into(),
+                "must be positive, or 0 with `init` (evaluation only: init.from or init.path gives the weights)",
             );
         }
         if self.batch == 0 {
-            return err("batch", "must be positive".into());
+            return invalid("batch", "must be positive");
         }
-        if !matches!(self.model.backbone.as_str(), "unet-s5-d16" | "noop") {
-            return err(
-                "model.backbone",
-                format!(
-                    "unknown backbone {:?} (expected unet-s5-d16 or noop)",
-                    self.model.backbone
-                ),
-            );
+        Ok(())
+    }
+
+    fn validate_model(&self) -> Result<(), ConfigError> {
+        let m = &self.model;
+        if m.base_channels == 0 {
+            return invalid("model.base_channels", "must be positive");
         }
-        if self.model.base_channels == 0 {
-            return err("model.base_channels", "must be positive".into());
+        if m.num_classes < 2 {
+            return invalid("model.num_classes", "must be at least 2");
         }
-        if self.model.num_classes < 2 {
-            return err("model.num_classes", "must be at least 2".into());
+        if !(0.0..1.0).contains(&m.dropout) {
+            return invalid("model.dropout", format!("{} is not in [0, 1)", m.dropout));
         }
-        if !(0.0..1.0).contains(&self.model.dropout) {
-            return err(
-                "model.dropout",
-                format!("{} is not in [0, 1)", self.model.dropout),
-            );
-        }
-        if !matches!(self.data.dataset.as_str(), "dme" | "chase_db1") {
-            return err(
-                "data.dataset",
-                format!(
-                    "unknown data set {:?} (expected dme or chase_db1)",
-                    self.data.dataset
-                ),
-            );
-        }
+        Ok(())
+    }
+
+    fn validate_data(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.data.flip) {
-            return err(
+            return invalid(
                 "data.flip",
                 format!("{} is not a probability", self.data.flip),
             );
         }
-        if !matches!(self.schedule.kind.as_str(), "poly" | "constant") {
-            return err(
-                "schedule.type",
-                format!(
-                    "unknown schedule {:?} (expected poly or constant)",
-                    self.schedule.kind
-                ),
-            );
-        }
+        Ok(())
+    }
+
+    fn validate_optimizer(&self) -> Result<(), ConfigError> {
         if self.optimizer.lr() <= 0.0 {
-            return err("optimizer.lr", "must be positive".into());
+            return invalid("optimizer.lr", "must be positive");
         }
+        Ok(())
+    }
+
+    /// Every loss has a term, and class weights (if any) one value per class.
+    fn validate_losses(&self) -> Result<(), ConfigError> {
         for (name, spec) in [
             ("loss", Some(&self.loss)),
             ("aux_loss", self.aux_loss.as_ref()),
@@ -141,12 +143,12 @@ impl JobConfig {
             let Some(spec) = spec else { continue };
             let terms = spec.terms();
             if terms.is_empty() {
-                return err(name, "needs at least one term".into());
+                return invalid(name, "needs at least one term");
             }
             for (i, t) in terms.iter().enumerate() {
                 if let Some(w) = &t.class_weight {
                     if w.len() != self.model.num_classes {
-                        return err(
+                        return invalid(
                             &format!("{name}[{i}].class_weight"),
                             format!(
                                 "has {} values for {} classes",
@@ -158,9 +160,16 @@ impl JobConfig {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn validate_init(&self) -> Result<(), ConfigError> {
         if let Some(init) = &self.init {
             if init.from.is_some() == init.path.is_some() {
-                return err("init", "give exactly one of `from` (a job of this sweep) or `path` (a checkpoint file)".into());
+                return invalid(
+                    "init",
+                    "give exactly one of `from` (a job of this sweep) or `path` (a checkpoint file)",
+                );
             }
         }
         Ok(())
@@ -168,7 +177,7 @@ impl JobConfig {
 
     /// The study's "Model" column: `UNet + DeepLabV3, crop 320, 200 it, dice`.
     pub fn label(&self) -> String {
-        if self.model.backbone == "noop" {
+        if self.model.backbone == Backbone::Noop {
             return format!("noop, {} it", self.iters);
         }
         format!(

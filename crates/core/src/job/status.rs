@@ -122,7 +122,10 @@ mod tests {
             assert!(!(s.is_finished() && s.is_claimable()), "{s}");
         }
         assert!("done".parse::<JobStatus>().is_err());
-        let finished: Vec<_> = JobStatus::ALL.into_iter().filter(|s| s.is_finished()).collect();
+        let finished: Vec<_> = JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .collect();
         assert_eq!(
             finished,
             [JobStatus::Succeeded, JobStatus::Failed, JobStatus::Diverged]

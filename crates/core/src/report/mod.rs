@@ -186,7 +186,11 @@ impl Group<'_> {
     /// Why the group's runs did not succeed (their distinct first error lines), if any.
     pub fn reason(&self) -> Option<String> {
         let mut reasons: Vec<&str> = Vec::new();
-        for r in self.runs.iter().filter(|r| r.status != JobStatus::Succeeded) {
+        for r in self
+            .runs
+            .iter()
+            .filter(|r| r.status != JobStatus::Succeeded)
+        {
             if let Some(reason) = r.reason() {
                 if !reasons.contains(&reason) {
                     reasons.push(reason);
@@ -398,12 +402,19 @@ pub async fn report(store: &dyn Store, opts: &ReportOptions) -> Result<String> {
 
 /// Writes `curves.svg` (loss of every job of the report) and `leaderboard.svg` (the sort
 /// metric) into `dir`; returns their paths.
-pub async fn write_plots(store: &dyn Store, opts: &ReportOptions, dir: &Path) -> Result<Vec<PathBuf>> {
+pub async fn write_plots(
+    store: &dyn Store,
+    opts: &ReportOptions,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
     let rows = store.report_rows(opts.sweep.as_deref()).await?;
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create plot folder {}: {e}", dir.display()))?;
     let mut curves = Vec::new();
-    for r in rows.iter().filter(|r| opts.all || r.status == JobStatus::Succeeded) {
+    for r in rows
+        .iter()
+        .filter(|r| opts.all || r.status == JobStatus::Succeeded)
+    {
         let c = store.curve(r.job_id).await?;
         if c.is_empty() {
             continue;
@@ -417,7 +428,10 @@ pub async fn write_plots(store: &dyn Store, opts: &ReportOptions, dir: &Path) ->
         } else {
             r.label.clone()
         };
-        curves.push((label, c.into_iter().map(|p| (p.iteration, p.loss)).collect()));
+        curves.push((
+            label,
+            c.into_iter().map(|p| (p.iteration, p.loss)).collect(),
+        ));
     }
     let curves_path = dir.join("curves.svg");
     write_curves_svg(&curves, &curves_path)?;

@@ -3,6 +3,8 @@
 use super::{rank, MetricKey, ReportOptions};
 use crate::store::JobRow;
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -103,108 +105,156 @@ pub fn write_curves_svg(curves: &[(String, Vec<(usize, f64)>)], path: &Path) -> 
 /// The leaderboard for `metric` (e.g. `mDice`, `Dice.1`) as horizontal bars, best on top,
 /// with ± one sample std as error bars where seeds were repeated. Succeeded jobs only.
 pub fn write_leaderboard_svg(rows: &[JobRow], metric: &str, path: &Path) -> Result<()> {
+    let bars = leaderboard_bars(rows, metric)?;
+    let n = bars.len().max(1);
+    let x_max = bars.iter().map(|b| b.mean + b.std).fold(1.0f64, f64::max) * 1.05;
+    let label_chars = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(10);
+    let label_px = (label_chars as u32) * 7 + 20;
+    let height = 120 + 34 * n as u32;
+    let root = SVGBackend::new(path, (label_px + 800, height)).into_drawing_area();
+    let err = draw_err(path);
+    root.fill(&WHITE).map_err(&err)?;
+    let mut chart = leaderboard_chart(&root, metric, label_px, x_max, n).map_err(&err)?;
+    // Bar k (rank order) is centred on y = n-1-k: best on top.
+    let y_of = |k: usize| (n - 1 - k) as f64;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(k, b)| {
+            Rectangle::new(
+                [(0.0, y_of(k) - BAR_HALF), (b.mean, y_of(k) + BAR_HALF)],
+                color(0).mix(0.8).filled(),
+            )
+        }))
+        .map_err(&err)?;
+    for (k, bar) in bars.iter().enumerate() {
+        annotate_bar(&root, &mut chart, bar, y_of(k), x_max).map_err(&err)?;
+    }
+    root.present()
+        .map_err(&err)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// One leaderboard bar: a configuration's mean over its seeds and their spread.
+struct Bar {
+    label: String,
+    mean: f64,
+    std: f64,
+    /// Seeds behind the mean; error bars and `± std` only when more than one.
+    count: usize,
+}
+
+/// Half the height of a bar, in y units (one unit per bar).
+const BAR_HALF: f64 = 0.36;
+
+type BarChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type DrawResult = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+/// The ranked configurations' bars for `metric`, best first; those without a finite mean
+/// (metric absent, or a diverged run's NaN) have no bar.
+fn leaderboard_bars(rows: &[JobRow], metric: &str) -> Result<Vec<Bar>> {
     let opts = ReportOptions {
         sort: metric.to_string(),
         ..ReportOptions::default()
     };
     let key = MetricKey::parse(metric)?;
     let groups = rank(rows, &opts)?;
-    let bars: Vec<(String, f64, f64, usize)> = groups
+    Ok(groups
         .iter()
         .filter_map(|g| {
             let s = g.stat(&key, None)?;
-            s.mean.is_finite().then(|| {
-                (
-                    g.label.clone(),
-                    s.mean,
-                    s.std.unwrap_or(0.0),
-                    s.values.len(),
-                )
+            s.mean.is_finite().then(|| Bar {
+                label: g.label.clone(),
+                mean: s.mean,
+                std: s.std.unwrap_or(0.0),
+                count: s.values.len(),
             })
         })
-        .collect();
-    let n = bars.len().max(1);
-    let x_max = bars.iter().map(|(_, m, s, _)| m + s).fold(1.0f64, f64::max) * 1.05;
-    let label_chars = bars.iter().map(|b| b.0.chars().count()).max().unwrap_or(10);
-    let label_px = (label_chars as u32) * 7 + 20;
-    let height = 120 + 34 * n as u32;
-    let root = SVGBackend::new(path, (label_px + 800, height)).into_drawing_area();
-    let err = draw_err(path);
-    root.fill(&WHITE).map_err(&err)?;
-    let mut chart = ChartBuilder::on(&root)
+        .collect())
+}
+
+/// The axes of `n` bars up to `x_max`, with `label_px` pixels left of the axis for the names.
+fn leaderboard_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    metric: &str,
+    label_px: u32,
+    x_max: f64,
+    n: usize,
+) -> std::result::Result<BarChart<'a, 'b>, DrawingAreaErrorKind<std::io::Error>> {
+    let mut chart = ChartBuilder::on(root)
         .caption(format!("{metric} (%)"), ("sans-serif", 22))
         .margin(12)
         // Room for the value written after the longest bar.
         .margin_right(170)
         .x_label_area_size(36)
         .y_label_area_size(label_px)
-        // Bar k (rank order) is centred on y = n-1-k: best on top.
-        .build_cartesian_2d(0f64..x_max, -0.5f64..(n as f64 - 0.5))
-        .map_err(&err)?;
+        .build_cartesian_2d(0f64..x_max, -0.5f64..(n as f64 - 0.5))?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .light_line_style(WHITE)
         .y_label_formatter(&|_| String::new())
         .x_desc(format!("{metric} (%)"))
-        .draw()
-        .map_err(&err)?;
-    let y_of = |k: usize| (n - 1 - k) as f64;
-    let half = 0.36;
-    chart
-        .draw_series(bars.iter().enumerate().map(|(k, (_, mean, _, _))| {
-            Rectangle::new(
-                [(0.0, y_of(k) - half), (*mean, y_of(k) + half)],
-                color(0).mix(0.8).filled(),
-            )
-        }))
-        .map_err(&err)?;
+        .draw()?;
+    Ok(chart)
+}
+
+/// The bar's name left of the axis, its error bar (repeated seeds) and its value after it.
+fn annotate_bar(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    chart: &mut BarChart<'_, '_>,
+    bar: &Bar,
+    y: f64,
+    x_max: f64,
+) -> DrawResult {
+    let Bar {
+        label,
+        mean,
+        std,
+        count,
+    } = bar;
     let label_style = ("sans-serif", 13)
         .into_font()
         .color(&BLACK)
         .pos(Pos::new(HPos::Right, VPos::Center));
-    for (k, (label, mean, std, count)) in bars.iter().enumerate() {
-        let y = y_of(k);
-        // Model names left of the axis, in pixels (a category axis of plotters cannot
-        // hold a single bar).
-        let (px, py) = chart.backend_coord(&(0.0, y));
-        root.draw(&Text::new(label.clone(), (px - 8, py), label_style.clone()))
-            .map_err(&err)?;
-        if *count > 1 {
-            let (lo, hi) = (mean - std, mean + std);
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(lo, y), (hi, y)],
-                    BLACK.stroke_width(2),
-                )))
-                .map_err(&err)?;
-            for x in [lo, hi] {
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(x, y - half / 2.0), (x, y + half / 2.0)],
-                        BLACK.stroke_width(2),
-                    )))
-                    .map_err(&err)?;
-            }
-        }
-        let text = if *count > 1 {
-            format!("{mean:.2} ± {std:.2} (n={count})")
-        } else {
-            format!("{mean:.2}")
-        };
-        chart
-            .draw_series(std::iter::once(Text::new(
-                text,
-                (mean + std + x_max * 0.01, y),
-                ("sans-serif", 12)
-                    .into_font()
-                    .color(&BLACK)
-                    .pos(Pos::new(HPos::Left, VPos::Center)),
-            )))
-            .map_err(&err)?;
+    // Model names left of the axis, in pixels (a category axis of plotters cannot
+    // hold a single bar).
+    let (px, py) = chart.backend_coord(&(0.0, y));
+    root.draw(&Text::new(label.clone(), (px - 8, py), label_style))?;
+    if *count > 1 {
+        draw_error_bar(chart, mean - std, mean + std, y)?;
     }
-    root.present()
-        .map_err(&err)
-        .with_context(|| format!("writing {}", path.display()))?;
+    let text = if *count > 1 {
+        format!("{mean:.2} ± {std:.2} (n={count})")
+    } else {
+        format!("{mean:.2}")
+    };
+    chart.draw_series(std::iter::once(Text::new(
+        text,
+        (mean + std + x_max * 0.01, y),
+        ("sans-serif", 12)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center)),
+    )))?;
+    Ok(())
+}
+
+/// A horizontal line from `lo` to `hi` at `y` with a short tick at each end.
+fn draw_error_bar(chart: &mut BarChart<'_, '_>, lo: f64, hi: f64, y: f64) -> DrawResult {
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(lo, y), (hi, y)],
+        BLACK.stroke_width(2),
+    )))?;
+    for x in [lo, hi] {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, y - BAR_HALF / 2.0), (x, y + BAR_HALF / 2.0)],
+            BLACK.stroke_width(2),
+        )))?;
+    }
     Ok(())
 }

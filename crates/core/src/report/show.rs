@@ -30,7 +30,9 @@ pub async fn show(store: &dyn Store, selector: &str) -> Result<String> {
     if let Some(dir) = &job.artifact_dir {
         writeln!(out, "\nartifacts: {dir}")?;
         for (kind, path, iteration) in store.artifacts(job.job_id).await? {
-            let at = iteration.map(|i| format!(" (iteration {i})")).unwrap_or_default();
+            let at = iteration
+                .map(|i| format!(" (iteration {i})"))
+                .unwrap_or_default();
             writeln!(out, "  {kind:<10} {path}{at}")?;
         }
         if let Some(tail) = log_tail(&Path::new(dir).join(WORKER_LOG)) {
@@ -44,7 +46,11 @@ pub async fn show(store: &dyn Store, selector: &str) -> Result<String> {
 }
 
 fn header(out: &mut String, job: &JobRow) -> std::fmt::Result {
-    writeln!(out, "job {} ({}) of sweep {}", job.job_id, job.hash, job.sweep)?;
+    writeln!(
+        out,
+        "job {} ({}) of sweep {}",
+        job.job_id, job.hash, job.sweep
+    )?;
     writeln!(out, "  model      {}", job.label)?;
     if let Some(stage) = &job.stage {
         writeln!(out, "  stage      {stage}")?;
@@ -52,7 +58,11 @@ fn header(out: &mut String, job: &JobRow) -> std::fmt::Result {
     let retired = if job.retired { " (retired)" } else { "" };
     writeln!(out, "  status     {}{retired}", job.status)?;
     if let Some(reason) = &job.error {
-        writeln!(out, "  reason     {}", reason.lines().next().unwrap_or_default())?;
+        writeln!(
+            out,
+            "  reason     {}",
+            reason.lines().next().unwrap_or_default()
+        )?;
     }
     let total = job.total_iters.map(|t| t.to_string()).unwrap_or("?".into());
     writeln!(out, "  iteration  {}/{total}", job.iteration)?;
@@ -85,7 +95,11 @@ fn attempts_table(attempts: &[AttemptRow]) -> Table {
             a.failure
                 .map(|f| format!("{f:?}").to_lowercase())
                 .unwrap_or_default(),
-            a.reason.as_deref().and_then(|r| r.lines().next()).unwrap_or("").to_string(),
+            a.reason
+                .as_deref()
+                .and_then(|r| r.lines().next())
+                .unwrap_or("")
+                .to_string(),
             a.owner.clone().unwrap_or_default(),
         ]);
     }

@@ -1,40 +1,20 @@
-//! `sweep status`: job counts by state and the running jobs with iteration and ETA.
+//! `sweep status`: job counts by state, the running jobs with iteration and ETA, and the
+//! failed jobs with the reason each failed.
 
 use crate::job::JobStatus;
-use crate::store::Store;
+use crate::store::{Store, SweepRow};
 use anyhow::{bail, Result};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::fmt::Write;
 
 pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
-    let sweeps = store.sweeps().await?;
-    let selected: Vec<_> = sweeps
-        .iter()
-        .filter(|s| sweep.is_none_or(|n| n == s.name))
-        .collect();
-    if selected.is_empty() {
-        match sweep {
-            Some(name) => {
-                let known: Vec<&str> = sweeps.iter().map(|s| s.name.as_str()).collect();
-                bail!(
-                    "no sweep {name:?} in {} (sweeps there: {})",
-                    store.location(),
-                    known.join(", ")
-                )
-            }
-            None => bail!("{} holds no sweep yet", store.location()),
-        }
-    }
-    let now = crate::store::now_ms();
-    let mut out = String::new();
-    let mut counts_table = Table::new();
-    counts_table.load_preset(UTF8_FULL_CONDENSED);
-    let mut header = vec!["sweep", "jobs"];
-    header.extend(JobStatus::ALL.iter().map(|s| s.as_str()));
-    counts_table.set_header(header);
-    let mut running_table = Table::new();
-    running_table.load_preset(UTF8_FULL_CONDENSED);
-    running_table.set_header(vec![
+    let selected = select(store, sweep).await?;
+    let mut counts = table(
+        ["sweep", "jobs"]
+            .into_iter()
+            .chain(JobStatus::ALL.iter().map(|s| s.as_str())),
+    );
+    let mut running = table([
         "sweep",
         "job",
         "Model",
@@ -45,37 +25,76 @@ pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
         "last heartbeat",
         "owner",
     ]);
-    let mut any_running = false;
-    let mut failed_table = Table::new();
-    failed_table.load_preset(UTF8_FULL_CONDENSED);
-    failed_table.set_header(vec!["sweep", "job", "hash", "Model", "status", "attempts", "reason"]);
-    let mut any_failed = false;
-    for s in selected {
-        let counts = store.counts(s.id).await?;
-        let mut row = vec![s.name.clone(), counts.values().sum::<usize>().to_string()];
-        row.extend(
-            JobStatus::ALL
-                .iter()
-                .map(|st| counts.get(st).copied().unwrap_or(0).to_string()),
-        );
-        counts_table.add_row(row);
-        for r in store.report_rows(Some(&s.name)).await? {
-            if r.retired || !matches!(r.status, JobStatus::Failed | JobStatus::Diverged) {
-                continue;
-            }
-            any_failed = true;
-            failed_table.add_row(vec![
-                s.name.clone(),
-                r.job_id.to_string(),
-                r.hash.clone(),
-                r.label.clone(),
-                r.status.to_string(),
-                r.attempts.to_string(),
-                r.reason().unwrap_or("-").to_string(),
-            ]);
+    let mut failed = table([
+        "sweep", "job", "hash", "Model", "status", "attempts", "reason",
+    ]);
+    for s in &selected {
+        counts.add_row(count_row(store, s).await?);
+        for row in running_rows(store, s).await? {
+            running.add_row(row);
         }
-        for r in store.running(s.id).await? {
-            any_running = true;
+        for row in failed_rows(store, s).await? {
+            failed.add_row(row);
+        }
+    }
+    let mut out = String::new();
+    writeln!(out, "{counts}")?;
+    if running.row_count() > 0 {
+        writeln!(out, "running:\n{running}")?;
+    }
+    if failed.row_count() > 0 {
+        writeln!(
+            out,
+            "failed or diverged (`sweep show JOB` for its attempts and log):\n{failed}"
+        )?;
+    }
+    Ok(out.trim_end().to_string())
+}
+
+/// The sweeps asked for (all when `sweep` is None); an error names the known ones.
+async fn select(store: &dyn Store, sweep: Option<&str>) -> Result<Vec<SweepRow>> {
+    let sweeps = store.sweeps().await?;
+    let known: Vec<&str> = sweeps.iter().map(|s| s.name.as_str()).collect();
+    let selected: Vec<SweepRow> = sweeps
+        .iter()
+        .filter(|s| sweep.is_none_or(|n| n == s.name))
+        .cloned()
+        .collect();
+    match (selected.is_empty(), sweep) {
+        (false, _) => Ok(selected),
+        (true, Some(name)) => bail!(
+            "no sweep {name:?} in {} (sweeps there: {})",
+            store.location(),
+            known.join(", ")
+        ),
+        (true, None) => bail!("{} holds no sweep yet", store.location()),
+    }
+}
+
+fn table<'a>(header: impl IntoIterator<Item = &'a str>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.into_iter().collect::<Vec<_>>());
+    t
+}
+
+async fn count_row(store: &dyn Store, s: &SweepRow) -> Result<Vec<String>> {
+    let counts = store.counts(s.id).await?;
+    let mut row = vec![s.name.clone(), counts.values().sum::<usize>().to_string()];
+    row.extend(
+        JobStatus::ALL
+            .iter()
+            .map(|st| counts.get(st).copied().unwrap_or(0).to_string()),
+    );
+    Ok(row)
+}
+
+async fn running_rows(store: &dyn Store, s: &SweepRow) -> Result<Vec<Vec<String>>> {
+    let now = crate::store::now_ms();
+    let rows = store.running(s.id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
             let elapsed = r.started_at.map(|t| (now - t).max(0) as f64 / 1e3);
             let total = r.total_iters.unwrap_or(0);
             // Linear ETA from the job's own pace so far.
@@ -83,7 +102,7 @@ pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
                 (Some(e), it) if it > 0 && total > it => Some(e / it as f64 * (total - it) as f64),
                 _ => None,
             };
-            running_table.add_row(vec![
+            vec![
                 s.name.clone(),
                 r.id.to_string(),
                 r.label.clone(),
@@ -95,17 +114,29 @@ pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
                     .map(|t| format!("{} ago", secs((now - t).max(0) as f64 / 1e3)))
                     .unwrap_or_default(),
                 r.owner.clone().unwrap_or_default(),
-            ]);
-        }
-    }
-    writeln!(out, "{counts_table}")?;
-    if any_running {
-        writeln!(out, "running:\n{running_table}")?;
-    }
-    if any_failed {
-        writeln!(out, "failed or diverged (`sweep show JOB` for the log):\n{failed_table}")?;
-    }
-    Ok(out.trim_end().to_string())
+            ]
+        })
+        .collect())
+}
+
+/// Current jobs that ended failed or diverged, with the first line of their error.
+async fn failed_rows(store: &dyn Store, s: &SweepRow) -> Result<Vec<Vec<String>>> {
+    let rows = store.report_rows(Some(&s.name)).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| !r.retired && matches!(r.status, JobStatus::Failed | JobStatus::Diverged))
+        .map(|r| {
+            vec![
+                s.name.clone(),
+                r.job_id.to_string(),
+                r.hash.clone(),
+                r.label.clone(),
+                r.status.to_string(),
+                r.attempts.to_string(),
+                r.reason().unwrap_or("-").to_string(),
+            ]
+        })
+        .collect())
 }
 
 fn secs(s: f64) -> String {

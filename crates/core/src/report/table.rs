@@ -69,9 +69,7 @@ pub(super) fn text(groups: &[Group], columns: &Columns, opts: &ReportOptions) ->
     for row in rows {
         table.add_row(row);
     }
-    // The reason (when shown) is text: only the numbers between are right-aligned.
-    let numbers_end = header.len() - usize::from(header.last().is_some_and(|h| h == "Reason"));
-    for i in text_cols..numbers_end {
+    for i in text_cols..numbers_end(&header) {
         if let Some(c) = table.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -79,6 +77,11 @@ pub(super) fn text(groups: &[Group], columns: &Columns, opts: &ReportOptions) ->
     let mut out = table.to_string();
     out.push('\n');
     out
+}
+
+/// Where the numeric columns end: the reason (when shown) is text, left-aligned.
+fn numbers_end(header: &[String]) -> usize {
+    header.len() - usize::from(header.last().is_some_and(|h| h == "Reason"))
 }
 
 fn md_escape(s: &str) -> String {
@@ -100,9 +103,10 @@ pub(super) fn markdown(groups: &[Group], columns: &Columns, opts: &ReportOptions
         )
     };
     let mut out = line(&header);
+    let numbers_end = numbers_end(&header);
     let rule: Vec<String> = (0..header.len())
         .map(|i| {
-            if i < text_cols {
+            if i < text_cols || i >= numbers_end {
                 "---".into()
             } else {
                 "---:".into()

@@ -45,8 +45,8 @@ pub struct AttemptTimings {
     pub store: Duration,
 }
 
-/// Runs one attempt to its end. Never fails on the job's behalf: every way a worker can
-/// end (result, crash, signal, lost ownership, stop request) becomes a [`Finish`].
+/// Runs one attempt to its end. Never fails on the job's behalf: every way a job process
+/// can end (result, crash, signal, lost ownership, stop request) becomes a [`Finish`].
 pub async fn run_child(
     spec: ChildSpec<'_>,
     store: &dyn Store,
@@ -55,7 +55,52 @@ pub async fn run_child(
     progress: &mut JobProgress,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Finish, AttemptTimings)> {
-    let mut timings = AttemptTimings::default();
+    let spawned = Instant::now();
+    let mut child = spawn(&spec)?;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr_task = keep_stderr(
+        child.stderr.take().expect("piped stderr"),
+        spec.artifact_dir.join(WORKER_LOG),
+    );
+    let mut watch = Watch {
+        store,
+        job_id,
+        owner,
+        curve: Vec::new(),
+        last_flush: Instant::now(),
+        iteration: 0,
+        lost_ownership: false,
+        stop_sent: None,
+        timings: AttemptTimings::default(),
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    watch.timings.startup.get_or_insert(spawned.elapsed());
+                    watch.on_line(&line, pid, progress).await?;
+                }
+                _ => break,
+            },
+            _ = heartbeat.tick() => watch.on_heartbeat(&mut child).await?,
+            changed = stop.changed(), if watch.stop_sent.is_none() => {
+                if changed.is_err() || *stop.borrow() {
+                    watch.request_stop(pid);
+                }
+            },
+        }
+    }
+    let status = child.wait().await.context("waiting for the job process")?;
+    let stderr_tail = stderr_task.await.unwrap_or_default();
+    watch.conclude(&spec, status, stderr_tail).await
+}
+
+/// Starts `sweep worker TICKET` with the slot's environment.
+fn spawn(spec: &ChildSpec<'_>) -> Result<tokio::process::Child> {
     let mut cmd = Command::new(spec.exe);
     cmd.arg("worker")
         .arg(spec.ticket)
@@ -67,17 +112,16 @@ pub async fn run_child(
     if let Some(devices) = &spec.cuda_visible {
         cmd.env("CUDA_VISIBLE_DEVICES", devices);
     }
-    let spawned = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting worker {}", spec.exe.display()))?;
-    let pid = child.id();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
+    cmd.spawn()
+        .with_context(|| format!("starting the job process {}", spec.exe.display()))
+}
 
-    // stderr: keep a tail for the error record and a full copy in the job's folder.
-    let log_path = spec.artifact_dir.join(WORKER_LOG);
-    let stderr_task = tokio::spawn(async move {
+/// Copies stderr into the job's log and keeps its last lines for the error record.
+fn keep_stderr(
+    stderr: tokio::process::ChildStderr,
+    log_path: std::path::PathBuf,
+) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
         let mut tail: VecDeque<String> = VecDeque::new();
         let mut log = tokio::fs::OpenOptions::new()
             .create(true)
@@ -96,110 +140,152 @@ pub async fn run_child(
             tail.push_back(line);
         }
         tail.into_iter().collect::<Vec<_>>().join("\n")
-    });
+    })
+}
 
-    let mut lines = BufReader::new(stdout).lines();
-    let mut curve: Vec<CurvePoint> = Vec::new();
-    let mut last_flush = Instant::now();
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut iteration = 0usize;
-    let mut lost_ownership = false;
-    let mut stop_sent: Option<Instant> = None;
-    let mut stdout_open = true;
+/// What the orchestrator tracks of a running job process.
+struct Watch<'a> {
+    store: &'a dyn Store,
+    job_id: i64,
+    owner: &'a Owner,
+    /// Curve points not yet written.
+    curve: Vec<CurvePoint>,
+    last_flush: Instant,
+    iteration: usize,
+    lost_ownership: bool,
+    stop_sent: Option<Instant>,
+    timings: AttemptTimings,
+}
 
-    while stdout_open {
-        tokio::select! {
-            line = lines.next_line() => match line {
-                Ok(Some(line)) => {
-                    if timings.startup.is_none() {
-                        timings.startup = Some(spawned.elapsed());
-                    }
-                    let Ok(event) = serde_json::from_str::<Event>(&line) else {
-                        tracing::debug!("worker {pid:?}: {line}");
-                        continue;
-                    };
-                    match event {
-                        Event::Started { resumed_from, .. } => progress.resumed(resumed_from as u64),
-                        Event::Iter { iter, loss, lr, secs, .. } => {
-                            iteration = iter;
-                            progress.update(iter as u64, loss);
-                            curve.push(CurvePoint { iteration: iter, loss, lr, secs });
-                        }
-                        Event::Checkpoint { iter, path } => {
-                            let t = Instant::now();
-                            store.record_artifact(job_id, "checkpoint", &path.display().to_string(), Some(iter)).await?;
-                            timings.store += t.elapsed();
-                        }
-                        Event::Log { message } => tracing::info!("{message}"),
-                    }
-                    if !curve.is_empty() && last_flush.elapsed() >= CURVE_FLUSH {
-                        let t = Instant::now();
-                        store.record_curve(job_id, &curve).await?;
-                        timings.store += t.elapsed();
-                        curve.clear();
-                        last_flush = Instant::now();
-                    }
-                }
-                _ => stdout_open = false,
-            },
-            _ = heartbeat.tick() => {
+impl Watch<'_> {
+    /// One line of the job's stdout: an [`Event`], or anything else (logged at debug).
+    async fn on_line(
+        &mut self,
+        line: &str,
+        pid: Option<u32>,
+        progress: &mut JobProgress,
+    ) -> Result<()> {
+        let Ok(event) = serde_json::from_str::<Event>(line) else {
+            tracing::debug!("job process {pid:?}: {line}");
+            return Ok(());
+        };
+        match event {
+            Event::Started { resumed_from, .. } => progress.resumed(resumed_from as u64),
+            Event::Iter {
+                iter,
+                loss,
+                lr,
+                secs,
+                ..
+            } => {
+                self.iteration = iter;
+                progress.update(iter as u64, loss);
+                self.curve.push(CurvePoint {
+                    iteration: iter,
+                    loss,
+                    lr,
+                    secs,
+                });
+            }
+            Event::Checkpoint { iter, path } => {
                 let t = Instant::now();
-                let ours = store.heartbeat(job_id, owner, iteration).await?;
-                timings.store += t.elapsed();
-                if !ours && !lost_ownership {
-                    // Another orchestrator declared us dead and took the job: stop at once,
-                    // two processes must never train the same job.
-                    tracing::warn!("job {job_id}: ownership lost, stopping its worker");
-                    lost_ownership = true;
-                    let _ = child.start_kill();
-                }
-                if let Some(sent) = stop_sent {
-                    if sent.elapsed() > STOP_GRACE {
-                        let _ = child.start_kill();
-                    }
-                }
-            },
-            changed = stop.changed(), if stop_sent.is_none() => {
-                if changed.is_err() || *stop.borrow() {
-                    if let Some(pid) = pid {
-                        // SIGTERM: the worker checkpoints and exits with an Interrupted result.
-                        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
-                    }
-                    stop_sent = Some(Instant::now());
-                }
-            },
+                let path = path.display().to_string();
+                self.store
+                    .record_artifact(self.job_id, "checkpoint", &path, Some(iter))
+                    .await?;
+                self.timings.store += t.elapsed();
+            }
+            Event::Log { message } => tracing::info!("{message}"),
         }
+        if self.last_flush.elapsed() >= CURVE_FLUSH {
+            self.flush_curve().await?;
+        }
+        Ok(())
     }
-    let status = child.wait().await.context("waiting for worker")?;
-    // Record where the job got to, so `status` and an interrupted job show it.
-    if !lost_ownership {
-        store.heartbeat(job_id, owner, iteration).await?;
+
+    /// Curve points in one transaction per batch, not per iteration.
+    async fn flush_curve(&mut self) -> Result<()> {
+        if !self.curve.is_empty() {
+            let t = Instant::now();
+            self.store.record_curve(self.job_id, &self.curve).await?;
+            self.timings.store += t.elapsed();
+            self.curve.clear();
+        }
+        self.last_flush = Instant::now();
+        Ok(())
     }
-    let stderr_tail = stderr_task.await.unwrap_or_default();
-    if !curve.is_empty() {
+
+    /// Renews the claim; kills the process when the job is no longer ours or a stop
+    /// request went unanswered for [`STOP_GRACE`].
+    async fn on_heartbeat(&mut self, child: &mut tokio::process::Child) -> Result<()> {
         let t = Instant::now();
-        store.record_curve(job_id, &curve).await?;
-        timings.store += t.elapsed();
+        let ours = self
+            .store
+            .heartbeat(self.job_id, self.owner, self.iteration)
+            .await?;
+        self.timings.store += t.elapsed();
+        if !ours && !self.lost_ownership {
+            // Another orchestrator declared us dead and took the job: stop at once, two
+            // processes must never train the same job.
+            tracing::warn!(
+                "job {}: ownership lost, stopping its job process",
+                self.job_id
+            );
+            self.lost_ownership = true;
+            let _ = child.start_kill();
+        }
+        if self
+            .stop_sent
+            .is_some_and(|sent| sent.elapsed() > STOP_GRACE)
+        {
+            let _ = child.start_kill();
+        }
+        Ok(())
     }
-    if lost_ownership {
-        return Ok((Finish::Interrupted, timings));
+
+    /// SIGTERM: the job process checkpoints and exits with an Interrupted result.
+    fn request_stop(&mut self, pid: Option<u32>) {
+        if let Some(pid) = pid {
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        }
+        self.stop_sent = Some(Instant::now());
     }
-    let result = JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
-    let finish = match result {
-        Some(r) => finish_from(r),
-        None if stop_sent.is_some() => Finish::Interrupted,
-        None => Finish::Failed {
-            reason: failure_reason(&status, &stderr_tail),
-            kind: if status.code() == Some(EXIT_REJECTED) {
-                FailureKind::Permanent
-            } else {
-                FailureKind::Transient
+
+    /// Records where the job got to and turns how the process ended into a [`Finish`].
+    async fn conclude(
+        mut self,
+        spec: &ChildSpec<'_>,
+        status: std::process::ExitStatus,
+        stderr_tail: String,
+    ) -> Result<(Finish, AttemptTimings)> {
+        if !self.lost_ownership {
+            // So that `status` and an interrupted job show the last iteration.
+            self.store
+                .heartbeat(self.job_id, self.owner, self.iteration)
+                .await?;
+        }
+        self.flush_curve().await?;
+        if self.lost_ownership {
+            return Ok((Finish::Interrupted, self.timings));
+        }
+        // Only a result produced for this claim counts (see `protocol`).
+        let result =
+            JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
+        let finish = match result {
+            Some(r) => finish_from(r),
+            None if self.stop_sent.is_some() => Finish::Interrupted,
+            None => Finish::Failed {
+                reason: failure_reason(&status, &stderr_tail),
+                kind: if status.code() == Some(EXIT_REJECTED) {
+                    FailureKind::Permanent
+                } else {
+                    FailureKind::Transient
+                },
+                stderr_tail,
             },
-            stderr_tail,
-        },
-    };
-    Ok((finish, timings))
+        };
+        Ok((finish, self.timings))
+    }
 }
 
 /// What the store records for a result the job process left.

@@ -58,8 +58,9 @@ pub fn claim_folder(dir: &Path, hash: &str, claim: &Claim, adopt: bool) -> Resul
     let aside = dir.join(STALE_DIR).join(now_ms().to_string());
     std::fs::create_dir_all(&aside).with_context(|| format!("creating {}", aside.display()))?;
     for f in present {
-        std::fs::rename(dir.join(f), aside.join(f))
-            .with_context(|| format!("moving {} into {}", dir.join(f).display(), aside.display()))?;
+        std::fs::rename(dir.join(f), aside.join(f)).with_context(|| {
+            format!("moving {} into {}", dir.join(f).display(), aside.display())
+        })?;
     }
     Ok(FolderState::MovedAside(aside))
 }
@@ -100,8 +101,12 @@ mod tests {
         JobResult::new("h", claim("old-db"), Outcome::Interrupted { iter: 1 })
             .write(&job)
             .unwrap();
-        assert_eq!(claim_folder(&job, "h", &claim("new-db"), true).unwrap(), FolderState::Adopted);
-        let FolderState::MovedAside(aside) = claim_folder(&job, "h", &claim("new-db"), false).unwrap()
+        assert_eq!(
+            claim_folder(&job, "h", &claim("new-db"), true).unwrap(),
+            FolderState::Adopted
+        );
+        let FolderState::MovedAside(aside) =
+            claim_folder(&job, "h", &claim("new-db"), false).unwrap()
         else {
             panic!("expected the old result to be moved aside");
         };
@@ -120,7 +125,10 @@ mod tests {
         JobResult::new("h", claim("new-db"), Outcome::Interrupted { iter: 1 })
             .write(&job)
             .unwrap();
-        assert_eq!(claim_folder(&job, "h", &claim("new-db"), false).unwrap(), FolderState::Ours);
+        assert_eq!(
+            claim_folder(&job, "h", &claim("new-db"), false).unwrap(),
+            FolderState::Ours
+        );
         assert!(job.join(RESULT_FILE).exists());
     }
 }

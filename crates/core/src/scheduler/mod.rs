@@ -144,8 +144,12 @@ pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
         already_done,
         ..Default::default()
     };
-    drive(&shared, slots(opts.device, opts.workers, &opts.gpus, opts.per_gpu), &mut summary)
-        .await?;
+    drive(
+        &shared,
+        slots(opts.device, opts.workers, &opts.gpus, opts.per_gpu),
+        &mut summary,
+    )
+    .await?;
     shared.progress.clear();
     summary.elapsed = started.elapsed();
     Ok(summary)
@@ -207,7 +211,10 @@ async fn drive(shared: &Arc<Shared>, mut free: Vec<Slot>, summary: &mut RunSumma
         if !stopping {
             while let Some(slot) = free.pop() {
                 let t = Instant::now();
-                let Some(job) = shared.store.claim_next(shared.sweep_id, &shared.owner).await?
+                let Some(job) = shared
+                    .store
+                    .claim_next(shared.sweep_id, &shared.owner)
+                    .await?
                 else {
                     free.push(slot);
                     break;

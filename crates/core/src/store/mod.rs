@@ -234,8 +234,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn sweeps(&self) -> Result<Vec<SweepRow>>;
     /// Enqueues jobs (one transaction); a hash the sweep already has is left as it is.
     /// Returns (added, already there).
-    async fn add_jobs(&self, sweep_id: i64, jobs: &[NewJob], max_attempts: u32)
-        -> Result<(usize, usize)>;
+    async fn add_jobs(
+        &self,
+        sweep_id: i64,
+        jobs: &[NewJob],
+        max_attempts: u32,
+    ) -> Result<(usize, usize)>;
     /// Retires the sweep's jobs whose hash is not in `current` and brings back those that
     /// are; returns how many are retired now. Retired jobs are never claimed.
     async fn retire_others(&self, sweep_id: i64, current: &[String]) -> Result<usize>;

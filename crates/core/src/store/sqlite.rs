@@ -292,7 +292,11 @@ impl SqliteStore {
 
     /// The identity row, made on first open (two processes racing both read the winner's).
     async fn load_identity(&self) -> Result<String> {
-        let fresh = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        let fresh = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
         sqlx::query(
             "INSERT INTO store_meta (key, value) VALUES ('identity', ?) ON CONFLICT (key) DO NOTHING",
         )
@@ -314,7 +318,11 @@ impl SqliteStore {
             .map_err(self.query_error("starting a write transaction"))
     }
 
-    async fn metrics_by_job(&self, filter: &str, bind: Option<&str>) -> Result<HashMap<i64, Vec<MetricValue>>> {
+    async fn metrics_by_job(
+        &self,
+        filter: &str,
+        bind: Option<&str>,
+    ) -> Result<HashMap<i64, Vec<MetricValue>>> {
         let sql = format!(
             "SELECT m.job_id, m.split, m.name, m.class, m.value
              FROM metrics m JOIN jobs j ON j.id = m.job_id JOIN sweeps s ON s.id = j.sweep_id {filter}
@@ -425,6 +433,64 @@ impl SqliteStore {
         .bind(job_id)
         .execute(&mut **tx)
         .await?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    async fn finish_diverged(
+        tx: &mut Transaction<'static, Sqlite>,
+        job_id: i64,
+        iter: usize,
+        last_finite_loss: Option<f64>,
+    ) -> Result<JobStatus> {
+        let last = last_finite_loss
+            .map(|l| format!("last finite loss {l}"))
+            .unwrap_or_else(|| "no finite loss".into());
+        let reason = format!("loss diverged at iteration {iter} ({last})");
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE jobs SET status = 'diverged', finished_at = ?, heartbeat_at = ?,
+                 iteration = ?, error = ? WHERE id = ?",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(iter as i64)
+        .bind(&reason)
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?;
+        Self::record_attempt(tx, job_id, JobStatus::Diverged, None, Some(&reason), None).await?;
+        Ok(JobStatus::Diverged)
+    }
+
+    /// `next`: pending (retried: back to the queue, no owner) or failed (terminal: the
+    /// owner is kept for the record).
+    async fn finish_failed(
+        tx: &mut Transaction<'static, Sqlite>,
+        job_id: i64,
+        next: JobStatus,
+        failures: u32,
+        reason: &str,
+        stderr_tail: &str,
+    ) -> Result<()> {
+        let sql = if next == JobStatus::Pending {
+            "UPDATE jobs SET status = 'pending', owner = NULL, heartbeat_at = ?, failures = ?,
+                 finished_at = ?, error = ?, stderr_tail = ? WHERE id = ?"
+        } else {
+            "UPDATE jobs SET status = 'failed', heartbeat_at = ?, failures = ?,
+                 finished_at = ?, error = ?, stderr_tail = ? WHERE id = ?"
+        };
+        let now = now_ms();
+        sqlx::query(sql)
+            .bind(now)
+            .bind(failures as i64)
+            .bind((next == JobStatus::Failed).then_some(now))
+            .bind(reason)
+            .bind(stderr_tail)
+            .bind(job_id)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 }
@@ -632,73 +698,40 @@ impl Store for SqliteStore {
             }
             .into());
         };
+        let rule = RetryRule {
+            max_attempts: max_attempts as u32,
+        };
         let new_status = match &finish {
             Finish::Succeeded {
                 metrics,
                 iterations,
                 sweep_version,
             } => {
-                Self::finish_succeeded(&mut tx, job_id, metrics, *iterations, sweep_version.as_deref())
-                    .await?;
-                Self::record_attempt(&mut tx, job_id, JobStatus::Succeeded, None, None, sweep_version.as_deref())
+                let version = sweep_version.as_deref();
+                Self::finish_succeeded(&mut tx, job_id, metrics, *iterations, version).await?;
+                Self::record_attempt(&mut tx, job_id, JobStatus::Succeeded, None, None, version)
                     .await?;
                 JobStatus::Succeeded
             }
             Finish::Diverged {
                 iter,
                 last_finite_loss,
-            } => {
-                let last = last_finite_loss
-                    .map(|l| format!("last finite loss {l}"))
-                    .unwrap_or_else(|| "no finite loss".into());
-                let reason = format!("loss diverged at iteration {iter} ({last})");
-                sqlx::query(
-                    "UPDATE jobs SET status = 'diverged', finished_at = ?, heartbeat_at = ?,
-                         iteration = ?, error = ? WHERE id = ?",
-                )
-                .bind(now)
-                .bind(now)
-                .bind(*iter as i64)
-                .bind(&reason)
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
-                Self::record_attempt(&mut tx, job_id, JobStatus::Diverged, None, Some(&reason), None)
-                    .await?;
-                JobStatus::Diverged
-            }
+            } => Self::finish_diverged(&mut tx, job_id, *iter, *last_finite_loss).await?,
             Finish::Failed {
                 reason,
                 stderr_tail,
                 kind,
             } => {
                 let failures = failures as u32 + 1;
-                let rule = RetryRule {
-                    max_attempts: max_attempts as u32,
-                };
                 let next = rule.status_after_failure(failures, *kind);
-                // Retry: back to the queue, no owner; terminal: keep the owner for the record.
-                let sql = if next == JobStatus::Pending {
-                    "UPDATE jobs SET status = 'pending', owner = NULL, heartbeat_at = ?, failures = ?,
-                         finished_at = ?, error = ?, stderr_tail = ? WHERE id = ?"
-                } else {
-                    "UPDATE jobs SET status = 'failed', heartbeat_at = ?, failures = ?,
-                         finished_at = ?, error = ?, stderr_tail = ? WHERE id = ?"
-                };
-                Self::record_attempt(&mut tx, job_id, next, Some(*kind), Some(reason), None).await?;
-                sqlx::query(sql)
-                    .bind(now)
-                    .bind(failures as i64)
-                    .bind((next == JobStatus::Failed).then_some(now))
-                    .bind(reason)
-                    .bind(stderr_tail)
-                    .bind(job_id)
-                    .execute(&mut *tx)
+                Self::record_attempt(&mut tx, job_id, next, Some(*kind), Some(reason), None)
                     .await?;
+                Self::finish_failed(&mut tx, job_id, next, failures, reason, stderr_tail).await?;
                 next
             }
             Finish::Interrupted => {
-                Self::record_attempt(&mut tx, job_id, JobStatus::Interrupted, None, None, None).await?;
+                Self::record_attempt(&mut tx, job_id, JobStatus::Interrupted, None, None, None)
+                    .await?;
                 sqlx::query(
                     "UPDATE jobs SET status = 'interrupted', owner = NULL, heartbeat_at = ? WHERE id = ?",
                 )
@@ -748,8 +781,15 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 1 {
-                Self::record_attempt(&mut tx, id, JobStatus::Interrupted, None, Some(&reason), None)
-                    .await?;
+                Self::record_attempt(
+                    &mut tx,
+                    id,
+                    JobStatus::Interrupted,
+                    None,
+                    Some(&reason),
+                    None,
+                )
+                .await?;
                 released.push(id);
             }
             tx.commit().await?;
@@ -944,7 +984,10 @@ impl Store for SqliteStore {
             // A number may also be a hash prefix (hashes are hex).
             let _ = id;
         }
-        let escaped = selector.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = selector
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let pattern = format!("{escaped}%");
         let mut rows = self
             .job_rows("WHERE j.hash LIKE ? ESCAPE '\\'", Some(&pattern))

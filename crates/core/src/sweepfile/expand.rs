@@ -215,61 +215,113 @@ fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
     })
 }
 
+/// Turns a [`Located`] problem into the sweep file's error.
+fn fail<'a>(ctx: &'a Ctx) -> impl Fn(Located) -> SpecError + 'a {
+    move |(at, m)| ctx.error(&at, m)
+}
+
 pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
-    let fail = |(at, m): Located| ctx.error(&at, m);
+    let base = base_tree(sw, ctx)?;
+    let mut points = grid_points(sw, &base, ctx)?;
+    points.extend(include_points(sw, &base, ctx)?);
+    if sw.grid.is_empty() && sw.include.is_empty() {
+        points.push(Candidate {
+            tree: base.clone(),
+            context: Vec::new(),
+            stage: None,
+        });
+    }
+    let built = with_seeds(points, sw, ctx)?
+        .into_iter()
+        .map(|c| build(c, ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (built, warnings) = exclude(sw, &base, built, ctx)?;
+    let (stages, stage_hash) = build_stages(sw, &base, ctx)?;
+    let varied_keys = varied_keys(sw);
+
+    let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
+    for mut b in stages.into_iter().chain(built) {
+        let depends_on = dependency(&b, &stage_hash, ctx)?;
+        // Fine-tune jobs are new jobs when their stage changes (stages are chained already).
+        if let (None, Some(dep)) = (&b.stage, &depends_on) {
+            b.hash = chained_hash(&b.hash, dep);
+        }
+        if !seen.insert(b.hash.clone()) {
+            continue;
+        }
+        jobs.push(planned_job(b, depends_on, sw, &varied_keys));
+    }
+    Ok(Planned { jobs, warnings })
+}
+
+/// `base` with the top-level `data` set into it: what every job starts from.
+fn base_tree(sw: &Sweep, ctx: &Ctx) -> Result<Node, SpecError> {
     let base_at = sw
         .base
         .as_ref()
         .map_or_else(|| Origin::file(None, "base"), |b| b.at.clone());
     let mut base = Node::empty_map(base_at);
     if let Some(b) = &sw.base {
-        base.apply(b).map_err(fail)?;
+        base.apply(b).map_err(fail(ctx))?;
     }
     if let Some(d) = &sw.data {
         let key_at = sw.data_key.clone().unwrap_or_else(|| d.at.clone());
         base.set(&[Seg::Key("data".into())], d, &key_at)
-            .map_err(fail)?;
+            .map_err(fail(ctx))?;
     }
     // `base` must be a well-typed config by itself (validate() runs per job: a grid may
     // legitimately override a base value that would not validate alone).
-    to_config(&base).map_err(fail)?;
+    to_config(&base).map_err(fail(ctx))?;
+    Ok(base)
+}
 
-    let mut points = Vec::new();
-    if !sw.grid.is_empty() {
-        let total = sw.grid.iter().try_fold(1usize, |n, a| {
-            n.checked_mul(a.values.len()).filter(|n| *n <= MAX_JOBS)
-        });
-        let Some(total) = total else {
-            return Err(ctx.error(
-                &sw.grid[0].key_at,
-                format!("the grid has more than {MAX_JOBS} points"),
-            ));
-        };
-        for n in 0..total {
-            // mixed-radix counter: the last key varies fastest
-            let mut rest = n;
-            let mut picks = vec![0; sw.grid.len()];
-            for (i, axis) in sw.grid.iter().enumerate().rev() {
-                picks[i] = rest % axis.values.len();
-                rest /= axis.values.len();
-            }
-            let mut tree = base.clone();
-            let mut context = Vec::new();
-            for (axis, &j) in sw.grid.iter().zip(&picks) {
-                let v = &axis.values[j];
-                tree.set(&axis.path, v, &axis.key_at).map_err(fail)?;
-                context.push((axis.key.clone(), format_value(&v.to_value())));
-            }
-            points.push(Candidate {
-                tree,
-                context,
-                stage: None,
-            });
-        }
+/// The grid's cartesian product, first key slowest.
+fn grid_points(sw: &Sweep, base: &Node, ctx: &Ctx) -> Result<Vec<Candidate>, SpecError> {
+    if sw.grid.is_empty() {
+        return Ok(Vec::new());
     }
+    // Refuse a huge grid before building any of it.
+    let total = sw.grid.iter().try_fold(1usize, |n, a| {
+        n.checked_mul(a.values.len()).filter(|n| *n <= MAX_JOBS)
+    });
+    let Some(total) = total else {
+        return Err(ctx.error(
+            &sw.grid[0].key_at,
+            format!("the grid has more than {MAX_JOBS} points"),
+        ));
+    };
+    let mut points = Vec::new();
+    for n in 0..total {
+        // mixed-radix counter: the last key varies fastest
+        let mut rest = n;
+        let mut picks = vec![0; sw.grid.len()];
+        for (i, axis) in sw.grid.iter().enumerate().rev() {
+            picks[i] = rest % axis.values.len();
+            rest /= axis.values.len();
+        }
+        let mut tree = base.clone();
+        let mut context = Vec::new();
+        for (axis, &j) in sw.grid.iter().zip(&picks) {
+            let v = &axis.values[j];
+            tree.set(&axis.path, v, &axis.key_at).map_err(fail(ctx))?;
+            context.push((axis.key.clone(), format_value(&v.to_value())));
+        }
+        points.push(Candidate {
+            tree,
+            context,
+            stage: None,
+        });
+    }
+    Ok(points)
+}
+
+/// One job per `include` entry, each on top of base.
+fn include_points(sw: &Sweep, base: &Node, ctx: &Ctx) -> Result<Vec<Candidate>, SpecError> {
+    let mut points = Vec::new();
     for entry in &sw.include {
         let mut tree = base.clone();
-        tree.apply(entry).map_err(fail)?;
+        tree.apply(entry).map_err(fail(ctx))?;
         let mut keys = Vec::new();
         leaf_paths(entry, &[], &mut keys);
         let context = keys
@@ -285,60 +337,61 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             stage: None,
         });
     }
-    if sw.grid.is_empty() && sw.include.is_empty() {
-        points.push(Candidate {
-            tree: base.clone(),
-            context: Vec::new(),
-            stage: None,
-        });
-    }
-    let candidates = match &sw.seeds {
-        None => points,
-        Some(seeds) => {
-            if points.len().saturating_mul(seeds.len()) > MAX_JOBS {
-                return Err(ctx.error(
-                    &seeds[0].1,
-                    format!(
-                        "{} points x {} seeds is more than {MAX_JOBS} jobs",
-                        points.len(),
-                        seeds.len()
-                    ),
-                ));
-            }
-            let mut out = Vec::new();
-            for (seed, at) in seeds {
-                let node = Node {
-                    kind: Kind::Leaf(Value::from(*seed)),
-                    at: at.clone(),
-                };
-                for p in &points {
-                    let mut tree = p.tree.clone();
-                    tree.set(&[Seg::Key("seed".into())], &node, at)
-                        .map_err(fail)?;
-                    let mut context = p.context.clone();
-                    context.push(("seed".into(), seed.to_string()));
-                    out.push(Candidate {
-                        tree,
-                        context,
-                        stage: None,
-                    });
-                }
-            }
-            out
-        }
-    };
-    let mut built = candidates
-        .into_iter()
-        .map(|c| build(c, ctx))
-        .collect::<Result<Vec<_>, _>>()?;
+    Ok(points)
+}
 
-    // exclude: compare resolved values (aliases and defaults filled in on both sides)
-    let mut warnings = Vec::new();
+/// Every point once per seed, all points of the first seed first (so an interrupted sweep
+/// has covered every config).
+fn with_seeds(points: Vec<Candidate>, sw: &Sweep, ctx: &Ctx) -> Result<Vec<Candidate>, SpecError> {
+    let Some(seeds) = &sw.seeds else {
+        return Ok(points);
+    };
+    if points.len().saturating_mul(seeds.len()) > MAX_JOBS {
+        return Err(ctx.error(
+            &seeds[0].1,
+            format!(
+                "{} points x {} seeds is more than {MAX_JOBS} jobs",
+                points.len(),
+                seeds.len()
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    for (seed, at) in seeds {
+        let node = Node {
+            kind: Kind::Leaf(Value::from(*seed)),
+            at: at.clone(),
+        };
+        for p in &points {
+            let mut tree = p.tree.clone();
+            tree.set(&[Seg::Key("seed".into())], &node, at)
+                .map_err(fail(ctx))?;
+            let mut context = p.context.clone();
+            context.push(("seed".into(), seed.to_string()));
+            out.push(Candidate {
+                tree,
+                context,
+                stage: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Drops the jobs that match every key of some `exclude` entry; warns about entries that
+/// match nothing (likely a typo'd value).
+fn exclude(
+    sw: &Sweep,
+    base: &Node,
+    mut built: Vec<Built>,
+    ctx: &Ctx,
+) -> Result<(Vec<Built>, Vec<SpecError>), SpecError> {
+    // compare resolved values (aliases and defaults filled in on both sides)
     let mut rules = Vec::new();
     for entry in &sw.exclude {
         let mut tree = base.clone();
-        tree.apply(entry).map_err(fail)?;
-        let config = to_config(&tree).map_err(fail)?;
+        tree.apply(entry).map_err(fail(ctx))?;
+        let config = to_config(&tree).map_err(fail(ctx))?;
         let resolved = serde_yaml::to_value(&config)
             .map_err(|e| ctx.error(&entry.at, format!("cannot serialise: {e}")))?;
         let mut keys = Vec::new();
@@ -370,13 +423,21 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             return Err(ctx.error(&first.at, "every job is excluded (the plan would be empty)"));
         }
     }
-    for (entry, _, hits) in &rules {
-        if *hits == 0 {
-            warnings.push(ctx.error(&entry.at, "this exclude entry matches no job"));
-        }
-    }
+    let warnings = rules
+        .iter()
+        .filter(|(_, _, hits)| *hits == 0)
+        .map(|(entry, _, _)| ctx.error(&entry.at, "this exclude entry matches no job"))
+        .collect();
+    Ok((built, warnings))
+}
 
-    // stages: one job each, on top of base; they come first, dependencies before dependants
+/// The stages, one job each on top of base, dependencies before dependants; and each
+/// stage's name -> its (chained) hash.
+fn build_stages(
+    sw: &Sweep,
+    base: &Node,
+    ctx: &Ctx,
+) -> Result<(Vec<Built>, HashMap<String, String>), SpecError> {
     let mut stages = Vec::new();
     // A stage starts from base without base's `init`: `base: {init: {from: pre}}` means
     // "every job starts from stage pre", which must not make `pre` start from itself.
@@ -386,7 +447,7 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
     }
     for s in &sw.stages {
         let mut tree = stage_base.clone();
-        tree.apply(&s.body).map_err(fail)?;
+        tree.apply(&s.body).map_err(fail(ctx))?;
         stages.push(build(
             Candidate {
                 tree,
@@ -408,87 +469,93 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             stage_hash.insert(name.clone(), b.hash.clone());
         }
     }
+    Ok((stages, stage_hash))
+}
 
-    // varied keys: grid keys, then include keys, then seed
-    let mut varied_keys: Vec<String> = sw.grid.iter().map(|a| a.key.clone()).collect();
+/// The keys the sweep varies: grid keys, then include keys, then seed.
+fn varied_keys(sw: &Sweep) -> Vec<String> {
+    let mut keys: Vec<String> = sw.grid.iter().map(|a| a.key.clone()).collect();
     for entry in &sw.include {
-        let mut keys = Vec::new();
-        leaf_paths(entry, &[], &mut keys);
-        varied_keys.extend(keys.iter().map(|k| path_string(k)));
+        let mut paths = Vec::new();
+        leaf_paths(entry, &[], &mut paths);
+        keys.extend(paths.iter().map(|k| path_string(k)));
     }
     if sw.seeds.is_some() {
-        varied_keys.push("seed".into());
+        keys.push("seed".into());
     }
-    let varied_keys = collapse_init(varied_keys);
+    collapse_init(keys)
+}
 
-    let mut seen = HashSet::new();
-    let mut jobs = Vec::new();
-    for mut b in stages.into_iter().chain(built) {
-        let depends_on = match b.init_from() {
-            None => None,
-            Some(from) => match stage_hash.get(from) {
-                Some(h) => Some(h.clone()),
-                None => {
-                    let (at, _) = locate_field(&b.tree, "init.from", "");
-                    let hint = if stage_hash.is_empty() {
-                        " (define it under `stages:`)".to_string()
-                    } else {
-                        did_you_mean(from, stage_hash.keys().map(String::as_str))
-                    };
-                    return Err(ctx.error(&at, format!("no stage named {from:?}{hint}")));
-                }
-            },
-        };
-        // Fine-tune jobs are new jobs when their stage changes (stages are chained above).
-        if let (None, Some(dep)) = (&b.stage, &depends_on) {
-            b.hash = chained_hash(&b.hash, dep);
-        }
-        if !seen.insert(b.hash.clone()) {
-            continue;
-        }
-        let keys: Vec<String> = match (
-            &b.stage,
-            sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref()),
-        ) {
-            (Some(_), Some(s)) => {
-                let mut keys = Vec::new();
-                leaf_paths(&s.body, &[], &mut keys);
-                collapse_init(keys.iter().map(|k| path_string(k)).collect())
-            }
-            _ => varied_keys.clone(),
-        };
-        let varied: Vec<(String, String)> = keys
-            .into_iter()
-            .map(|k| {
-                let v = if k == "init" {
-                    init_label(&b.config)
-                } else {
-                    parse_path(&k)
-                        .and_then(|p| get(&b.resolved, &p).map(format_value))
-                        .unwrap_or_else(|| "-".into())
-                };
-                (k, v)
-            })
-            .collect();
-        let mut label = b.config.label();
-        for (k, v) in &varied {
-            if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
-                label.push_str(&format!(", {k}={v}"));
-            }
-        }
-        if let Some(s) = &b.stage {
-            label = format!("{s}: {label}");
-        }
-        jobs.push(PlannedJob {
-            config: b.config,
-            hash: b.hash,
-            label,
-            varied,
-            stage: b.stage,
-            depends_on,
-        });
+/// The hash of the stage a job's `init.from` names, or an error if there is no such stage.
+fn dependency(
+    b: &Built,
+    stage_hash: &HashMap<String, String>,
+    ctx: &Ctx,
+) -> Result<Option<String>, SpecError> {
+    let Some(from) = b.init_from() else {
+        return Ok(None);
+    };
+    if let Some(h) = stage_hash.get(from) {
+        return Ok(Some(h.clone()));
     }
-    Ok(Planned { jobs, warnings })
+    let (at, _) = locate_field(&b.tree, "init.from", "");
+    let hint = if stage_hash.is_empty() {
+        " (define it under `stages:`)".to_string()
+    } else {
+        did_you_mean(from, stage_hash.keys().map(String::as_str))
+    };
+    Err(ctx.error(&at, format!("no stage named {from:?}{hint}")))
+}
+
+/// A built job with its `varied` values and label.
+fn planned_job(
+    b: Built,
+    depends_on: Option<String>,
+    sw: &Sweep,
+    varied_keys: &[String],
+) -> PlannedJob {
+    // A stage shows what its own body sets; the other jobs what the sweep varies.
+    let keys: Vec<String> = match (
+        &b.stage,
+        sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref()),
+    ) {
+        (Some(_), Some(s)) => {
+            let mut keys = Vec::new();
+            leaf_paths(&s.body, &[], &mut keys);
+            collapse_init(keys.iter().map(|k| path_string(k)).collect())
+        }
+        _ => varied_keys.to_vec(),
+    };
+    let varied: Vec<(String, String)> = keys
+        .into_iter()
+        .map(|k| {
+            let v = if k == "init" {
+                init_label(&b.config)
+            } else {
+                parse_path(&k)
+                    .and_then(|p| get(&b.resolved, &p).map(format_value))
+                    .unwrap_or_else(|| "-".into())
+            };
+            (k, v)
+        })
+        .collect();
+    let mut label = b.config.label();
+    for (k, v) in &varied {
+        if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
+            label.push_str(&format!(", {k}={v}"));
+        }
+    }
+    if let Some(s) = &b.stage {
+        label = format!("{s}: {label}");
+    }
+    PlannedJob {
+        config: b.config,
+        hash: b.hash,
+        label,
+        varied,
+        stage: b.stage,
+        depends_on,
+    }
 }
 
 /// Keys without repeats, every `init.*` key folded into one `init` (shown by [`init_label`]).

@@ -25,6 +25,8 @@ mod de;
 mod expand;
 mod overrides;
 mod parse;
+#[cfg(test)]
+mod pinned;
 mod positions;
 pub mod suggest;
 mod tree;
@@ -326,6 +328,66 @@ mod tests {
         );
         assert_eq!(format_value(&Value::from(0.4f32)), "0.4");
         assert_eq!(format_value(&Value::from(0.1f64)), "0.1");
+    }
+
+    fn err(text: &str, sets: &[&str]) -> SpecError {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        parse(Path::new("sweeps/t.yaml"), text, &sets).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_backbone_names_value_position_and_suggests() {
+        let e = err("name: t\nbase:\n  model:\n    backbone: unet\n", &[]);
+        assert_eq!(
+            e.to_string(),
+            r#"sweeps/t.yaml:4:15: base.model.backbone: unknown variant "unet", expected one of unet-s5-d16, noop (did you mean "unet-s5-d16"?)"#
+        );
+        assert_eq!(e.key.as_deref(), Some("base.model.backbone"));
+    }
+
+    #[test]
+    fn unknown_dataset_schedule_mode_and_fault_are_key_errors() {
+        assert_eq!(
+            err(
+                "name: t\ndata: {dataset: chase, root: data/chase_db1}\n",
+                &[]
+            )
+            .to_string(),
+            r#"sweeps/t.yaml:2:17: data.dataset: unknown variant "chase", expected one of dme, chase_db1 (did you mean "chase_db1"?)"#
+        );
+        assert_eq!(
+            err("name: t\nbase:\n  schedule: {type: pol}\n", &[]).to_string(),
+            r#"sweeps/t.yaml:3:20: base.schedule.type: unknown variant "pol", expected one of poly, constant (did you mean "poly"?)"#
+        );
+        assert_eq!(
+            err("name: t\ngrid:\n  eval.mode: [slide, whol]\n", &[]).to_string(),
+            r#"sweeps/t.yaml:3:22: grid.eval.mode[1]: unknown variant "whol", expected one of slide, whole (did you mean "whole"?) (in job eval.mode=whol)"#
+        );
+        assert_eq!(
+            err("name: t\nbase:\n  fault: {at_iter: 2, kind: abrt}\n", &[]).to_string(),
+            r#"sweeps/t.yaml:3:29: base.fault.kind: unknown variant "abrt", expected one of abort, exit, oom, nan (did you mean "abort"?)"#
+        );
+        assert_eq!(
+            err("name: t\n", &["base.eval.mode=slid"]).to_string(),
+            r#"--set base.eval.mode=slid: unknown variant "slid", expected one of slide, whole (did you mean "slide"?)"#
+        );
+    }
+
+    #[test]
+    fn new_enums_read_todays_spellings() {
+        let spec = parse(
+            Path::new("sweeps/t.yaml"),
+            "name: t\ndata: {dataset: chase_db1}\nbase:\n  model: {backbone: noop}\n  \
+             schedule: {type: constant}\n  eval: {mode: whole}\n  fault: {at_iter: 1, kind: nan}\n",
+            &[],
+        )
+        .unwrap();
+        let c = &spec.plan().unwrap()[0].config;
+        assert_eq!(c.data.dataset, crate::job::DatasetName::ChaseDb1);
+        assert_eq!(c.model.backbone, crate::job::Backbone::Noop);
+        assert_eq!(c.schedule.kind, crate::job::ScheduleKind::Constant);
+        assert_eq!(c.eval.mode, crate::job::EvalMode::Whole);
+        assert_eq!(c.fault.as_ref().unwrap().kind, crate::job::FaultKind::Nan);
     }
 
     #[test]

@@ -129,19 +129,7 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             ),
         ));
     };
-    let mut sweep = Sweep {
-        name: String::new(),
-        description: None,
-        max_attempts: DEFAULT_MAX_ATTEMPTS,
-        data: None,
-        data_key: None,
-        base: None,
-        grid: Vec::new(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-        seeds: None,
-        stages: Vec::new(),
-    };
+    let mut sweep = Sweep::empty();
     let mut has_name = false;
     for e in entries {
         let v = &e.value;
@@ -156,92 +144,18 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
                     sweep.description = Some(expect_text(ctx, v)?);
                 }
             }
-            "max_attempts" => {
-                let n = expect_uint(ctx, v)?;
-                if !(1..=100).contains(&n) {
-                    return Err(ctx.error(&v.at, format!("{n} is not between 1 and 100")));
-                }
-                sweep.max_attempts = n as u32;
-            }
+            "max_attempts" => sweep.max_attempts = max_attempts(ctx, v)?,
             "data" => {
                 sweep.data = expect_map(ctx, v, "a mapping of data settings")?.cloned();
                 sweep.data_key = Some(e.key_at.clone());
             }
-            "base" => {
-                if let Some(base) = expect_map(ctx, v, "a mapping of job settings")? {
-                    if let Some(d) = base.get("data") {
-                        return Err(ctx.error(
-                            &d.key_at,
-                            "`data` belongs at the top level of the sweep file (it is merged into every job, stages included)",
-                        ));
-                    }
-                    sweep.base = Some(base.clone());
-                }
-            }
+            "base" => sweep.base = base(ctx, v)?,
             "grid" => sweep.grid = grid(ctx, v)?,
-            "include" => {
-                for item in expect_list(ctx, v, "a list of job settings")? {
-                    if expect_map(ctx, item, "a mapping of job settings")?.is_none() {
-                        return Err(ctx.error(&item.at, "empty include entry"));
-                    }
-                    sweep.include.push(item.clone());
-                }
-            }
-            "exclude" => {
-                for item in expect_list(ctx, v, "a list of key: value mappings")? {
-                    match expect_map(ctx, item, "a mapping of key: value")? {
-                        Some(m) if !m.entries().unwrap_or_default().is_empty() => {
-                            sweep.exclude.push(item.clone())
-                        }
-                        _ => {
-                            return Err(ctx.error(
-                                &item.at,
-                                "empty exclude entry (it would exclude every job)",
-                            ))
-                        }
-                    }
-                }
-            }
-            "seeds" => {
-                let items = expect_list(ctx, v, "a list of seeds like [0, 1, 2]")?;
-                if items.is_empty() {
-                    return Err(
-                        ctx.error(&v.at, "empty list of seeds (drop the key to use base.seed)")
-                    );
-                }
-                let seeds = items
-                    .iter()
-                    .map(|i| Ok((expect_uint(ctx, i)?, i.at.clone())))
-                    .collect::<Result<Vec<_>, SpecError>>()?;
-                sweep.seeds = Some(seeds);
-            }
-            "stages" => {
-                if let Some(m) = expect_map(ctx, v, "a mapping of stage name -> job settings")? {
-                    for s in m.entries().unwrap_or_default() {
-                        check_name(ctx, &s.key_at, "the stage name", &s.key)?;
-                        if s.value.entries().is_none() && !s.value.is_null() {
-                            return Err(ctx.error(
-                                &s.value.at,
-                                format!(
-                                    "expected a mapping of job settings, found {}",
-                                    describe(&s.value)
-                                ),
-                            ));
-                        }
-                        sweep.stages.push(Stage {
-                            name: s.key.clone(),
-                            body: s.value.clone(),
-                        });
-                    }
-                }
-            }
-            other => {
-                let mut hint = did_you_mean(other, TOP_KEYS.iter().copied());
-                if hint.is_empty() && super::expand::job_fields().iter().any(|f| f == other) {
-                    hint = format!(" (job settings go under `base:`, e.g. base.{other})");
-                }
-                return Err(ctx.error(&e.key_at, format!("unknown key {other:?}{hint}")));
-            }
+            "include" => sweep.include = include(ctx, v)?,
+            "exclude" => sweep.exclude = exclude(ctx, v)?,
+            "seeds" => sweep.seeds = Some(seeds(ctx, v)?),
+            "stages" => sweep.stages = stages(ctx, v)?,
+            other => return Err(unknown_key(ctx, &e.key_at, other)),
         }
     }
     if !has_name {
@@ -250,6 +164,7 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "missing key \"name\" (the sweep's name, unique per database)",
         ));
     }
+    // Two ways of setting the seed would multiply (or silently override) each other.
     if let (Some(_), Some(axis)) = (&sweep.seeds, sweep.grid.iter().find(|a| a.key == "seed")) {
         return Err(ctx.error(
             &axis.key_at,
@@ -257,6 +172,116 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
         ));
     }
     Ok(sweep)
+}
+
+impl Sweep {
+    /// A sweep with every key absent (the defaults).
+    fn empty() -> Self {
+        Sweep {
+            name: String::new(),
+            description: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            data: None,
+            data_key: None,
+            base: None,
+            grid: Vec::new(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            seeds: None,
+            stages: Vec::new(),
+        }
+    }
+}
+
+fn max_attempts(ctx: &Ctx, v: &Node) -> Result<u32, SpecError> {
+    let n = expect_uint(ctx, v)?;
+    if !(1..=100).contains(&n) {
+        return Err(ctx.error(&v.at, format!("{n} is not between 1 and 100")));
+    }
+    Ok(n as u32)
+}
+
+fn base(ctx: &Ctx, v: &Node) -> Result<Option<Node>, SpecError> {
+    let Some(base) = expect_map(ctx, v, "a mapping of job settings")? else {
+        return Ok(None);
+    };
+    // One place for the data set: the top-level `data`, which every job and stage gets.
+    if let Some(d) = base.get("data") {
+        return Err(ctx.error(
+            &d.key_at,
+            "`data` belongs at the top level of the sweep file (it is merged into every job, stages included)",
+        ));
+    }
+    Ok(Some(base.clone()))
+}
+
+fn include(ctx: &Ctx, v: &Node) -> Result<Vec<Node>, SpecError> {
+    let mut out = Vec::new();
+    for item in expect_list(ctx, v, "a list of job settings")? {
+        if expect_map(ctx, item, "a mapping of job settings")?.is_none() {
+            return Err(ctx.error(&item.at, "empty include entry"));
+        }
+        out.push(item.clone());
+    }
+    Ok(out)
+}
+
+fn exclude(ctx: &Ctx, v: &Node) -> Result<Vec<Node>, SpecError> {
+    let mut out = Vec::new();
+    for item in expect_list(ctx, v, "a list of key: value mappings")? {
+        match expect_map(ctx, item, "a mapping of key: value")? {
+            Some(m) if !m.entries().unwrap_or_default().is_empty() => out.push(item.clone()),
+            // An entry with no keys matches every job.
+            _ => {
+                return Err(ctx.error(&item.at, "empty exclude entry (it would exclude every job)"))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn seeds(ctx: &Ctx, v: &Node) -> Result<Vec<(u64, Origin)>, SpecError> {
+    let items = expect_list(ctx, v, "a list of seeds like [0, 1, 2]")?;
+    if items.is_empty() {
+        return Err(ctx.error(&v.at, "empty list of seeds (drop the key to use base.seed)"));
+    }
+    items
+        .iter()
+        .map(|i| Ok((expect_uint(ctx, i)?, i.at.clone())))
+        .collect()
+}
+
+fn stages(ctx: &Ctx, v: &Node) -> Result<Vec<Stage>, SpecError> {
+    let Some(m) = expect_map(ctx, v, "a mapping of stage name -> job settings")? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for s in m.entries().unwrap_or_default() {
+        check_name(ctx, &s.key_at, "the stage name", &s.key)?;
+        if s.value.entries().is_none() && !s.value.is_null() {
+            return Err(ctx.error(
+                &s.value.at,
+                format!(
+                    "expected a mapping of job settings, found {}",
+                    describe(&s.value)
+                ),
+            ));
+        }
+        out.push(Stage {
+            name: s.key.clone(),
+            body: s.value.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// An unknown top-level key: a typo of one, or a job setting that belongs under `base:`.
+fn unknown_key(ctx: &Ctx, at: &Origin, key: &str) -> SpecError {
+    let mut hint = did_you_mean(key, TOP_KEYS.iter().copied());
+    if hint.is_empty() && super::expand::job_fields().iter().any(|f| f == key) {
+        hint = format!(" (job settings go under `base:`, e.g. base.{key})");
+    }
+    ctx.error(at, format!("unknown key {key:?}{hint}"))
 }
 
 fn grid(ctx: &Ctx, node: &Node) -> Result<Vec<Axis>, SpecError> {

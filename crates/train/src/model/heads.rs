@@ -6,13 +6,13 @@
 //! kind does not use are empty.
 
 use super::blocks::{dropout2d, resize, ConvModule};
-use sweep_core::job::Head;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::Initializer;
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
+use sweep_core::job::Head;
 
 /// ASPP dilations of DeepLabV3 (the 1 branch is a 1x1 conv).
 pub const ASPP_DILATIONS: [usize; 4] = [1, 12, 24, 36];

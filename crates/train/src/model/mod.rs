@@ -12,11 +12,11 @@ pub use blocks::ConvModule;
 pub use heads::{head_channels, DecodeHead};
 pub use unet::UNet;
 
-use sweep_core::job::{Head, ModelConfig};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use sweep_core::job::{Head, ModelConfig};
 
 /// Input channels: the study loads its grayscale B-scans as 3-channel images.
 pub const IN_CHANNELS: usize = 3;

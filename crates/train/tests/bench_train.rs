@@ -2,12 +2,24 @@
 //! network to the same loss as burn's own ops (same init, batch and dropout masks), so the
 //! benchmark compares equal work.
 
-use sweep::bench::train::{bench_row, parse_shapes, BenchTrainArgs, Recipe};
-use sweep::job::Head;
+use sweep_core::job::Head;
+use sweep_train::bench_train::{bench_row, parse_shapes, BenchTrainArgs, Recipe};
 
+/// Needs torch (fails without it); sets the process-wide kernel options, so runs alone in
+/// its own process.
 #[test]
 fn both_kernel_paths_and_pytorch_run_the_same_step() {
-    sweep::trainer::train::set_cpu_threads(1);
+    crate::util::require_torch();
+    crate::util::in_own_process(
+        module_path!(),
+        "both_kernel_paths_and_pytorch_run_the_same_step",
+        both_kernel_paths_and_pytorch_run_the_same_step_alone,
+    );
+}
+
+fn both_kernel_paths_and_pytorch_run_the_same_step_alone() {
+    crate::util::require_torch();
+    sweep_train::train::set_cpu_threads(1);
     let args = BenchTrainArgs {
         base_channels: 4,
         steps: 3,

@@ -1,8 +1,7 @@
 //! conv -> batch norm -> relu -> conv chains: libtorch ops against burn's, on CPU.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
-mod ops_support;
-
+use crate::util::ops::*;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -12,8 +11,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
-use ops_support::*;
-use sweep::trainer::ops;
+use sweep_train::ops;
 
 const TOL: f32 = 1e-4;
 

@@ -2,11 +2,11 @@
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the project's backend.
 
 use burn::tensor::{Device, Tensor};
-use std::path::Path;
-use sweep::job::{DataConfig, EvalConfig};
-use sweep::trainer::data::{Dataset, EvalImage};
-use sweep::trainer::eval::{evaluate, infer, slide_windows};
-use sweep::trainer::metrics::{round2, Metrics};
+
+use sweep_core::job::{DataConfig, EvalConfig};
+use sweep_core::metrics::{round2, Metrics};
+use sweep_data::{Dataset, EvalImage};
+use sweep_train::eval::{evaluate, infer, slide_windows};
 
 fn close(a: f64, b: f64) {
     assert!((a - b).abs() < 1e-9, "{a} != {b}");
@@ -90,7 +90,7 @@ fn rounding_is_numpy_half_even() {
 #[test]
 fn background_everywhere_floor_on_study_val() {
     let ds = Dataset::open(&DataConfig {
-        root: Path::new(env!("CARGO_MANIFEST_DIR")).join("data/dme"),
+        root: crate::util::data_root("dme"),
         ..DataConfig::default()
     })
     .unwrap();
@@ -153,7 +153,7 @@ fn contextual(x: Tensor<4>) -> Tensor<4> {
 
 fn cfg(mode: &str, crop: usize, stride: usize) -> EvalConfig {
     EvalConfig {
-        mode: mode.into(),
+        mode: mode.parse().unwrap(),
         crop,
         stride,
         save_predictions: false,
@@ -380,16 +380,10 @@ fn written_predictions_rescore_to_the_same_metrics() {
 #[test]
 fn bad_mode_and_bad_model_output_are_errors() {
     let im = eval_image("a", 16, 16, wave, some_label(16, 16), 16, 16);
-    let e = evaluate(
-        &mut pointwise,
-        std::slice::from_ref(&im),
-        &cfg("tiles", 16, 16),
-        2,
-        &device(),
-        None,
-    )
-    .unwrap_err();
-    assert!(format!("{e:#}").contains("tiles"), "{e:#}");
+    // The eval modes are a closed set now (`EvalMode`): an unknown one is refused where it
+    // is read, before `evaluate`, naming the known ones.
+    let e = "tiles".parse::<sweep_core::job::EvalMode>().unwrap_err();
+    assert!(e.contains("tiles") && e.contains("slide, whole"), "{e}");
     let mut halving = |x: Tensor<4>| pointwise(x).slice([0..1, 0..2, 0..8, 0..8]);
     let e = evaluate(
         &mut halving,

@@ -1,12 +1,11 @@
 //! Micro-benchmarks and the CUDA check of `trainer::ops` (ignored: run by hand).
 //!
-//! CPU:  cargo test --test ops_bench -- --ignored --nocapture cpu_
+//! CPU:  cargo test -p sweep-train --test train -- --ignored --nocapture ops_bench::cpu_
 //! CUDA: the `cuda_check_and_benchmark` test, built with ../shared/tools/gpu-build.
 //! Nothing here asserts on time.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
-mod ops_support;
-
+use crate::util::ops::*;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -14,9 +13,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
-use ops_support::*;
 use std::time::Instant;
-use sweep::trainer::ops::{self, KernelOptions};
+use sweep_train::ops::{self, KernelOptions};
 
 #[derive(Module, Debug)]
 struct ConvBnRelu {

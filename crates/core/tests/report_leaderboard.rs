@@ -1,24 +1,15 @@
 //! The leaderboard: formats, sorting, seed grouping (hand-computed), pictures.
 
-use sweep::report::{self, render, Format, ReportOptions};
-use sweep::store::{Finish, JobRow, NewJob, Owner, Store};
-use sweep::trainer::MetricValue;
+use crate::util::metrics;
+use sweep_core::job::JobStatus;
+use sweep_core::protocol::MetricValue;
+use sweep_core::report::{self, render, Format, ReportOptions};
+use sweep_core::store::{self, CurvePoint, Finish, JobRow, NewJob, Owner};
 
 const FCN256: &str = "UNet + FCN, crop 256, 200 it, CE";
 const FCN320: &str = "UNet + FCN, crop 320, 200 it, CE";
 const DLV3: &str = "UNet + DeepLabV3, crop 320, 200 it, dice";
 const PSP: &str = "UNet + PSPNet, crop 256, 200 it, CE";
-
-fn metrics(v: &[(&str, Option<usize>, f64)]) -> Vec<MetricValue> {
-    v.iter()
-        .map(|&(name, class, value)| MetricValue {
-            split: "val".into(),
-            name: name.into(),
-            class,
-            value,
-        })
-        .collect()
-}
 
 fn row(
     sweep: &str,
@@ -35,7 +26,7 @@ fn row(
         hash: format!("hash{id}"),
         stage: None,
         label: label.into(),
-        status: status.into(),
+        status: status.parse::<JobStatus>().unwrap(),
         attempts: 1,
         seed,
         config_json: format!(r#"{{"model": "{config}", "seed": {seed}}}"#),
@@ -47,6 +38,7 @@ fn row(
         started_at: None,
         finished_at: None,
         retired: false,
+        sweep_version: None,
     }
 }
 
@@ -196,12 +188,18 @@ fn all_adds_status_and_puts_jobs_without_metrics_last() {
     };
     let out = render(&rows(), &o).unwrap();
     let lines: Vec<&str> = out.lines().collect();
+    // A job with an error adds the Reason column, empty for the others; it is text, so it
+    // is left-aligned like the labels.
     assert_eq!(
         lines[0],
-        "| Model | Status | mDice | mAccuracy | mIoU | mFscore | n |"
+        "| Model | Status | mDice | mAccuracy | mIoU | mFscore | n | Reason |"
     );
-    assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|");
-    assert_eq!(lines[5], format!("| {PSP} | failed | - | - | - | - | 1 |"));
+    assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|---|");
+    assert_eq!(
+        lines[5],
+        format!("| {PSP} | failed | - | - | - | - | 1 | exit code 3 |")
+    );
+    assert!(lines[2].ends_with("| 3 |  |"), "{out}");
     // Without `all`, the failed job is not shown.
     assert!(!render(&rows(), &opts(Format::Markdown))
         .unwrap()
@@ -345,7 +343,7 @@ fn svgs_are_written_with_their_labels() {
 #[tokio::test]
 async fn report_from_the_store_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("r.db")).await.unwrap();
+    let store = store::open(&dir.path().join("r.db")).await.unwrap();
     let sweep = store.upsert_sweep("dme", "dme.yaml", "").await.unwrap();
     let jobs: Vec<NewJob> = [(FCN256, 0u64, "a"), (DLV3, 0, "b"), (DLV3, 1, "b")]
         .iter()
@@ -364,7 +362,23 @@ async fn report_from_the_store_end_to_end() {
     for dice in [70.0, 75.0, 78.0] {
         let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
         store
-            .record_curve(c.id, &[(1, 1.0, 0.01, 0.1), (2, 0.5, 0.01, 0.1)])
+            .record_curve(
+                c.id,
+                &[
+                    CurvePoint {
+                        iteration: 1,
+                        loss: 1.0,
+                        lr: 0.01,
+                        secs: 0.1,
+                    },
+                    CurvePoint {
+                        iteration: 2,
+                        loss: 0.5,
+                        lr: 0.01,
+                        secs: 0.1,
+                    },
+                ],
+            )
             .await
             .unwrap();
         store
@@ -374,12 +388,13 @@ async fn report_from_the_store_end_to_end() {
                 Finish::Succeeded {
                     metrics: metrics(&[("mDice", None, dice), ("mAcc", None, 60.0)]),
                     iterations: 10,
+                    sweep_version: None,
                 },
             )
             .await
             .unwrap();
     }
-    let out = report::report(&store, &opts(Format::Markdown))
+    let out = report::report(store.as_ref(), &opts(Format::Markdown))
         .await
         .unwrap();
     // DLV3: 75, 78 -> mean 76.5, sample std sqrt(((-1.5)^2 + 1.5^2)/1) = 2.1213.
@@ -393,9 +408,13 @@ async fn report_from_the_store_end_to_end() {
         out.contains(&format!("| {FCN256} | 70.00 | 60.00 | - | - | 1 |")),
         "{out}"
     );
-    let files = report::write_plots(&store, &opts(Format::Table), &dir.path().join("plots"))
-        .await
-        .unwrap();
+    let files = report::write_plots(
+        store.as_ref(),
+        &opts(Format::Table),
+        &dir.path().join("plots"),
+    )
+    .await
+    .unwrap();
     assert_eq!(files.len(), 2);
     let curves = std::fs::read_to_string(&files[0]).unwrap();
     assert!(

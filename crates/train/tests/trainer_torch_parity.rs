@@ -1,20 +1,21 @@
 //! sweep's network, loss and batch norm against the same network in PyTorch
-//! (`src/bench/torch_train_step.py --parity`): identical weights and batch give the same loss,
+//! (`crates/train/src/torch_train_step.py --parity`): identical weights and batch give the same loss,
 //! gradients and updated running statistics, for every head. Needs the Python that provided
-//! libtorch (`.venv/bin/python`, or `SWEEP_PYTHON`); skipped with a note where it has no torch.
+//! libtorch (the workspace's `.venv/bin/python`, or `SWEEP_PYTHON`); fails, saying so, where it
+//! has no torch.
 
 use burn::module::{ModuleVisitor, Param};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::Command;
-use sweep::job::{Head, JobConfig};
-use sweep::trainer::checkpoint::model_tensors;
-use sweep::trainer::loss::total_loss;
-use sweep::trainer::model::Segmentor;
-use sweep::trainer::DeviceChoice;
+use sweep_core::job::{Head, JobConfig};
+use sweep_train::checkpoint::model_tensors;
+use sweep_train::loss::total_loss;
+use sweep_train::model::Segmentor;
+use sweep_train::DeviceChoice;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/bench/torch_train_step.py");
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/torch_train_step.py");
 
 /// Gradients of the parameters named in `want`, by path.
 struct Grads<'a> {
@@ -47,13 +48,6 @@ fn torch_name(p: &str) -> String {
         .replace("bn.beta", "bn.bias")
 }
 
-fn torch_available(py: &std::path::Path) -> bool {
-    Command::new(py)
-        .args(["-c", "import torch"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn rel_err(a: &[f32], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let diff: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64 - y).powi(2)).sum();
@@ -63,13 +57,10 @@ fn rel_err(a: &[f32], b: &[f64]) -> f64 {
 
 #[test]
 fn network_loss_and_batch_norm_match_pytorch() {
-    let py = sweep::bench::train::python();
-    if !torch_available(&py) {
-        eprintln!("skipped: {} cannot import torch", py.display());
-        return;
-    }
-    sweep::trainer::train::set_cpu_threads(1);
-    let dev = DeviceChoice::Cpu.burn_device().autodiff();
+    // No torch is a failure, not a skip: this is the only check against PyTorch's network.
+    let py = crate::util::require_torch();
+    sweep_train::train::set_cpu_threads(1);
+    let dev = sweep_train::burn_device(DeviceChoice::Cpu).autodiff();
     let dir = tempfile::tempdir().unwrap();
     // Per head: (name, input file, our loss, our gradients, our buffers).
     let mut cases = Vec::new();

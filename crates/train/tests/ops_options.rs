@@ -1,13 +1,11 @@
-//! Kernel options (process-wide, hence their own test binary, one test): channels_last and
+//! Kernel options (process-wide, hence run in their own process, one test): channels_last and
 //! bf16 convolutions give burn's results; switching the libtorch kernels off gives burn's path.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
-mod ops_support;
-
+use crate::util::ops::*;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
-use ops_support::*;
-use sweep::trainer::ops::{self, KernelOptions};
+use sweep_train::ops::{self, KernelOptions};
 
 /// Gradients of x, w, gamma through conv(stride 2) -> fused conv-bn-relu -> sum(y * r).
 fn run(torch: bool) -> Vec<Tensor<4>> {
@@ -50,8 +48,17 @@ fn run(torch: bool) -> Vec<Tensor<4>> {
     ]
 }
 
+/// Process-wide options: alone in its own process (the other tests run kernels meanwhile).
 #[test]
 fn kernel_options_keep_burns_results() {
+    crate::util::in_own_process(
+        module_path!(),
+        "kernel_options_keep_burns_results",
+        kernel_options_keep_burns_results_alone,
+    );
+}
+
+fn kernel_options_keep_burns_results_alone() {
     let names = ["y", "dx", "dw1", "dw2", "db1", "dgamma", "running var"];
     let reference = run(false);
     let cases = [

@@ -1,17 +1,15 @@
 //! The train loop on the real network and data (CPU, tiny UNets): learning, determinism,
 //! exact resume, divergence.
 
-mod data_support;
-
-use data_support::dme_subset;
+use crate::util::dme_subset;
 use std::path::Path;
-use sweep::job::{FaultConfig, JobConfig, OptimizerConfig};
-use sweep::trainer::checkpoint::{Checkpoint, FINAL_FILE};
-use sweep::trainer::{run, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
+use sweep_core::job::{FaultConfig, JobConfig, OptimizerConfig};
+use sweep_train::checkpoint::{Checkpoint, FINAL_FILE};
+use sweep_train::{run, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
 
 fn ctx(dir: &Path, attempt: u32) -> TrainContext {
     // One libtorch thread: tiny networks gain nothing from more, and CI shares its 2 cores.
-    sweep::trainer::train::set_cpu_threads(1);
+    sweep_train::train::set_cpu_threads(1);
     TrainContext {
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
@@ -56,7 +54,7 @@ fn tiny(root: &Path) -> JobConfig {
     c.data.root = root.to_path_buf();
     c.data.scale = [64, 64];
     c.model.base_channels = 4;
-    c.eval.mode = "whole".into();
+    c.eval.mode = "whole".parse().unwrap();
     c.eval.crop = 64;
     c
 }
@@ -80,7 +78,7 @@ fn a_small_unet_overfits_four_images() {
         beta1: 0.9,
         beta2: 0.999,
     };
-    cfg.schedule.kind = "constant".into();
+    cfg.schedule.kind = "constant".parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut ev: Vec<Event> = Vec::new();
     let out = run(&cfg, &ctx(dir.path(), 1), &mut ev).unwrap();
@@ -171,7 +169,7 @@ fn a_nan_loss_stops_training_as_diverged() {
     let mut cfg = tiny(&root);
     cfg.fault = Some(FaultConfig {
         at_iter: 2,
-        kind: "nan".into(),
+        kind: "nan".parse().unwrap(),
         attempts: vec![],
     });
     let dir = tempfile::tempdir().unwrap();
@@ -212,15 +210,18 @@ fn a_stage_starts_from_another_jobs_final_weights() {
     // Another head and class count: only the backbone can (and may) load.
     let mut second = tiny(&root);
     second.iters = 1;
-    second.model.head = sweep::job::Head::Pspnet;
-    second.init = Some(sweep::job::InitConfig {
+    second.model.head = sweep_core::job::Head::Pspnet;
+    second.init = Some(sweep_core::job::InitConfig {
         from: Some("first".into()),
         path: None,
         backbone_only: true,
     });
     let mut backbone = 0;
-    sweep::trainer::model::visit_paths(
-        &sweep::trainer::model::Segmentor::new(&second.model, &DeviceChoice::Cpu.burn_device()),
+    sweep_train::model::visit_paths(
+        &sweep_train::model::Segmentor::new(
+            &second.model,
+            &sweep_train::burn_device(DeviceChoice::Cpu),
+        ),
         |p, _| backbone += p.starts_with("backbone.") as usize,
     );
     let b = tempfile::tempdir().unwrap();

@@ -4,19 +4,17 @@
 
 use burn::module::Module;
 use std::path::{Path, PathBuf};
-use sweep::job::{Head, InitConfig, JobConfig, ModelConfig};
-use sweep::trainer::checkpoint::{
-    load_tensors, model_tensors, Checkpoint, TensorEntry, FINAL_FILE,
-};
-use sweep::trainer::data::Dataset;
-use sweep::trainer::freeze::{is_frozen, parts};
-use sweep::trainer::import::InitReport;
-use sweep::trainer::model::Segmentor;
-use sweep::trainer::train::INIT_REPORT_FILE;
-use sweep::trainer::{eval, run, DeviceChoice, Event, MetricValue, Outcome, TrainContext};
+use sweep_core::job::{Head, InitConfig, JobConfig, ModelConfig};
+use sweep_data::Dataset;
+use sweep_train::checkpoint::{load_tensors, model_tensors, Checkpoint, TensorEntry, FINAL_FILE};
+use sweep_train::freeze::{is_frozen, parts};
+use sweep_train::import::InitReport;
+use sweep_train::model::Segmentor;
+use sweep_train::train::INIT_REPORT_FILE;
+use sweep_train::{eval, run, DeviceChoice, Event, MetricValue, Outcome, TrainContext};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::util::workspace_root()
 }
 
 /// A tiny real job on DME: base 4, 64 x 64 images, crop 32, 2 training / 2 validation images.
@@ -73,7 +71,7 @@ fn frozen_parts_stay_bit_identical_while_the_rest_trains() {
     let before = model_tensors(&Segmentor::init(
         &cfg.model,
         cfg.seed,
-        &DeviceChoice::Cpu.burn_device(),
+        &sweep_train::burn_device(DeviceChoice::Cpu),
     ));
     let after = final_tensors(dir.path());
     let frozen_parts = parts(&cfg.freeze, &cfg.model).unwrap();
@@ -119,7 +117,11 @@ fn unknown_freeze_names_are_rejected_with_the_valid_ones() {
 /// A checkpoint of a model that is neither zero nor the seed-0 init, with non-trivial
 /// batch-norm statistics (what evaluation reads).
 fn weights_file(dir: &Path, model: &ModelConfig) -> (PathBuf, Vec<TensorEntry>) {
-    let mut tensors = model_tensors(&Segmentor::init(model, 5, &DeviceChoice::Cpu.burn_device()));
+    let mut tensors = model_tensors(&Segmentor::init(
+        model,
+        5,
+        &sweep_train::burn_device(DeviceChoice::Cpu),
+    ));
     for t in &mut tensors {
         if t.path.ends_with("running_mean") {
             t.data
@@ -167,7 +169,7 @@ fn evaluation_only_job_scores_the_given_weights() {
     assert!(ev.iter().any(|e| matches!(e, Event::Log { message } if message.starts_with("init from") && message.contains("loaded"))));
 
     // The same weights evaluated directly.
-    let dev = DeviceChoice::Cpu.burn_device();
+    let dev = sweep_train::burn_device(DeviceChoice::Cpu);
     let (model, r) = load_tensors(Segmentor::new(&cfg.model, &dev), &tensors, &|_| true, false);
     assert!(r.missing.is_empty() && r.unused.is_empty());
     let valid = model.valid();
@@ -300,27 +302,27 @@ fn stage_checkpoint_initialises_another_head_with_its_backbone() {
 
 #[test]
 fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
-    let spec = sweep::spec::load(&root().join("sweeps/transfer.yaml"), &[]).unwrap();
+    let spec = sweep_core::sweepfile::load(&root().join("sweeps/transfer.yaml"), &[]).unwrap();
     let jobs = spec.plan().unwrap();
     assert_eq!(jobs.len(), 1 + 2 * 3);
     let pre = &jobs[0];
     assert_eq!(pre.stage.as_deref(), Some("pretrain-chase"));
     assert!(pre.depends_on.is_none() && pre.config.init.is_none());
     let c = &pre.config;
-    assert_eq!(c.data.dataset, "chase_db1");
+    assert_eq!(c.data.dataset.to_string(), "chase_db1");
     assert_eq!(c.data.scale, [960, 999]);
     assert_eq!(c.data.ratio_range, Some([0.5, 2.0]));
     assert_eq!((c.data.flip, c.data.photometric), (0.5, true));
     assert_eq!((c.crop, c.model.head), (128, Head::Fcn));
     assert_eq!(
-        (c.eval.mode.as_str(), c.eval.crop, c.eval.stride),
+        (c.eval.mode.to_string().as_str(), c.eval.crop, c.eval.stride),
         ("slide", 128, 85)
     );
 
     let mut from_stage = 0;
     for j in &jobs[1..] {
         assert_eq!(j.stage, None);
-        assert_eq!(j.config.data.dataset, "dme");
+        assert_eq!(j.config.data.dataset.to_string(), "dme");
         assert_eq!(
             (j.config.model.head, j.config.crop, j.config.iters),
             (Head::Deeplabv3, 320, 200)

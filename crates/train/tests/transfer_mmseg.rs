@@ -1,5 +1,5 @@
 //! MMSegmentation `.pth` import: parity with a PyTorch reference of MMSeg's UNet-S5-D16
-//! (tests/mmseg_reference.py, run once per test binary), and the import report.
+//! (crates/train/tests/mmseg_reference.py, run once per test process), and the import report.
 //!
 //! The reference writes MMSeg-layout checkpoints ({'meta', 'state_dict'}) with random
 //! weights and batch-norm statistics, a fixed input and its eval-mode logits; we import the
@@ -9,15 +9,15 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use sweep::job::{Head, ModelConfig};
-use sweep::trainer::import::{counts_by_part, init_model, SourceFormat};
-use sweep::trainer::model::{visit_paths, Segmentor};
-use sweep::trainer::DeviceChoice;
+use sweep_core::job::{Head, ModelConfig};
+use sweep_train::import::{counts_by_part, init_model, SourceFormat};
+use sweep_train::model::{visit_paths, Segmentor};
+use sweep_train::DeviceChoice;
 
 const BASE: usize = 8;
 
 fn cpu() -> Device {
-    DeviceChoice::Cpu.burn_device()
+    sweep_train::burn_device(DeviceChoice::Cpu)
 }
 
 /// The reference's output folder (made once; kept for the process's lifetime).
@@ -26,7 +26,7 @@ fn reference() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mmseg_reference.py");
-        let py = sweep::bench::train::python();
+        let py = crate::util::require_torch();
         let out = Command::new(&py)
             .arg(&script)
             .arg(dir.path())
@@ -149,7 +149,7 @@ fn other_head_loads_the_backbone_only_and_reports_counts() {
     let dev = cpu();
     let cfg = model_cfg(Head::Deeplabv3, 2);
     let model = Segmentor::init(&cfg, 1, &dev);
-    let before = sweep::trainer::checkpoint::model_tensors(&model);
+    let before = sweep_train::checkpoint::model_tensors(&model);
     let (model, r) = init_model(model, &cfg, &pth("fcn"), false).unwrap();
     assert!(r.backbone_only);
     assert_eq!(r.source_head, Some(Head::Fcn));
@@ -178,7 +178,7 @@ fn other_head_loads_the_backbone_only_and_reports_counts() {
     assert_eq!(r.missing.len(), 6 * 5 + 2 + 7);
     assert!(r.missing.iter().all(|k| !k.starts_with("backbone.")));
     // The heads kept their seeded initialisation.
-    let after = sweep::trainer::checkpoint::model_tensors(&model);
+    let after = sweep_train::checkpoint::model_tensors(&model);
     for (b, a) in before.iter().zip(&after) {
         if !a.path.starts_with("backbone.") {
             assert_eq!(a.data, b.data, "{}", a.path);

@@ -1,16 +1,11 @@
 //! Data sets, MMSeg train transforms and the prefetching loader.
 
-use std::path::{Path, PathBuf};
+use crate::util::data_root;
+use std::path::Path;
 use std::sync::Arc;
-use sweep::job::{DataConfig, JobConfig, SplitConfig};
-use sweep::trainer::data::transforms::*;
-use sweep::trainer::data::{DataError, Dataset, Sample, TrainLoader, MEAN, STD};
-
-fn data_root(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data")
-        .join(name)
-}
+use sweep_core::job::{DataConfig, DatasetName, JobConfig, SplitConfig};
+use sweep_data::transforms::*;
+use sweep_data::{DataError, Dataset, Sample, TrainLoader, MEAN, STD};
 
 fn dme(split: SplitConfig) -> DataConfig {
     DataConfig {
@@ -468,7 +463,7 @@ fn dme_full_size_layout() {
 #[test]
 fn chase_db1_split_and_masks() {
     let cfg = DataConfig {
-        dataset: "chase_db1".into(),
+        dataset: "chase_db1".parse().unwrap(),
         root: data_root("chase_db1"),
         ..DataConfig::default()
     };
@@ -633,12 +628,15 @@ fn label_out_of_range_is_named() {
 
 #[test]
 fn unknown_dataset_and_missing_root() {
-    let e = Dataset::open(&DataConfig {
-        dataset: "drive".into(),
-        ..DataConfig::default()
-    })
-    .unwrap_err();
-    assert!(matches!(e, DataError::UnknownDataset { .. }), "{e}");
+    // The data set is a closed set of names now (`DatasetName`): an unknown one is refused
+    // where it is read, before any `Dataset::open`, naming the known ones.
+    let e = "drive".parse::<DatasetName>().unwrap_err();
+    assert!(
+        e.contains("drive") && e.contains("dme") && e.contains("chase_db1"),
+        "{e}"
+    );
+    let e = serde_json::from_str::<DataConfig>(r#"{"dataset": "drive"}"#).unwrap_err();
+    assert!(e.to_string().contains("drive"), "{e}");
     let e = open(Path::new("/nonexistent/dme")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/dme"), "{e}");
 }

@@ -3,18 +3,18 @@
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::io::{self, Write};
-use sweep::job::{JobConfig, ModelConfig};
-use sweep::trainer::checkpoint::{load_tensors, model_tensors, write_atomic, Checkpoint};
-use sweep::trainer::loss::total_loss;
-use sweep::trainer::model::blocks::rng_for;
-use sweep::trainer::model::Segmentor;
-use sweep::trainer::optim::build_optimizer;
-use sweep::trainer::DeviceChoice;
+use sweep_core::job::{JobConfig, ModelConfig};
+use sweep_train::checkpoint::{load_tensors, model_tensors, write_atomic, Checkpoint};
+use sweep_train::loss::total_loss;
+use sweep_train::model::blocks::rng_for;
+use sweep_train::model::Segmentor;
+use sweep_train::optim::build_optimizer;
+use sweep_train::DeviceChoice;
 
 fn cpu() -> Device {
     // One libtorch thread: tiny networks gain nothing from more, and CI shares its 2 cores.
-    sweep::trainer::train::set_cpu_threads(1);
-    DeviceChoice::Cpu.burn_device()
+    sweep_train::train::set_cpu_threads(1);
+    sweep_train::burn_device(DeviceChoice::Cpu)
 }
 
 fn tiny() -> JobConfig {
@@ -210,7 +210,7 @@ fn a_truncated_or_corrupted_file_is_refused() {
 fn partial_load_skips_other_heads_and_shapes() {
     let dev = cpu();
     let mut src_cfg = tiny();
-    src_cfg.model.head = sweep::job::Head::Pspnet;
+    src_cfg.model.head = sweep_core::job::Head::Pspnet;
     src_cfg.model.num_classes = 3;
     let src = model_tensors(&Segmentor::init(&src_cfg.model, 1, &dev));
     let dst = Segmentor::init(&tiny().model, 2, &dev); // FCN, 2 classes

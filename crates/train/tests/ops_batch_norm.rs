@@ -1,13 +1,11 @@
 //! `ops::batch_norm` (libtorch forward + backward) against burn's batch norm on CPU.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
-mod ops_support;
-
+use crate::util::ops::*;
 use burn::module::Module;
 use burn::nn::BatchNormConfig;
 use burn::tensor::{Device, Tensor};
-use ops_support::*;
-use sweep::trainer::ops::{self, BnLayer, RunningVariance};
+use sweep_train::ops::{self, BnLayer, RunningVariance};
 
 const TOL: f32 = 1e-4;
 

@@ -1,7 +1,7 @@
 //! Every kind of sweep-file error, with its file:line:column and dotted key.
 
 use std::path::Path;
-use sweep::spec::{parse, SpecError};
+use sweep_core::sweepfile::{parse, SpecError};
 
 const FILE: &str = "sweeps/t.yaml";
 
@@ -319,7 +319,7 @@ fn set_errors_name_the_argument() {
 
 #[test]
 fn load_reports_missing_files() {
-    let e = sweep::spec::load(Path::new("sweeps/does-not-exist.yaml"), &[]).unwrap_err();
+    let e = sweep_core::sweepfile::load(Path::new("sweeps/does-not-exist.yaml"), &[]).unwrap_err();
     assert!(
         e.to_string()
             .starts_with("sweeps/does-not-exist.yaml: cannot read the sweep file: "),

@@ -1,16 +1,14 @@
 //! `ops::conv_bn_relu` (one libtorch op) against burn's conv2d -> batch norm -> ReLU on CPU.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
-mod ops_support;
-
+use crate::util::ops::*;
 use burn::module::Module;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
-use ops_support::*;
-use sweep::trainer::ops::{self, RunningVariance};
+use sweep_train::ops::{self, RunningVariance};
 
 const TOL: f32 = 1e-4;
 

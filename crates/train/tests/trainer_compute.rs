@@ -1,13 +1,11 @@
 //! A job's `compute` section reaches the kernels: bf16 + channels_last convolutions train the
 //! same network to nearly the same losses as fp32 (CPU), and make another job identity.
-//! Its own binary: kernel options are process-wide.
+//! Its own process (`util::in_own_process`): kernel options are process-wide.
 
-mod data_support;
-
-use data_support::dme_subset;
-use sweep::job::{ComputeConfig, JobConfig, Precision};
-use sweep::trainer::ops::kernel_options;
-use sweep::trainer::{run, DeviceChoice, Event, TrainContext};
+use crate::util::dme_subset;
+use sweep_core::job::{ComputeConfig, JobConfig, Precision};
+use sweep_train::ops::kernel_options;
+use sweep_train::{run, DeviceChoice, Event, TrainContext};
 
 fn losses(cfg: &JobConfig) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +28,15 @@ fn losses(cfg: &JobConfig) -> Vec<f64> {
 
 #[test]
 fn bf16_channels_last_jobs_train_like_fp32() {
-    sweep::trainer::train::set_cpu_threads(1);
+    crate::util::in_own_process(
+        module_path!(),
+        "bf16_channels_last_jobs_train_like_fp32",
+        bf16_channels_last_jobs_train_like_fp32_alone,
+    );
+}
+
+fn bf16_channels_last_jobs_train_like_fp32_alone() {
+    sweep_train::train::set_cpu_threads(1);
     let (_tmp, root) = dme_subset(&["img_5", "img_48"]);
     let mut fp32 = JobConfig {
         crop: 32,
@@ -42,7 +48,7 @@ fn bf16_channels_last_jobs_train_like_fp32() {
     fp32.data.root = root;
     fp32.data.scale = [64, 64];
     fp32.model.base_channels = 4;
-    fp32.eval.mode = "whole".into();
+    fp32.eval.mode = "whole".parse().unwrap();
     fp32.eval.crop = 64;
     let bf16 = JobConfig {
         compute: ComputeConfig {

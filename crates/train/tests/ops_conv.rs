@@ -1,14 +1,12 @@
 //! `ops::conv2d` (libtorch forward + backward) against burn's own conv2d on CPU.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
-mod ops_support;
-
+use crate::util::ops::*;
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::PaddingConfig2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::Tensor;
-use ops_support::*;
-use sweep::trainer::ops;
+use sweep_train::ops;
 
 const TOL: f32 = 1e-4;
 

@@ -1,5 +1,4 @@
 //! Shared helpers for the `ops_*` tests: seeded tensors and closeness checks.
-#![allow(dead_code)]
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::{Rng, SeedableRng};

@@ -1,10 +1,11 @@
 //! Sweep expansion: grid, include, exclude, seeds, dedupe, order, --set, stages, and the
 //! shipped sweep files.
 
+use crate::util::{sweep_file, workspace_root};
 use std::collections::HashSet;
 use std::path::Path;
-use sweep::job::{Head, LossKind, LossSpec};
-use sweep::spec::{load, parse, PlannedJob, SweepSpec};
+use sweep_core::job::{Head, LossKind, LossSpec};
+use sweep_core::sweepfile::{load, parse, PlannedJob, SweepSpec};
 
 fn spec(text: &str, sets: &[&str]) -> SweepSpec {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -132,7 +133,7 @@ fn no_grid_no_include_is_one_job_of_base() {
     assert_eq!(jobs[0].config.crop, 128);
     assert!(jobs[0].varied.is_empty());
     assert_eq!(s.name, "solo");
-    assert_eq!(s.max_attempts, sweep::spec::DEFAULT_MAX_ATTEMPTS);
+    assert_eq!(s.max_attempts, sweep_core::sweepfile::DEFAULT_MAX_ATTEMPTS);
     // an empty grid mapping is no grid
     assert_eq!(plan("name: t\ngrid: {}\ninclude: [{crop: 64}]\n").len(), 1);
 }
@@ -153,7 +154,7 @@ include:
     for j in &jobs {
         assert_eq!(
             j.config.data.split,
-            sweep::job::SplitConfig::Subjects {
+            sweep_core::job::SplitConfig::Subjects {
                 train: (1..=8).collect(),
                 val: vec![9, 10]
             }
@@ -175,7 +176,7 @@ fn mapping_values_merge_unless_the_type_changes() {
     let jobs = plan(
         "name: t\nbase:\n  optimizer: {type: sgd, lr: 0.02, momentum: 0.8}\n  model: {head: pspnet, base_channels: 8}\ngrid:\n  optimizer: [{lr: 0.05}, {type: adamw, lr: 0.001}]\n  model: [{aux_head: false}]\n",
     );
-    use sweep::job::OptimizerConfig;
+    use sweep_core::job::OptimizerConfig;
     assert_eq!(
         jobs[0].config.optimizer,
         OptimizerConfig::Sgd {
@@ -272,7 +273,7 @@ grid:
     assert_eq!(jobs[0].stage.as_deref(), Some("pretrain-chase"));
     assert_eq!(jobs[1].stage.as_deref(), Some("finetune-chase"));
     let pre = &jobs[0];
-    assert_eq!(pre.config.data.dataset, "chase_db1");
+    assert_eq!(pre.config.data.dataset.to_string(), "chase_db1");
     assert_eq!(pre.config.crop, 128);
     assert!(
         pre.config.init.is_none(),
@@ -286,7 +287,7 @@ grid:
     assert_eq!(jobs[1].depends_on.as_ref(), Some(&pre.hash));
     for j in &jobs[2..] {
         assert_eq!(j.stage, None);
-        assert_eq!(j.config.data.dataset, "dme");
+        assert_eq!(j.config.data.dataset.to_string(), "dme");
         assert_eq!(j.depends_on.as_ref(), Some(&pre.hash));
     }
 }
@@ -307,7 +308,7 @@ fn study_labels() -> Vec<&'static str> {
 
 #[test]
 fn finetune_yaml_is_the_studys_nine_rows() {
-    let s = load(Path::new("sweeps/finetune.yaml"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let s = load(&sweep_file("finetune"), &[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.name, "finetune");
     assert_eq!(s.max_attempts, 3);
     assert!(s.warnings.is_empty());
@@ -325,8 +326,8 @@ fn finetune_yaml_is_the_studys_nine_rows() {
     );
     for j in &jobs {
         let c = &j.config;
-        assert_eq!(c.data.dataset, "dme");
-        assert_eq!(c.data.split, sweep::job::SplitConfig::Study);
+        assert_eq!(c.data.dataset.to_string(), "dme");
+        assert_eq!(c.data.split, sweep_core::job::SplitConfig::Study);
         assert_eq!(c.data.scale, [512, 512]);
         assert_eq!(c.data.cat_max_ratio, 0.75);
         assert_eq!(c.batch, 2);
@@ -336,12 +337,12 @@ fn finetune_yaml_is_the_studys_nine_rows() {
         assert_eq!(c.schedule.horizon, Some(40000));
         assert_eq!(c.schedule.min_lr, 1e-4);
         assert_eq!(
-            (c.eval.mode.as_str(), c.eval.crop, c.eval.stride),
+            (c.eval.mode.to_string().as_str(), c.eval.crop, c.eval.stride),
             ("slide", 256, 170)
         );
         assert_eq!(
             c.optimizer,
-            sweep::job::OptimizerConfig::Sgd {
+            sweep_core::job::OptimizerConfig::Sgd {
                 lr: 0.01,
                 momentum: 0.9,
                 weight_decay: 5e-4
@@ -353,7 +354,7 @@ fn finetune_yaml_is_the_studys_nine_rows() {
 
 #[test]
 fn grid_yaml_is_81_jobs_covering_the_study() {
-    let s = load(Path::new("sweeps/grid.yaml"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let s = load(&sweep_file("grid"), &[]).unwrap_or_else(|e| panic!("{e}"));
     let jobs = s.plan().unwrap();
     assert_eq!(jobs.len(), 81);
     let labels: HashSet<&str> = jobs.iter().map(|j| j.label.as_str()).collect();
@@ -362,21 +363,18 @@ fn grid_yaml_is_81_jobs_covering_the_study() {
         assert!(labels.contains(l), "{l}");
     }
     // the same config as finetune.yaml's rows: same hashes
-    let fine = load(Path::new("sweeps/finetune.yaml"), &[])
-        .unwrap()
-        .plan()
-        .unwrap();
+    let fine = load(&sweep_file("finetune"), &[]).unwrap().plan().unwrap();
     let grid_hashes: HashSet<&str> = jobs.iter().map(|j| j.hash.as_str()).collect();
     for j in &fine {
         assert!(grid_hashes.contains(j.hash.as_str()), "{}", j.label);
     }
-    let with_seeds = load(Path::new("sweeps/grid.yaml"), &["seeds=[0,1,2]".into()]).unwrap();
+    let with_seeds = load(&sweep_file("grid"), &["seeds=[0,1,2]".into()]).unwrap();
     assert_eq!(with_seeds.plan().unwrap().len(), 243);
 }
 
 #[test]
 fn quick_yaml_is_a_small_cpu_demo() {
-    let s = load(Path::new("sweeps/quick.yaml"), &[]).unwrap_or_else(|e| panic!("{e}"));
+    let s = load(&sweep_file("quick"), &[]).unwrap_or_else(|e| panic!("{e}"));
     let jobs = s.plan().unwrap();
     let labels: Vec<&str> = jobs.iter().map(|j| j.label.as_str()).collect();
     assert_eq!(
@@ -406,14 +404,14 @@ fn quick_yaml_is_a_small_cpu_demo() {
             )
         ]
     );
-    let smoke = load(Path::new("sweeps/quick.yaml"), &["base.iters=5".into()]).unwrap();
+    let smoke = load(&sweep_file("quick"), &["base.iters=5".into()]).unwrap();
     assert!(smoke.plan().unwrap().iter().all(|j| j.config.iters == 5));
 }
 
 #[test]
 fn every_shipped_sweep_loads() {
     let mut n = 0;
-    for entry in std::fs::read_dir("sweeps").unwrap() {
+    for entry in std::fs::read_dir(workspace_root().join("sweeps")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) == Some("yaml") {
             let s = load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));

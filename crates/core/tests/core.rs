@@ -1,0 +1,10 @@
+//! sweep-core's integration tests: one binary, one module per topic (ripgrep style).
+//! `util` has the helpers they share.
+
+mod util;
+
+mod report_leaderboard;
+mod store;
+mod sweepfile_errors;
+mod sweepfile_fuzz;
+mod sweepfile_plan;

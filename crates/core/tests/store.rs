@@ -1,0 +1,701 @@
+//! The results database: schema, queue semantics, results.
+//!
+//! The suite is written once against the `Store` trait (as atuin and ripgrep do): each
+//! test below is a generic `async fn` over a [`Backend`] that makes a fresh, empty database,
+//! and `store_suite!(backend)` turns them into `#[tokio::test]`s for one backend. SQLite runs
+//! it today; another backend (PostgreSQL) adds a module under [`backends`] and one
+//! `store_suite!` line. What only a SQLite file can show (its folder, its migrations table,
+//! concurrent first opens) is in [`sqlite_only`].
+
+use crate::util::{job, metric, owner};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use sweep_core::job::{FailureKind, JobStatus};
+use sweep_core::store::{CurvePoint, Finish, NewJob, Owner, Store, StoreError};
+
+/// A database to run the suite against.
+trait Backend: Sized {
+    /// Makes a fresh, empty database and opens it (migrated).
+    async fn fresh() -> Self;
+    /// The handle the test works with.
+    fn store(&self) -> Arc<dyn Store>;
+    /// A second, independent handle on the same database (its own connections), as another
+    /// process would open; after `close()` on the first, a reopen.
+    async fn open_again(&self) -> Arc<dyn Store>;
+}
+
+pub mod backends {
+    pub mod sqlite {
+        use std::sync::Arc;
+        use sweep_core::store::{self, Store};
+
+        /// A SQLite file in its own temporary folder (removed on drop).
+        pub struct Db {
+            pub dir: tempfile::TempDir,
+            store: Arc<dyn Store>,
+        }
+
+        impl Db {
+            pub fn path(&self) -> std::path::PathBuf {
+                self.dir.path().join("results.db")
+            }
+        }
+
+        impl super::super::Backend for Db {
+            async fn fresh() -> Db {
+                let dir = tempfile::tempdir().unwrap();
+                let store = store::open(&dir.path().join("results.db")).await.unwrap();
+                Db { dir, store }
+            }
+            fn store(&self) -> Arc<dyn Store> {
+                self.store.clone()
+            }
+            async fn open_again(&self) -> Arc<dyn Store> {
+                store::open(&self.path()).await.unwrap()
+            }
+        }
+    }
+}
+
+/// The whole suite for `backends::$backend::Db`, as a module named `$backend`.
+macro_rules! store_suite {
+    ($backend:ident) => {
+        mod $backend {
+            type B = super::backends::$backend::Db;
+
+            #[tokio::test]
+            async fn reopen_is_idempotent() {
+                super::reopen_is_idempotent::<B>().await
+            }
+            #[tokio::test]
+            async fn add_jobs_is_idempotent() {
+                super::add_jobs_is_idempotent::<B>().await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn claims_are_exclusive_under_concurrency() {
+                super::claims_are_exclusive_under_concurrency::<B>().await
+            }
+            #[tokio::test]
+            async fn dependencies_gate_claims_and_blocked_jobs_are_listed() {
+                super::dependencies_gate_claims_and_blocked_jobs_are_listed::<B>().await
+            }
+            #[tokio::test]
+            async fn failures_retry_until_max_attempts() {
+                super::failures_retry_until_max_attempts::<B>().await
+            }
+            #[tokio::test]
+            async fn permanent_failures_are_not_retried() {
+                super::permanent_failures_are_not_retried::<B>().await
+            }
+            #[tokio::test]
+            async fn finish_records_metrics_divergence_and_checks_the_owner() {
+                super::finish_records_metrics_divergence_and_checks_the_owner::<B>().await
+            }
+            #[tokio::test]
+            async fn orphans_are_released_resumably() {
+                super::orphans_are_released_resumably::<B>().await
+            }
+            #[tokio::test]
+            async fn dead_owners_on_this_host_are_released_by_pid() {
+                super::dead_owners_on_this_host_are_released_by_pid::<B>().await
+            }
+            #[tokio::test]
+            async fn curves_upsert_and_artifacts_record() {
+                super::curves_upsert_and_artifacts_record::<B>().await
+            }
+            #[tokio::test]
+            async fn report_rows_of_an_unknown_sweep_names_the_known_ones() {
+                super::report_rows_of_an_unknown_sweep_names_the_known_ones::<B>().await
+            }
+            #[tokio::test]
+            async fn retired_jobs_are_kept_but_not_run() {
+                super::retired_jobs_are_kept_but_not_run::<B>().await
+            }
+        }
+    };
+}
+
+store_suite!(sqlite);
+
+/// A fresh database with one sweep `s` of `n` jobs ([`job`]`(0..n)`).
+async fn with_jobs<B: Backend>(n: usize, max_attempts: u32) -> (B, Arc<dyn Store>, i64) {
+    let db = B::fresh().await;
+    let store = db.store();
+    let sweep = store.upsert_sweep("s", "s.yaml", "base: {}").await.unwrap();
+    let jobs: Vec<NewJob> = (0..n).map(job).collect();
+    store.add_jobs(sweep, &jobs, max_attempts).await.unwrap();
+    (db, store, sweep)
+}
+
+fn succeeded(metrics: Vec<sweep_core::protocol::MetricValue>, iterations: usize) -> Finish {
+    Finish::Succeeded {
+        metrics,
+        iterations,
+        sweep_version: None,
+    }
+}
+
+fn curve_point(iteration: usize, loss: f64, lr: f64, secs: f64) -> CurvePoint {
+    CurvePoint {
+        iteration,
+        loss,
+        lr,
+        secs,
+    }
+}
+
+async fn reopen_is_idempotent<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.store();
+    let id = store.upsert_sweep("dme", "a.yaml", "x").await.unwrap();
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+    store.close().await;
+
+    let again = db.open_again().await;
+    // Same sweep, same id; the spec text is updated.
+    assert_eq!(again.upsert_sweep("dme", "b.yaml", "y").await.unwrap(), id);
+    let sweeps = again.sweeps().await.unwrap();
+    assert_eq!(sweeps.len(), 1);
+    assert_eq!(sweeps[0].spec_path, "b.yaml");
+    assert_eq!(again.sweep_id("dme").await.unwrap(), Some(id));
+    assert_eq!(again.sweep_id("nope").await.unwrap(), None);
+    assert_eq!(again.integrity_check().await.unwrap(), "ok");
+    // A reopen is the same database.
+    assert_eq!(again.identity(), store.identity());
+}
+
+async fn add_jobs_is_idempotent<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.store();
+    let sweep = store.upsert_sweep("s", "s.yaml", "").await.unwrap();
+    let first: Vec<NewJob> = (0..5).map(job).collect();
+    assert_eq!(store.add_jobs(sweep, &first, 3).await.unwrap(), (5, 0));
+    let more: Vec<NewJob> = (3..8).map(job).collect();
+    assert_eq!(store.add_jobs(sweep, &more, 3).await.unwrap(), (3, 2));
+    assert_eq!(store.counts(sweep).await.unwrap()[&JobStatus::Pending], 8);
+    // The same hash in another sweep is another job.
+    let other = store.upsert_sweep("t", "t.yaml", "").await.unwrap();
+    assert_eq!(store.add_jobs(other, &first, 3).await.unwrap(), (5, 0));
+    // Bad JSON names the job.
+    let mut bad = job(100);
+    bad.config_json = "{".into();
+    let msg = format!("{:#}", store.add_jobs(sweep, &[bad], 3).await.unwrap_err());
+    assert!(msg.contains("h0100"), "{msg}");
+    // The failed batch added nothing.
+    assert_eq!(store.counts(sweep).await.unwrap()[&JobStatus::Pending], 8);
+}
+
+async fn claims_are_exclusive_under_concurrency<B: Backend>() {
+    let (db, a, sweep) = with_jobs::<B>(200, 3).await;
+    // A second handle: its own pool, as another process would have.
+    let b = db.open_again().await;
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = if t % 2 == 0 { a.clone() } else { b.clone() };
+        let me = owner(&format!("task{t}"));
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(j) = store.claim_next(sweep, &me).await.unwrap() {
+                assert_eq!(j.attempts, 1);
+                got.push(j.id);
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 200, "every job claimed once");
+    assert_eq!(unique.len(), 200, "no job claimed twice");
+    let counts = a.counts(sweep).await.unwrap();
+    assert_eq!(counts[&JobStatus::Running], 200);
+    assert_eq!(counts[&JobStatus::Pending], 0);
+}
+
+async fn dependencies_gate_claims_and_blocked_jobs_are_listed<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.store();
+    let sweep = store.upsert_sweep("s", "s.yaml", "").await.unwrap();
+    let mut pre = job(0);
+    pre.stage = Some("pretrain".into());
+    let mut fine = job(1);
+    fine.stage = Some("finetune".into());
+    fine.depends_on = Some(pre.hash.clone());
+    // The dependent job comes first in id order: it must still wait.
+    store
+        .add_jobs(sweep, &[fine.clone(), pre.clone()], 1)
+        .await
+        .unwrap();
+    let me = owner("x");
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(c.hash, pre.hash);
+    assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
+    store.set_artifact_dir(c.id, "/runs/pre").await.unwrap();
+    assert_eq!(
+        store.dependency_artifact(sweep, &pre.hash).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .finish(c.id, &me, succeeded(vec![], 100))
+            .await
+            .unwrap(),
+        JobStatus::Succeeded
+    );
+    assert_eq!(
+        store.dependency_artifact(sweep, &pre.hash).await.unwrap(),
+        Some("/runs/pre".into())
+    );
+    let d = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(d.hash, fine.hash);
+    assert_eq!(d.init_from_hash, Some(pre.hash.clone()));
+
+    // A dependency that fails for good blocks its dependant.
+    let other = store.upsert_sweep("t", "t.yaml", "").await.unwrap();
+    store
+        .add_jobs(other, &[pre.clone(), fine.clone()], 1)
+        .await
+        .unwrap();
+    let c = store.claim_next(other, &me).await.unwrap().unwrap();
+    let status = store
+        .finish(
+            c.id,
+            &me,
+            Finish::Failed {
+                reason: "exit 3".into(),
+                stderr_tail: String::new(),
+                kind: FailureKind::Transient,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, JobStatus::Failed, "max_attempts 1: no retry");
+    let blocked = store.blocked(other).await.unwrap();
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0].label, fine.label);
+    assert_eq!(blocked[0].dependency_status, Some(JobStatus::Failed));
+    assert!(store.claim_next(other, &me).await.unwrap().is_none());
+}
+
+async fn failures_retry_until_max_attempts<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(1, 2).await;
+    let me = owner("a");
+    let fail = || Finish::Failed {
+        reason: "process aborted (SIGABRT)".into(),
+        stderr_tail: "terminate called".into(),
+        kind: FailureKind::Transient,
+    };
+    let c1 = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!((c1.attempts, c1.max_attempts), (1, 2));
+    assert_eq!(c1.failures, 0);
+    assert_eq!(
+        store.finish(c1.id, &me, fail()).await.unwrap(),
+        JobStatus::Pending,
+        "a transient failure with attempts left is retried"
+    );
+    assert_eq!(store.counts(sweep).await.unwrap()[&JobStatus::Pending], 1);
+    // Finishing twice: no longer ours.
+    let e = store.finish(c1.id, &me, fail()).await.unwrap_err();
+    assert!(matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::NotOwner { .. })
+    ));
+
+    let c2 = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!((c2.id, c2.attempts), (c1.id, 2));
+    assert_eq!(c2.failures, 1);
+    assert_eq!(
+        store.finish(c2.id, &me, fail()).await.unwrap(),
+        JobStatus::Failed
+    );
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(
+        (counts[&JobStatus::Failed], counts[&JobStatus::Pending]),
+        (1, 0)
+    );
+    assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
+    let rows = store.report_rows(Some("s")).await.unwrap();
+    assert_eq!(rows[0].status, JobStatus::Failed);
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].error.as_deref(), Some("process aborted (SIGABRT)"));
+    // Both attempts are recorded: the first was retried, the second ended the job.
+    let attempts = store.attempts(c1.id).await.unwrap();
+    let ended: Vec<(u32, JobStatus)> = attempts.iter().map(|a| (a.attempt, a.ended_as)).collect();
+    assert_eq!(ended, vec![(1, JobStatus::Pending), (2, JobStatus::Failed)]);
+    assert!(attempts
+        .iter()
+        .all(|a| a.failure == Some(FailureKind::Transient)));
+}
+
+async fn permanent_failures_are_not_retried<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(1, 3).await;
+    let me = owner("a");
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    let status = store
+        .finish(
+            c.id,
+            &me,
+            Finish::Failed {
+                reason: "bad config".into(),
+                stderr_tail: String::new(),
+                kind: FailureKind::Permanent,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, JobStatus::Failed);
+    assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(
+        (counts[&JobStatus::Failed], counts[&JobStatus::Pending]),
+        (1, 0)
+    );
+}
+
+async fn finish_records_metrics_divergence_and_checks_the_owner<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(2, 3).await;
+    let me = owner("a");
+    let thief = owner("b");
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert!(store.heartbeat(c.id, &me, 40).await.unwrap());
+    assert!(!store.heartbeat(c.id, &thief, 41).await.unwrap());
+    let running = store.running(sweep).await.unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].iteration, 40);
+    assert_eq!(running[0].total_iters, Some(100));
+    assert_eq!(running[0].owner.as_deref(), Some("test-host:1:a"));
+
+    let metrics = vec![
+        metric("mDice", None, 77.63),
+        metric("Dice", Some(1), 59.09),
+        metric("IoU", Some(0), f64::NAN),
+    ];
+    let done = Finish::Succeeded {
+        metrics: metrics.clone(),
+        iterations: 100,
+        sweep_version: Some("0.2.0-test".into()),
+    };
+    assert!(store.finish(c.id, &thief, done.clone()).await.is_err());
+    assert_eq!(
+        store.finish(c.id, &me, done).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    assert!(!store.heartbeat(c.id, &me, 100).await.unwrap());
+
+    let d = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .finish(
+                d.id,
+                &me,
+                Finish::Diverged {
+                    iter: 17,
+                    last_finite_loss: Some(2.5),
+                },
+            )
+            .await
+            .unwrap(),
+        JobStatus::Diverged
+    );
+
+    let rows = store.report_rows(None).await.unwrap();
+    let ok = rows.iter().find(|r| r.job_id == c.id).unwrap();
+    assert_eq!(ok.status, JobStatus::Succeeded);
+    assert_eq!(ok.iteration, 100);
+    assert_eq!(ok.sweep_version.as_deref(), Some("0.2.0-test"));
+    assert_eq!(ok.metrics.len(), 3);
+    let dice1 = ok.metrics.iter().find(|m| m.class == Some(1)).unwrap();
+    assert_eq!(dice1.value, 59.09);
+    assert!(ok
+        .metrics
+        .iter()
+        .find(|m| m.name == "IoU")
+        .unwrap()
+        .value
+        .is_nan());
+    let bad = rows.iter().find(|r| r.job_id == d.id).unwrap();
+    assert_eq!(bad.status, JobStatus::Diverged);
+    assert_eq!(bad.iteration, 17);
+    assert!(bad.error.as_deref().unwrap().contains("iteration 17"));
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(
+        (counts[&JobStatus::Succeeded], counts[&JobStatus::Diverged]),
+        (1, 1)
+    );
+}
+
+async fn orphans_are_released_resumably<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(3, 3).await;
+    let dead = owner("dead");
+    let alive = owner("alive");
+    let a = store.claim_next(sweep, &dead).await.unwrap().unwrap();
+    let b = store.claim_next(sweep, &alive).await.unwrap().unwrap();
+    store.set_artifact_dir(a.id, "/runs/a").await.unwrap();
+    store.heartbeat(a.id, &dead, 60).await.unwrap();
+
+    let released = store
+        .release_orphans(sweep, &|o| o.ends_with(":dead"))
+        .await
+        .unwrap();
+    assert_eq!(released, vec![a.id]);
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(
+        (
+            counts[&JobStatus::Interrupted],
+            counts[&JobStatus::Running],
+            counts[&JobStatus::Pending]
+        ),
+        (1, 1, 1)
+    );
+    // The vanished owner can no longer write.
+    assert!(!store.heartbeat(a.id, &dead, 61).await.unwrap());
+    // Resumed before new work, same folder, attempt counted on the new claim.
+    let again = store.claim_next(sweep, &alive).await.unwrap().unwrap();
+    assert_eq!(again.id, a.id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.artifact_dir.as_deref(), Some("/runs/a"));
+    let rows = store.report_rows(None).await.unwrap();
+    assert_eq!(
+        rows.iter().find(|r| r.job_id == a.id).unwrap().iteration,
+        60
+    );
+
+    // mark_interrupted only by the owner.
+    store.mark_interrupted(b.id, &dead).await.unwrap();
+    assert_eq!(store.counts(sweep).await.unwrap()[&JobStatus::Running], 2);
+    store.mark_interrupted(b.id, &alive).await.unwrap();
+    assert_eq!(
+        store.counts(sweep).await.unwrap()[&JobStatus::Interrupted],
+        1
+    );
+    assert_eq!(
+        store
+            .finish(again.id, &alive, Finish::Interrupted)
+            .await
+            .unwrap(),
+        JobStatus::Interrupted
+    );
+    assert_eq!(
+        store.counts(sweep).await.unwrap()[&JobStatus::Interrupted],
+        2
+    );
+}
+
+async fn dead_owners_on_this_host_are_released_by_pid<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(2, 3).await;
+    let me = Owner::current();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = Owner {
+        pid: child.id(),
+        ..me.clone()
+    };
+    child.wait().unwrap();
+    let a = store.claim_next(sweep, &gone).await.unwrap().unwrap();
+    let b = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    // Fresh heartbeats, long timeout: only the pid check can release `a`.
+    let released = store
+        .release_dead_owners(sweep, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(released, vec![a.id]);
+    assert!(store.heartbeat(b.id, &me, 1).await.unwrap());
+}
+
+async fn curves_upsert_and_artifacts_record<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(1, 3).await;
+    let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
+    store
+        .record_curve(
+            c.id,
+            &[
+                curve_point(1, 0.9, 0.01, 0.5),
+                curve_point(2, 0.8, 0.01, 0.5),
+                curve_point(3, 0.7, 0.01, 0.5),
+            ],
+        )
+        .await
+        .unwrap();
+    // A resumed job re-records iteration 3 and goes on; a NaN loss round-trips.
+    store
+        .record_curve(
+            c.id,
+            &[
+                curve_point(3, 0.65, 0.009, 0.4),
+                curve_point(4, f64::NAN, 0.008, 0.4),
+            ],
+        )
+        .await
+        .unwrap();
+    let curve = store.curve(c.id).await.unwrap();
+    assert_eq!(curve.len(), 4);
+    assert_eq!(curve[2], curve_point(3, 0.65, 0.009, 0.4));
+    assert_eq!(curve[0], curve_point(1, 0.9, 0.01, 0.5));
+    assert_eq!(curve[3].iteration, 4);
+    assert!(curve[3].loss.is_nan());
+
+    store
+        .record_artifact(c.id, "checkpoint", "/runs/a/iter_50.ckpt", Some(50))
+        .await
+        .unwrap();
+    store
+        .record_artifact(c.id, "final", "/runs/a/final.ckpt", None)
+        .await
+        .unwrap();
+    let msg = format!(
+        "{:#}",
+        store
+            .record_artifact(c.id, "weights", "/x", None)
+            .await
+            .unwrap_err()
+    );
+    assert!(msg.contains("weights"), "{msg}");
+    let arts = store.artifacts(c.id).await.unwrap();
+    assert_eq!(
+        arts,
+        vec![
+            ("checkpoint".into(), "/runs/a/iter_50.ckpt".into(), Some(50)),
+            ("final".into(), "/runs/a/final.ckpt".into(), None),
+        ]
+    );
+}
+
+async fn report_rows_of_an_unknown_sweep_names_the_known_ones<B: Backend>() {
+    let (_db, store, _) = with_jobs::<B>(1, 3).await;
+    let msg = format!("{:#}", store.report_rows(Some("dmee")).await.unwrap_err());
+    assert!(msg.contains("dmee") && msg.contains("known: s"), "{msg}");
+}
+
+/// Jobs the sweep file no longer produces are kept but never claimed, counted or reported
+/// as current; producing them again brings them back.
+async fn retired_jobs_are_kept_but_not_run<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(3, 2).await;
+    let hashes: Vec<String> = (0..3).map(|i| job(i).hash).collect();
+    // The file now produces jobs 0 and 2 only.
+    let current = vec![hashes[0].clone(), hashes[2].clone()];
+    assert_eq!(store.retire_others(sweep, &current).await.unwrap(), 1);
+    let me = owner("a");
+    let mut claimed = Vec::new();
+    while let Some(c) = store.claim_next(sweep, &me).await.unwrap() {
+        claimed.push(c.hash);
+    }
+    assert_eq!(claimed, current);
+    let counts = store.counts(sweep).await.unwrap();
+    assert_eq!(counts.values().sum::<usize>(), 2);
+    let rows = store.report_rows(None).await.unwrap();
+    let retired: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.retired)
+        .map(|r| r.hash.as_str())
+        .collect();
+    assert_eq!(retired, vec![hashes[1].as_str()]);
+    // Back in the file: pending again, claimable.
+    assert_eq!(store.retire_others(sweep, &hashes).await.unwrap(), 0);
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(c.hash, hashes[1]);
+}
+
+/// What only a SQLite file can show: its folder, its migrations table, first opens racing.
+mod sqlite_only {
+    use sweep_core::store::{self, SqliteStore, Store, StoreError};
+
+    #[tokio::test]
+    async fn migrations_create_parent_folders_and_reapply_idempotently() {
+        let dir = tempfile::tempdir().unwrap();
+        // Parent folders are created too.
+        let path = dir.path().join("nested/deeper/results.db");
+        let store = store::open(&path).await.unwrap();
+        let id = store.upsert_sweep("dme", "a.yaml", "x").await.unwrap();
+        assert_eq!(store.integrity_check().await.unwrap(), "ok");
+        assert!(store.location().contains(&path.display().to_string()));
+        store.close().await;
+
+        let again = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(again.path(), path);
+        // Same sweep, same id; the spec text is updated.
+        assert_eq!(again.upsert_sweep("dme", "b.yaml", "y").await.unwrap(), id);
+        let sweeps = again.sweeps().await.unwrap();
+        assert_eq!(sweeps.len(), 1);
+        assert_eq!(sweeps[0].spec_path, "b.yaml");
+        assert_eq!(again.sweep_id("dme").await.unwrap(), Some(id));
+        assert_eq!(again.sweep_id("nope").await.unwrap(), None);
+        assert_eq!(again.integrity_check().await.unwrap(), "ok");
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_opens_of_one_file_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh.db");
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let p = path.clone();
+            tasks.push(tokio::spawn(async move { store::open(&p).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let s = store::open(&path).await.unwrap();
+        assert_eq!(s.integrity_check().await.unwrap(), "ok");
+    }
+
+    #[tokio::test]
+    async fn newer_schema_is_refused_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.db");
+        let store = store::open(&path).await.unwrap();
+        store.close().await;
+        drop(store);
+        // A later sweep applied a migration this binary does not have.
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+                 VALUES (99990101000000, 'from the future', CURRENT_TIMESTAMP, 1, x'00', 0)",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            conn.close().await.unwrap();
+        }
+        let err = store::open(&path).await.unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(msg.contains("99990101000000"), "{msg}");
+        match err.downcast_ref::<StoreError>() {
+            Some(StoreError::NewerSchema {
+                location, unknown, ..
+            }) => {
+                assert!(location.contains(&path.display().to_string()), "{location}");
+                assert_eq!(unknown, &vec![99990101000000]);
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn unwritable_path_error_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // A regular file where a folder should be: unwritable even for root.
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, "not a folder").unwrap();
+        let path = file.join("results.db");
+        let msg = format!("{:#}", store::open(&path).await.unwrap_err());
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn open_existing_refuses_a_missing_file_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo.db");
+        let msg = format!("{:#}", store::open_existing(&path).await.unwrap_err());
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(!path.exists());
+        store::open(&path).await.unwrap().close().await;
+        store::open_existing(&path).await.unwrap();
+    }
+}

@@ -1,0 +1,7 @@
+//! sweep-data's integration tests: one binary, one module per topic (ripgrep style).
+//! `util` has the helpers they share. Tests that need the trainer (libtorch) are in
+//! sweep-train's `train` binary.
+
+mod util;
+
+mod data_pipeline;

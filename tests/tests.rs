@@ -1,0 +1,7 @@
+//! The `sweep` binary end to end: one test binary (ripgrep style), one module per topic,
+//! `util` for what they share (the sandbox that runs the real binary).
+
+mod util;
+
+mod cli;
+mod reliability;

@@ -1,0 +1,165 @@
+//! Helpers shared by the end-to-end tests: a sandbox (temporary folder and database) that
+//! runs the real `sweep` binary, its store read back, and small conveniences.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use sweep_core::store::{self, JobRow};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sweep")
+}
+
+/// A temporary folder with the sweep file and the database (`sweep.db`) of one test.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn db(&self) -> PathBuf {
+        self.path().join("sweep.db")
+    }
+    pub fn write_sweep(&self, yaml: &str) -> PathBuf {
+        let p = self.path().join("sweep.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p
+    }
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("SWEEP_DB")
+            .env("RUST_LOG", "warn");
+        c
+    }
+    pub fn run(&self, file: &Path, extra: &[&str]) -> Output {
+        let (f, db) = (
+            file.to_str().unwrap().to_string(),
+            self.db().to_str().unwrap().to_string(),
+        );
+        let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
+        args.extend_from_slice(extra);
+        self.command(&args).output().expect("sweep runs")
+    }
+    pub fn spawn(&self, file: &Path, extra: &[&str]) -> Child {
+        let (f, db) = (
+            file.to_str().unwrap().to_string(),
+            self.db().to_str().unwrap().to_string(),
+        );
+        let mut args = vec!["run", f.as_str(), "--db", db.as_str(), "--no-report"];
+        args.extend_from_slice(extra);
+        self.command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sweep starts")
+    }
+    pub fn rows(&self) -> Vec<JobRow> {
+        let db = self.db();
+        rt().block_on(async {
+            let store = store::open(&db).await.unwrap();
+            store.report_rows(None).await.unwrap()
+        })
+    }
+    pub fn integrity(&self) -> String {
+        let db = self.db();
+        rt().block_on(async {
+            store::open(&db)
+                .await
+                .unwrap()
+                .integrity_check()
+                .await
+                .unwrap()
+        })
+    }
+    /// Processes whose command line mentions this sandbox (workers of its jobs).
+    pub fn processes(&self) -> Vec<u32> {
+        let needle = self.path().to_string_lossy().to_string();
+        let me = std::process::id();
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .map(|r| r.trim_start().starts_with('Z'))
+                .unwrap_or(false);
+            if !zombie && String::from_utf8_lossy(&cmdline).contains(&needle) {
+                found.push(pid);
+            }
+        }
+        found
+    }
+    /// Waits until no process of this sandbox is left; returns the survivors otherwise.
+    pub fn wait_no_orphans(&self) -> Vec<u32> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = self.processes();
+            if left.is_empty() || Instant::now() > deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn by_label(rows: &[JobRow]) -> BTreeMap<String, &JobRow> {
+    rows.iter()
+        .map(|r| (format!("{} seed {}", r.label, r.seed), r))
+        .collect()
+}
+
+pub fn metric(row: &JobRow, name: &str) -> f64 {
+    row.metrics
+        .iter()
+        .find(|m| m.name == name && m.class.is_none())
+        .map(|m| m.value)
+        .unwrap_or(f64::NAN)
+}
+
+/// Deterministic pseudo-random numbers for the kill schedule (xorshift).
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+pub fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub const TINY_UNET: &str = "model: {base_channels: 4, aux_head: false}
+  crop: 32
+  batch: 2
+  eval: {mode: whole, crop: 64, stride: 32}";
