@@ -1,18 +1,12 @@
 //! Puts libtorch's folder on the binary's rpath so `target/*/sweep` starts without
-//! LD_LIBRARY_PATH (torch-sys reports the folder through its `links` metadata), and records
-//! the git commit the binary is built from (`SWEEP_GIT_COMMIT`, stored with every result).
+//! LD_LIBRARY_PATH, and records the git commit the binary is built from
+//! (`SWEEP_GIT_COMMIT`, stored with every result).
 use std::process::Command;
 
+include!("crates/train/rpath.rs");
+
 fn main() {
-    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        // Resolve the checkout's `.libtorch` link to the shared cache so copies of the
-        // binary keep working when the checkout moves.
-        let lib = std::fs::canonicalize(&lib)
-            .map(|p| p.display().to_string())
-            .unwrap_or(lib);
-        println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{lib}");
-    }
+    rpath_to_libtorch("rustc-link-arg-bins");
     println!("cargo:rustc-env=SWEEP_GIT_COMMIT={}", git_commit());
 }
 

@@ -2,7 +2,7 @@
 //!
 //! The suite is written once against the `Store` trait (as atuin and ripgrep do): each
 //! test below is a generic `async fn` over a [`Backend`] that makes a fresh, empty database,
-//! and `store_suite!(backend)` turns them into `#[tokio::test]`s for one backend. SQLite runs
+//! and `store_suite!(backend: tests...)` turns them into `#[tokio::test]`s for one backend. SQLite runs
 //! it today; another backend (PostgreSQL) adds a module under [`backends`] and one
 //! `store_suite!` line. What only a SQLite file can show (its folder, its migrations table,
 //! concurrent first opens) is in [`sqlite_only`].
@@ -58,65 +58,36 @@ pub mod backends {
     }
 }
 
-/// The whole suite for `backends::$backend::Db`, as a module named `$backend`.
+/// The whole suite for `backends::$backend::Db`, as a module named `$backend`: one
+/// `#[tokio::test]` per generic test (multi-threaded, so concurrency tests are real).
 macro_rules! store_suite {
-    ($backend:ident) => {
+    ($backend:ident: $($test:ident),* $(,)?) => {
         mod $backend {
             type B = super::backends::$backend::Db;
-
-            #[tokio::test]
-            async fn reopen_is_idempotent() {
-                super::reopen_is_idempotent::<B>().await
-            }
-            #[tokio::test]
-            async fn add_jobs_is_idempotent() {
-                super::add_jobs_is_idempotent::<B>().await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn claims_are_exclusive_under_concurrency() {
-                super::claims_are_exclusive_under_concurrency::<B>().await
-            }
-            #[tokio::test]
-            async fn dependencies_gate_claims_and_blocked_jobs_are_listed() {
-                super::dependencies_gate_claims_and_blocked_jobs_are_listed::<B>().await
-            }
-            #[tokio::test]
-            async fn failures_retry_until_max_attempts() {
-                super::failures_retry_until_max_attempts::<B>().await
-            }
-            #[tokio::test]
-            async fn permanent_failures_are_not_retried() {
-                super::permanent_failures_are_not_retried::<B>().await
-            }
-            #[tokio::test]
-            async fn finish_records_metrics_divergence_and_checks_the_owner() {
-                super::finish_records_metrics_divergence_and_checks_the_owner::<B>().await
-            }
-            #[tokio::test]
-            async fn orphans_are_released_resumably() {
-                super::orphans_are_released_resumably::<B>().await
-            }
-            #[tokio::test]
-            async fn dead_owners_on_this_host_are_released_by_pid() {
-                super::dead_owners_on_this_host_are_released_by_pid::<B>().await
-            }
-            #[tokio::test]
-            async fn curves_upsert_and_artifacts_record() {
-                super::curves_upsert_and_artifacts_record::<B>().await
-            }
-            #[tokio::test]
-            async fn report_rows_of_an_unknown_sweep_names_the_known_ones() {
-                super::report_rows_of_an_unknown_sweep_names_the_known_ones::<B>().await
-            }
-            #[tokio::test]
-            async fn retired_jobs_are_kept_but_not_run() {
-                super::retired_jobs_are_kept_but_not_run::<B>().await
-            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test::<B>().await
+                }
+            )*
         }
     };
 }
 
-store_suite!(sqlite);
+store_suite!(sqlite:
+    reopen_is_idempotent,
+    add_jobs_is_idempotent,
+    claims_are_exclusive_under_concurrency,
+    dependencies_gate_claims_and_blocked_jobs_are_listed,
+    failures_retry_until_max_attempts,
+    permanent_failures_are_not_retried,
+    finish_records_metrics_divergence_and_checks_the_owner,
+    orphans_are_released_resumably,
+    dead_owners_on_this_host_are_released_by_pid,
+    curves_upsert_and_artifacts_record,
+    report_rows_of_an_unknown_sweep_names_the_known_ones,
+    retired_jobs_are_kept_but_not_run,
+);
 
 /// A fresh database with one sweep `s` of `n` jobs ([`job`]`(0..n)`).
 async fn with_jobs<B: Backend>(n: usize, max_attempts: u32) -> (B, Arc<dyn Store>, i64) {
