@@ -62,9 +62,43 @@ pub struct ReportArgs {
     pub db: DbArg,
     #[command(flatten)]
     pub options: ReportOptions,
-    /// Also draw the leaderboard and the training curves as SVG files into this folder.
+    /// Also draw the pictures (`sweep plot`) into this folder, as PNG and SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// A job id, a hash prefix, or a configuration's label (all its seeds and folds).
+    pub a: String,
+    pub b: String,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only this sweep's jobs.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// The metric compared: mDice, mIoU, Dice.1, HD95.1, ...
+    #[arg(long, default_value = "mDice")]
+    pub metric: String,
+    /// Evaluation split.
+    #[arg(long, default_value = "val")]
+    pub split: String,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+}
+
+#[derive(Args)]
+pub struct PlotArgs {
+    /// Folder the pictures go to (PNG and SVG of each).
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub options: ReportOptions,
+    /// Validation images whose predictions are overlaid (default: the best row's best,
+    /// median and worst image by Dice).
+    #[arg(long, value_delimiter = ',')]
+    pub images: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -94,7 +128,14 @@ pub enum Command {
         job: String,
         #[command(flatten)]
         db: DbArg,
+        /// Also every validation image's counts, Dice and surface distances.
+        #[arg(long)]
+        images: bool,
     },
+    /// Is A better than B? The difference of a metric, its 95% interval, p-value and verdict.
+    Compare(CompareArgs),
+    /// Pictures: learning curves, the leaderboard with intervals, per-image Dice, overlays.
+    Plot(PlotArgs),
     /// Benchmarks (ratios against a baseline measured in the same run).
     #[command(subcommand)]
     Bench(BenchCommand),

@@ -1,7 +1,9 @@
 //! One function per command. Commands that train need the `train` feature (libtorch); the
 //! rest (plan, status, report, show) run on any machine that has the results database.
 
-use crate::cli::{BenchTrainArgs, DeviceArg, PlanFormat, ReportArgs, RunArgs};
+use crate::cli::{
+    BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs, RunArgs,
+};
 use crate::output::emit;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -43,12 +45,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             eprintln!("interrupted: run the same command again to resume");
         } else if !args.no_report {
             let store = store::open(&opts.db).await?;
-            let rows = store.report_rows(Some(&spec.name)).await?;
             let ropts = ReportOptions {
                 sweep: Some(spec.name.clone()),
                 ..ReportOptions::default()
             };
-            emit(&report::render(&rows, &ropts)?)?;
+            emit(&report::report(store.as_ref(), &ropts).await?)?;
         }
         Ok(ExitCode::from(summary.exit_code()))
     })
@@ -104,21 +105,62 @@ pub fn report(args: ReportArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             );
         }
-        emit(&report::render(&rows, &args.options)?)?;
+        emit(&report::report(store.as_ref(), &args.options).await?)?;
         if let Some(dir) = &args.plot {
-            for path in report::write_plots(store.as_ref(), &args.options, dir).await? {
-                eprintln!("wrote {}", path.display());
-            }
+            write_plots(store.as_ref(), &args.options, dir, &[]).await?;
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// `sweep compare A B`.
+pub fn compare(args: CompareArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = store::open_existing(&args.db.db).await?;
+        let c = report::compare::compare(
+            store.as_ref(),
+            args.sweep.as_deref(),
+            &args.a,
+            &args.b,
+            &args.metric,
+            &args.split,
+        )
+        .await?;
+        match args.format {
+            PlanFormat::Table => emit(&report::compare::render(&c))?,
+            PlanFormat::Json => emit(&(serde_json::to_string_pretty(&c)? + "\n"))?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `sweep plot DIR`.
+pub fn plot(args: PlotArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = store::open_existing(&args.db.db).await?;
+        write_plots(store.as_ref(), &args.options, &args.dir, &args.images).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn write_plots(
+    store: &dyn sweep_core::store::Store,
+    options: &ReportOptions,
+    dir: &Path,
+    images: &[String],
+) -> Result<()> {
+    let pictures = sweep_data::pictures::Overlays::new(images);
+    for path in report::write_plots(store, options, dir, &pictures).await? {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// `sweep show JOB`.
-pub fn show(db: &Path, job: &str) -> Result<ExitCode> {
+pub fn show(db: &Path, job: &str, images: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = store::open_existing(db).await?;
-        emit(&report::show(store.as_ref(), job).await?)?;
+        emit(&report::show(store.as_ref(), job, images).await?)?;
         Ok(ExitCode::SUCCESS)
     })
 }

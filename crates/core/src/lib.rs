@@ -4,7 +4,8 @@
 //! config, identity, status) -> [`scheduler`] (slots, one job process per attempt, speaking
 //! [`protocol`]) -> [`store`] (the results database) -> [`report`] (leaderboard, status,
 //! plots). [`metrics`] is MMSegmentation's IoUMetric arithmetic, shared by the trainer and
-//! the reports.
+//! the reports; [`stats`] compares configurations on it (t intervals, Welch, Holm, and a
+//! paired bootstrap over validation images and seeds).
 
 pub mod bench_orchestrator;
 pub mod job;
@@ -12,5 +13,6 @@ pub mod metrics;
 pub mod protocol;
 pub mod report;
 pub mod scheduler;
+pub mod stats;
 pub mod store;
 pub mod sweepfile;

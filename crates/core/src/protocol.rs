@@ -116,6 +116,11 @@ pub enum Event {
         iter: usize,
         path: PathBuf,
     },
+    /// Validation during training (`eval.every`): the summary metrics at `iter`.
+    Eval {
+        iter: usize,
+        metrics: Vec<MetricValue>,
+    },
     Log {
         message: String,
     },
@@ -128,6 +133,9 @@ pub enum Outcome {
     Completed {
         iterations: usize,
         metrics: Vec<MetricValue>,
+        /// Per image and class (absent in results of sweep 0.2 and earlier).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageMetric>,
     },
     /// The loss became NaN or infinite: training stopped at `iter`.
     Diverged {
@@ -163,6 +171,28 @@ pub struct MetricValue {
     pub name: String,
     pub class: Option<usize>,
     pub value: f64,
+}
+
+/// One validation image's numbers for one class: the IoUMetric counts (so any summary can be
+/// recomputed for any subset of images), the image's own Dice and, for foreground classes,
+/// its surface distances (see [`crate::metrics::surface`] for the empty-mask policy).
+/// Undefined values (NaN) are `None`: JSON and SQL have no NaN.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageMetric {
+    pub split: String,
+    pub image: String,
+    pub class: usize,
+    /// #(prediction = label = class), #(prediction = class), #(label = class).
+    pub intersect: u64,
+    pub pred: u64,
+    pub label: u64,
+    /// Percent, as the other metrics.
+    pub dice: Option<f64>,
+    /// In `unit`s (label pixels unless the data set states a pixel spacing).
+    pub hd95: Option<f64>,
+    pub assd: Option<f64>,
+    pub presence: Option<crate::metrics::surface::Presence>,
+    pub unit: String,
 }
 
 /// `result.json`: the outcome, with the claim it was produced for and the sweep build that

@@ -4,7 +4,9 @@
 mod util;
 
 mod report_leaderboard;
+mod report_statistics;
 mod store;
+mod sweepfile_cv;
 mod sweepfile_errors;
 mod sweepfile_fuzz;
 mod sweepfile_plan;

@@ -127,12 +127,15 @@ fn markdown_matches_the_studys_table_with_seeds_grouped() {
     let out = render(&rows(), &opts(Format::Markdown)).unwrap();
     // DeepLabV3 seeds 79, 80, 84: mean 81, deviations -2 -1 3, sample var (4+1+9)/2 = 7,
     // std sqrt(7) = 2.6458. mIoU 70 71 72: mean 71, std 1. mAcc 77 x3: std 0.
+    // 95% CI of mDice: 81 ± t(0.975, 2) sqrt(7) / sqrt(3) = 81 ± 4.3027 * 1.5275 = 81 ± 6.57.
     let expected = format!(
-        "| Model | mDice | mAccuracy | mIoU | mFscore | n |\n\
-         |---|---:|---:|---:|---:|---:|\n\
-         | {DLV3} | 81.00 ± 2.65 | 77.00 ± 0.00 | 71.00 ± 1.00 | 81.00 ± 2.65 | 3 |\n\
-         | {FCN320} | 77.44 | 75.37 | 68.72 | 77.44 | 1 |\n\
-         | {FCN256} | 73.82 | 68.77 | 65.44 | 73.82 | 1 |\n"
+        "| Model | mDice | mAccuracy | mIoU | mFscore | n | mDice 95% CI |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n\
+         | {DLV3} | 81.00 ± 2.65 | 77.00 ± 0.00 | 71.00 ± 1.00 | 81.00 ± 2.65 | 3 | 74.43 to 87.57 |\n\
+         | {FCN320} | 77.44 | 75.37 | 68.72 | 77.44 | 1 | - |\n\
+         | {FCN256} | 73.82 | 68.77 | 65.44 | 73.82 | 1 | - |\n\
+         \n\
+         95% CI: Student's t interval of the mean over the row's runs (seeds, folds).\n"
     );
     assert_eq!(out, expected);
 }
@@ -159,13 +162,13 @@ fn sort_by_class_metric_ascending_top_and_extra_columns() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "| Model | mDice | mAccuracy | mIoU | mFscore | Dice.1 | aAcc | n |"
+        "| Model | mDice | mAccuracy | mIoU | mFscore | Dice.1 | aAcc | n | Dice.1 95% CI |"
     );
     // Dice.1: FCN256 50 < DLV3 mean (59+60+64)/3 = 61 < FCN320 62.
     assert!(lines[2].starts_with(&format!("| {FCN256} |")), "{out}");
     assert!(lines[3].starts_with(&format!("| {DLV3} |")), "{out}");
     assert!(
-        lines[3].contains("| 61.00 ± 2.65 | 99.10 ± 0.00 |"),
+        lines[3].contains("| 61.00 ± 2.65 | 99.10 ± 0.00 | 3 | 54.43 to 67.57 |"),
         "{out}"
     );
     assert!(lines[4].starts_with(&format!("| {FCN320} |")), "{out}");
@@ -192,14 +195,14 @@ fn all_adds_status_and_puts_jobs_without_metrics_last() {
     // is left-aligned like the labels.
     assert_eq!(
         lines[0],
-        "| Model | Status | mDice | mAccuracy | mIoU | mFscore | n | Reason |"
+        "| Model | Status | mDice | mAccuracy | mIoU | mFscore | n | mDice 95% CI | Reason |"
     );
-    assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|---|");
+    assert_eq!(lines[1], "|---|---|---:|---:|---:|---:|---:|---:|---|");
     assert_eq!(
         lines[5],
-        format!("| {PSP} | failed | - | - | - | - | 1 | exit code 3 |")
+        format!("| {PSP} | failed | - | - | - | - | 1 | - | exit code 3 |")
     );
-    assert!(lines[2].ends_with("| 3 |  |"), "{out}");
+    assert!(lines[2].ends_with("| 3 | 74.43 to 87.57 |  |"), "{out}");
     // Without `all`, the failed job is not shown.
     assert!(!render(&rows(), &opts(Format::Markdown))
         .unwrap()
@@ -227,7 +230,8 @@ fn csv_has_full_precision_and_quoted_labels() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "sweep,job_ids,model,status,n,mDice,mDice_std,mAccuracy,mAccuracy_std,mIoU,mIoU_std,mFscore,mFscore_std"
+        "sweep,job_ids,model,status,n,mDice,mDice_std,mAccuracy,mAccuracy_std,mIoU,mIoU_std,mFscore,mFscore_std,\
+         mDice_ci95_lo,mDice_ci95_hi,indistinguishable,prob_best"
     );
     assert_eq!(lines.len(), 4);
     let dl = lines[1];
@@ -308,35 +312,56 @@ fn seed_in_label_is_dropped_from_the_grouped_row() {
 }
 
 #[test]
-fn svgs_are_written_with_their_labels() {
+fn pictures_are_written_as_png_and_svg_with_their_labels() {
     let dir = tempfile::tempdir().unwrap();
-    let curves = dir.path().join("curves.svg");
-    report::write_curves_svg(
-        &[
-            (FCN256.to_string(), vec![(1, 0.9), (2, 0.7), (3, 0.6)]),
-            (DLV3.to_string(), vec![(1, 1.1), (2, f64::NAN), (3, 0.5)]),
-        ],
-        &curves,
-    )
-    .unwrap();
-    let svg = std::fs::read_to_string(&curves).unwrap();
-    assert!(svg.starts_with("<svg") || svg.contains("<svg"));
-    assert!(svg.contains(FCN256) && svg.contains(DLV3), "labels missing");
-    assert!(svg.contains("iteration") && svg.contains("loss"));
+    let run = |loss: Vec<(usize, f64)>| report::RunCurve {
+        loss,
+        ..Default::default()
+    };
+    let groups = [
+        report::CurveGroup {
+            label: FCN256.to_string(),
+            runs: vec![run(vec![(1, 0.9), (2, 0.7), (3, 0.6)])],
+        },
+        report::CurveGroup {
+            label: DLV3.to_string(),
+            runs: vec![
+                run(vec![(1, 1.1), (2, f64::NAN), (3, 0.5)]),
+                run(vec![(1, 1.0), (2, 0.8), (3, 0.4)]),
+            ],
+        },
+    ];
+    let files = report::learning_curves(&groups, dir.path(), "curves").unwrap();
+    assert_eq!(
+        files,
+        vec![dir.path().join("curves.png"), dir.path().join("curves.svg")]
+    );
+    let png = std::fs::read(&files[0]).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let svg = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(svg.contains("<svg"));
+    assert!(svg.contains(FCN256) && svg.contains(&format!("{DLV3} (2 runs)")));
+    assert!(svg.contains("iteration") && svg.contains("training loss"));
 
-    let board = dir.path().join("board.svg");
-    let dme: Vec<JobRow> = rows().into_iter().filter(|r| r.sweep == "dme").collect();
-    report::write_leaderboard_svg(&dme, "mDice", &board).unwrap();
-    let svg = std::fs::read_to_string(&board).unwrap();
-    for l in [FCN256, FCN320, DLV3] {
-        assert!(svg.contains(l), "{l} missing");
-    }
-    assert!(svg.contains("81.00 ± 2.65 (n=3)"));
-    assert!(!svg.contains(PSP), "failed job drawn");
+    let bar = |label: &str, values: Vec<f64>, mark| report::BoardRow {
+        label: label.into(),
+        mean: values.iter().sum::<f64>() / values.len() as f64,
+        ci95: (values.len() > 1).then_some((76.0, 86.0)),
+        values,
+        mark,
+    };
+    let rows = [
+        bar(DLV3, vec![78.0, 81.0, 84.0], report::BoardMark::Best),
+        bar(FCN256, vec![77.44], report::BoardMark::Untested),
+    ];
+    let files = report::leaderboard_chart(&rows, "mDice", None, dir.path(), "board").unwrap();
+    let svg = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(svg.contains(DLV3) && svg.contains(FCN256));
+    assert!(svg.contains("81.00 [76.00, 86.00] (n=3)"), "{svg}");
 
     // An unwritable target names the path.
-    let bad = dir.path().join("no-such-dir").join("x.svg");
-    let msg = format!("{:#}", report::write_curves_svg(&[], &bad).unwrap_err());
+    let bad = dir.path().join("no-such-dir");
+    let msg = format!("{:#}", report::learning_curves(&[], &bad, "x").unwrap_err());
     assert!(msg.contains("no-such-dir"), "{msg}");
 }
 
@@ -387,6 +412,7 @@ async fn report_from_the_store_end_to_end() {
                 &me,
                 Finish::Succeeded {
                     metrics: metrics(&[("mDice", None, dice), ("mAcc", None, 60.0)]),
+                    images: Vec::new(),
                     iterations: 10,
                     sweep_version: None,
                 },
@@ -412,15 +438,27 @@ async fn report_from_the_store_end_to_end() {
         store.as_ref(),
         &opts(Format::Table),
         &dir.path().join("plots"),
+        &report::pictures::NoOverlays,
     )
     .await
     .unwrap();
-    assert_eq!(files.len(), 2);
-    let curves = std::fs::read_to_string(&files[0]).unwrap();
-    assert!(
-        curves.contains(&format!("{DLV3} (seed 1)")),
-        "seeded curves are told apart"
+    let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "curves.png",
+            "curves.svg",
+            "leaderboard.png",
+            "leaderboard.svg"
+        ]
     );
+    let curves = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(
+        curves.contains(&format!("{DLV3} (2 runs)")),
+        "seeds of a configuration are one group"
+    );
+    let board = std::fs::read_to_string(&files[3]).unwrap();
+    assert!(board.contains(DLV3) && board.contains(FCN256), "{board}");
 }
 
 #[test]

@@ -12,6 +12,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use sweep_core::job::{FailureKind, JobStatus};
+use sweep_core::metrics::surface::Presence;
+use sweep_core::protocol::ImageMetric;
 use sweep_core::store::{CurvePoint, Finish, NewJob, Owner, Store, StoreError};
 
 /// A database to run the suite against.
@@ -87,6 +89,7 @@ store_suite!(sqlite:
     curves_upsert_and_artifacts_record,
     report_rows_of_an_unknown_sweep_names_the_known_ones,
     retired_jobs_are_kept_but_not_run,
+    per_image_results_and_validation_curves_round_trip,
 );
 
 /// A fresh database with one sweep `s` of `n` jobs ([`job`]`(0..n)`).
@@ -102,6 +105,7 @@ async fn with_jobs<B: Backend>(n: usize, max_attempts: u32) -> (B, Arc<dyn Store
 fn succeeded(metrics: Vec<sweep_core::protocol::MetricValue>, iterations: usize) -> Finish {
     Finish::Succeeded {
         metrics,
+        images: Vec::new(),
         iterations,
         sweep_version: None,
     }
@@ -346,6 +350,7 @@ async fn finish_records_metrics_divergence_and_checks_the_owner<B: Backend>() {
     ];
     let done = Finish::Succeeded {
         metrics: metrics.clone(),
+        images: Vec::new(),
         iterations: 100,
         sweep_version: Some("0.2.0-test".into()),
     };
@@ -669,4 +674,63 @@ mod sqlite_only {
         store::open(&path).await.unwrap().close().await;
         store::open_existing(&path).await.unwrap();
     }
+}
+
+fn image_row(image: &str, class: usize, counts: (u64, u64, u64), dice: Option<f64>) -> ImageMetric {
+    ImageMetric {
+        split: "val".into(),
+        image: image.into(),
+        class,
+        intersect: counts.0,
+        pred: counts.1,
+        label: counts.2,
+        dice,
+        hd95: (class > 0).then_some(2.5),
+        assd: (class > 0).then_some(1.25),
+        presence: (class > 0).then_some(Presence::Both),
+        unit: "px".into(),
+    }
+}
+
+async fn per_image_results_and_validation_curves_round_trip<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(1, 3).await;
+    let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
+    // Validation during training; a resumed job re-records iteration 10 (replaced, not added).
+    let val = |v: f64| vec![metric("mDice", None, v), metric("mIoU", None, v - 5.0)];
+    store.record_eval(c.id, 10, &val(50.0)).await.unwrap();
+    store.record_eval(c.id, 10, &val(52.0)).await.unwrap();
+    store.record_eval(c.id, 20, &val(f64::NAN)).await.unwrap();
+    let curve = store.eval_curve(c.id).await.unwrap();
+    assert_eq!(curve.len(), 4, "{curve:?}");
+    assert_eq!(
+        (curve[0].0, curve[0].1.name.as_str(), curve[0].1.value),
+        (10, "mDice", 52.0)
+    );
+    assert_eq!(
+        (curve[1].0, curve[1].1.name.as_str(), curve[1].1.value),
+        (10, "mIoU", 47.0)
+    );
+    assert!(curve[2].0 == 20 && curve[2].1.value.is_nan());
+
+    let mut images = vec![
+        image_row("img_2", 0, (90, 95, 92), Some(96.3)),
+        image_row("img_2", 1, (5, 8, 8), Some(62.5)),
+        image_row("img_1", 1, (0, 0, 0), None),
+    ];
+    images[2].presence = Some(Presence::Neither);
+    images[2].hd95 = None;
+    let finish = Finish::Succeeded {
+        metrics: vec![metric("mDice", None, 70.0)],
+        images: images.clone(),
+        iterations: 20,
+        sweep_version: None,
+    };
+    store.finish(c.id, &owner("a"), finish).await.unwrap();
+    let back = store.image_metrics(c.id).await.unwrap();
+    // Sorted by split, image, class; NULLs come back as None.
+    assert_eq!(
+        back,
+        vec![images[2].clone(), images[0].clone(), images[1].clone()]
+    );
+    assert!(store.image_metrics(c.id + 100).await.unwrap().is_empty());
 }

@@ -313,25 +313,27 @@ fn finetune_yaml_is_the_studys_nine_rows() {
     assert_eq!(s.max_attempts, 3);
     assert!(s.warnings.is_empty());
     let jobs = s.plan().unwrap();
+    // The nine rows for seed 0 (the study's runs, their hashes unchanged), then seeds 1, 2.
     let labels: Vec<&str> = jobs.iter().map(|j| j.label.as_str()).collect();
-    assert_eq!(labels, study_labels());
+    assert_eq!(labels, study_labels().repeat(3));
     assert_eq!(
         varied(&jobs[8]),
         vec![
             ("model.head", "deeplabv3"),
             ("crop", "320"),
             ("iters", "200"),
-            ("loss", "dice")
+            ("loss", "dice"),
+            ("seed", "0")
         ]
     );
-    for j in &jobs {
+    for (i, j) in jobs.iter().enumerate() {
         let c = &j.config;
         assert_eq!(c.data.dataset.to_string(), "dme");
         assert_eq!(c.data.split, sweep_core::job::SplitConfig::Study);
         assert_eq!(c.data.scale, [512, 512]);
         assert_eq!(c.data.cat_max_ratio, 0.75);
         assert_eq!(c.batch, 2);
-        assert_eq!(c.seed, 0);
+        assert_eq!(c.seed, (i / 9) as u64);
         assert_eq!(c.model.base_channels, 64);
         assert!(c.model.aux_head);
         assert_eq!(c.schedule.horizon, Some(40000));
@@ -365,7 +367,7 @@ fn grid_yaml_is_81_jobs_covering_the_study() {
     // the same config as finetune.yaml's rows: same hashes
     let fine = load(&sweep_file("finetune"), &[]).unwrap().plan().unwrap();
     let grid_hashes: HashSet<&str> = jobs.iter().map(|j| j.hash.as_str()).collect();
-    for j in &fine {
+    for j in &fine[..9] {
         assert!(grid_hashes.contains(j.hash.as_str()), "{}", j.label);
     }
     let with_seeds = load(&sweep_file("grid"), &["seeds=[0,1,2]".into()]).unwrap();

@@ -6,7 +6,7 @@
 use super::transforms::{normalize_chw, resize_bilinear, scale_keep_ratio};
 use super::{DataError, EvalImage, IGNORE};
 use std::path::{Path, PathBuf};
-use sweep_core::job::{DataConfig, DatasetName, SplitConfig};
+use sweep_core::job::{DataConfig, DatasetName, FoldBy, SplitConfig};
 
 /// One decoded image with its label map, as stored in memory (before any transform).
 #[derive(Clone, Debug, PartialEq)]
@@ -116,84 +116,180 @@ impl Dataset {
     }
 }
 
-/// DME: `{root}/256/{images,masks}/img_K.png` (what the study trained on), or the full-size
-/// `{root}/full/...` when `root` itself is the `full` folder (or any folder holding
-/// `images/` and `masks/`); split files in `{root}/splits` or the parent's `splits`.
-fn dme_entries(cfg: &DataConfig) -> Result<(Vec<Entry>, Vec<Entry>, MaskCoding), DataError> {
-    let root = &cfg.root;
-    let (dir, coding, splits) = if root.join("256").join("images").is_dir() {
-        (root.join("256"), MaskCoding::Index, root.join("splits"))
-    } else if root.join("images").is_dir() && root.join("masks").is_dir() {
+/// The subjects (patients) of a data set, ascending: DME `img_K` belongs to subject
+/// `K / 11 + 1`, CHASE_DB1 `Image_NNL/R` to child NN.
+pub fn subjects(dataset: DatasetName, root: &Path) -> Result<Vec<u32>, DataError> {
+    let mut out: Vec<u32> = match dataset {
+        DatasetName::Dme => dme_ids(&dme_layout(root)?.0.join("images"))?
+            .iter()
+            .map(|k| k / 11 + 1)
+            .collect(),
+        DatasetName::ChaseDb1 => chase_names(&root.join("images"))?
+            .iter()
+            .map(|(c, _)| *c)
+            .collect(),
+    };
+    out.dedup(); // the ids come sorted
+    Ok(out)
+}
+
+/// The val subjects of each of `folds` folds (see [`SplitConfig::Fold`]): the data set's
+/// subjects sorted ascending, cut into contiguous groups, the first `n % folds` groups one
+/// subject larger (scikit-learn's `KFold` without shuffling).
+pub fn cv_folds(dataset: DatasetName, root: &Path, folds: u32) -> Result<Vec<Vec<u32>>, DataError> {
+    let subjects = subjects(dataset, root)?;
+    kfold(&subjects, folds).map_err(|message| DataError::BadSplit {
+        path: root.to_path_buf(),
+        message,
+    })
+}
+
+/// `subjects` (sorted) into `folds` contiguous groups; the message names the field at fault.
+fn kfold(subjects: &[u32], folds: u32) -> Result<Vec<Vec<u32>>, String> {
+    let n = subjects.len();
+    if folds < 2 {
+        return Err(format!(
+            "data.split.fold.folds: {folds} fold(s): cross-validation needs at least 2"
+        ));
+    }
+    if folds as usize > n {
+        return Err(format!(
+            "data.split.fold.folds: {folds} folds but the data set has {n} subjects (each fold validates on at least one)"
+        ));
+    }
+    let (k, extra) = (folds as usize, n % folds as usize);
+    let mut start = 0;
+    Ok((0..k)
+        .map(|i| {
+            let len = n / k + usize::from(i < extra);
+            start += len;
+            subjects[start - len..start].to_vec()
+        })
+        .collect())
+}
+
+/// The (train, val) subjects of a subject-level split, checked against `subjects` (all
+/// of the data set's, sorted); `path` is what errors name.
+fn subject_split(
+    split: &SplitConfig,
+    subjects: &[u32],
+    path: &Path,
+) -> Result<(Vec<u32>, Vec<u32>), DataError> {
+    let bad = |message: String| DataError::BadSplit {
+        path: path.to_path_buf(),
+        message,
+    };
+    match split {
+        SplitConfig::Study => Err(bad("the study split is not a subject split".into())),
+        SplitConfig::Subjects { train, val } => {
+            check_disjoint(train, val, path)?;
+            Ok((train.clone(), val.clone()))
+        }
+        // Subjects are the only grouping; another would need its own assignment here.
+        SplitConfig::Fold {
+            folds,
+            fold,
+            by: FoldBy::Subject,
+        } => {
+            let groups = kfold(subjects, *folds).map_err(bad)?;
+            let Some(val) = groups.get(*fold as usize) else {
+                return Err(bad(format!(
+                    "data.split.fold.fold: {fold} is not one of the {folds} folds (numbered from 0 to {})",
+                    folds - 1
+                )));
+            };
+            let train = subjects.iter().filter(|s| !val.contains(*s)).copied();
+            Ok((train.collect(), val.clone()))
+        }
+    }
+}
+
+/// Where the DME images are: (image/mask folder, mask coding, split-file folder).
+/// `{root}/256/{images,masks}` (what the study trained on), or the full-size `{root}/full`
+/// when `root` itself holds `images/` and `masks/`; split files in `{root}/splits` or the
+/// parent's `splits`.
+fn dme_layout(root: &Path) -> Result<(PathBuf, MaskCoding, PathBuf), DataError> {
+    if root.join("256").join("images").is_dir() {
+        return Ok((root.join("256"), MaskCoding::Index, root.join("splits")));
+    }
+    if root.join("images").is_dir() && root.join("masks").is_dir() {
         let splits = if root.join("splits").is_dir() {
             root.join("splits")
         } else {
             root.parent().unwrap_or(Path::new(".")).join("splits")
         };
-        (root.clone(), MaskCoding::Binary255, splits)
-    } else {
-        return Err(DataError::Missing {
-            what: "DME image folder",
-            path: root.join("256").join("images"),
-        });
-    };
+        return Ok((root.to_path_buf(), MaskCoding::Binary255, splits));
+    }
+    Err(DataError::Missing {
+        what: "DME image folder",
+        path: root.join("256").join("images"),
+    })
+}
+
+/// The `K` of every `img_K.png` in `images`, ascending.
+fn dme_ids(images: &Path) -> Result<Vec<u32>, DataError> {
+    let mut ks: Vec<u32> = list_dir(images)?
+        .iter()
+        .filter_map(|f| f.strip_prefix("img_")?.strip_suffix(".png")?.parse().ok())
+        .collect();
+    ks.sort_unstable();
+    Ok(ks)
+}
+
+/// DME: the study's split files, or a subject split over the images found (see
+/// [`dme_layout`] for the folders).
+fn dme_entries(cfg: &DataConfig) -> Result<(Vec<Entry>, Vec<Entry>, MaskCoding), DataError> {
+    let (dir, coding, splits) = dme_layout(&cfg.root)?;
     let entry = |id: &str| Entry {
         name: id.to_string(),
         image: dir.join("images").join(format!("{id}.png")),
         mask: dir.join("masks").join(format!("{id}.png")),
     };
-    match &cfg.split {
-        SplitConfig::Study => {
-            let read = |file: PathBuf| -> Result<Vec<Entry>, DataError> {
-                let ids = read_split_file(&file)?;
-                ids.into_iter()
-                    .map(|(line, id)| {
-                        let e = entry(&id);
-                        for (what, path) in [("image", &e.image), ("mask", &e.mask)] {
-                            if !path.is_file() {
-                                return Err(DataError::BadId {
-                                    split_file: file.clone(),
-                                    line,
-                                    id: id.clone(),
-                                    what,
-                                    path: path.clone(),
-                                });
-                            }
-                        }
-                        Ok(e)
-                    })
-                    .collect()
-            };
-            Ok((
-                read(splits.join("train.txt"))?,
-                read(splits.join("val.txt"))?,
-                coding,
-            ))
-        }
-        SplitConfig::Subjects { train, val } => {
-            let images = dir.join("images");
-            check_disjoint(train, val, &images)?;
-            // img_K belongs to subject K / 11 + 1; ordered by K.
-            let mut ks: Vec<u32> = list_dir(&images)?
-                .iter()
-                .filter_map(|f| f.strip_prefix("img_")?.strip_suffix(".png")?.parse().ok())
-                .collect();
-            ks.sort_unstable();
-            let pick = |subjects: &[u32]| {
-                ks.iter()
-                    .filter(|k| subjects.contains(&(*k / 11 + 1)))
-                    .map(|k| entry(&format!("img_{k}")))
-                    .collect::<Vec<_>>()
-            };
-            Ok((pick(train), pick(val), coding))
-        }
+    if cfg.split == SplitConfig::Study {
+        let train = dme_split_file(&splits.join("train.txt"), &entry)?;
+        let val = dme_split_file(&splits.join("val.txt"), &entry)?;
+        return Ok((train, val, coding));
     }
+    let images = dir.join("images");
+    // img_K belongs to subject K / 11 + 1; ordered by K.
+    let ks = dme_ids(&images)?;
+    let mut all: Vec<u32> = ks.iter().map(|k| k / 11 + 1).collect();
+    all.dedup();
+    let (train, val) = subject_split(&cfg.split, &all, &images)?;
+    let pick = |subjects: &[u32]| {
+        ks.iter()
+            .filter(|k| subjects.contains(&(*k / 11 + 1)))
+            .map(|k| entry(&format!("img_{k}")))
+            .collect::<Vec<_>>()
+    };
+    Ok((pick(&train), pick(&val), coding))
 }
 
-/// CHASE_DB1: `{root}/images/Image_NNX.jpg` + `{root}/1st_manual/Image_NNX_1stHO.png`.
-/// Study split: children 01-10 train, 11-14 val (MMSeg: first 20 / last 8 images).
-fn chase_entries(cfg: &DataConfig) -> Result<(Vec<Entry>, Vec<Entry>, MaskCoding), DataError> {
-    let images = cfg.root.join("images");
-    let mut names: Vec<(u32, String)> = list_dir(&images)?
+/// The entries a DME split file names, each checked to exist (errors name file and line).
+fn dme_split_file(file: &Path, entry: &dyn Fn(&str) -> Entry) -> Result<Vec<Entry>, DataError> {
+    read_split_file(file)?
+        .into_iter()
+        .map(|(line, id)| {
+            let e = entry(&id);
+            for (what, path) in [("image", &e.image), ("mask", &e.mask)] {
+                if !path.is_file() {
+                    return Err(DataError::BadId {
+                        split_file: file.to_path_buf(),
+                        line,
+                        id: id.clone(),
+                        what,
+                        path: path.clone(),
+                    });
+                }
+            }
+            Ok(e)
+        })
+        .collect()
+}
+
+/// CHASE_DB1 `(child, stem)` of every `Image_NNX.jpg` in `images`, sorted.
+fn chase_names(images: &Path) -> Result<Vec<(u32, String)>, DataError> {
+    let mut names: Vec<(u32, String)> = list_dir(images)?
         .into_iter()
         .filter_map(|f| {
             let stem = f.strip_suffix(".jpg")?;
@@ -202,11 +298,20 @@ fn chase_entries(cfg: &DataConfig) -> Result<(Vec<Entry>, Vec<Entry>, MaskCoding
         })
         .collect();
     names.sort();
+    Ok(names)
+}
+
+/// CHASE_DB1: `{root}/images/Image_NNX.jpg` + `{root}/1st_manual/Image_NNX_1stHO.png`.
+/// Study split: children 01-10 train, 11-14 val (MMSeg: first 20 / last 8 images).
+fn chase_entries(cfg: &DataConfig) -> Result<(Vec<Entry>, Vec<Entry>, MaskCoding), DataError> {
+    let images = cfg.root.join("images");
+    let names = chase_names(&images)?;
     let (train_children, val_children): (Vec<u32>, Vec<u32>) = match &cfg.split {
         SplitConfig::Study => ((1..=10).collect(), (11..=14).collect()),
-        SplitConfig::Subjects { train, val } => {
-            check_disjoint(train, val, &images)?;
-            (train.clone(), val.clone())
+        split => {
+            let mut all: Vec<u32> = names.iter().map(|(c, _)| *c).collect();
+            all.dedup();
+            subject_split(split, &all, &images)?
         }
     };
     let pick = |children: &[u32]| {

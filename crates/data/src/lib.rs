@@ -7,6 +7,7 @@
 
 pub mod dataset;
 pub mod loader;
+pub mod pictures;
 pub mod transforms;
 
 pub use dataset::{Dataset, Sample};

@@ -4,4 +4,5 @@
 
 mod util;
 
+mod data_cv;
 mod data_pipeline;

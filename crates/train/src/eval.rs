@@ -14,7 +14,9 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
 use sweep_core::job::{EvalConfig, EvalMode};
+use sweep_core::metrics::per_image::{image_metrics, DistanceScale};
 use sweep_core::metrics::Metrics;
+use sweep_core::protocol::ImageMetric;
 use sweep_data::EvalImage;
 
 /// MMSeg slide_inference's windows `(y1, y2, x1, x2)`: `h_grids = max(h - crop + stride - 1, 0)
@@ -146,6 +148,21 @@ pub fn write_prediction(path: &Path, pred: &[u8], w: usize, h: usize) -> anyhow:
         .with_context(|| format!("writing prediction {}", path.display()))
 }
 
+/// What one evaluation measured: the set's accumulated areas and every image's own rows.
+pub struct Evaluation {
+    pub metrics: Metrics,
+    pub images: Vec<ImageMetric>,
+}
+
+/// Where an evaluation's numbers go: the split name they are stored under, the distance
+/// scale of surface metrics, and an optional folder for the predictions (`{name}.png`,
+/// class indices, the label's size).
+pub struct EvalTarget<'a> {
+    pub split: &'a str,
+    pub scale: DistanceScale,
+    pub predictions_dir: Option<&'a Path>,
+}
+
 /// Scores `images` with `forward` ([1, 3, h, w] -> logits [1, C, h, w]); with
 /// `predictions_dir`, writes `{name}.png` (class indices, the label's size) there.
 pub fn evaluate(
@@ -156,24 +173,33 @@ pub fn evaluate(
     device: &Device,
     predictions_dir: Option<&Path>,
 ) -> anyhow::Result<Metrics> {
-    if let Some(dir) = predictions_dir {
+    let target = EvalTarget {
+        split: "val",
+        scale: DistanceScale::new(None),
+        predictions_dir,
+    };
+    Ok(score(forward, images, eval, num_classes, device, &target)?.metrics)
+}
+
+/// [`evaluate`] with the per-image rows ([`image_metrics`]) of every image.
+pub fn score(
+    forward: &mut dyn FnMut(Tensor<4>) -> Tensor<4>,
+    images: &[EvalImage],
+    eval: &EvalConfig,
+    num_classes: usize,
+    device: &Device,
+    target: &EvalTarget,
+) -> anyhow::Result<Evaluation> {
+    if let Some(dir) = target.predictions_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating predictions folder {}", dir.display()))?;
     }
-    let mut metrics = Metrics::new(num_classes);
+    let mut out = Evaluation {
+        metrics: Metrics::new(num_classes),
+        images: Vec::new(),
+    };
     for im in images {
-        if im.image.len() != 3 * im.h * im.w || im.label.len() != im.label_h * im.label_w {
-            bail!(
-                "evaluation image {}: {} values for 3x{}x{}, {} label values for {}x{}",
-                im.name,
-                im.image.len(),
-                im.h,
-                im.w,
-                im.label.len(),
-                im.label_h,
-                im.label_w
-            );
-        }
+        check_sizes(im)?;
         let x = Tensor::<4>::from_data(
             TensorData::new(im.image.clone(), [1, 3, im.h, im.w]),
             device,
@@ -181,15 +207,37 @@ pub fn evaluate(
         let logits = infer(forward, x, eval, num_classes)
             .with_context(|| format!("evaluating {}", im.name))?;
         let pred = predict(logits, im.label_h, im.label_w);
-        metrics.add(&pred, &im.label);
-        if let Some(dir) = predictions_dir {
-            write_prediction(
-                &dir.join(format!("{}.png", im.name)),
-                &pred,
-                im.label_w,
-                im.label_h,
-            )?;
+        out.metrics.add(&pred, &im.label);
+        let size = (im.label_w, im.label_h);
+        out.images.extend(image_metrics(
+            target.split,
+            &im.name,
+            &pred,
+            &im.label,
+            size,
+            num_classes,
+            target.scale,
+        ));
+        if let Some(dir) = target.predictions_dir {
+            let path = dir.join(format!("{}.png", im.name));
+            write_prediction(&path, &pred, im.label_w, im.label_h)?;
         }
     }
-    Ok(metrics)
+    Ok(out)
+}
+
+fn check_sizes(im: &EvalImage) -> anyhow::Result<()> {
+    if im.image.len() != 3 * im.h * im.w || im.label.len() != im.label_h * im.label_w {
+        bail!(
+            "evaluation image {}: {} values for 3x{}x{}, {} label values for {}x{}",
+            im.name,
+            im.image.len(),
+            im.h,
+            im.w,
+            im.label.len(),
+            im.label_h,
+            im.label_w
+        );
+    }
+    Ok(())
 }

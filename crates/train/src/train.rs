@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use sweep_core::job::{ComputeConfig, ConfigError, JobConfig, Precision};
+use sweep_core::metrics::per_image::{image_summaries, DistanceScale};
+use sweep_core::metrics::Metrics;
 use sweep_data::{Dataset, TrainLoader};
 
 pub use sweep_core::protocol::{INIT_REPORT_FILE, THREADS_ENV};
@@ -310,6 +312,7 @@ fn train(
     let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
     let sched = LrSchedule::from_job(cfg);
+    let during = DuringTraining::new(&ds, cfg)?;
     let mut loader = TrainLoader::new(ds, cfg, state.start);
     for it in state.start..cfg.iters {
         let iter = it + 1;
@@ -342,12 +345,55 @@ fn train(
         if rolling_checkpoint(cfg, iter, &ckpt_path, obs, save_rolling)? {
             return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
         }
+        during.validate(&state.model, cfg, iter, ad, obs)?;
     }
     // Final weights without optimiser state; the rolling checkpoint is then redundant.
     let (model, last_loss) = (state.model, state.last_loss);
     save(&model, None, cfg, cfg.iters, last_loss, &final_path)?;
     final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
     Ok(ControlFlow::Continue(model))
+}
+
+/// Validation during training (`eval.every`): the validation images, loaded once.
+struct DuringTraining {
+    images: Vec<sweep_data::EvalImage>,
+}
+
+impl DuringTraining {
+    fn new(ds: &Dataset, cfg: &JobConfig) -> anyhow::Result<DuringTraining> {
+        let images = if cfg.eval.every > 0 {
+            ds.val_images().map_err(|e| anyhow!(e))?
+        } else {
+            Vec::new()
+        };
+        Ok(DuringTraining { images })
+    }
+
+    /// Evaluates at every `eval.every`-th iteration before the last (the final evaluation
+    /// records the last point); the numbers go out as an [`Event::Eval`].
+    fn validate(
+        &self,
+        model: &Segmentor,
+        cfg: &JobConfig,
+        iter: usize,
+        device: &Device,
+        obs: &mut dyn Observer,
+    ) -> anyhow::Result<()> {
+        let every = cfg.eval.every;
+        if every == 0 || iter % every != 0 || iter >= cfg.iters {
+            return Ok(());
+        }
+        let valid = model.valid();
+        let mut forward = |x: Tensor<4>| valid.forward(x);
+        let n = cfg.model.num_classes;
+        let metrics = eval::evaluate(&mut forward, &self.images, &cfg.eval, n, device, None)
+            .with_context(|| format!("validating at iteration {iter}"))?;
+        obs.event(Event::Eval {
+            iter,
+            metrics: summary_values(&metrics),
+        });
+        Ok(())
+    }
 }
 
 /// Iteration `it`'s batch as (images, labels) tensors on `ad`, its image count, and how long
@@ -450,15 +496,27 @@ fn evaluate_final(
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
     let mut forward = |x: Tensor<4>| valid.forward(x);
-    let metrics = eval::evaluate(
+    let target = eval::EvalTarget {
+        split: "val",
+        scale: DistanceScale::new(cfg.data.pixel_spacing),
+        predictions_dir: pred_dir.as_deref(),
+    };
+    let evaluation = eval::score(
         &mut forward,
         &images,
         &cfg.eval,
         cfg.model.num_classes,
         device,
-        pred_dir.as_deref(),
+        &target,
     )?;
-    let mut values = metrics.to_values("val");
+    let mut values = evaluation.metrics.to_values("val");
+    values.extend(image_summaries("val", &evaluation.images));
+    if cfg.eval.every > 0 {
+        obs.event(Event::Eval {
+            iter: cfg.iters,
+            metrics: summary_values(&evaluation.metrics),
+        });
+    }
     if let Some(train) = pace.metrics() {
         obs.event(Event::Log {
             message: format!(
@@ -471,7 +529,17 @@ fn evaluate_final(
     Ok(Outcome::Completed {
         iterations: cfg.iters,
         metrics: values,
+        images: evaluation.images,
     })
+}
+
+/// The summary numbers (no per-class values) of a validation during training.
+fn summary_values(metrics: &Metrics) -> Vec<MetricValue> {
+    metrics
+        .to_values("val")
+        .into_iter()
+        .filter(|m| m.class.is_none())
+        .collect()
 }
 
 /// Throughput of this attempt's training iterations, and how much of it the data loader cost.
@@ -611,6 +679,7 @@ fn run_noop(
     Ok(Outcome::Completed {
         iterations: cfg.iters,
         metrics: synthetic_metrics(cfg),
+        images: Vec::new(),
     })
 }
 

@@ -156,7 +156,7 @@ fn cfg(mode: &str, crop: usize, stride: usize) -> EvalConfig {
         mode: mode.parse().unwrap(),
         crop,
         stride,
-        save_predictions: false,
+        ..EvalConfig::default()
     }
 }
 

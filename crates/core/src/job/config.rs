@@ -153,6 +153,10 @@ pub struct DataConfig {
     /// Use only the first N validation images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_val: Option<usize>,
+    /// Size of a label pixel in mm, `[x, y]`, when known: surface distances (HD95, ASSD) are
+    /// then in mm, else in label pixels. Neither shipped data set states one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_spacing: Option<[f64; 2]>,
 }
 
 /// The data sets sweep knows how to read.
@@ -179,7 +183,64 @@ pub enum SplitConfig {
     Study,
     /// Patient-level split: DME image `img_K` belongs to subject `K / 11 + 1`.
     Subjects { train: Vec<u32>, val: Vec<u32> },
+    /// Patient-level K-fold cross-validation, `{fold: {folds: 5, fold: 2, by: subject}}`:
+    /// validate on fold `fold` (0-based) of `folds`, train on the other folds. The data set's
+    /// subjects, sorted ascending, are cut into `folds` contiguous groups, the first
+    /// `n % folds` one subject larger (scikit-learn's `KFold` without shuffling), so a
+    /// patient's images are all on one side. The sweep file's `cv:` key sets it per job.
+    Fold {
+        folds: u32,
+        fold: u32,
+        #[serde(default)]
+        by: FoldBy,
+    },
 }
+
+impl SplitConfig {
+    /// Checks what needs no data: at least 2 folds, `fold` one of them. (More folds than
+    /// subjects is found when the data set is opened.)
+    pub fn validate(&self) -> Result<(), super::ConfigError> {
+        let SplitConfig::Fold { folds, fold, .. } = *self else {
+            return Ok(());
+        };
+        if folds < 2 {
+            return Err(super::ConfigError::new(
+                "data.split.fold.folds",
+                format!("{folds} fold(s): cross-validation needs at least 2"),
+            ));
+        }
+        if fold >= folds {
+            return Err(super::ConfigError::new(
+                "data.split.fold.fold",
+                format!(
+                    "{fold} is not one of the {folds} folds (numbered from 0 to {})",
+                    folds - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `fold 3/5` for labels (1-based, as people count; the config's `fold` is 0-based).
+    pub fn fold_label(&self) -> Option<String> {
+        match self {
+            SplitConfig::Fold { folds, fold, .. } => Some(format!("fold {}/{folds}", fold + 1)),
+            _ => None,
+        }
+    }
+}
+
+/// What a cross-validation fold holds whole: every image of a subject (patient) is in the
+/// same fold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FoldBy {
+    /// DME: `img_K` belongs to subject `K / 11 + 1`; CHASE_DB1: `Image_NNL/R` to child NN.
+    #[default]
+    Subject,
+}
+
+named!(FoldBy, "fold grouping", { Subject => "subject" });
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -442,6 +503,10 @@ pub struct EvalConfig {
     /// Write each evaluated image's prediction (class indices) as a PNG.
     #[serde(default)]
     pub save_predictions: bool,
+    /// Also evaluate every this many iterations during training (0: only at the end); the
+    /// numbers become the job's validation curve.
+    #[serde(default, skip_serializing_if = "is_zero_usize")]
+    pub every: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -463,6 +528,7 @@ impl Default for EvalConfig {
             crop: d_eval_crop(),
             stride: d_stride(),
             save_predictions: false,
+            every: 0,
         }
     }
 }
@@ -523,6 +589,7 @@ impl Default for DataConfig {
             photometric: false,
             limit_train: None,
             limit_val: None,
+            pixel_spacing: None,
         }
     }
 }
@@ -659,6 +726,8 @@ mod tests {
         check_names(&[ScheduleKind::Poly, ScheduleKind::Constant]);
         assert_eq!(ScheduleKind::NAMES, ["poly", "constant"]);
         check_names(&[EvalMode::Slide, EvalMode::Whole]);
+        check_names(&[FoldBy::Subject]);
+        assert_eq!(FoldBy::NAMES, ["subject"]);
         assert_eq!(EvalMode::NAMES, ["slide", "whole"]);
         let faults = [
             FaultKind::Abort,
@@ -681,5 +750,42 @@ mod tests {
         assert_eq!(json["data"]["dataset"], "dme");
         assert_eq!(json["schedule"]["type"], "poly");
         assert_eq!(json["eval"]["mode"], "slide");
+    }
+
+    #[test]
+    fn fold_split_serialises_readably_and_validates() {
+        let split = SplitConfig::Fold {
+            folds: 5,
+            fold: 2,
+            by: FoldBy::Subject,
+        };
+        assert_eq!(
+            serde_json::to_string(&split).unwrap(),
+            r#"{"fold":{"folds":5,"fold":2,"by":"subject"}}"#
+        );
+        let read: SplitConfig =
+            serde_json::from_str(r#"{"fold": {"folds": 5, "fold": 2}}"#).unwrap();
+        assert_eq!(read, split);
+        assert_eq!(split.fold_label().as_deref(), Some("fold 3/5"));
+        assert_eq!(SplitConfig::Study.fold_label(), None);
+        split.validate().unwrap();
+        let bad = |folds, fold| {
+            let e = SplitConfig::Fold {
+                folds,
+                fold,
+                by: FoldBy::Subject,
+            }
+            .validate()
+            .unwrap_err();
+            e.to_string()
+        };
+        assert_eq!(
+            bad(1, 0),
+            "data.split.fold.folds: 1 fold(s): cross-validation needs at least 2"
+        );
+        assert_eq!(
+            bad(5, 5),
+            "data.split.fold.fold: 5 is not one of the 5 folds (numbered from 0 to 4)"
+        );
     }
 }

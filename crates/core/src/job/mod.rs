@@ -118,6 +118,7 @@ impl JobConfig {
     }
 
     fn validate_data(&self) -> Result<(), ConfigError> {
+        self.data.split.validate()?;
         if !(0.0..=1.0).contains(&self.data.flip) {
             return invalid(
                 "data.flip",

@@ -11,15 +11,23 @@ pub mod status;
 pub use plan::{plan_json, plan_table};
 pub use show::show;
 pub use status::status;
+pub mod compare;
+pub mod pictures;
+pub mod significance;
 mod table;
 
-pub use plot::{write_curves_svg, write_leaderboard_svg};
+pub use pictures::{write_plots, Pictures};
+pub use significance::{test_groups, Evidence, ImageTally, Significance};
+
+pub use plot::{
+    box_plots, leaderboard_chart, learning_curves, overlays, BoardMark, BoardRow, CurveGroup,
+    OverlayPanel, RunCurve,
+};
 
 use crate::job::JobStatus;
 use crate::store::{JobRow, Store};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// Output format of [`render`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -274,6 +282,12 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
                 if let Some(obj) = v.as_object_mut() {
                     obj.remove("seed");
                 }
+                // The folds of one cross-validation are one group, as seeds are (their
+                // number stays in the key: 3 and 5 folds are different estimates).
+                let fold = v.pointer_mut("/data/split/fold");
+                if let Some(fold) = fold.and_then(|f| f.as_object_mut()) {
+                    fold.remove("fold");
+                }
                 v.to_string()
             }
             // Unparsable config: its own group.
@@ -300,21 +314,41 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
 }
 
 /// The runs' label; if seeds made them differ (`..., seed 3`), the comma-separated parts
-/// they share.
+/// they share. Cross-validation folds (`..., fold 2/5`) become `..., 5-fold cv`.
 fn common_label(runs: &[&JobRow]) -> String {
-    let first = &runs[0].label;
-    if runs.iter().all(|r| &r.label == first) {
-        return first.clone();
-    }
-    let parts: Vec<&str> = first
-        .split(", ")
-        .filter(|p| runs.iter().all(|r| r.label.split(", ").any(|q| q == *p)))
+    let mut folds = None;
+    let labels: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let kept = r.label.split(", ").filter(|p| {
+                let n = p.strip_prefix("fold ").and_then(|f| f.split_once('/'));
+                let n = n.filter(|(k, n)| k.parse::<u32>().is_ok() && n.parse::<u32>().is_ok());
+                if let Some((_, n)) = n {
+                    folds = Some(n.to_string());
+                }
+                n.is_none()
+            });
+            kept.collect::<Vec<_>>().join(", ")
+        })
         .collect();
-    if parts.is_empty() {
+    let first = &labels[0];
+    let mut label = if labels.iter().all(|l| l == first) {
         first.clone()
     } else {
-        parts.join(", ")
+        let parts: Vec<&str> = first
+            .split(", ")
+            .filter(|p| labels.iter().all(|l| l.split(", ").any(|q| q == *p)))
+            .collect();
+        if parts.is_empty() {
+            first.clone()
+        } else {
+            parts.join(", ")
+        }
+    };
+    if let Some(n) = folds {
+        label.push_str(&format!(", {n}-fold cv"));
     }
+    label
 }
 
 /// Groups, sorts (missing or NaN values last either way; ties by label) and cuts to `top`.
@@ -323,6 +357,7 @@ pub fn rank<'a>(rows: &'a [JobRow], opts: &ReportOptions) -> Result<Vec<Group<'a
     let split = opts.split.as_deref();
     let mut keyed: Vec<(Option<f64>, Group<'a>)> = group_rows(rows, opts.all)
         .into_iter()
+        .filter(|g| opts.sweep.as_ref().is_none_or(|s| &g.sweep == s))
         .map(|g| {
             let v = g.stat(&sort, split).map(|s| s.mean).filter(|v| !v.is_nan());
             (v, g)
@@ -366,14 +401,79 @@ pub fn rank<'a>(rows: &'a [JobRow], opts: &ReportOptions) -> Result<Vec<Group<'a
     Ok(keyed.into_iter().map(|(_, group)| group).collect())
 }
 
-/// Renders the leaderboard of `rows` (from [`Store::report_rows`]).
-/// Rows of other sweeps than `opts.sweep` (when given) are left out.
+/// Renders the leaderboard of `rows` (from [`Store::report_rows`]) without per-image results:
+/// means, spreads and t intervals over seeds, no bootstrap.
 pub fn render(rows: &[JobRow], opts: &ReportOptions) -> Result<String> {
-    let rows: Vec<JobRow> = match &opts.sweep {
-        Some(name) => rows.iter().filter(|r| &r.sweep == name).cloned().collect(),
-        None => rows.to_vec(),
+    render_with(rows, &Evidence::default(), opts)
+}
+
+/// A ranked leaderboard with everything its renderings show.
+pub(crate) struct Board<'a> {
+    pub groups: Vec<Group<'a>>,
+    pub columns: Vec<(String, MetricKey)>,
+    /// The sort metric: its confidence interval and the bootstrap are about it.
+    pub sort: MetricKey,
+    pub significance: Option<Significance>,
+    pub images: Vec<Option<ImageTally>>,
+}
+
+impl Board<'_> {
+    /// The sort metric's summary (n, mean, std, t interval) of group `i`.
+    pub fn summary(&self, i: usize, split: Option<&str>) -> Option<crate::stats::Summary> {
+        let stat = self.groups[i].stat(&self.sort, split)?;
+        crate::stats::summarize(&stat.values)
+    }
+
+    pub fn test(&self, i: usize) -> Option<&significance::RowTest> {
+        self.significance.as_ref()?.rows[i].as_ref()
+    }
+}
+
+/// [`render`] with the jobs' per-image results: adds the bootstrap's "≈ best" and P(best).
+/// Rows of other sweeps than `opts.sweep` (when given) are left out.
+pub fn render_with(rows: &[JobRow], evidence: &Evidence, opts: &ReportOptions) -> Result<String> {
+    let board = board(rows, evidence, opts)?;
+    Ok(match opts.format {
+        Format::Table => table::text(&board, opts),
+        Format::Markdown => table::markdown(&board, opts),
+        Format::Csv => table::csv(&board, opts),
+        Format::Json => table::json(&board, opts)?,
+    })
+}
+
+/// Ranks the rows (of `opts.sweep` when given) and tests them against the best.
+pub(crate) fn board<'a>(
+    rows: &'a [JobRow],
+    evidence: &Evidence,
+    opts: &ReportOptions,
+) -> Result<Board<'a>> {
+    // Every row is tested, not only the `top` shown: cutting the table changes no verdict.
+    let all_rows = ReportOptions {
+        top: None,
+        ..opts.clone()
     };
-    let ranked = rank(&rows, opts)?;
+    let mut groups = rank(rows, &all_rows)?;
+    let sort = MetricKey::parse(&opts.sort)?;
+    let split = opts.split.as_deref().unwrap_or("val");
+    let mut significance = test_groups(&groups, &sort, split, evidence, !opts.asc)?;
+    if let Some(n) = opts.top {
+        groups.truncate(n);
+        if let Some(s) = significance.as_mut() {
+            s.rows.truncate(n);
+        }
+    }
+    let images = groups.iter().map(|g| evidence.tally(g, split)).collect();
+    Ok(Board {
+        columns: columns(opts)?,
+        groups,
+        sort,
+        significance,
+        images,
+    })
+}
+
+/// The study's columns, then those asked for.
+fn columns(opts: &ReportOptions) -> Result<Vec<(String, MetricKey)>> {
     let mut columns: Vec<(String, MetricKey)> = DEFAULT_COLUMNS
         .iter()
         .map(|(h, m)| (h.to_string(), MetricKey::parse(m).expect("valid")))
@@ -386,58 +486,14 @@ pub fn render(rows: &[JobRow], opts: &ReportOptions) -> Result<String> {
             columns.push((c.trim().to_string(), key));
         }
     }
-    Ok(match opts.format {
-        Format::Table => table::text(&ranked, &columns, opts),
-        Format::Markdown => table::markdown(&ranked, &columns, opts),
-        Format::Csv => table::csv(&ranked, &columns, opts),
-        Format::Json => table::json(&ranked, opts)?,
-    })
+    Ok(columns)
 }
 
 /// Reads the database and renders (the `sweep report` command).
 pub async fn report(store: &dyn Store, opts: &ReportOptions) -> Result<String> {
     let rows = store.report_rows(opts.sweep.as_deref()).await?;
-    render(&rows, opts)
-}
-
-/// Writes `curves.svg` (loss of every job of the report) and `leaderboard.svg` (the sort
-/// metric) into `dir`; returns their paths.
-pub async fn write_plots(
-    store: &dyn Store,
-    opts: &ReportOptions,
-    dir: &Path,
-) -> Result<Vec<PathBuf>> {
-    let rows = store.report_rows(opts.sweep.as_deref()).await?;
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("cannot create plot folder {}: {e}", dir.display()))?;
-    let mut curves = Vec::new();
-    for r in rows
-        .iter()
-        .filter(|r| opts.all || r.status == JobStatus::Succeeded)
-    {
-        let c = store.curve(r.job_id).await?;
-        if c.is_empty() {
-            continue;
-        }
-        let label = if r.seed != 0
-            || rows
-                .iter()
-                .any(|o| o.label == r.label && o.job_id != r.job_id)
-        {
-            format!("{} (seed {})", r.label, r.seed)
-        } else {
-            r.label.clone()
-        };
-        curves.push((
-            label,
-            c.into_iter().map(|p| (p.iteration, p.loss)).collect(),
-        ));
-    }
-    let curves_path = dir.join("curves.svg");
-    write_curves_svg(&curves, &curves_path)?;
-    let board_path = dir.join("leaderboard.svg");
-    write_leaderboard_svg(&rows, &opts.sort, &board_path)?;
-    Ok(vec![curves_path, board_path])
+    let evidence = Evidence::load(store, &rows).await?;
+    render_with(&rows, &evidence, opts)
 }
 
 #[cfg(test)]

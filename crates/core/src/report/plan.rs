@@ -1,5 +1,6 @@
 //! `sweep plan`: the jobs a sweep file expands to, as a table or JSON.
 
+use crate::job::SplitConfig;
 use crate::sweepfile::{PlannedJob, SweepSpec};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
@@ -46,11 +47,26 @@ pub fn plan_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
         table.add_row(row);
     }
     format!(
-        "sweep {} ({}): {} job(s)\n{table}",
+        "sweep {} ({}): {} job(s){}\n{table}",
         spec.name,
         spec.path.display(),
-        plan.len()
+        plan.len(),
+        cv_note(plan)
     )
+}
+
+/// `; 5-fold cross-validation by subject (...)` when the jobs are folds (`cv:`), else nothing.
+fn cv_note(plan: &[PlannedJob]) -> String {
+    let cv = plan.iter().find_map(|p| match p.config.data.split {
+        SplitConfig::Fold { folds, by, .. } if p.stage.is_none() => Some((folds, by)),
+        _ => None,
+    });
+    cv.map_or_else(String::new, |(n, by)| {
+        format!(
+            "; {n}-fold cross-validation by {by} (fold k/{n} validates on the k-th of {n} \
+             contiguous groups of the sorted {by}s and trains on the others)"
+        )
+    })
 }
 
 pub fn plan_json(spec: &SweepSpec, plan: &[PlannedJob]) -> serde_json::Result<String> {

@@ -1,7 +1,8 @@
 //! `sweep show JOB`: one job in full: its resolved config, status, every attempt with the
 //! reason it ended, its metrics, its artifact folder and the tail of its log.
 
-use crate::protocol::WORKER_LOG;
+use crate::metrics::surface::Presence;
+use crate::protocol::{ImageMetric, WORKER_LOG};
 use crate::store::{AttemptRow, JobRow, Store};
 use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
@@ -11,8 +12,9 @@ use std::path::Path;
 /// Lines of the job's log shown.
 const LOG_TAIL_LINES: usize = 20;
 
-/// The job `selector` names (id, hash prefix or label), rendered for a terminal.
-pub async fn show(store: &dyn Store, selector: &str) -> Result<String> {
+/// The job `selector` names (id, hash prefix or label), rendered for a terminal; with
+/// `images`, also its per-image results.
+pub async fn show(store: &dyn Store, selector: &str, images: bool) -> Result<String> {
     let job = store.find_job(selector).await?;
     let attempts = store.attempts(job.job_id).await?;
     let mut out = String::new();
@@ -26,6 +28,17 @@ pub async fn show(store: &dyn Store, selector: &str) -> Result<String> {
     }
     if !job.metrics.is_empty() {
         writeln!(out, "\nmetrics:\n{}", metrics_table(&job))?;
+    }
+    if images {
+        let rows = store.image_metrics(job.job_id).await?;
+        if rows.is_empty() {
+            writeln!(
+                out,
+                "\nper-image results: none recorded (sweep 0.2 and earlier did not)"
+            )?;
+        } else {
+            writeln!(out, "\nper-image results:\n{}", images_table(&rows))?;
+        }
     }
     if let Some(dir) = &job.artifact_dir {
         writeln!(out, "\nartifacts: {dir}")?;
@@ -116,6 +129,37 @@ fn metrics_table(job: &JobRow) -> Table {
             m.name.clone(),
             m.class.map(|c| c.to_string()).unwrap_or("mean".into()),
             format!("{:.2}", m.value),
+        ]);
+    }
+    t
+}
+
+fn images_table(rows: &[ImageMetric]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "split", "image", "class", "I", "P", "G", "Dice", "HD95", "ASSD", "unit", "fluid in",
+    ]);
+    let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for m in rows {
+        let presence = m.presence.map(|p| match p {
+            Presence::Both => "both",
+            Presence::Neither => "neither",
+            Presence::LabelOnly => "label only (missed)",
+            Presence::PredictionOnly => "prediction only",
+        });
+        t.add_row(vec![
+            m.split.clone(),
+            m.image.clone(),
+            m.class.to_string(),
+            m.intersect.to_string(),
+            m.pred.to_string(),
+            m.label.to_string(),
+            num(m.dice),
+            num(m.hd95),
+            num(m.assd),
+            m.unit.clone(),
+            presence.unwrap_or("").to_string(),
         ]);
     }
     t

@@ -1,31 +1,64 @@
 //! The four renderings of a ranked leaderboard.
 
-use super::{Group, MetricKey, ReportOptions};
+use super::{Board, Group, MetricKey, ReportOptions};
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-type Columns = [(String, MetricKey)];
-
 fn show_n(groups: &[Group]) -> bool {
     groups.iter().any(|g| g.runs.len() > 1)
 }
 
+fn show_ci(board: &Board, opts: &ReportOptions) -> bool {
+    (0..board.groups.len()).any(|i| {
+        board
+            .summary(i, opts.split.as_deref())
+            .is_some_and(|s| s.ci95.is_some())
+    })
+}
+
+fn ci_cell(board: &Board, i: usize, opts: &ReportOptions) -> String {
+    match board.summary(i, opts.split.as_deref()).and_then(|s| s.ci95) {
+        Some((lo, hi)) => format!("{lo:.2} to {hi:.2}"),
+        None => "-".into(),
+    }
+}
+
+fn best_cells(board: &Board, i: usize) -> [String; 2] {
+    match board.test(i) {
+        Some(t) => [
+            if t.best {
+                "best".into()
+            } else if t.indistinguishable {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+            format!("{:.0}%", 100.0 * t.prob_best),
+        ],
+        None => ["-".into(), "-".into()],
+    }
+}
+
 /// Header and cells of the human-readable tables.
-fn grid(
-    groups: &[Group],
-    columns: &Columns,
-    opts: &ReportOptions,
-) -> (Vec<String>, Vec<Vec<String>>) {
-    let with_n = show_n(groups);
+fn grid(board: &Board, opts: &ReportOptions) -> (Vec<String>, Vec<Vec<String>>) {
+    let groups = &board.groups;
+    let (with_n, with_ci) = (show_n(groups), show_ci(board, opts));
+    let with_test = board.significance.is_some();
     let mut header = vec!["Model".to_string()];
     if opts.all {
         header.push("Status".into());
     }
-    header.extend(columns.iter().map(|(h, _)| h.clone()));
+    header.extend(board.columns.iter().map(|(h, _)| h.clone()));
     if with_n {
         header.push("n".into());
+    }
+    if with_ci {
+        header.push(format!("{} 95% CI", board.sort));
+    }
+    if with_test {
+        header.extend(["≈ best".to_string(), "P(best)".to_string()]);
     }
     let with_reason = opts.all && groups.iter().any(|g| g.reason().is_some());
     if with_reason {
@@ -33,12 +66,13 @@ fn grid(
     }
     let rows = groups
         .iter()
-        .map(|g| {
+        .enumerate()
+        .map(|(i, g)| {
             let mut row = vec![g.label.clone()];
             if opts.all {
                 row.push(g.status.clone());
             }
-            for (_, key) in columns {
+            for (_, key) in &board.columns {
                 row.push(
                     g.stat(key, opts.split.as_deref())
                         .map(|s| s.display())
@@ -47,6 +81,12 @@ fn grid(
             }
             if with_n {
                 row.push(g.runs.len().to_string());
+            }
+            if with_ci {
+                row.push(ci_cell(board, i, opts));
+            }
+            if with_test {
+                row.extend(best_cells(board, i));
             }
             if with_reason {
                 row.push(g.reason().unwrap_or_default());
@@ -57,9 +97,46 @@ fn grid(
     (header, rows)
 }
 
+/// What the statistics columns mean, and how many images the empty-mask policy decided.
+fn footnotes(board: &Board, opts: &ReportOptions) -> String {
+    let mut out = String::new();
+    if show_ci(board, opts) {
+        out += "95% CI: Student's t interval of the mean over the row's runs (seeds, folds).\n";
+    }
+    if let Some(sig) = &board.significance {
+        out += &format!(
+            "≈ best: not distinguishable from the best row in {} (paired bootstrap over {} \
+             validation images and the seeds, {} replicates, Holm-corrected at α = {}); \
+             P(best): share of replicates in which the row is best.\n",
+            sig.metric, sig.images, sig.replicates, sig.alpha
+        );
+    }
+    let tallied = board
+        .groups
+        .iter()
+        .zip(&board.images)
+        .find_map(|(g, t)| t.as_ref().map(|t| (g, t)));
+    if let Some((g, t)) = tallied {
+        let per_run = |n: usize| n as f64 / t.runs as f64;
+        out += &format!(
+            "Per image ({}): {:.0} of {:.0} validation images have no fluid in the label; it \
+             predicts none on {:.1} of them (Dice and distances undefined, left out of imgDice, \
+             HD95, ASSD) and some on {:.1} (Dice 0, distances = the image diagonal), and misses \
+             the fluid of {:.1} images entirely (per run).\n",
+            g.label,
+            per_run(t.neither + t.prediction_only),
+            per_run(t.images),
+            per_run(t.neither),
+            per_run(t.prediction_only),
+            per_run(t.label_only),
+        );
+    }
+    out
+}
+
 /// Terminal table (comfy-table); numbers right-aligned.
-pub(super) fn text(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> String {
-    let (header, rows) = grid(groups, columns, opts);
+pub(super) fn text(board: &Board, opts: &ReportOptions) -> String {
+    let (header, rows) = grid(board, opts);
     let text_cols = if opts.all { 2 } else { 1 };
     let mut table = Table::new();
     table
@@ -76,7 +153,7 @@ pub(super) fn text(groups: &[Group], columns: &Columns, opts: &ReportOptions) ->
     }
     let mut out = table.to_string();
     out.push('\n');
-    out
+    out + &footnotes(board, opts)
 }
 
 /// Where the numeric columns end: the reason (when shown) is text, left-aligned.
@@ -89,8 +166,8 @@ fn md_escape(s: &str) -> String {
 }
 
 /// GitHub Markdown table, like the study's README.
-pub(super) fn markdown(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> String {
-    let (header, rows) = grid(groups, columns, opts);
+pub(super) fn markdown(board: &Board, opts: &ReportOptions) -> String {
+    let (header, rows) = grid(board, opts);
     let text_cols = if opts.all { 2 } else { 1 };
     let line = |cells: &[String]| {
         format!(
@@ -117,6 +194,12 @@ pub(super) fn markdown(groups: &[Group], columns: &Columns, opts: &ReportOptions
     for row in &rows {
         out.push_str(&line(row));
     }
+    let notes = footnotes(board, opts);
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes.trim_end().replace('\n', "\n\n"));
+        out.push('\n');
+    }
     out
 }
 
@@ -138,7 +221,8 @@ fn num(v: f64) -> String {
 
 /// CSV at full precision: `sweep,job_ids,model,status,n`, then `<metric>,<metric>_std` per
 /// column (std empty for a single run, both empty when the metric is missing).
-pub(super) fn csv(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> String {
+pub(super) fn csv(board: &Board, opts: &ReportOptions) -> String {
+    let (groups, columns) = (&board.groups, &board.columns);
     let mut header: Vec<String> = ["sweep", "job_ids", "model", "status", "n"]
         .iter()
         .map(|s| s.to_string())
@@ -147,13 +231,17 @@ pub(super) fn csv(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> 
         header.push(h.clone());
         header.push(format!("{h}_std"));
     }
+    for extra in ["ci95_lo", "ci95_hi"] {
+        header.push(format!("{}_{extra}", board.sort));
+    }
+    header.extend(["indistinguishable".into(), "prob_best".into()]);
     let mut out = header
         .iter()
         .map(|h| csv_field(h))
         .collect::<Vec<_>>()
         .join(",");
     out.push('\n');
-    for g in groups {
+    for (i, g) in groups.iter().enumerate() {
         let ids: Vec<String> = g.runs.iter().map(|r| r.job_id.to_string()).collect();
         let mut cells = vec![
             g.sweep.clone(),
@@ -174,6 +262,15 @@ pub(super) fn csv(groups: &[Group], columns: &Columns, opts: &ReportOptions) -> 
                 }
             }
         }
+        let ci = board.summary(i, opts.split.as_deref()).and_then(|s| s.ci95);
+        cells.push(ci.map(|c| num(c.0)).unwrap_or_default());
+        cells.push(ci.map(|c| num(c.1)).unwrap_or_default());
+        let test = board.test(i);
+        cells.push(
+            test.map(|t| t.indistinguishable.to_string())
+                .unwrap_or_default(),
+        );
+        cells.push(test.map(|t| num(t.prob_best)).unwrap_or_default());
         out.push_str(
             &cells
                 .iter()
@@ -191,16 +288,52 @@ fn config_value(s: &str) -> Value {
 }
 
 /// JSON: one object per row with everything known about its runs. NaN becomes null.
-pub(super) fn json(groups: &[Group], opts: &ReportOptions) -> Result<String> {
+/// The sort metric's statistics of row `i`: n, mean, std, per-run values, t interval, and
+/// the bootstrap's verdict (null when the row was not tested).
+fn row_stats(board: &Board, i: usize, opts: &ReportOptions) -> Value {
+    let split = opts.split.as_deref();
+    let values = board.groups[i].stat(&board.sort, split).map(|s| s.values);
+    let summary = board.summary(i, split);
+    let test = board.test(i);
+    json!({
+        "metric": board.sort.to_string(),
+        "n": summary.as_ref().map(|s| s.n),
+        "mean": summary.as_ref().map(|s| s.mean),
+        "std": summary.as_ref().and_then(|s| s.std),
+        "ci95": summary.as_ref().and_then(|s| s.ci95).map(|(lo, hi)| [lo, hi]),
+        "values": values,
+        "best": test.map(|t| t.best),
+        "indistinguishable": test.map(|t| t.indistinguishable),
+        "prob_best": test.map(|t| t.prob_best),
+        "p_vs_best": test.and_then(|t| t.p),
+        "p_vs_best_holm": test.and_then(|t| t.p_adjusted),
+        "test": board.significance.as_ref().map(|s| json!({
+            "kind": "paired bootstrap over validation images and seeds",
+            "images": s.images,
+            "replicates": s.replicates,
+            "alpha": s.alpha,
+            "correction": "holm",
+        })),
+        "images": board.images[i],
+    })
+}
+
+pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
     let split = opts.split.as_deref();
     let mut out = Vec::new();
-    for (rank, g) in groups.iter().enumerate() {
+    for (rank, g) in board.groups.iter().enumerate() {
         let mut metrics = Map::new();
         for key in g.metric_keys(split) {
             if let Some(s) = g.stat(&key, split) {
+                let ci = crate::stats::summarize(&s.values).and_then(|s| s.ci95);
                 metrics.insert(
                     key.to_string(),
-                    json!({ "mean": s.mean, "std": s.std, "values": s.values }),
+                    json!({
+                        "mean": s.mean,
+                        "std": s.std,
+                        "ci95": ci.map(|(lo, hi)| [lo, hi]),
+                        "values": s.values,
+                    }),
                 );
             }
         }
@@ -246,6 +379,7 @@ pub(super) fn json(groups: &[Group], opts: &ReportOptions) -> Result<String> {
             "job_ids": g.runs.iter().map(|r| r.job_id).collect::<Vec<_>>(),
             "config": config_value(&g.runs[0].config_json),
             "metrics": metrics,
+            "stats": row_stats(board, rank, opts),
             "artifact_dirs": g.runs.iter().map(|r| r.artifact_dir.clone()).collect::<Vec<_>>(),
             "runs": runs,
         }));

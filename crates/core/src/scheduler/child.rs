@@ -195,6 +195,11 @@ impl Watch<'_> {
                     .await?;
                 self.timings.store += t.elapsed();
             }
+            Event::Eval { iter, metrics } => {
+                let t = Instant::now();
+                self.store.record_eval(self.job_id, iter, &metrics).await?;
+                self.timings.store += t.elapsed();
+            }
             Event::Log { message } => tracing::info!("{message}"),
         }
         if self.last_flush.elapsed() >= CURVE_FLUSH {
@@ -294,8 +299,10 @@ fn finish_from(result: JobResult) -> Finish {
         Outcome::Completed {
             iterations,
             metrics,
+            images,
         } => Finish::Succeeded {
             metrics,
+            images,
             iterations,
             sweep_version: result.sweep_version,
         },

@@ -18,7 +18,7 @@ pub use owner::{local_hostname, now_ms, owner_is_gone, Owner};
 pub use sqlite::SqliteStore;
 
 use crate::job::{FailureKind, JobStatus};
-use crate::protocol::MetricValue;
+use crate::protocol::{ImageMetric, MetricValue};
 use anyhow::{bail, Result};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -104,6 +104,8 @@ pub struct ClaimedJob {
 pub enum Finish {
     Succeeded {
         metrics: Vec<MetricValue>,
+        /// Per image and class (empty for jobs that did not record them).
+        images: Vec<ImageMetric>,
         iterations: usize,
         /// The sweep build that produced the result.
         sweep_version: Option<String>,
@@ -267,6 +269,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn set_artifact_dir(&self, job_id: i64, dir: &str) -> Result<()>;
     /// Curve points in one transaction; an iteration recorded before (a resume) is overwritten.
     async fn record_curve(&self, job_id: i64, points: &[CurvePoint]) -> Result<()>;
+    /// Validation metrics measured during training (`eval.every`); an iteration recorded
+    /// before (a resume) is overwritten.
+    async fn record_eval(
+        &self,
+        job_id: i64,
+        iteration: usize,
+        values: &[MetricValue],
+    ) -> Result<()>;
     /// `kind`: one of [`ARTIFACT_KINDS`].
     async fn record_artifact(
         &self,
@@ -294,6 +304,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn artifacts(&self, job_id: i64) -> Result<Vec<(String, String, Option<usize>)>>;
     /// A job's curve by iteration; NaN losses read back as NaN.
     async fn curve(&self, job_id: i64) -> Result<Vec<CurvePoint>>;
+    /// A job's validation curve: (iteration, metric), by iteration then name.
+    async fn eval_curve(&self, job_id: i64) -> Result<Vec<(usize, MetricValue)>>;
+    /// A job's per-image results, by split, image and class (empty when not recorded).
+    async fn image_metrics(&self, job_id: i64) -> Result<Vec<ImageMetric>>;
     /// "ok" for a sound database, else the backend's list of problems.
     async fn integrity_check(&self) -> Result<String>;
 

@@ -3,7 +3,7 @@
 //! mapped back to the line that set the offending value.
 
 use super::de::{from_node, DeError};
-use super::parse::Sweep;
+use super::parse::{Cv, Sweep};
 use super::suggest::{did_you_mean, humanize};
 use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
 use super::{format_value, Ctx, PlannedJob, SpecError, MAX_JOBS};
@@ -12,8 +12,8 @@ use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-/// Keys the label already shows (besides `seed`, left out on purpose).
-const LABEL_SHOWN: &[&str] = &["crop", "iters", "model.head", "loss", "seed"];
+/// Keys the label already shows (besides `seed`, left out on purpose; `fold` as `fold k/N`).
+const LABEL_SHOWN: &[&str] = &["crop", "iters", "model.head", "loss", "seed", "fold"];
 
 pub(crate) struct Planned {
     pub jobs: Vec<PlannedJob>,
@@ -231,12 +231,14 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             stage: None,
         });
     }
+    let points = with_folds(points, sw, ctx)?;
     let built = with_seeds(points, sw, ctx)?
         .into_iter()
         .map(|c| build(c, ctx))
         .collect::<Result<Vec<_>, _>>()?;
-    let (built, warnings) = exclude(sw, &base, built, ctx)?;
+    let (built, mut warnings) = exclude(sw, &base, built, ctx)?;
     let (stages, stage_hash) = build_stages(sw, &base, ctx)?;
+    warnings.extend(stages_seeing_folds(sw, &stages, &built, ctx));
     let varied_keys = varied_keys(sw);
 
     let mut seen = HashSet::new();
@@ -338,6 +340,126 @@ fn include_points(sw: &Sweep, base: &Node, ctx: &Ctx) -> Result<Vec<Candidate>, 
         });
     }
     Ok(points)
+}
+
+/// With `cv`, every point once per fold (point-major, then fold), `data.split` set to the
+/// fold. A point that sets another split is an error: `cv` defines the split.
+fn with_folds(points: Vec<Candidate>, sw: &Sweep, ctx: &Ctx) -> Result<Vec<Candidate>, SpecError> {
+    let Some(cv) = &sw.cv else {
+        return Ok(points);
+    };
+    if points.len().saturating_mul(cv.folds as usize) > MAX_JOBS {
+        return Err(ctx.error(
+            &cv.folds_at,
+            format!(
+                "{} points x {} folds is more than {MAX_JOBS} jobs",
+                points.len(),
+                cv.folds
+            ),
+        ));
+    }
+    let split_path = [Seg::Key("data".into()), Seg::Key("split".into())];
+    let mut out = Vec::new();
+    for p in &points {
+        if let Some(at) = other_split(&p.tree) {
+            let mut e = ctx.error(
+                &at,
+                format!(
+                    "cv: {{folds: {}}} defines every job's split (fold k validates on the k-th group of subjects and trains on the rest); drop data.split or set it to study",
+                    cv.folds
+                ),
+            );
+            e.job = job_context(&p.context);
+            return Err(e);
+        }
+        for fold in 0..cv.folds {
+            let mut tree = p.tree.clone();
+            tree.set(&split_path, &fold_node(cv, fold), &cv.key_at)
+                .map_err(fail(ctx))?;
+            let mut context = p.context.clone();
+            context.push(("fold".into(), format!("{}/{}", fold + 1, cv.folds)));
+            out.push(Candidate {
+                tree,
+                context,
+                stage: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Where a job tree sets `data.split` to anything but `study`.
+fn other_split(tree: &Node) -> Option<Origin> {
+    let path = [Seg::Key("data".into()), Seg::Key("split".into())];
+    let (entry, node, depth) = tree.locate(&path);
+    match (&node.kind, entry) {
+        _ if depth < path.len() => None,
+        (Kind::Leaf(Value::String(s)), _) if s == "study" => None,
+        (Kind::Leaf(Value::Null), _) => None,
+        (Kind::Leaf(_), _) => Some(node.at.clone()),
+        (_, Some(e)) => Some(e.key_at.clone()),
+        (_, None) => Some(node.at.clone()),
+    }
+}
+
+/// `{fold: {folds: N, fold: k, by: subject}}`, each value located at what `cv` wrote.
+fn fold_node(cv: &Cv, fold: u32) -> Node {
+    let leaf = |v: Value, at: &Origin| Node {
+        kind: Kind::Leaf(v),
+        at: at.clone(),
+    };
+    let entry = |key: &str, value: Node| super::tree::Entry {
+        key: key.into(),
+        key_at: value.at.clone(),
+        value,
+    };
+    let inner = Node {
+        kind: Kind::Map(vec![
+            entry("folds", leaf(Value::from(cv.folds), &cv.folds_at)),
+            entry("fold", leaf(Value::from(fold), &cv.key_at)),
+            entry("by", leaf(Value::from(cv.by.name()), &cv.by_at)),
+        ]),
+        at: cv.key_at.clone(),
+    };
+    Node {
+        kind: Kind::Map(vec![entry("fold", inner)]),
+        at: cv.key_at.clone(),
+    }
+}
+
+/// `crop=288, fold=2/5`: the point being expanded, for messages.
+fn job_context(context: &[(String, String)]) -> Option<String> {
+    let pairs: Vec<String> = context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    (!pairs.is_empty()).then(|| pairs.join(", "))
+}
+
+/// Warnings for stages that train on the data the folds are cut from: their weights have
+/// seen every fold's val subjects, so the dependants' fold scores are not held out.
+fn stages_seeing_folds(sw: &Sweep, stages: &[Built], built: &[Built], ctx: &Ctx) -> Vec<SpecError> {
+    let Some(cv) = &sw.cv else {
+        return Vec::new();
+    };
+    let same_data = |s: &Built| {
+        built.iter().any(|b| {
+            let (d, sd) = (&b.config.data, &s.config.data);
+            b.init_from() == s.stage.as_deref() && d.dataset == sd.dataset && d.root == sd.root
+        })
+    };
+    stages
+        .iter()
+        .filter(|s| same_data(s))
+        .map(|s| {
+            ctx.error(
+                &cv.key_at,
+                format!(
+                    "stage {:?} trains on {} ({}), which the folds split: its weights have seen every fold's val subjects",
+                    s.stage.as_deref().unwrap_or_default(),
+                    s.config.data.dataset,
+                    s.config.data.root.display()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Every point once per seed, all points of the first seed first (so an interrupted sweep
@@ -483,6 +605,9 @@ fn varied_keys(sw: &Sweep) -> Vec<String> {
     if sw.seeds.is_some() {
         keys.push("seed".into());
     }
+    if sw.cv.is_some() {
+        keys.push("fold".into());
+    }
     collapse_init(keys)
 }
 
@@ -531,6 +656,12 @@ fn planned_job(
         .map(|k| {
             let v = if k == "init" {
                 init_label(&b.config)
+            } else if k == "fold" {
+                b.config
+                    .data
+                    .split
+                    .fold_label()
+                    .map_or_else(|| "-".into(), |l| l.trim_start_matches("fold ").to_string())
             } else {
                 parse_path(&k)
                     .and_then(|p| get(&b.resolved, &p).map(format_value))
@@ -544,6 +675,9 @@ fn planned_job(
         if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
             label.push_str(&format!(", {k}={v}"));
         }
+    }
+    if let Some(fold) = b.config.data.split.fold_label() {
+        label.push_str(&format!(", {fold}"));
     }
     if let Some(s) = &b.stage {
         label = format!("{s}: {label}");

@@ -8,6 +8,7 @@
 //! include: [{crop: 288, loss: dice}]                     # extra jobs, each on top of base
 //! exclude: [{crop: 320, model.head: fcn}]                # drop points matching ALL keys
 //! seeds: [0, 1, 2]                                       # every job once per seed
+//! cv: {folds: 5, by: subject}                            # every job once per fold (data.split)
 //! max_attempts: 3                                        # scheduler retries (not identity)
 //! stages: {pre: {data: {dataset: chase_db1, root: data/chase_db1}}}  # jobs others start from
 //! ```
@@ -71,7 +72,8 @@ pub struct PlannedJob {
     pub hash: String,
     /// The study's "Model" column (`UNet + DeepLabV3, crop 320, 200 it, dice`), plus
     /// `key=value` for varied keys it does not show; the seed is not part of it, so runs
-    /// that differ only in seed share a label (the report aggregates over them).
+    /// that differ only in seed share a label (the report aggregates over them). A
+    /// cross-validation fold ends in `, fold k/N` (1-based; the report groups folds too).
     pub label: String,
     /// Dotted key -> value of every key the grid, `include` or `seeds` vary anywhere in
     /// the sweep (the same keys, in the same order, for every job; values as resolved).
@@ -85,7 +87,8 @@ pub struct PlannedJob {
 impl SweepSpec {
     /// The jobs: stages first (dependencies before dependants), then the grid points in
     /// order (first grid key slowest), then `include` entries; with `seeds`, that list once
-    /// per seed (all configs of seed 0 first, so an interrupted sweep covers every config).
+    /// per seed (all configs of seed 0 first, so an interrupted sweep covers every config);
+    /// with `cv`, each config once per fold right after each other (seed, config, fold).
     /// Jobs whose config hashes the same as an earlier one are dropped.
     pub fn plan(&self) -> Result<Vec<PlannedJob>, SpecError> {
         Ok(self.jobs.clone())

@@ -4,6 +4,7 @@
 use super::suggest::did_you_mean;
 use super::tree::{parse_path, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError, DEFAULT_MAX_ATTEMPTS};
+use crate::job::FoldBy;
 use serde_yaml::Value;
 
 /// The sweep file's keys (and what they are for, in messages).
@@ -16,6 +17,7 @@ pub const TOP_KEYS: &[&str] = &[
     "include",
     "exclude",
     "seeds",
+    "cv",
     "max_attempts",
     "stages",
 ];
@@ -32,7 +34,18 @@ pub(crate) struct Sweep {
     pub include: Vec<Node>,
     pub exclude: Vec<Node>,
     pub seeds: Option<Vec<(u64, Origin)>>,
+    pub cv: Option<Cv>,
     pub stages: Vec<Stage>,
+}
+
+/// `cv: {folds: 5, by: subject}`: every job once per fold (stages excepted).
+pub(crate) struct Cv {
+    pub folds: u32,
+    pub by: FoldBy,
+    /// The `cv` key, and the values (what a fold's split points at in messages).
+    pub key_at: Origin,
+    pub folds_at: Origin,
+    pub by_at: Origin,
 }
 
 /// One grid key and its values.
@@ -154,6 +167,7 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "include" => sweep.include = include(ctx, v)?,
             "exclude" => sweep.exclude = exclude(ctx, v)?,
             "seeds" => sweep.seeds = Some(seeds(ctx, v)?),
+            "cv" => sweep.cv = cv(ctx, &e.key_at, v)?,
             "stages" => sweep.stages = stages(ctx, v)?,
             other => return Err(unknown_key(ctx, &e.key_at, other)),
         }
@@ -188,6 +202,7 @@ impl Sweep {
             include: Vec::new(),
             exclude: Vec::new(),
             seeds: None,
+            cv: None,
             stages: Vec::new(),
         }
     }
@@ -249,6 +264,64 @@ fn seeds(ctx: &Ctx, v: &Node) -> Result<Vec<(u64, Origin)>, SpecError> {
         .iter()
         .map(|i| Ok((expect_uint(ctx, i)?, i.at.clone())))
         .collect()
+}
+
+/// `cv: {folds: N, by: subject}`: known keys only, `folds` given and at least 2.
+fn cv(ctx: &Ctx, key_at: &Origin, v: &Node) -> Result<Option<Cv>, SpecError> {
+    let Some(m) = expect_map(ctx, v, "a mapping like {folds: 5, by: subject}")? else {
+        return Ok(None);
+    };
+    let (mut folds, mut by) = (None, (FoldBy::Subject, key_at.clone()));
+    for e in m.entries().unwrap_or_default() {
+        match e.key.as_str() {
+            "folds" => folds = Some((expect_uint(ctx, &e.value)?, e.value.at.clone())),
+            "by" => {
+                let name = expect_text(ctx, &e.value)?;
+                let parsed = name
+                    .parse::<FoldBy>()
+                    .map_err(|m| ctx.error(&e.value.at, m))?;
+                by = (parsed, e.value.at.clone());
+            }
+            other => {
+                let hint = did_you_mean(other, ["folds", "by"]);
+                let hint = if hint.is_empty() {
+                    ", expected folds or by".into()
+                } else {
+                    hint
+                };
+                return Err(ctx.error(&e.key_at, format!("unknown key {other:?}{hint}")));
+            }
+        }
+    }
+    let Some((n, folds_at)) = folds else {
+        return Err(ctx.error(
+            key_at,
+            "missing key \"folds\" (the number of folds, e.g. {folds: 5, by: subject})",
+        ));
+    };
+    if n < 2 {
+        return Err(ctx.error(
+            &folds_at,
+            format!("{n} fold(s): cross-validation needs at least 2"),
+        ));
+    }
+    // More folds than a plan may have jobs can only be a mistake (and fits the config's u32).
+    let folds = u32::try_from(n)
+        .ok()
+        .filter(|n| (*n as usize) <= super::MAX_JOBS);
+    let Some(folds) = folds else {
+        return Err(ctx.error(
+            &folds_at,
+            format!("{n} folds is more than {} jobs", super::MAX_JOBS),
+        ));
+    };
+    Ok(Some(Cv {
+        folds,
+        by: by.0,
+        key_at: key_at.clone(),
+        folds_at,
+        by_at: by.1,
+    }))
 }
 
 fn stages(ctx: &Ctx, v: &Node) -> Result<Vec<Stage>, SpecError> {

@@ -7,7 +7,9 @@ use super::{
     RunningJob, Store, StoreError, SweepRow, ARTIFACT_KINDS,
 };
 use crate::job::{FailureKind, JobStatus, RetryRule};
-use crate::protocol::MetricValue;
+use crate::protocol::{ImageMetric, MetricValue};
+
+mod evaluation;
 use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -42,6 +44,14 @@ fn opt_usize(v: Option<i64>) -> Option<usize> {
 }
 
 /// SQLite stores NaN as NULL; read it back as NaN.
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included: another connection holds
+/// the lock.
+fn is_busy(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code());
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
 fn f64_or_nan(v: Option<f64>) -> f64 {
     v.unwrap_or(f64::NAN)
 }
@@ -200,10 +210,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(BUSY_TIMEOUT * 2)
-            .connect_with(options)
+        let pool = Self::connect(options)
             .await
             .with_context(|| format!("cannot open results database {}", path.display()))?;
         let mut store = SqliteStore {
@@ -214,6 +221,29 @@ impl SqliteStore {
         store.migrate().await?;
         store.identity = store.load_identity().await?;
         Ok(store)
+    }
+
+    /// Connects, retrying while another process is creating the same file: switching a new
+    /// file to WAL takes an exclusive lock, and SQLite reports the loser busy at once rather
+    /// than waiting for it.
+    async fn connect(
+        options: SqliteConnectOptions,
+    ) -> std::result::Result<SqlitePool, sqlx::Error> {
+        let mut attempt = 0;
+        loop {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(BUSY_TIMEOUT * 2)
+                .connect_with(options.clone())
+                .await;
+            match pool {
+                Err(e) if attempt < 20 && is_busy(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// The database file.
@@ -704,11 +734,13 @@ impl Store for SqliteStore {
         let new_status = match &finish {
             Finish::Succeeded {
                 metrics,
+                images,
                 iterations,
                 sweep_version,
             } => {
                 let version = sweep_version.as_deref();
                 Self::finish_succeeded(&mut tx, job_id, metrics, *iterations, version).await?;
+                Self::insert_images(&mut tx, job_id, images).await?;
                 Self::record_attempt(&mut tx, job_id, JobStatus::Succeeded, None, None, version)
                     .await?;
                 JobStatus::Succeeded
@@ -1073,6 +1105,23 @@ impl Store for SqliteStore {
                 secs: f64_or_nan(r.secs),
             })
             .collect())
+    }
+
+    async fn record_eval(
+        &self,
+        job_id: i64,
+        iteration: usize,
+        values: &[MetricValue],
+    ) -> Result<()> {
+        self.write_eval(job_id, iteration, values).await
+    }
+
+    async fn eval_curve(&self, job_id: i64) -> Result<Vec<(usize, MetricValue)>> {
+        self.read_eval(job_id).await
+    }
+
+    async fn image_metrics(&self, job_id: i64) -> Result<Vec<ImageMetric>> {
+        self.read_images(job_id).await
     }
 
     async fn integrity_check(&self) -> Result<String> {

@@ -11,6 +11,9 @@
 
 use crate::protocol::MetricValue;
 
+pub mod per_image;
+pub mod surface;
+
 /// MMSeg's display rounding: `np.round(x, 2)` (half to even).
 pub fn round2(v: f64) -> f64 {
     (v * 100.0).round_ties_even() / 100.0

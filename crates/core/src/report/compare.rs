@@ -1,0 +1,215 @@
+//! `sweep compare A B`: is one configuration (or job) better than another, and by how much?
+//!
+//! With per-image results on both sides: the paired bootstrap over validation images and
+//! seeds (the same test as the leaderboard's "≈ best" column). Without them but with two or
+//! more seeds on each side: Welch's t-test over the seeds' values. Single runs without
+//! per-image results cannot be compared honestly, and the command says so.
+
+use super::significance::{build_arms, metric_fn, Evidence, BOOTSTRAP_SEED, REPLICATES};
+use super::{group_rows, Group, MetricKey};
+use crate::job::JobStatus;
+use crate::stats;
+use crate::store::{JobRow, Store};
+use anyhow::{anyhow, bail, Result};
+use serde::Serialize;
+
+/// What was compared and what the test said.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    pub metric: String,
+    pub a: Side,
+    pub b: Side,
+    /// a − b, observed.
+    pub diff: f64,
+    pub ci95: (f64, f64),
+    pub p_two_sided: f64,
+    pub test: String,
+    pub verdict: String,
+}
+
+/// One side of a comparison: a configuration's runs (seeds, folds) or one job.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Side {
+    pub label: String,
+    pub job_ids: Vec<i64>,
+    pub value: f64,
+}
+
+/// Resolves `selector` among the succeeded current jobs of `rows`: a job id or a hash prefix
+/// names one job; a label names its configuration (every seed and fold of it).
+fn select<'a>(rows: &'a [JobRow], groups: &[Group<'a>], selector: &str) -> Result<Group<'a>> {
+    let s = selector.trim();
+    let single = |r: &'a JobRow| Group {
+        sweep: r.sweep.clone(),
+        label: r.label.clone(),
+        status: r.status.to_string(),
+        runs: vec![r],
+    };
+    if let Ok(id) = s.parse::<i64>() {
+        if let Some(r) = rows.iter().find(|r| r.job_id == id) {
+            return Ok(single(r));
+        }
+    }
+    if let Some(g) = groups.iter().find(|g| g.label.eq_ignore_ascii_case(s)) {
+        return Ok(g.clone());
+    }
+    let by_label: Vec<&JobRow> = rows
+        .iter()
+        .filter(|r| r.label.eq_ignore_ascii_case(s))
+        .collect();
+    if let [r] = by_label.as_slice() {
+        return Ok(single(r));
+    }
+    let by_hash: Vec<&JobRow> = rows.iter().filter(|r| r.hash.starts_with(s)).collect();
+    match by_hash.as_slice() {
+        [r] => Ok(single(r)),
+        [] => {
+            let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
+            bail!(
+                "no succeeded job or configuration matches {s:?} (give a job id, a hash prefix or \
+                 a label; configurations: {})",
+                labels.join("; ")
+            )
+        }
+        many => bail!(
+            "{s:?} matches {} jobs; give more of the hash or the job id",
+            many.len()
+        ),
+    }
+}
+
+fn side(g: &Group, key: &MetricKey, split: &str) -> Side {
+    Side {
+        label: g.label.clone(),
+        job_ids: g.runs.iter().map(|r| r.job_id).collect(),
+        value: g.stat(key, Some(split)).map_or(f64::NAN, |s| s.mean),
+    }
+}
+
+/// Compares `a` and `b` on `metric` (the `split` metrics, `val` by default).
+pub async fn compare(
+    store: &dyn Store,
+    sweep: Option<&str>,
+    a: &str,
+    b: &str,
+    metric: &str,
+    split: &str,
+) -> Result<Comparison> {
+    let key = MetricKey::parse(metric)?;
+    let rows: Vec<JobRow> = store
+        .report_rows(sweep)
+        .await?
+        .into_iter()
+        .filter(|r| r.status == JobStatus::Succeeded)
+        .collect();
+    let groups = group_rows(&rows, false);
+    let (ga, gb) = (select(&rows, &groups, a)?, select(&rows, &groups, b)?);
+    if ga
+        .runs
+        .iter()
+        .any(|r| gb.runs.iter().any(|o| o.job_id == r.job_id))
+    {
+        bail!("{a:?} and {b:?} select the same job(s): nothing to compare");
+    }
+    let evidence = Evidence::load(store, &rows).await?;
+    let (sa, sb) = (side(&ga, &key, split), side(&gb, &key, split));
+    let mut out = match (metric_fn(&key), build_arms(&[&ga, &gb], split, &evidence)) {
+        (Some(f), Some(arms)) if arms.arms.len() == 2 => {
+            let d = stats::compare(
+                &arms.arms[0],
+                &arms.arms[1],
+                &*f,
+                REPLICATES,
+                BOOTSTRAP_SEED,
+            )?;
+            let seeds = (arms.arms[0].runs.len(), arms.arms[1].runs.len());
+            let test = format!(
+                "paired bootstrap over {} validation images and seeds ({} vs {} runs; {} replicates, seed {})",
+                arms.images, seeds.0, seeds.1, d.replicates, BOOTSTRAP_SEED
+            );
+            (d.diff, d.ci95, d.p_two_sided, test)
+        }
+        _ => welch_over_runs(&ga, &gb, &key, split)?,
+    };
+    let verdict = verdict(&sa.label, &sb.label, &key, out.0, out.2);
+    let test = std::mem::take(&mut out.3);
+    Ok(Comparison {
+        metric: key.to_string(),
+        a: sa,
+        b: sb,
+        diff: out.0,
+        ci95: out.1,
+        p_two_sided: out.2,
+        test,
+        verdict,
+    })
+}
+
+/// Welch's t-test on the runs' values, when no per-image results exist on both sides.
+fn welch_over_runs(
+    a: &Group,
+    b: &Group,
+    key: &MetricKey,
+    split: &str,
+) -> Result<(f64, (f64, f64), f64, String)> {
+    let values = |g: &Group| {
+        g.stat(key, Some(split))
+            .map(|s| s.values)
+            .unwrap_or_default()
+    };
+    let (va, vb) = (values(a), values(b));
+    let t = stats::welch(&va, &vb).ok_or_else(|| {
+        anyhow!(
+            "cannot compare {key}: without per-image results on both sides (jobs recorded by sweep \
+             0.2 or earlier) a comparison needs at least 2 runs (seeds) on each side with some \
+             spread; found {} and {}",
+            va.len(),
+            vb.len()
+        )
+    })?;
+    let test = format!(
+        "Welch's t-test over runs ({} vs {}, df {:.1}); no per-image results on both sides",
+        va.len(),
+        vb.len(),
+        t.df
+    );
+    Ok((t.diff, t.ci95, t.p_two_sided, test))
+}
+
+/// The result in words.
+fn verdict(a: &str, b: &str, key: &MetricKey, diff: f64, p: f64) -> String {
+    if p < 0.05 {
+        let (hi, lo) = if diff > 0.0 { (a, b) } else { (b, a) };
+        format!(
+            "{hi} scores higher {key} than {lo} by {:.2} points; a difference this large is unlikely \
+             to be noise (p = {p:.3} < 0.05).",
+            diff.abs()
+        )
+    } else {
+        format!(
+            "No evidence of a difference in {key} between {a} and {b} (p = {p:.3}): the 95% interval \
+             includes 0, so the data cannot tell them apart."
+        )
+    }
+}
+
+/// The comparison as text.
+pub fn render(c: &Comparison) -> String {
+    format!(
+        "{metric}: A = {a} ({va:.2}, jobs {ja:?})\n{metric}: B = {b} ({vb:.2}, jobs {jb:?})\n\
+         A − B = {diff:+.2} (95% CI {lo:+.2} to {hi:+.2}), p = {p:.4}\ntest: {test}\nverdict: {verdict}\n",
+        metric = c.metric,
+        a = c.a.label,
+        va = c.a.value,
+        ja = c.a.job_ids,
+        b = c.b.label,
+        vb = c.b.value,
+        jb = c.b.job_ids,
+        diff = c.diff,
+        lo = c.ci95.0,
+        hi = c.ci95.1,
+        p = c.p_two_sided,
+        test = c.test,
+        verdict = c.verdict,
+    )
+}

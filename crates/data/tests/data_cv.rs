@@ -1,0 +1,239 @@
+//! Patient-level cross-validation (`data.split: {fold: {folds, fold, by: subject}}`):
+//! folds hold whole patients, every image is validated exactly once, the assignment is
+//! the documented one and deterministic, and bad fold settings are named.
+
+use crate::util::data_root;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use sweep_core::job::{DataConfig, DatasetName, FoldBy, SplitConfig};
+use sweep_data::dataset::{cv_folds, subjects};
+use sweep_data::{DataError, Dataset};
+
+fn fold(folds: u32, fold: u32) -> SplitConfig {
+    SplitConfig::Fold {
+        folds,
+        fold,
+        by: FoldBy::Subject,
+    }
+}
+
+fn config(dataset: DatasetName, split: SplitConfig) -> DataConfig {
+    DataConfig {
+        dataset,
+        root: data_root(dataset.name()),
+        split,
+        ..DataConfig::default()
+    }
+}
+
+/// The subject an image belongs to: DME `img_K` -> `K / 11 + 1`, CHASE_DB1 `Image_NNX` -> NN.
+fn subject_of(dataset: DatasetName, name: &str) -> u32 {
+    match dataset {
+        DatasetName::Dme => name["img_".len()..].parse::<u32>().unwrap() / 11 + 1,
+        DatasetName::ChaseDb1 => name["Image_".len()..][..2].parse().unwrap(),
+    }
+}
+
+fn subjects_of(dataset: DatasetName, names: &[String]) -> BTreeSet<u32> {
+    names.iter().map(|n| subject_of(dataset, n)).collect()
+}
+
+/// Opens every fold of a `folds`-fold cross-validation and checks that each fold's train
+/// and val hold disjoint whole patients, that its val patients are `cv_folds`'s, and that
+/// the val sets cover every image of the data set exactly once.
+fn check_cover(dataset: DatasetName, folds: u32, images: usize) {
+    let groups = cv_folds(dataset, &data_root(dataset.name()), folds).unwrap();
+    assert_eq!(groups.len(), folds as usize);
+    let mut validated: BTreeMap<String, usize> = BTreeMap::new();
+    for k in 0..folds {
+        let ds = Dataset::open(&config(dataset, fold(folds, k))).unwrap();
+        let train: Vec<String> = ds.train.iter().map(|s| s.name.clone()).collect();
+        let val: Vec<String> = ds.val.iter().map(|s| s.name.clone()).collect();
+        let (ts, vs) = (subjects_of(dataset, &train), subjects_of(dataset, &val));
+        assert!(ts.is_disjoint(&vs), "fold {k}: train {ts:?} val {vs:?}");
+        assert_eq!(vs, groups[k as usize].iter().copied().collect());
+        assert_eq!(train.len() + val.len(), images, "fold {k} uses every image");
+        for n in val {
+            *validated.entry(n).or_default() += 1;
+        }
+    }
+    assert_eq!(validated.len(), images, "every image is validated");
+    assert!(validated.values().all(|&n| n == 1), "{validated:?}");
+}
+
+#[test]
+fn dme_five_folds_are_contiguous_pairs_of_patients() {
+    let root = data_root("dme");
+    assert_eq!(
+        subjects(DatasetName::Dme, &root).unwrap(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let five = cv_folds(DatasetName::Dme, &root, 5).unwrap();
+    assert_eq!(
+        five,
+        vec![vec![1, 2], vec![3, 4], vec![5, 6], vec![7, 8], vec![9, 10]]
+    );
+    // 10 % 3 = 1: the first fold has one subject more (scikit-learn's KFold).
+    let three = cv_folds(DatasetName::Dme, &root, 3).unwrap();
+    assert_eq!(three, vec![vec![1, 2, 3, 4], vec![5, 6, 7], vec![8, 9, 10]]);
+    let four = cv_folds(DatasetName::Dme, &root, 4).unwrap();
+    assert_eq!(
+        four,
+        vec![vec![1, 2, 3], vec![4, 5, 6], vec![7, 8], vec![9, 10]]
+    );
+    // The full-size layout has the same patients.
+    assert_eq!(
+        cv_folds(DatasetName::Dme, &root.join("full"), 5).unwrap(),
+        five
+    );
+}
+
+#[test]
+fn dme_folds_hold_whole_patients_and_validate_every_scan_once() {
+    for folds in [2, 3, 5, 10] {
+        check_cover(DatasetName::Dme, folds, 110);
+    }
+    // Fold 2 of 5 validates on subjects 5 and 6: img_44 .. img_65, in order.
+    let ds = Dataset::open(&config(DatasetName::Dme, fold(5, 2))).unwrap();
+    assert_eq!((ds.train_len(), ds.val_len()), (88, 22));
+    assert_eq!(ds.val[0].name, "img_44");
+    assert_eq!(ds.val[21].name, "img_65");
+    assert_eq!(ds.train[0].name, "img_0");
+}
+
+#[test]
+fn chase_db1_folds_hold_whole_children() {
+    let root = data_root("chase_db1");
+    assert_eq!(
+        subjects(DatasetName::ChaseDb1, &root).unwrap(),
+        (1..=14).collect::<Vec<_>>()
+    );
+    // 14 children in 5 folds: 14 % 5 = 4 folds of 3, then one of 2.
+    assert_eq!(
+        cv_folds(DatasetName::ChaseDb1, &root, 5).unwrap(),
+        vec![
+            vec![1, 2, 3],
+            vec![4, 5, 6],
+            vec![7, 8, 9],
+            vec![10, 11, 12],
+            vec![13, 14]
+        ]
+    );
+    check_cover(DatasetName::ChaseDb1, 5, 28);
+}
+
+#[test]
+fn folds_are_deterministic() {
+    let root = data_root("dme");
+    assert_eq!(
+        cv_folds(DatasetName::Dme, &root, 5).unwrap(),
+        cv_folds(DatasetName::Dme, &root, 5).unwrap()
+    );
+    let names = |ds: Dataset| -> Vec<String> {
+        ds.train
+            .iter()
+            .chain(&ds.val)
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let cfg = config(DatasetName::Dme, fold(5, 3));
+    assert_eq!(
+        names(Dataset::open(&cfg).unwrap()),
+        names(Dataset::open(&cfg).unwrap())
+    );
+}
+
+/// A DME layout with one 4 x 4 scan for each of `subjects` (`img_{11 (s - 1)}`).
+fn tiny_dme(subjects: &[u32]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for dir in ["256/images", "256/masks"] {
+        std::fs::create_dir_all(d.path().join(dir)).unwrap();
+        for s in subjects {
+            let img = image::GrayImage::from_pixel(4, 4, image::Luma([0]));
+            img.save(d.path().join(dir).join(format!("img_{}.png", 11 * (s - 1))))
+                .unwrap();
+        }
+    }
+    d
+}
+
+#[test]
+fn uneven_folds_give_the_first_ones_an_extra_subject() {
+    // Subjects 2, 3, 5, 6, 8, 9, 10 (7 of them): 7 % 3 = 1, sizes 3, 2, 2, sorted order.
+    let d = tiny_dme(&[10, 2, 9, 3, 8, 5, 6]);
+    assert_eq!(
+        cv_folds(DatasetName::Dme, d.path(), 3).unwrap(),
+        vec![vec![2, 3, 5], vec![6, 8], vec![9, 10]]
+    );
+    let cfg = DataConfig {
+        root: d.path().to_path_buf(),
+        split: fold(3, 1),
+        ..DataConfig::default()
+    };
+    let ds = Dataset::open(&cfg).unwrap();
+    let val: Vec<&str> = ds.val.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(val, ["img_55", "img_77"]);
+    assert_eq!(ds.train_len(), 5);
+}
+
+fn message(e: DataError) -> String {
+    assert!(matches!(e, DataError::BadSplit { .. }), "{e:?}");
+    e.to_string()
+}
+
+#[test]
+fn bad_folds_are_named() {
+    let root = data_root("dme");
+    let images = root.join("256").join("images");
+    let open_err = |split| message(Dataset::open(&config(DatasetName::Dme, split)).unwrap_err());
+    assert_eq!(
+        open_err(fold(11, 0)),
+        format!(
+            "{}: data.split.fold.folds: 11 folds but the data set has 10 subjects (each fold validates on at least one)",
+            images.display()
+        )
+    );
+    assert_eq!(
+        open_err(fold(1, 0)),
+        format!(
+            "{}: data.split.fold.folds: 1 fold(s): cross-validation needs at least 2",
+            images.display()
+        )
+    );
+    assert_eq!(
+        open_err(fold(5, 5)),
+        format!(
+            "{}: data.split.fold.fold: 5 is not one of the 5 folds (numbered from 0 to 4)",
+            images.display()
+        )
+    );
+    let chase = data_root("chase_db1");
+    let e = message(cv_folds(DatasetName::ChaseDb1, &chase, 15).unwrap_err());
+    assert!(
+        e.ends_with("data.split.fold.folds: 15 folds but the data set has 14 subjects (each fold validates on at least one)"),
+        "{e}"
+    );
+    let e = message(cv_folds(DatasetName::Dme, &root, 0).unwrap_err());
+    assert!(e.contains("data.split.fold.folds: 0 fold(s)"), "{e}");
+    // No images: a missing folder is named as before.
+    let missing = cv_folds(DatasetName::Dme, Path::new("/nonexistent/dme"), 5).unwrap_err();
+    assert!(matches!(missing, DataError::Missing { .. }), "{missing:?}");
+}
+
+#[test]
+fn preflight_rejects_more_folds_than_patients_before_anything_runs() {
+    // Planning cannot know the data set's patients; `check_datasets` opens it first.
+    let text = format!(
+        "name: t\ndata: {{dataset: dme, root: {:?}}}\ncv: {{folds: 11}}\n",
+        data_root("dme").display().to_string()
+    );
+    let spec = sweep_core::sweepfile::parse(Path::new("t.yaml"), &text, &[]).unwrap();
+    let jobs = spec.plan().unwrap();
+    assert_eq!(jobs.len(), 11);
+    let e = format!("{:#}", sweep_data::check_datasets(&jobs).unwrap_err());
+    assert!(
+        e.contains("(UNet + FCN, crop 256, 200 it, ce, fold 1/11): data set: ")
+            && e.ends_with("data.split.fold.folds: 11 folds but the data set has 10 subjects (each fold validates on at least one)"),
+        "{e}"
+    );
+}
