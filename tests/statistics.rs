@@ -48,6 +48,12 @@ fn a_real_sweep_reports_tests_compares_and_draws() {
     let db = sb.db();
     let db = db.to_str().unwrap();
 
+    report_carries_the_statistics(&sb, db);
+    show_compare_and_plot(&sb, db);
+}
+
+/// `report --format json`: per-run values, interval, the bootstrap's verdict, HD95.
+fn report_carries_the_statistics(sb: &Sandbox, db: &str) {
     let json = stdout_ok(
         sb.command(&["report", "--db", db, "--format", "json"])
             .output()
@@ -76,7 +82,10 @@ fn a_real_sweep_reports_tests_compares_and_draws() {
         .map(|r| r["stats"]["prob_best"].as_f64().unwrap())
         .sum();
     assert!((p - 1.0).abs() < 1e-9);
+}
 
+/// `show --images`, `compare` and `plot` on the same database.
+fn show_compare_and_plot(sb: &Sandbox, db: &str) {
     let show = stdout_ok(
         sb.command(&["show", "1", "--db", db, "--images"])
             .output()
