@@ -299,3 +299,53 @@ async fn compare_without_per_image_results_uses_the_seeds_or_refuses() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() {
+    let (_dir, store) = database().await;
+    // A pretraining stage on another data set: its own images, its best score.
+    let sweep = store.sweep_id("stats").await.unwrap().unwrap();
+    let stage = NewJob {
+        hash: "stage".into(),
+        stage: Some("pretrain".into()),
+        label: "pretrain: vessels".into(),
+        config_json: r#"{"data": {"dataset": "chase_db1"}, "seed": 0}"#.into(),
+        seed: 0,
+        depends_on: None,
+    };
+    store.add_jobs(sweep, &[stage], 1).await.unwrap();
+    let me = Owner::current();
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    let (mut images, mut metrics) = run(|_| 20, 0);
+    images
+        .iter_mut()
+        .for_each(|m| m.image = format!("vessel_{}", m.image));
+    metrics
+        .iter_mut()
+        .filter(|m| m.name == "mDice")
+        .for_each(|m| m.value = 99.0);
+    let finish = Finish::Succeeded {
+        metrics,
+        images,
+        iterations: 1,
+        sweep_version: None,
+    };
+    store.finish(c.id, &me, finish).await.unwrap();
+
+    let json = report::report(store.as_ref(), &opts(Format::Json))
+        .await
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows[0]["model"], "pretrain: vessels");
+    assert!(rows[0]["stats"]["best"].is_null(), "{}", rows[0]["stats"]);
+    let bad = rows.iter().find(|r| r["model"] == BAD).unwrap();
+    assert_eq!(bad["stats"]["indistinguishable"], false);
+    let text = report::report(store.as_ref(), &opts(Format::Table))
+        .await
+        .unwrap();
+    assert!(
+        text.contains(&format!("Per image ({GOOD})"))
+            || text.contains(&format!("Per image ({TWIN})")),
+        "{text}"
+    );
+}

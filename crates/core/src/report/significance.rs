@@ -232,8 +232,20 @@ pub(super) fn build_arms(groups: &[&Group], split: &str, evidence: &Evidence) ->
     })
 }
 
+/// The data set a group was evaluated on (`data.dataset` and `data.root` of its config):
+/// rows of different data sets (a pretraining stage beside its fine-tuned jobs) are never
+/// compared with each other.
+fn data_set(group: &Group) -> String {
+    let config: serde_json::Value =
+        serde_json::from_str(&group.runs[0].config_json).unwrap_or_default();
+    let field = |k: &str| config.pointer(&format!("/data/{k}")).map(|v| v.to_string());
+    format!("{:?} {:?}", field("dataset"), field("root"))
+}
+
 /// The bootstrap over the groups (in rank order) that have per-image results of `split`
-/// for the metric `key`; None when fewer than two do or the metric is not image-based.
+/// for the metric `key`, within each data set: every row is tested against the best row of
+/// its own data set. None when no data set has two such rows or the metric is not
+/// image-based.
 pub fn test_groups(
     groups: &[Group],
     key: &MetricKey,
@@ -244,10 +256,6 @@ pub fn test_groups(
     let Some(metric) = metric_fn(key) else {
         return Ok(None);
     };
-    let refs: Vec<&Group> = groups.iter().collect();
-    let Some(arms) = build_arms(&refs, split, evidence).filter(|a| a.arms.len() >= 2) else {
-        return Ok(None);
-    };
     let signed = |m: &Metrics| {
         if higher_is_better {
             metric(m)
@@ -255,22 +263,40 @@ pub fn test_groups(
             -metric(m)
         }
     };
-    let test = stats::rank_against_best(&arms.arms, &signed, REPLICATES, BOOTSTRAP_SEED, ALPHA)?;
+    let mut families: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        families.entry(data_set(g)).or_default().push(i);
+    }
     let mut rows = vec![None; groups.len()];
-    for (k, &gi) in arms.tested.iter().enumerate() {
-        rows[gi] = Some(RowTest {
-            best: k == test.best,
-            indistinguishable: test.indistinguishable[k],
-            prob_best: test.prob_best[k],
-            p: test.vs_best[k].as_ref().map(|d| d.p),
-            p_adjusted: test.vs_best[k].as_ref().map(|d| d.p_adjusted),
-        });
+    let (mut images, mut widest, mut replicates) = (0, 0, 0);
+    for members in families.values() {
+        let refs: Vec<&Group> = members.iter().map(|&i| &groups[i]).collect();
+        let Some(arms) = build_arms(&refs, split, evidence).filter(|a| a.arms.len() >= 2) else {
+            continue;
+        };
+        let test =
+            stats::rank_against_best(&arms.arms, &signed, REPLICATES, BOOTSTRAP_SEED, ALPHA)?;
+        for (k, &local) in arms.tested.iter().enumerate() {
+            rows[members[local]] = Some(RowTest {
+                best: k == test.best,
+                indistinguishable: test.indistinguishable[k],
+                prob_best: test.prob_best[k],
+                p: test.vs_best[k].as_ref().map(|d| d.p),
+                p_adjusted: test.vs_best[k].as_ref().map(|d| d.p_adjusted),
+            });
+        }
+        if arms.arms.len() > widest {
+            (widest, images, replicates) = (arms.arms.len(), arms.images, test.replicates);
+        }
+    }
+    if widest == 0 {
+        return Ok(None);
     }
     Ok(Some(Significance {
         metric: key.to_string(),
         rows,
-        images: arms.images,
-        replicates: test.replicates,
+        images,
+        replicates,
         alpha: ALPHA,
     }))
 }

@@ -105,17 +105,18 @@ fn footnotes(board: &Board, opts: &ReportOptions) -> String {
     }
     if let Some(sig) = &board.significance {
         out += &format!(
-            "≈ best: not distinguishable from the best row in {} (paired bootstrap over {} \
-             validation images and the seeds, {} replicates, Holm-corrected at α = {}); \
-             P(best): share of replicates in which the row is best.\n",
+            "≈ best: not distinguishable from the best row of its data set in {} (paired \
+             bootstrap over {} validation images and the seeds, {} replicates, Holm-corrected \
+             at α = {}); P(best): share of replicates in which the row is best.\n",
             sig.metric, sig.images, sig.replicates, sig.alpha
         );
     }
-    let tallied = board
-        .groups
-        .iter()
-        .zip(&board.images)
-        .find_map(|(g, t)| t.as_ref().map(|t| (g, t)));
+    // The best tested row's images (a pretraining stage's data set is not the one compared).
+    let tested = |i: &usize| board.test(*i).is_some_and(|t| t.best);
+    let first = (0..board.groups.len())
+        .find(tested)
+        .or_else(|| (0..board.groups.len()).find(|&i| board.images[i].is_some()));
+    let tallied = first.and_then(|i| Some((&board.groups[i], board.images[i].as_ref()?)));
     if let Some((g, t)) = tallied {
         let per_run = |n: usize| n as f64 / t.runs as f64;
         out += &format!(
