@@ -153,9 +153,7 @@ fn board_rows(board: &Board, opts: &ReportOptions) -> Vec<BoardRow> {
 /// every model must beat), from the label counts of the first row with per-image results.
 fn all_background(board: &Board, evidence: &Evidence, split: &str) -> Option<(f64, String)> {
     let f = metric_fn(&board.sort)?;
-    let run = board
-        .groups
-        .iter()
+    let run = ranked_for_pictures(board)
         .flat_map(|g| g.runs.iter())
         .find_map(|r| evidence.images.get(&r.job_id))?;
     let rows: Vec<&ImageMetric> = run.iter().filter(|m| m.split == split).collect();
@@ -172,6 +170,15 @@ fn all_background(board: &Board, evidence: &Evidence, split: &str) -> Option<(f6
     }
     let v = f(&m);
     v.is_finite().then(|| (v, "all background".to_string()))
+}
+
+/// The groups with the bootstrap's best row first (a pretraining stage on another data set
+/// may rank above it), then all in rank order.
+fn ranked_for_pictures<'b>(board: &'b Board) -> impl Iterator<Item = &'b Group<'b>> {
+    let best = (0..board.groups.len()).find(|&i| board.test(i).is_some_and(|t| t.best));
+    best.into_iter()
+        .chain(0..board.groups.len())
+        .map(|i| &board.groups[i])
 }
 
 /// Per-image Dice of the first foreground class, every run of each group.
@@ -201,7 +208,8 @@ fn overlay_panels(
     split: &str,
     pictures: &dyn Pictures,
 ) -> Result<Vec<OverlayPanel>> {
-    let Some((run, dir)) = board.groups.first().and_then(|g| {
+    // The first run that saved predictions, the bootstrap's best row first.
+    let Some((run, dir)) = ranked_for_pictures(board).find_map(|g| {
         g.runs.iter().find_map(|r| {
             let dir = Path::new(r.artifact_dir.as_ref()?).join("predictions");
             dir.is_dir().then_some((*r, dir))
