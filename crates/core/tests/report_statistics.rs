@@ -80,16 +80,23 @@ async fn database() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
             let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
             assert!(c.label.starts_with(label));
             let (images, metrics) = run(|i| hit + usize::from(i % 3 == seed), 1);
-            let finish = Finish::Succeeded {
-                metrics,
-                images,
-                iterations: 1,
-                sweep_version: None,
-            };
-            store.finish(c.id, &me, finish).await.unwrap();
+            store
+                .finish(c.id, &me, done(metrics, images))
+                .await
+                .unwrap();
         }
     }
     (dir, store)
+}
+
+/// A succeeded attempt with these numbers.
+fn done(metrics: Vec<sweep_core::protocol::MetricValue>, images: Vec<ImageMetric>) -> Finish {
+    Finish::Succeeded {
+        metrics,
+        images,
+        iterations: 1,
+        sweep_version: None,
+    }
 }
 
 fn opts(format: Format) -> ReportOptions {
@@ -268,13 +275,10 @@ async fn compare_without_per_image_results_uses_the_seeds_or_refuses() {
                 class: None,
                 value,
             }];
-            let finish = Finish::Succeeded {
-                metrics,
-                images: vec![],
-                iterations: 1,
-                sweep_version: None,
-            };
-            store.finish(c.id, &me, finish).await.unwrap();
+            store
+                .finish(c.id, &me, done(metrics, vec![]))
+                .await
+                .unwrap();
         }
     }
     let w = compare::compare(store.as_ref(), None, "a", "b", "mDice", "val")
@@ -324,13 +328,10 @@ async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() 
         .iter_mut()
         .filter(|m| m.name == "mDice")
         .for_each(|m| m.value = 99.0);
-    let finish = Finish::Succeeded {
-        metrics,
-        images,
-        iterations: 1,
-        sweep_version: None,
-    };
-    store.finish(c.id, &me, finish).await.unwrap();
+    store
+        .finish(c.id, &me, done(metrics, images))
+        .await
+        .unwrap();
 
     let json = report::report(store.as_ref(), &opts(Format::Json))
         .await
