@@ -10,7 +10,7 @@ use super::{group_rows, Group, MetricKey};
 use crate::job::JobStatus;
 use crate::stats;
 use crate::store::{JobRow, Store};
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 /// What was compared and what the test said.
@@ -35,47 +35,38 @@ pub struct Side {
     pub value: f64,
 }
 
-/// Resolves `selector` among the succeeded current jobs of `rows`: a job id or a hash prefix
-/// names one job; a label names its configuration (every seed and fold of it).
-fn select<'a>(rows: &'a [JobRow], groups: &[Group<'a>], selector: &str) -> Result<Group<'a>> {
+/// Resolves `selector`: a configuration's label names every seed and fold of it; anything
+/// else names one job as `sweep show` does ([`Store::find_job`]: id, hash prefix, label),
+/// which must be among the succeeded current jobs of `rows`.
+async fn select<'a>(
+    store: &dyn Store,
+    rows: &'a [JobRow],
+    groups: &[Group<'a>],
+    selector: &str,
+) -> Result<Group<'a>> {
     let s = selector.trim();
-    let single = |r: &'a JobRow| Group {
-        sweep: r.sweep.clone(),
-        label: r.label.clone(),
-        status: r.status.to_string(),
-        runs: vec![r],
-    };
-    if let Ok(id) = s.parse::<i64>() {
-        if let Some(r) = rows.iter().find(|r| r.job_id == id) {
-            return Ok(single(r));
-        }
-    }
     if let Some(g) = groups.iter().find(|g| g.label.eq_ignore_ascii_case(s)) {
         return Ok(g.clone());
     }
-    let by_label: Vec<&JobRow> = rows
-        .iter()
-        .filter(|r| r.label.eq_ignore_ascii_case(s))
-        .collect();
-    if let [r] = by_label.as_slice() {
-        return Ok(single(r));
-    }
-    let by_hash: Vec<&JobRow> = rows.iter().filter(|r| r.hash.starts_with(s)).collect();
-    match by_hash.as_slice() {
-        [r] => Ok(single(r)),
-        [] => {
-            let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
-            bail!(
-                "no succeeded job or configuration matches {s:?} (give a job id, a hash prefix or \
-                 a label; configurations: {})",
-                labels.join("; ")
-            )
-        }
-        many => bail!(
-            "{s:?} matches {} jobs; give more of the hash or the job id",
-            many.len()
-        ),
-    }
+    let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
+    let job = store
+        .find_job(s)
+        .await
+        .with_context(|| format!("configurations: {}", labels.join("; ")))?;
+    let Some(row) = rows.iter().find(|r| r.job_id == job.job_id) else {
+        bail!(
+            "job {} ({}) is {}, not a succeeded job of the compared sweep(s): it has no result to compare",
+            job.job_id,
+            job.label,
+            job.status
+        );
+    };
+    Ok(Group {
+        sweep: row.sweep.clone(),
+        label: row.label.clone(),
+        status: row.status.to_string(),
+        runs: vec![row],
+    })
 }
 
 fn side(g: &Group, key: &MetricKey, split: &str) -> Side {
@@ -103,7 +94,8 @@ pub async fn compare(
         .filter(|r| r.status == JobStatus::Succeeded)
         .collect();
     let groups = group_rows(&rows, false);
-    let (ga, gb) = (select(&rows, &groups, a)?, select(&rows, &groups, b)?);
+    let ga = select(store, &rows, &groups, a).await?;
+    let gb = select(store, &rows, &groups, b).await?;
     if ga
         .runs
         .iter()
