@@ -1,7 +1,6 @@
 //! The leaderboard: formats, sorting, seed grouping (hand-computed), pictures.
 
-use crate::util::metrics;
-use sweep_core::job::JobStatus;
+use crate::util::{job_row, metrics};
 use sweep_core::protocol::MetricValue;
 use sweep_core::report::{self, render, Format, ReportOptions};
 use sweep_core::store::{self, CurvePoint, Finish, JobRow, NewJob, Owner};
@@ -20,26 +19,8 @@ fn row(
     status: &str,
     m: Vec<MetricValue>,
 ) -> JobRow {
-    JobRow {
-        sweep: sweep.into(),
-        job_id: id,
-        hash: format!("hash{id}"),
-        stage: None,
-        label: label.into(),
-        status: status.parse::<JobStatus>().unwrap(),
-        attempts: 1,
-        seed,
-        config_json: format!(r#"{{"model": "{config}", "seed": {seed}}}"#),
-        metrics: m,
-        artifact_dir: Some(format!("/runs/{id}")),
-        error: (status == "failed").then(|| "exit code 3".to_string()),
-        iteration: 200,
-        total_iters: Some(200),
-        started_at: None,
-        finished_at: None,
-        retired: false,
-        sweep_version: None,
-    }
+    let config_json = format!(r#"{{"model": "{config}", "seed": {seed}}}"#);
+    job_row(sweep, id, label, seed, config_json, status, m)
 }
 
 /// One single run per FCN config, DeepLabV3 with 3 seeds, one failed job, one other sweep.

@@ -2,9 +2,9 @@
 //! `sweep plan`, errors with their lines, the shipped `finetune-cv.yaml`, and the report's
 //! grouping of folds.
 
-use crate::util::{metrics, sweep_file};
+use crate::util::{job_row, metrics, sweep_file};
 use std::path::Path;
-use sweep_core::job::{FoldBy, JobStatus, SplitConfig};
+use sweep_core::job::{FoldBy, SplitConfig};
 use sweep_core::report::{self, render, Format, ReportOptions};
 use sweep_core::store::JobRow;
 use sweep_core::sweepfile::{load, parse, PlannedJob, SweepSpec};
@@ -248,26 +248,9 @@ fn finetune_cv_yaml_is_the_three_best_rows_in_five_folds_by_three_seeds() {
 }
 
 fn row(id: i64, label: &str, split: &str, seed: u64, dice: f64) -> JobRow {
-    JobRow {
-        sweep: "cv".into(),
-        job_id: id,
-        hash: format!("hash{id}"),
-        stage: None,
-        label: label.into(),
-        status: JobStatus::Succeeded,
-        attempts: 1,
-        seed,
-        config_json: format!(r#"{{"crop": 320, "data": {{"split": {split}}}, "seed": {seed}}}"#),
-        metrics: metrics(&[("mDice", None, dice)]),
-        artifact_dir: None,
-        error: None,
-        iteration: 200,
-        total_iters: Some(200),
-        started_at: None,
-        finished_at: None,
-        retired: false,
-        sweep_version: None,
-    }
+    let config_json = format!(r#"{{"crop": 320, "data": {{"split": {split}}}, "seed": {seed}}}"#);
+    let m = metrics(&[("mDice", None, dice)]);
+    job_row("cv", id, label, seed, config_json, "succeeded", m)
 }
 
 const FCN: &str = "UNet + FCN, crop 320, 200 it, ce";

@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use sweep_core::job::JobStatus;
 use sweep_core::protocol::MetricValue;
-use sweep_core::store::{NewJob, Owner};
+use sweep_core::store::{JobRow, NewJob, Owner};
 
 /// The workspace root (`crates/core/../..`): sweep files and data live there.
 pub fn workspace_root() -> PathBuf {
@@ -52,4 +53,37 @@ pub fn metrics(v: &[(&str, Option<usize>, f64)]) -> Vec<MetricValue> {
     v.iter()
         .map(|&(name, class, value)| metric(name, class, value))
         .collect()
+}
+
+/// A report row as the store returns it: job `id` of `sweep`, 200 iterations, artifacts in
+/// `/runs/{id}`, the error `exit code 3` when `status` is failed.
+pub fn job_row(
+    sweep: &str,
+    id: i64,
+    label: &str,
+    seed: u64,
+    config_json: String,
+    status: &str,
+    metrics: Vec<MetricValue>,
+) -> JobRow {
+    JobRow {
+        sweep: sweep.into(),
+        job_id: id,
+        hash: format!("hash{id}"),
+        stage: None,
+        label: label.into(),
+        status: status.parse::<JobStatus>().unwrap(),
+        attempts: 1,
+        seed,
+        config_json,
+        metrics,
+        artifact_dir: Some(format!("/runs/{id}")),
+        error: (status == "failed").then(|| "exit code 3".to_string()),
+        iteration: 200,
+        total_iters: Some(200),
+        started_at: None,
+        finished_at: None,
+        retired: false,
+        sweep_version: None,
+    }
 }
