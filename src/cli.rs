@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use sweep_core::report::ReportOptions;
+use sweep_core::store::DbLocation;
 
 #[derive(Parser)]
 #[command(
@@ -20,17 +21,18 @@ pub struct Cli {
 
 #[derive(Args, Clone)]
 pub struct DbArg {
-    /// Results database (SQLite file).
-    #[arg(long, env = "SWEEP_DB", default_value = "sweep.db")]
-    pub db: PathBuf,
+    /// Results database: a SQLite file, or postgres://user@host:port/database (shared by
+    /// agents on many machines; the password may be in the URL, it is never printed).
+    #[arg(long, env = "SWEEP_DB", default_value = "sweep.db", hide_env_values = true)]
+    pub db: DbLocation,
 }
 
-#[derive(Args)]
-pub struct RunArgs {
-    pub file: PathBuf,
-    #[command(flatten)]
-    pub db: DbArg,
-    /// Folder for checkpoints, predictions and logs (default: runs/ beside the database).
+/// Where jobs run on this machine, and how long a claim holds.
+#[derive(Args, Clone)]
+pub struct SlotArgs {
+    /// Folder for checkpoints, predictions and logs (wins over the sweep file's `runs:`;
+    /// default: runs/ beside a SQLite file, ./runs for a server). Agents on several nodes
+    /// need one folder they all see.
     #[arg(long)]
     pub runs: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
@@ -44,6 +46,22 @@ pub struct RunArgs {
     /// Jobs per GPU.
     #[arg(long, default_value_t = 1)]
     pub per_gpu: usize,
+    /// Seconds a claim holds without a heartbeat (renewed every third of it); after that
+    /// any agent takes the job back and resumes it from its checkpoint.
+    #[arg(long, default_value_t = 15.0)]
+    pub lease: f64,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[command(flatten)]
+    pub slots: SlotArgs,
+    /// Only register the sweep's jobs, for agents (`sweep agent`, `sweep slurm`) to take.
+    #[arg(long)]
+    pub enqueue_only: bool,
     /// Override a key of the sweep file, e.g. --set base.iters=20 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -54,6 +72,83 @@ pub struct RunArgs {
     /// Don't print the leaderboard at the end.
     #[arg(long)]
     pub no_report: bool,
+}
+
+#[derive(Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only jobs of this sweep (repeatable; default: every sweep with work).
+    #[arg(long = "sweep", value_name = "NAME")]
+    pub sweeps: Vec<String>,
+    #[command(flatten)]
+    pub slots: SlotArgs,
+    /// Claim at most this many jobs, then exit once they end.
+    #[arg(long)]
+    pub max_jobs: Option<usize>,
+    /// Once no job of its sweeps is left anywhere, wait this many seconds for new work.
+    #[arg(long, default_value_t = 0.0)]
+    pub idle_exit: f64,
+    /// Print the run's counts as one JSON line on stdout at the end (benchmarks, scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct SlurmArgs {
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Array tasks, one agent each.
+    #[arg(long, default_value_t = 1)]
+    pub agents: usize,
+    /// GPUs per agent (0: CPU jobs).
+    #[arg(long, default_value_t = 0)]
+    pub gpus_per_agent: usize,
+    /// Jobs per GPU.
+    #[arg(long, default_value_t = 1)]
+    pub per_gpu: usize,
+    /// CPU jobs per agent when it has no GPU.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// CPUs per array task (default: one per job slot).
+    #[arg(long)]
+    pub cpus_per_agent: Option<usize>,
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// Time limit per task, as Slurm takes it (HH:MM:SS, D-HH:MM, ...).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Extra `#SBATCH` line (repeatable), e.g. --sbatch-arg=--account=lab.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// Artifact folder every node sees (wins over the sweep file's `runs:`).
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    /// Where the script and the tasks' logs go (default: slurm/ beside the sweep file).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override a key of the sweep file (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Submit the script with sbatch and print the Slurm job id.
+    #[arg(long)]
+    pub submit: bool,
+}
+
+#[derive(Subcommand)]
+pub enum DbCommand {
+    /// Copy sweeps with their jobs, metrics, curves and artifact records between databases
+    /// (SQLite or PostgreSQL, either way); jobs the target has already are left as they are.
+    Copy {
+        #[arg(long)]
+        from: DbLocation,
+        #[arg(long)]
+        to: DbLocation,
+        /// Only this sweep.
+        #[arg(long)]
+        sweep: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -105,6 +200,13 @@ pub struct PlotArgs {
 pub enum Command {
     /// Run a sweep: every job without a result is trained; finished jobs are never rerun.
     Run(RunArgs),
+    /// Take jobs from a shared database and run them on this node until none is left.
+    Agent(AgentArgs),
+    /// Write (and with --submit, submit) an sbatch job array of agents for a sweep.
+    Slurm(SlurmArgs),
+    /// Results databases: copy sweeps between SQLite and PostgreSQL.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Print the jobs a sweep file expands to, without running anything.
     Plan {
         file: PathBuf,
@@ -149,11 +251,20 @@ pub enum BenchCommand {
     /// One training step in sweep (burn-tch) vs PyTorch eager, same network and batch.
     Train(BenchTrainArgs),
     /// The orchestrator alone: jobs that train nothing, to measure its own overhead.
+    ///
+    /// With --agents: N `sweep agent` processes (one worker each) share one queue, for each
+    /// N, on a fresh SQLite file and on --db (a PostgreSQL server) when given.
     Orchestrator {
         #[arg(long, default_value_t = 1000)]
         jobs: usize,
         #[arg(long, default_value_t = 8)]
         workers: usize,
+        /// Agent counts to measure, e.g. 1,4,16.
+        #[arg(long, value_delimiter = ',')]
+        agents: Vec<usize>,
+        /// A server to measure besides SQLite (postgres://...).
+        #[arg(long)]
+        db: Option<DbLocation>,
     },
 }
 

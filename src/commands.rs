@@ -2,15 +2,18 @@
 //! rest (plan, status, report, show) run on any machine that has the results database.
 
 use crate::cli::{
-    BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs, RunArgs,
+    AgentArgs, BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs,
+    RunArgs, SlotArgs, SlurmArgs,
 };
 use crate::output::emit;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 use sweep_core::report::{self, ReportOptions};
-use sweep_core::scheduler::{self, DeviceKind, RunOptions, RunSummary};
-use sweep_core::{bench_orchestrator, store, sweepfile};
+use sweep_core::scheduler::{self, AgentOptions, DeviceKind, RunOptions, RunSummary};
+use sweep_core::store::DbLocation;
+use sweep_core::{bench_orchestrator, slurm, store, sweepfile};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -21,22 +24,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `sweep run`: check the data, train what has no result, print the leaderboard.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    require_training("sweep run")?;
     let spec = sweepfile::load(&args.file, &args.set)?;
-    sweep_data::check_datasets(&spec.plan()?)?;
+    let plan = spec.plan()?;
+    sweep_data::check_datasets(&plan)?;
+    if args.enqueue_only {
+        return enqueue(&spec, &plan, &args.db.db, args.slots.runs.as_deref());
+    }
+    require_training("sweep run")?;
     let opts = RunOptions {
-        db: args.db.db.clone(),
-        runs: args.runs,
-        device: if args.gpus.is_empty() {
-            device_kind(args.device)
-        } else {
-            DeviceKind::Cuda
-        },
-        workers: args.workers,
-        gpus: args.gpus,
-        per_gpu: args.per_gpu,
-        exe: None,
         adopt: args.adopt,
+        ..run_options(&args.db.db, &args.slots)?
     };
     runtime()?.block_on(async {
         let summary = scheduler::run(&spec, &opts).await?;
@@ -55,8 +52,91 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     })
 }
 
+/// `sweep run --enqueue-only`: register the jobs for agents and say how to start them.
+fn enqueue(
+    spec: &sweepfile::SweepSpec,
+    plan: &[sweepfile::PlannedJob],
+    db: &DbLocation,
+    runs: Option<&Path>,
+) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = store::open(db).await?;
+        let (_, added, existing) = scheduler::register(store.as_ref(), spec, plan, runs).await?;
+        eprintln!(
+            "sweep {}: {added} job(s) enqueued, {existing} already there, in {db}; start agents with \
+             `sweep agent --db ... --sweep {}` (or `sweep slurm`)",
+            spec.name, spec.name
+        );
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_options(db: &DbLocation, slots: &SlotArgs) -> Result<RunOptions> {
+    if !(slots.lease.is_finite() && slots.lease >= 0.3) {
+        bail!("--lease {}: give at least 0.3 seconds", slots.lease);
+    }
+    Ok(RunOptions {
+        runs: slots.runs.clone(),
+        device: if slots.gpus.is_empty() {
+            device_kind(slots.device)
+        } else {
+            DeviceKind::Cuda
+        },
+        workers: slots.workers,
+        gpus: slots.gpus.clone(),
+        per_gpu: slots.per_gpu,
+        lease: Duration::from_secs_f64(slots.lease),
+        ..RunOptions::new(db.clone())
+    })
+}
+
+/// `sweep agent`: pull jobs until none is left.
+pub fn agent(args: AgentArgs) -> Result<ExitCode> {
+    require_training("sweep agent")?;
+    if !(args.idle_exit.is_finite() && args.idle_exit >= 0.0) {
+        bail!("--idle-exit {}: give seconds, 0 or more", args.idle_exit);
+    }
+    let opts = AgentOptions {
+        run: run_options(&args.db.db, &args.slots)?,
+        sweeps: args.sweeps.clone(),
+        max_jobs: args.max_jobs,
+        idle_exit: Duration::from_secs_f64(args.idle_exit),
+    };
+    runtime()?.block_on(async {
+        let summary = scheduler::agent(&opts).await?;
+        eprintln!(
+            "agent {} on {}: {}",
+            sweep_core::store::Owner::current(),
+            opts.run.db,
+            summary_line(&summary)
+        );
+        if args.json {
+            emit(&serde_json::to_string(&summary_json(&summary))?)?;
+        }
+        Ok(ExitCode::from(summary.exit_code()))
+    })
+}
+
+fn summary_json(s: &RunSummary) -> serde_json::Value {
+    serde_json::json!({
+        "attempts": s.attempts,
+        "succeeded": s.succeeded,
+        "failed": s.failed,
+        "diverged": s.diverged,
+        "retried": s.retried,
+        "handed_back": s.handed_back,
+        "superseded": s.superseded,
+        "interrupted": s.interrupted,
+        "elapsed_s": s.elapsed.as_secs_f64(),
+        "overhead_s": s.overhead.as_secs_f64(),
+        "startup_s": s.startup.as_secs_f64(),
+        "startup_samples": s.startup_samples,
+    })
+}
+
 fn summary_line(s: &RunSummary) -> String {
-    format!(
+    let mut line = format!(
         "{} job(s) planned, {} new; this run: {} succeeded, {} diverged, {} failed, {} retried, {} attempt(s) in {:.1}s",
         s.planned,
         s.added,
@@ -66,7 +146,95 @@ fn summary_line(s: &RunSummary) -> String {
         s.retried,
         s.attempts,
         s.elapsed.as_secs_f64()
-    )
+    );
+    if s.handed_back + s.superseded + s.store_errors > 0 {
+        line += &format!(
+            "; {} handed back (runs folder not visible), {} taken over by another agent, {} not recorded (store error)",
+            s.handed_back, s.superseded, s.store_errors
+        );
+    }
+    line
+}
+
+/// `sweep slurm`: enqueue the sweep, write the sbatch script, submit it if asked.
+pub fn slurm(args: SlurmArgs) -> Result<ExitCode> {
+    let spec = sweepfile::load(&args.file, &args.set)?;
+    let plan = spec.plan()?;
+    let out = match &args.out {
+        Some(o) => o.clone(),
+        None => args.file.parent().unwrap_or(Path::new(".")).join("slurm"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = std::fs::canonicalize(&out)?;
+    let job = slurm::SlurmJob {
+        sweep: spec.name.clone(),
+        agents: args.agents,
+        gpus_per_agent: args.gpus_per_agent,
+        per_gpu: args.per_gpu,
+        workers: args.workers,
+        cpus_per_agent: args.cpus_per_agent,
+        partition: args.partition.clone(),
+        time: args.time.clone(),
+        sbatch_args: args.sbatch_args.clone(),
+        exe: std::env::current_exe().context("locating the sweep executable")?,
+        db_for_script: slurm::db_url_for_script(&args.db.db.secret()),
+        runs: args.runs.clone(),
+        log_dir: out.clone(),
+        job_name: format!("sweep-{}", spec.name),
+    };
+    job.validate().map_err(|e| anyhow::anyhow!("sweep slurm: {}", e.0))?;
+    if matches!(args.db.db, DbLocation::Sqlite(_)) && args.agents > 1 {
+        eprintln!(
+            "warning: {} is a SQLite file: agents on several nodes need a PostgreSQL server \
+             (--db postgres://...); SQLite over a network file system is not safe",
+            args.db.db
+        );
+    }
+    enqueue(&spec, &plan, &args.db.db, args.runs.as_deref())?;
+    let script = job.script();
+    let path = out.join(format!("{}.sbatch", job.job_name));
+    std::fs::write(&path, &script).with_context(|| format!("writing {}", path.display()))?;
+    emit(&script)?;
+    eprintln!("wrote {}", path.display());
+    if args.submit {
+        // The URL (and its password) reaches the tasks through the environment, not the script.
+        std::env::set_var("SWEEP_DB", args.db.db.secret());
+        let id = slurm::submit(&path)?;
+        eprintln!("submitted Slurm job {id}: {} agent(s); `sweep status --db ...` shows which node runs each job", args.agents);
+        emit(&id)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sweep db copy`: every (or one) sweep from one database to another.
+pub fn db_copy(from: &DbLocation, to: &DbLocation, sweep: Option<&str>) -> Result<ExitCode> {
+    if from == to {
+        bail!("sweep db copy: --from and --to are the same database ({from})");
+    }
+    runtime()?.block_on(async {
+        let source = store::open_existing(from).await?;
+        let dumps = source.export(sweep).await?;
+        let target = store::open(to).await?;
+        let mut total = store::CopySummary::default();
+        for dump in &dumps {
+            let s = target.import(dump).await?;
+            eprintln!(
+                "sweep {}: {} job(s) copied, {} already in {to}",
+                dump.name, s.jobs_added, s.jobs_skipped
+            );
+            total.add(s);
+        }
+        eprintln!(
+            "copied {} sweep(s) from {from} to {to}: {} new sweep(s), {} job(s) added, {} skipped",
+            dumps.len(),
+            total.sweeps_added,
+            total.jobs_added,
+            total.jobs_skipped
+        );
+        source.close().await;
+        target.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `sweep plan`: the jobs a file expands to.
@@ -81,7 +249,7 @@ pub fn plan(file: &Path, set: &[String], format: PlanFormat) -> Result<ExitCode>
 }
 
 /// `sweep status`.
-pub fn status(db: &Path, sweep: Option<&str>) -> Result<ExitCode> {
+pub fn status(db: &DbLocation, sweep: Option<&str>) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = store::open_existing(db).await?;
         emit(&report::status(store.as_ref(), sweep).await?)?;
@@ -97,7 +265,7 @@ pub fn report(args: ReportArgs) -> Result<ExitCode> {
         if rows.is_empty() {
             bail!(
                 "{}: no jobs{}",
-                args.db.db.display(),
+                args.db.db,
                 args.options
                     .sweep
                     .as_ref()
@@ -157,7 +325,7 @@ async fn write_plots(
 }
 
 /// `sweep show JOB`.
-pub fn show(db: &Path, job: &str, images: bool) -> Result<ExitCode> {
+pub fn show(db: &DbLocation, job: &str, images: bool) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = store::open_existing(db).await?;
         emit(&report::show(store.as_ref(), job, images).await?)?;
@@ -166,9 +334,18 @@ pub fn show(db: &Path, job: &str, images: bool) -> Result<ExitCode> {
 }
 
 /// `sweep bench orchestrator`.
-pub fn bench_orchestrator(jobs: usize, workers: usize) -> Result<ExitCode> {
+pub fn bench_orchestrator(
+    jobs: usize,
+    workers: usize,
+    agents: &[usize],
+    db: Option<DbLocation>,
+) -> Result<ExitCode> {
     require_training("sweep bench orchestrator")?;
-    runtime()?.block_on(bench_orchestrator::run(jobs, workers))?;
+    if agents.is_empty() {
+        runtime()?.block_on(bench_orchestrator::run(jobs, workers))?;
+    } else {
+        runtime()?.block_on(bench_orchestrator::agents(jobs, agents, db))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,7 +5,7 @@ mod commands;
 mod output;
 
 use clap::Parser;
-use cli::{BenchCommand, Cli, Command};
+use cli::{BenchCommand, Cli, Command, DbCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -14,6 +14,11 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose, matches!(cli.command, Command::Worker { .. }));
     let result = match cli.command {
         Command::Run(args) => commands::run(args),
+        Command::Agent(args) => commands::agent(args),
+        Command::Slurm(args) => commands::slurm(args),
+        Command::Db(DbCommand::Copy { from, to, sweep }) => {
+            commands::db_copy(&from, &to, sweep.as_deref())
+        }
         Command::Plan { file, set, format } => commands::plan(&file, &set, format),
         Command::Status { sweep, db } => commands::status(&db.db, sweep.as_deref()),
         Command::Report(args) => commands::report(args),
@@ -21,9 +26,12 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::compare(args),
         Command::Plot(args) => commands::plot(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train(args),
-        Command::Bench(BenchCommand::Orchestrator { jobs, workers }) => {
-            commands::bench_orchestrator(jobs, workers)
-        }
+        Command::Bench(BenchCommand::Orchestrator {
+            jobs,
+            workers,
+            agents,
+            db,
+        }) => commands::bench_orchestrator(jobs, workers, &agents, db),
         Command::Worker { ticket } => commands::worker(&ticket),
     };
     match result {

@@ -163,3 +163,105 @@ pub const TINY_UNET: &str = "model: {base_channels: 4, aux_head: false}
   crop: 32
   batch: 2
   eval: {mode: whole, crop: 64, stride: 32}";
+
+/// A fresh, empty database on the test PostgreSQL server (`SWEEP_TEST_POSTGRES`; scripts/test
+/// starts one): its URL. None (after a loud message) when no server is configured; with
+/// `CI` set that is a failure instead.
+pub fn fresh_postgres() -> Option<String> {
+    let Some(server) = std::env::var("SWEEP_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but SWEEP_TEST_POSTGRES is not: the PostgreSQL tests must run");
+        }
+        eprintln!("SKIPPED: needs PostgreSQL (SWEEP_TEST_POSTGRES; scripts/test starts one)");
+        return None;
+    };
+    let name = format!("sweep_e2e_{:08x}", std::process::id() ^ rand_u32());
+    rt().block_on(async {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::PgConnection::connect(&server).await.unwrap();
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let base = server.split('?').next().unwrap();
+    Some(format!("{}/{name}", &base[..base.rfind('/').unwrap()]))
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    t.subsec_nanos() ^ (t.as_secs() as u32).rotate_left(7)
+}
+
+/// The store at a path or server URL, with the runtime its connections live on (a pool
+/// must be used on the runtime that opened it).
+pub struct OpenDb {
+    pub rt: tokio::runtime::Runtime,
+    pub store: std::sync::Arc<dyn store::Store>,
+}
+
+impl OpenDb {
+    pub fn new(url: &str) -> OpenDb {
+        let loc: store::DbLocation = url.parse().unwrap();
+        let rt = rt();
+        let store = rt.block_on(store::open(&loc)).unwrap();
+        OpenDb { rt, store }
+    }
+
+    /// Runs one store call to completion.
+    pub fn call<'a, T, F>(&'a self, f: impl FnOnce(&'a dyn store::Store) -> F) -> T
+    where
+        F: std::future::Future<Output = anyhow::Result<T>> + 'a,
+    {
+        self.rt.block_on(f(self.store.as_ref())).unwrap()
+    }
+}
+
+/// A `sweep agent` of this sandbox playing node `node`, its log in `<sandbox>/<node>.log`.
+pub fn spawn_agent(sb: &Sandbox, db: &str, node: &str, extra: &[&str]) -> Child {
+    let log = std::fs::File::create(sb.path().join(format!("{node}.log"))).unwrap();
+    let runs = sb.path().join("runs");
+    let mut args = vec!["agent", "--runs", runs.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    sb.command(&args)
+        .env("SWEEP_DB", db)
+        .env("SWEEP_NODE", node)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("agent starts")
+}
+
+pub fn agent_log(sb: &Sandbox, node: &str) -> String {
+    std::fs::read_to_string(sb.path().join(format!("{node}.log"))).unwrap_or_default()
+}
+
+/// Polls `cond` every 50 ms until it holds or `secs` pass (then panics with `what`).
+pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits for a child to exit (killing it after `secs`); its exit status.
+pub fn wait_child(child: &mut Child, secs: u64) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process {} did not exit within {secs} s", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -5,7 +5,8 @@
 //! [`protocol`]) -> [`store`] (the results database) -> [`report`] (leaderboard, status,
 //! plots). [`metrics`] is MMSegmentation's IoUMetric arithmetic, shared by the trainer and
 //! the reports; [`stats`] compares configurations on it (t intervals, Welch, Holm, and a
-//! paired bootstrap over validation images and seeds).
+//! paired bootstrap over validation images and seeds). [`slurm`] writes and submits the
+//! sbatch array whose tasks each run one agent on the shared queue.
 
 pub mod bench_orchestrator;
 pub mod job;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod report;
 pub mod scheduler;
+pub mod slurm;
 pub mod stats;
 pub mod store;
 pub mod sweepfile;

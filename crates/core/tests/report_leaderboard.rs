@@ -369,7 +369,7 @@ async fn report_from_the_store_end_to_end() {
         let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
         store
             .record_curve(
-                c.id,
+                &c.fence(&me),
                 &[
                     CurvePoint {
                         iteration: 1,
@@ -388,9 +388,7 @@ async fn report_from_the_store_end_to_end() {
             .await
             .unwrap();
         store
-            .finish(
-                c.id,
-                &me,
+            .finish(&c.fence(&me),
                 Finish::Succeeded {
                     metrics: metrics(&[("mDice", None, dice), ("mAcc", None, 60.0)]),
                     images: Vec::new(),

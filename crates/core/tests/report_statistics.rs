@@ -81,7 +81,7 @@ async fn database() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
             assert!(c.label.starts_with(label));
             let (images, metrics) = run(|i| hit + usize::from(i % 3 == seed), 1);
             store
-                .finish(c.id, &me, done(metrics, images))
+                .finish(&c.fence(&me), done(metrics, images))
                 .await
                 .unwrap();
         }
@@ -276,7 +276,7 @@ async fn compare_without_per_image_results_uses_the_seeds_or_refuses() {
                 value,
             }];
             store
-                .finish(c.id, &me, done(metrics, vec![]))
+                .finish(&c.fence(&me), done(metrics, vec![]))
                 .await
                 .unwrap();
         }
@@ -329,7 +329,7 @@ async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() 
         .filter(|m| m.name == "mDice")
         .for_each(|m| m.value = 99.0);
     store
-        .finish(c.id, &me, done(metrics, images))
+        .finish(&c.fence(&me), done(metrics, images))
         .await
         .unwrap();
 

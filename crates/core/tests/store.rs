@@ -2,10 +2,12 @@
 //!
 //! The suite is written once against the `Store` trait (as atuin and ripgrep do): each
 //! test below is a generic `async fn` over a [`Backend`] that makes a fresh, empty database,
-//! and `store_suite!(backend: tests...)` turns them into `#[tokio::test]`s for one backend. SQLite runs
-//! it today; another backend (PostgreSQL) adds a module under [`backends`] and one
-//! `store_suite!` line. What only a SQLite file can show (its folder, its migrations table,
-//! concurrent first opens) is in [`sqlite_only`].
+//! and `store_suite!(backend: tests...)` turns them into `#[tokio::test]`s for one backend.
+//! It runs against SQLite and PostgreSQL (a fresh database per test on the server that
+//! `SWEEP_TEST_POSTGRES` names; `scripts/test` starts a throwaway one). Without that
+//! variable the PostgreSQL tests say so loudly and pass only outside CI: with `CI` set they
+//! fail. What only a SQLite file can show (its folder, its migrations table, concurrent first
+//! opens) is in [`sqlite_only`].
 
 use crate::util::{job, metric, owner};
 use std::collections::HashSet;
@@ -14,10 +16,15 @@ use std::time::Duration;
 use sweep_core::job::{FailureKind, JobStatus};
 use sweep_core::metrics::surface::Presence;
 use sweep_core::protocol::ImageMetric;
-use sweep_core::store::{CurvePoint, Finish, NewJob, Owner, Store, StoreError};
+use sweep_core::store::{ClaimRequest, CurvePoint, Finish, NewJob, Owner, Store, StoreError};
 
 /// A database to run the suite against.
 trait Backend: Sized {
+    /// False when the backend's server is not configured (the test is skipped, loudly;
+    /// in CI it fails instead).
+    fn available() -> bool {
+        true
+    }
     /// Makes a fresh, empty database and opens it (migrated).
     async fn fresh() -> Self;
     /// The handle the test works with.
@@ -58,6 +65,93 @@ pub mod backends {
             }
         }
     }
+
+    pub mod postgres {
+        use std::sync::Arc;
+        use sweep_core::store::{self, DbLocation, Store};
+
+        /// The server the PostgreSQL tests use (`postgres://user@host:port/db`).
+        pub const ENV: &str = "SWEEP_TEST_POSTGRES";
+
+        pub fn server_url() -> Option<String> {
+            std::env::var(ENV).ok().filter(|u| !u.trim().is_empty())
+        }
+
+        /// Skips loudly without a server; in CI a missing server is a failure.
+        pub fn require_server() -> bool {
+            if server_url().is_some() {
+                return true;
+            }
+            if std::env::var_os("CI").is_some() {
+                panic!("CI is set but {ENV} is not: the PostgreSQL tests must run (scripts/test starts a server)");
+            }
+            eprintln!("SKIPPED: PostgreSQL test, {ENV} is not set (scripts/test starts a throwaway server)");
+            false
+        }
+
+        /// A fresh database on the test server, dropped afterwards.
+        pub struct Db {
+            pub url: String,
+            name: String,
+            store: Arc<dyn Store>,
+        }
+
+        /// `postgres://u@h:p/db` with another database name.
+        pub fn with_database(url: &str, db: &str) -> String {
+            let base = url.split('?').next().unwrap_or(url);
+            let cut = base.rfind('/').expect("a database in the URL");
+            format!("{}/{db}", &base[..cut])
+        }
+
+        async fn admin(sql: &str) {
+            use sqlx::Connection;
+            let url = server_url().expect("server configured");
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::Executor::execute(&mut conn, sql).await.unwrap();
+            conn.close().await.unwrap();
+        }
+
+        /// A new empty database on the server; its URL.
+        pub async fn create_database() -> (String, String) {
+            let name = format!("sweep_t_{:016x}", rand::random::<u64>());
+            admin(&format!("CREATE DATABASE {name}")).await;
+            (with_database(&server_url().unwrap(), &name), name)
+        }
+
+        impl super::super::Backend for Db {
+            fn available() -> bool {
+                require_server()
+            }
+            async fn fresh() -> Db {
+                let (url, name) = create_database().await;
+                let loc: DbLocation = url.parse().unwrap();
+                let store = store::open(&loc).await.unwrap();
+                Db { url, name, store }
+            }
+            fn store(&self) -> Arc<dyn Store> {
+                self.store.clone()
+            }
+            async fn open_again(&self) -> Arc<dyn Store> {
+                let loc: DbLocation = self.url.parse().unwrap();
+                store::open(&loc).await.unwrap()
+            }
+        }
+
+        impl Drop for Db {
+            fn drop(&mut self) {
+                // Off the test's runtime: Drop cannot await.
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(admin(&sql));
+                })
+                .join();
+            }
+        }
+    }
 }
 
 /// The whole suite for `backends::$backend::Db`, as a module named `$backend`: one
@@ -69,28 +163,42 @@ macro_rules! store_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    super::$test::<B>().await
+                    if <B as super::Backend>::available() {
+                        super::$test::<B>().await
+                    }
                 }
             )*
         }
     };
 }
 
-store_suite!(sqlite:
-    reopen_is_idempotent,
-    add_jobs_is_idempotent,
-    claims_are_exclusive_under_concurrency,
-    dependencies_gate_claims_and_blocked_jobs_are_listed,
-    failures_retry_until_max_attempts,
-    permanent_failures_are_not_retried,
-    finish_records_metrics_divergence_and_checks_the_owner,
-    orphans_are_released_resumably,
-    dead_owners_on_this_host_are_released_by_pid,
-    curves_upsert_and_artifacts_record,
-    report_rows_of_an_unknown_sweep_names_the_known_ones,
-    retired_jobs_are_kept_but_not_run,
-    per_image_results_and_validation_curves_round_trip,
-);
+/// One list of tests, run against each backend.
+macro_rules! all_store_tests {
+    ($backend:ident) => {
+        store_suite!($backend:
+            reopen_is_idempotent,
+            add_jobs_is_idempotent,
+            claims_are_exclusive_under_concurrency,
+            dependencies_gate_claims_and_blocked_jobs_are_listed,
+            failures_retry_until_max_attempts,
+            permanent_failures_are_not_retried,
+            finish_records_metrics_divergence_and_checks_the_owner,
+            orphans_are_released_resumably,
+            dead_owners_on_this_host_are_released_by_pid,
+            curves_upsert_and_artifacts_record,
+            report_rows_of_an_unknown_sweep_names_the_known_ones,
+            retired_jobs_are_kept_but_not_run,
+            per_image_results_and_validation_curves_round_trip,
+            expired_leases_are_taken_over_and_late_writes_refused,
+            live_leases_are_kept_and_heartbeats_renew_them,
+            claims_span_sweeps_and_record_the_slurm_job,
+            export_then_import_copies_everything_once,
+        );
+    };
+}
+
+all_store_tests!(sqlite);
+all_store_tests!(postgres);
 
 /// A fresh database with one sweep `s` of `n` jobs ([`job`]`(0..n)`).
 async fn with_jobs<B: Backend>(n: usize, max_attempts: u32) -> (B, Arc<dyn Store>, i64) {
@@ -208,14 +316,14 @@ async fn dependencies_gate_claims_and_blocked_jobs_are_listed<B: Backend>() {
     let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
     assert_eq!(c.hash, pre.hash);
     assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
-    store.set_artifact_dir(c.id, "/runs/pre").await.unwrap();
+    store.set_artifact_dir(&c.fence(&me), "/runs/pre").await.unwrap();
     assert_eq!(
         store.dependency_artifact(sweep, &pre.hash).await.unwrap(),
         None
     );
     assert_eq!(
         store
-            .finish(c.id, &me, succeeded(vec![], 100))
+            .finish(&c.fence(&me), succeeded(vec![], 100))
             .await
             .unwrap(),
         JobStatus::Succeeded
@@ -236,9 +344,7 @@ async fn dependencies_gate_claims_and_blocked_jobs_are_listed<B: Backend>() {
         .unwrap();
     let c = store.claim_next(other, &me).await.unwrap().unwrap();
     let status = store
-        .finish(
-            c.id,
-            &me,
+        .finish(&c.fence(&me),
             Finish::Failed {
                 reason: "exit 3".into(),
                 stderr_tail: String::new(),
@@ -267,13 +373,13 @@ async fn failures_retry_until_max_attempts<B: Backend>() {
     assert_eq!((c1.attempts, c1.max_attempts), (1, 2));
     assert_eq!(c1.failures, 0);
     assert_eq!(
-        store.finish(c1.id, &me, fail()).await.unwrap(),
+        store.finish(&c1.fence(&me), fail()).await.unwrap(),
         JobStatus::Pending,
         "a transient failure with attempts left is retried"
     );
     assert_eq!(store.counts(sweep).await.unwrap()[&JobStatus::Pending], 1);
     // Finishing twice: no longer ours.
-    let e = store.finish(c1.id, &me, fail()).await.unwrap_err();
+    let e = store.finish(&c1.fence(&me), fail()).await.unwrap_err();
     assert!(matches!(
         e.downcast_ref::<StoreError>(),
         Some(StoreError::NotOwner { .. })
@@ -283,7 +389,7 @@ async fn failures_retry_until_max_attempts<B: Backend>() {
     assert_eq!((c2.id, c2.attempts), (c1.id, 2));
     assert_eq!(c2.failures, 1);
     assert_eq!(
-        store.finish(c2.id, &me, fail()).await.unwrap(),
+        store.finish(&c2.fence(&me), fail()).await.unwrap(),
         JobStatus::Failed
     );
     let counts = store.counts(sweep).await.unwrap();
@@ -310,9 +416,7 @@ async fn permanent_failures_are_not_retried<B: Backend>() {
     let me = owner("a");
     let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
     let status = store
-        .finish(
-            c.id,
-            &me,
+        .finish(&c.fence(&me),
             Finish::Failed {
                 reason: "bad config".into(),
                 stderr_tail: String::new(),
@@ -335,8 +439,8 @@ async fn finish_records_metrics_divergence_and_checks_the_owner<B: Backend>() {
     let me = owner("a");
     let thief = owner("b");
     let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
-    assert!(store.heartbeat(c.id, &me, 40).await.unwrap());
-    assert!(!store.heartbeat(c.id, &thief, 41).await.unwrap());
+    assert!(store.heartbeat(&c.fence(&me), 40).await.unwrap());
+    assert!(!store.heartbeat(&c.fence(&thief), 41).await.unwrap());
     let running = store.running(sweep).await.unwrap();
     assert_eq!(running.len(), 1);
     assert_eq!(running[0].iteration, 40);
@@ -354,19 +458,17 @@ async fn finish_records_metrics_divergence_and_checks_the_owner<B: Backend>() {
         iterations: 100,
         sweep_version: Some("0.2.0-test".into()),
     };
-    assert!(store.finish(c.id, &thief, done.clone()).await.is_err());
+    assert!(store.finish(&c.fence(&thief), done.clone()).await.is_err());
     assert_eq!(
-        store.finish(c.id, &me, done).await.unwrap(),
+        store.finish(&c.fence(&me), done).await.unwrap(),
         JobStatus::Succeeded
     );
-    assert!(!store.heartbeat(c.id, &me, 100).await.unwrap());
+    assert!(!store.heartbeat(&c.fence(&me), 100).await.unwrap());
 
     let d = store.claim_next(sweep, &me).await.unwrap().unwrap();
     assert_eq!(
         store
-            .finish(
-                d.id,
-                &me,
+            .finish(&d.fence(&me),
                 Finish::Diverged {
                     iter: 17,
                     last_finite_loss: Some(2.5),
@@ -409,8 +511,8 @@ async fn orphans_are_released_resumably<B: Backend>() {
     let alive = owner("alive");
     let a = store.claim_next(sweep, &dead).await.unwrap().unwrap();
     let b = store.claim_next(sweep, &alive).await.unwrap().unwrap();
-    store.set_artifact_dir(a.id, "/runs/a").await.unwrap();
-    store.heartbeat(a.id, &dead, 60).await.unwrap();
+    store.set_artifact_dir(&a.fence(&dead), "/runs/a").await.unwrap();
+    store.heartbeat(&a.fence(&dead), 60).await.unwrap();
 
     let released = store
         .release_orphans(sweep, &|o| o.ends_with(":dead"))
@@ -427,7 +529,7 @@ async fn orphans_are_released_resumably<B: Backend>() {
         (1, 1, 1)
     );
     // The vanished owner can no longer write.
-    assert!(!store.heartbeat(a.id, &dead, 61).await.unwrap());
+    assert!(!store.heartbeat(&a.fence(&dead), 61).await.unwrap());
     // Resumed before new work, same folder, attempt counted on the new claim.
     let again = store.claim_next(sweep, &alive).await.unwrap().unwrap();
     assert_eq!(again.id, a.id);
@@ -440,16 +542,16 @@ async fn orphans_are_released_resumably<B: Backend>() {
     );
 
     // mark_interrupted only by the owner.
-    store.mark_interrupted(b.id, &dead).await.unwrap();
+    store.mark_interrupted(&b.fence(&dead)).await.unwrap();
     assert_eq!(store.counts(sweep).await.unwrap()[&JobStatus::Running], 2);
-    store.mark_interrupted(b.id, &alive).await.unwrap();
+    store.mark_interrupted(&b.fence(&alive)).await.unwrap();
     assert_eq!(
         store.counts(sweep).await.unwrap()[&JobStatus::Interrupted],
         1
     );
     assert_eq!(
         store
-            .finish(again.id, &alive, Finish::Interrupted)
+            .finish(&again.fence(&alive), Finish::Interrupted)
             .await
             .unwrap(),
         JobStatus::Interrupted
@@ -471,21 +573,22 @@ async fn dead_owners_on_this_host_are_released_by_pid<B: Backend>() {
     child.wait().unwrap();
     let a = store.claim_next(sweep, &gone).await.unwrap().unwrap();
     let b = store.claim_next(sweep, &me).await.unwrap().unwrap();
-    // Fresh heartbeats, long timeout: only the pid check can release `a`.
+    // Fresh leases: only the pid check can release `a`.
     let released = store
-        .release_dead_owners(sweep, Duration::from_secs(3600))
+        .release_dead_owners(Some(sweep))
         .await
         .unwrap();
     assert_eq!(released, vec![a.id]);
-    assert!(store.heartbeat(b.id, &me, 1).await.unwrap());
+    assert!(store.heartbeat(&b.fence(&me), 1).await.unwrap());
 }
 
 async fn curves_upsert_and_artifacts_record<B: Backend>() {
     let (_db, store, sweep) = with_jobs::<B>(1, 3).await;
     let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
+    let f = c.fence(&owner("a"));
     store
         .record_curve(
-            c.id,
+            &f,
             &[
                 curve_point(1, 0.9, 0.01, 0.5),
                 curve_point(2, 0.8, 0.01, 0.5),
@@ -497,7 +600,7 @@ async fn curves_upsert_and_artifacts_record<B: Backend>() {
     // A resumed job re-records iteration 3 and goes on; a NaN loss round-trips.
     store
         .record_curve(
-            c.id,
+            &f,
             &[
                 curve_point(3, 0.65, 0.009, 0.4),
                 curve_point(4, f64::NAN, 0.008, 0.4),
@@ -513,17 +616,17 @@ async fn curves_upsert_and_artifacts_record<B: Backend>() {
     assert!(curve[3].loss.is_nan());
 
     store
-        .record_artifact(c.id, "checkpoint", "/runs/a/iter_50.ckpt", Some(50))
+        .record_artifact(&f, "checkpoint", "/runs/a/iter_50.ckpt", Some(50))
         .await
         .unwrap();
     store
-        .record_artifact(c.id, "final", "/runs/a/final.ckpt", None)
+        .record_artifact(&f, "final", "/runs/a/final.ckpt", None)
         .await
         .unwrap();
     let msg = format!(
         "{:#}",
         store
-            .record_artifact(c.id, "weights", "/x", None)
+            .record_artifact(&f, "weights", "/x", None)
             .await
             .unwrap_err()
     );
@@ -575,7 +678,7 @@ async fn retired_jobs_are_kept_but_not_run<B: Backend>() {
 
 /// What only a SQLite file can show: its folder, its migrations table, first opens racing.
 mod sqlite_only {
-    use sweep_core::store::{self, SqliteStore, Store, StoreError};
+    use sweep_core::store::{self, SqlStore, Store, StoreError};
 
     #[tokio::test]
     async fn migrations_create_parent_folders_and_reapply_idempotently() {
@@ -588,8 +691,8 @@ mod sqlite_only {
         assert!(store.location().contains(&path.display().to_string()));
         store.close().await;
 
-        let again = SqliteStore::open(&path).await.unwrap();
-        assert_eq!(again.path(), path);
+        let again = SqlStore::open(&path.as_path().into()).await.unwrap();
+        assert_eq!(again.location(), path.display().to_string());
         // Same sweep, same id; the spec text is updated.
         assert_eq!(again.upsert_sweep("dme", "b.yaml", "y").await.unwrap(), id);
         let sweeps = again.sweeps().await.unwrap();
@@ -697,9 +800,9 @@ async fn per_image_results_and_validation_curves_round_trip<B: Backend>() {
     let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
     // Validation during training; a resumed job re-records iteration 10 (replaced, not added).
     let val = |v: f64| vec![metric("mDice", None, v), metric("mIoU", None, v - 5.0)];
-    store.record_eval(c.id, 10, &val(50.0)).await.unwrap();
-    store.record_eval(c.id, 10, &val(52.0)).await.unwrap();
-    store.record_eval(c.id, 20, &val(f64::NAN)).await.unwrap();
+    store.record_eval(&c.fence(&owner("a")), 10, &val(50.0)).await.unwrap();
+    store.record_eval(&c.fence(&owner("a")), 10, &val(52.0)).await.unwrap();
+    store.record_eval(&c.fence(&owner("a")), 20, &val(f64::NAN)).await.unwrap();
     let curve = store.eval_curve(c.id).await.unwrap();
     assert_eq!(curve.len(), 4, "{curve:?}");
     assert_eq!(
@@ -725,7 +828,7 @@ async fn per_image_results_and_validation_curves_round_trip<B: Backend>() {
         iterations: 20,
         sweep_version: None,
     };
-    store.finish(c.id, &owner("a"), finish).await.unwrap();
+    store.finish(&c.fence(&owner("a")), finish).await.unwrap();
     let back = store.image_metrics(c.id).await.unwrap();
     // Sorted by split, image, class; NULLs come back as None.
     assert_eq!(
@@ -733,4 +836,222 @@ async fn per_image_results_and_validation_curves_round_trip<B: Backend>() {
         vec![images[2].clone(), images[0].clone(), images[1].clone()]
     );
     assert!(store.image_metrics(c.id + 100).await.unwrap().is_empty());
+}
+
+fn request<'a>(owner: &'a Owner, lease_ms: u64) -> ClaimRequest<'a> {
+    ClaimRequest {
+        sweeps: None,
+        owner,
+        lease: Duration::from_millis(lease_ms),
+        slurm_job: None,
+    }
+}
+
+/// A stalled owner (SIGSTOP, a partition) wakes after its lease was taken: every write it
+/// makes is refused, and the job's result is the taker's, recorded once.
+async fn expired_leases_are_taken_over_and_late_writes_refused<B: Backend>() {
+    let (_db, store, _) = with_jobs::<B>(1, 3).await;
+    let (stalled, taker) = (owner("stalled"), owner("taker"));
+    let first = store.claim(request(&stalled, 300)).await.unwrap().unwrap();
+    let late = first.fence(&stalled);
+    assert!(store.heartbeat(&late, 5).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        store.release_dead_owners(None).await.unwrap(),
+        vec![first.id]
+    );
+    let second = store.claim(request(&taker, 30_000)).await.unwrap().unwrap();
+    assert_eq!((second.id, second.attempts), (first.id, 2));
+
+    // The stalled owner wakes up: nothing it sends is taken.
+    assert!(!store.heartbeat(&late, 99).await.unwrap());
+    let refused = |e: anyhow::Error| {
+        matches!(
+            e.downcast_ref::<StoreError>(),
+            Some(StoreError::NotOwner { attempt: 1, .. })
+        )
+    };
+    assert!(refused(
+        store
+            .record_curve(&late, &[curve_point(99, 0.1, 0.01, 1.0)])
+            .await
+            .unwrap_err()
+    ));
+    assert!(refused(
+        store
+            .record_artifact(&late, "checkpoint", "/late.ckpt", Some(99))
+            .await
+            .unwrap_err()
+    ));
+    assert!(refused(
+        store
+            .finish(&late, succeeded(vec![metric("mDice", None, 1.0)], 99))
+            .await
+            .unwrap_err()
+    ));
+    // The same owner claiming again is another attempt: its old fence stays stale.
+    let mine = second.fence(&taker);
+    let done = succeeded(vec![metric("mDice", None, 70.0)], 100);
+    assert_eq!(
+        store.finish(&mine, done).await.unwrap(),
+        JobStatus::Succeeded
+    );
+    let row = store.report_rows(Some("s")).await.unwrap().pop().unwrap();
+    assert_eq!((row.attempts, row.metrics.len()), (2, 1));
+    assert_eq!(row.metrics[0].value, 70.0);
+    assert!(store.curve(first.id).await.unwrap().is_empty());
+    let attempts = store.attempts(first.id).await.unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    assert_eq!(attempts[0].ended_as, JobStatus::Interrupted);
+    assert!(
+        attempts[0].reason.as_deref().unwrap().contains("lease expired"),
+        "{attempts:?}"
+    );
+    assert_eq!(attempts[1].ended_as, JobStatus::Succeeded);
+}
+
+/// A live owner on another host keeps its job as long as it renews; the lease shows in
+/// `running`.
+async fn live_leases_are_kept_and_heartbeats_renew_them<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(1, 3).await;
+    let remote = owner("remote");
+    let c = store.claim(request(&remote, 600)).await.unwrap().unwrap();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(store.heartbeat(&c.fence(&remote), 1).await.unwrap());
+        assert!(store.release_dead_owners(None).await.unwrap().is_empty());
+    }
+    let running = store.running(sweep).await.unwrap();
+    let lease = running[0].lease_expires_at.expect("a lease");
+    let left = lease - sweep_core::store::now_ms();
+    assert!((0..=1_000).contains(&left), "lease ends in {left} ms");
+}
+
+async fn claims_span_sweeps_and_record_the_slurm_job<B: Backend>() {
+    let (_db, store, first) = with_jobs::<B>(1, 3).await;
+    let second = store.upsert_sweep("t", "t.yaml", "{}").await.unwrap();
+    store.add_jobs(second, &[job(7)], 3).await.unwrap();
+    let me = owner("agent");
+    let only_second = ClaimRequest {
+        sweeps: Some(&[second]),
+        slurm_job: Some("4242_1"),
+        ..request(&me, 30_000)
+    };
+    let c = store.claim(only_second.clone()).await.unwrap().unwrap();
+    assert_eq!((c.sweep_id, c.hash.as_str()), (second, "h0007"));
+    assert!(store.claim(only_second).await.unwrap().is_none());
+    let any = store.claim(request(&me, 30_000)).await.unwrap().unwrap();
+    assert_eq!(any.sweep_id, first);
+    let running = store.running(second).await.unwrap();
+    assert_eq!(running[0].slurm_job.as_deref(), Some("4242_1"));
+    assert_eq!(running[0].owner.as_deref(), Some(me.to_string().as_str()));
+}
+
+/// `sweep db copy`'s two halves: everything recorded arrives, a running job arrives
+/// interrupted, and importing again adds nothing.
+async fn export_then_import_copies_everything_once<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(3, 3).await;
+    let me = owner("a");
+    let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    let f = c.fence(&me);
+    store.set_artifact_dir(&f, "/runs/s/h0000").await.unwrap();
+    store
+        .record_curve(&f, &[curve_point(1, 0.5, 0.01, 0.1), curve_point(2, f64::NAN, 0.01, 0.2)])
+        .await
+        .unwrap();
+    store.record_eval(&f, 2, &[metric("mDice", None, 40.0)]).await.unwrap();
+    store
+        .record_artifact(&f, "checkpoint", "/runs/s/h0000/checkpoint.ckpt", Some(2))
+        .await
+        .unwrap();
+    let finish = Finish::Succeeded {
+        metrics: vec![metric("mDice", None, 61.5), metric("Dice", Some(1), f64::NAN)],
+        images: vec![image_row("a.png", 1, (5, 6, 7), Some(0.75))],
+        iterations: 2,
+        sweep_version: Some("0.2.0+test".into()),
+    };
+    store.finish(&f, finish).await.unwrap();
+    let _running = store.claim_next(sweep, &me).await.unwrap().unwrap();
+
+    let dumps = store.export(None).await.unwrap();
+    assert_eq!(dumps.len(), 1);
+    let target = B::fresh().await;
+    let first = target.store().import(&dumps[0]).await.unwrap();
+    assert_eq!((first.sweeps_added, first.jobs_added, first.jobs_skipped), (1, 3, 0));
+    let again = target.store().import(&dumps[0]).await.unwrap();
+    assert_eq!((again.sweeps_added, again.jobs_added, again.jobs_skipped), (0, 0, 3));
+
+    let copied = target.store().export(None).await.unwrap();
+    // Debug text, not ==: NaN (an absent class) must come back as NaN.
+    assert_eq!(
+        format!("{copied:?}"),
+        format!("{dumps:?}"),
+        "the copy exports as the original did"
+    );
+    let rows = target.store().report_rows(Some("s")).await.unwrap();
+    let statuses: Vec<JobStatus> = rows.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses,
+        [JobStatus::Succeeded, JobStatus::Interrupted, JobStatus::Pending]
+    );
+    let id = rows[0].job_id;
+    assert!(target.store().curve(id).await.unwrap()[1].loss.is_nan());
+    assert_eq!(target.store().image_metrics(id).await.unwrap().len(), 1);
+    assert_eq!(target.store().attempts(id).await.unwrap().len(), 1);
+}
+
+/// What only a server can get wrong: unreachable, refused, a newer schema; every error names
+/// the host and database and never the password.
+mod postgres_only {
+    use super::backends::postgres::{create_database, require_server, server_url, with_database};
+    use sweep_core::store::{self, DbLocation, StoreError};
+
+    async fn open_error(url: &str) -> String {
+        let loc: DbLocation = url.parse().unwrap();
+        format!("{:#}", store::open(&loc).await.unwrap_err())
+    }
+
+    #[tokio::test]
+    async fn unreachable_servers_and_unknown_roles_are_named_without_the_password() {
+        if !require_server() {
+            return;
+        }
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let msg = open_error(&format!("postgres://alice:hunter22@127.0.0.1:{port}/lab")).await;
+        assert!(msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("\"lab\""), "{msg}");
+        assert!(!msg.contains("hunter22"), "{msg}");
+        // A role the server does not know.
+        let url = server_url().unwrap();
+        let rest = url.split_once('@').unwrap().1;
+        let msg = open_error(&format!("postgres://nobody_here:hunter22@{rest}")).await;
+        assert!(msg.contains("nobody_here") && !msg.contains("hunter22"), "{msg}");
+        // A database that does not exist.
+        let msg = open_error(&with_database(&url, "no_such_db_here")).await;
+        assert!(msg.contains("no_such_db_here"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused_and_nothing_is_written() {
+        if !require_server() {
+            return;
+        }
+        let (url, _name) = create_database().await;
+        let loc: DbLocation = url.parse().unwrap();
+        let s = store::open(&loc).await.unwrap();
+        s.close().await;
+        {
+            use sqlx::{Connection, Executor};
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            c.execute("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                       VALUES (99, 'from the future', true, '\\x00', 0)").await.unwrap();
+            c.close().await.unwrap();
+        }
+        let err = store::open(&loc).await.unwrap_err();
+        assert!(
+            matches!(err.downcast_ref::<StoreError>(), Some(StoreError::NewerSchema { unknown, .. }) if unknown == &vec![99]),
+            "{err:#}"
+        );
+        assert!(format!("{err:#}").contains(&loc.to_string()), "{err:#}");
+    }
 }

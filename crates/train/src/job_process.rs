@@ -103,8 +103,29 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
         }
         Err(e) => return Err(e),
     };
+    if superseded(ticket_path, &ticket) {
+        // Another agent took the job over while this process ran on (its orchestrator was
+        // stalled or cut off): the folder is the new attempt's now, this result is not.
+        eprintln!(
+            "error: attempt {} of job {} was taken over by a later attempt; its result is not written",
+            ticket.claim.attempt, ticket.claim.job_id
+        );
+        return Ok(EXIT_SUPERSEDED);
+    }
     JobResult::new(&ticket.hash, ticket.claim.clone(), outcome).write(&artifact_dir)?;
     Ok(code)
+}
+
+/// Exit status of a job process whose attempt was taken over before it finished.
+const EXIT_SUPERSEDED: i32 = 75;
+
+/// Has a later attempt of the same job written its ticket into the folder?
+fn superseded(ticket_path: &Path, mine: &Ticket) -> bool {
+    Ticket::read(ticket_path).is_ok_and(|now| {
+        now.claim.store == mine.claim.store
+            && now.claim.job_id == mine.claim.job_id
+            && now.claim.attempt > mine.claim.attempt
+    })
 }
 
 fn install_signal_handlers() {

@@ -23,7 +23,10 @@ pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
         "elapsed",
         "ETA",
         "last heartbeat",
-        "owner",
+        "lease",
+        "node",
+        "pid",
+        "slurm job",
     ]);
     let mut failed = table([
         "sweep", "job", "hash", "Model", "status", "attempts", "reason",
@@ -96,6 +99,7 @@ async fn running_rows(store: &dyn Store, s: &SweepRow) -> Result<Vec<Vec<String>
         .into_iter()
         .map(|r| {
             let elapsed = r.started_at.map(|t| (now - t).max(0) as f64 / 1e3);
+            let owner = r.owner.as_deref().and_then(crate::store::Owner::parse);
             let total = r.total_iters.unwrap_or(0);
             // Linear ETA from the job's own pace so far.
             let eta = match (elapsed, r.iteration) {
@@ -113,10 +117,24 @@ async fn running_rows(store: &dyn Store, s: &SweepRow) -> Result<Vec<Vec<String>
                 r.heartbeat_at
                     .map(|t| format!("{} ago", secs((now - t).max(0) as f64 / 1e3)))
                     .unwrap_or_default(),
-                r.owner.clone().unwrap_or_default(),
+                r.lease_expires_at
+                    .map(|t| lease_left(t - now))
+                    .unwrap_or_else(|| "-".into()),
+                owner.as_ref().map(|o| o.host.clone()).unwrap_or_else(|| r.owner.clone().unwrap_or_default()),
+                owner.as_ref().map(|o| o.pid.to_string()).unwrap_or_default(),
+                r.slurm_job.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect())
+}
+
+/// "12s left" while the lease holds, "expired 3s ago" once any agent may take the job.
+fn lease_left(ms: i64) -> String {
+    if ms >= 0 {
+        format!("{} left", secs(ms as f64 / 1e3))
+    } else {
+        format!("expired {} ago", secs(-ms as f64 / 1e3))
+    }
 }
 
 /// Current jobs that ended failed or diverged, with the first line of their error.

@@ -4,26 +4,29 @@
 use super::child::{run_child, ChildSpec};
 use super::folder::{artifact_dir, claim_folder, FolderState};
 use super::progress::Progress;
+use super::sweeps::{SweepDirectory, SweepInfo};
 use super::Slot;
 use crate::job::{FailureKind, JobConfig, JobStatus};
 use crate::protocol::{Claim, Ticket, FINAL_CHECKPOINT};
-use crate::store::{ClaimedJob, Finish, Owner, Store};
+use crate::store::{ClaimedJob, Fence, Finish, Owner, Store, StoreError};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// What every attempt of one `sweep run` shares.
+/// What every attempt of one orchestrator (`sweep run`, `sweep agent`) shares.
 pub(super) struct Shared {
     pub store: Arc<dyn Store>,
     pub owner: Owner,
-    pub sweep: String,
-    pub sweep_id: i64,
-    pub runs: PathBuf,
+    pub sweeps: SweepDirectory,
     pub exe: PathBuf,
     pub progress: Progress,
     pub adopt: bool,
+    /// Claims hold this long; heartbeats renew them at a third of it.
+    pub lease: Duration,
+    /// The Slurm job this agent runs in, recorded with each claim.
+    pub slurm_job: Option<String>,
 }
 
 pub(super) enum AttemptEnd {
@@ -33,7 +36,11 @@ pub(super) enum AttemptEnd {
         overhead: Duration,
         startup: Option<Duration>,
     },
-    /// The store failed mid-attempt; the job stays ours and is released on the next run.
+    /// This node cannot use the sweep's runs folder: the job went back to the queue.
+    Unreachable { sweep_id: i64, error: anyhow::Error },
+    /// The job was taken over (our lease lapsed): its process was stopped, nothing recorded.
+    Superseded,
+    /// The store failed mid-attempt; the job stays ours until its lease expires.
     StoreError(anyhow::Error),
 }
 
@@ -44,20 +51,46 @@ pub(super) async fn run(
     stop: watch::Receiver<bool>,
     claim_time: Duration,
 ) -> AttemptEnd {
-    match attempt(shared, slot, &job, stop).await {
+    let fence = job.fence(&shared.owner);
+    let sweep = match shared.sweeps.get(shared.store.as_ref(), job.sweep_id).await {
+        Ok(info) => info,
+        Err(error) => {
+            // Not the job's fault: hand it back for a node that sees the folder.
+            let _ = shared.store.mark_interrupted(&fence).await;
+            return AttemptEnd::Unreachable {
+                sweep_id: job.sweep_id,
+                error,
+            };
+        }
+    };
+    match attempt(shared, &sweep, slot, &job, &fence, stop).await {
         Ok((status, overhead, startup)) => AttemptEnd::Recorded {
             status,
             overhead: overhead + claim_time,
             startup,
         },
+        Err(e) if is_not_owner(&e) => {
+            shared.progress.message(&format!(
+                "job {} ({}): taken over by another agent after our lease lapsed; its result here was not recorded",
+                job.id, job.label
+            ));
+            AttemptEnd::Superseded
+        }
         Err(e) => AttemptEnd::StoreError(e.context(format!("job {} ({})", job.id, job.label))),
     }
 }
 
+pub(super) fn is_not_owner(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| matches!(c.downcast_ref::<StoreError>(), Some(StoreError::NotOwner { .. })))
+}
+
 async fn attempt(
     shared: &Shared,
+    sweep: &SweepInfo,
     slot: &Slot,
     job: &ClaimedJob,
+    fence: &Fence,
     stop: watch::Receiver<bool>,
 ) -> Result<(JobStatus, Duration, Option<Duration>)> {
     let t0 = Instant::now();
@@ -68,7 +101,7 @@ async fn attempt(
         job_id: job.id,
         attempt: job.attempts,
     };
-    let dir = prepare_folder(shared, job, &claim).await?;
+    let dir = prepare_folder(shared, sweep, job, &claim, fence).await?;
     let ticket = Ticket {
         claim,
         hash: job.hash.clone(),
@@ -93,8 +126,8 @@ async fn attempt(
     let (finish, timings) = run_child(
         spec,
         shared.store.as_ref(),
-        job.id,
-        &shared.owner,
+        fence,
+        shared.lease / 3,
         &mut job_progress,
         stop,
     )
@@ -103,7 +136,7 @@ async fn attempt(
     overhead += timings.store;
 
     let t1 = Instant::now();
-    let status = record(shared, job, &dir, &config, &finish).await?;
+    let status = record(shared, fence, &dir, &config, &finish).await?;
     overhead += t1.elapsed();
     shared
         .progress
@@ -112,8 +145,14 @@ async fn attempt(
 }
 
 /// Creates the job's folder, records it, and moves aside what another database left there.
-async fn prepare_folder(shared: &Shared, job: &ClaimedJob, claim: &Claim) -> Result<PathBuf> {
-    let dir = artifact_dir(&shared.runs, &shared.sweep, &job.hash);
+async fn prepare_folder(
+    shared: &Shared,
+    sweep: &SweepInfo,
+    job: &ClaimedJob,
+    claim: &Claim,
+    fence: &Fence,
+) -> Result<PathBuf> {
+    let dir = artifact_dir(&sweep.runs, &sweep.name, &job.hash);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let dir = std::fs::canonicalize(&dir)?;
     match claim_folder(&dir, &job.hash, claim, shared.adopt)? {
@@ -135,7 +174,7 @@ async fn prepare_folder(shared: &Shared, job: &ClaimedJob, claim: &Claim) -> Res
     }
     shared
         .store
-        .set_artifact_dir(job.id, &dir.display().to_string())
+        .set_artifact_dir(fence, &dir.display().to_string())
         .await?;
     Ok(dir)
 }
@@ -147,7 +186,7 @@ async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<Pat
     };
     let dep = shared
         .store
-        .dependency_artifact(shared.sweep_id, hash)
+        .dependency_artifact(job.sweep_id, hash)
         .await?
         .with_context(|| format!("job {}: its init stage {hash} has no artifacts", job.id))?;
     Ok(Some(PathBuf::from(dep).join(FINAL_CHECKPOINT)))
@@ -156,21 +195,18 @@ async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<Pat
 /// Records the attempt's end and, for a success, its final checkpoint.
 async fn record(
     shared: &Shared,
-    job: &ClaimedJob,
+    fence: &Fence,
     dir: &Path,
     config: &JobConfig,
     finish: &Finish,
 ) -> Result<JobStatus> {
-    let status = shared
-        .store
-        .finish(job.id, &shared.owner, finish.clone())
-        .await?;
+    let status = shared.store.finish(fence, finish.clone()).await?;
     let final_ckpt = dir.join(FINAL_CHECKPOINT);
     if status == JobStatus::Succeeded && final_ckpt.exists() {
         shared
             .store
             .record_artifact(
-                job.id,
+                fence,
                 "final",
                 &final_ckpt.display().to_string(),
                 Some(config.iters),

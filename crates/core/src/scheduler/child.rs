@@ -4,7 +4,7 @@
 use super::progress::JobProgress;
 use crate::job::FailureKind;
 use crate::protocol::{Claim, Event, JobResult, Outcome, EXIT_REJECTED, THREADS_ENV, WORKER_LOG};
-use crate::store::{CurvePoint, Finish, Owner, Store};
+use crate::store::{CurvePoint, Fence, Finish, Store};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -14,8 +14,6 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-/// How often the running job's row is touched (and its ownership re-checked).
-const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Curve points are written in batches: one transaction per batch, not per iteration.
 const CURVE_FLUSH: Duration = Duration::from_millis(1000);
 /// Lines of the worker's stderr kept for the job's error record.
@@ -47,11 +45,13 @@ pub struct AttemptTimings {
 
 /// Runs one attempt to its end. Never fails on the job's behalf: every way a job process
 /// can end (result, crash, signal, lost ownership, stop request) becomes a [`Finish`].
+///
+/// `heartbeat`: how often the lease is renewed (and ownership re-checked).
 pub async fn run_child(
     spec: ChildSpec<'_>,
     store: &dyn Store,
-    job_id: i64,
-    owner: &Owner,
+    fence: &Fence,
+    heartbeat: Duration,
     progress: &mut JobProgress,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Finish, AttemptTimings)> {
@@ -65,17 +65,17 @@ pub async fn run_child(
     );
     let mut watch = Watch {
         store,
-        job_id,
-        owner,
+        fence,
         curve: Vec::new(),
         last_flush: Instant::now(),
         iteration: 0,
         lost_ownership: false,
+        killed: false,
         stop_sent: None,
         timings: AttemptTimings::default(),
     };
     let mut lines = BufReader::new(stdout).lines();
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let mut heartbeat = tokio::time::interval(heartbeat.max(Duration::from_millis(100)));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -146,13 +146,14 @@ fn keep_stderr(
 /// What the orchestrator tracks of a running job process.
 struct Watch<'a> {
     store: &'a dyn Store,
-    job_id: i64,
-    owner: &'a Owner,
+    fence: &'a Fence,
     /// Curve points not yet written.
     curve: Vec<CurvePoint>,
     last_flush: Instant,
     iteration: usize,
     lost_ownership: bool,
+    /// The process was killed because the job is no longer ours.
+    killed: bool,
     stop_sent: Option<Instant>,
     timings: AttemptTimings,
 }
@@ -170,7 +171,16 @@ impl Watch<'_> {
             return Ok(());
         };
         match event {
-            Event::Started { resumed_from, .. } => progress.resumed(resumed_from as u64),
+            Event::Started { resumed_from, .. } => {
+                if resumed_from > 0 {
+                    tracing::info!(
+                        "job {} (attempt {}): resuming from iteration {resumed_from} (its checkpoint)",
+                        self.fence.job_id,
+                        self.fence.attempt
+                    );
+                }
+                progress.resumed(resumed_from as u64)
+            }
             Event::Iter {
                 iter,
                 loss,
@@ -190,15 +200,18 @@ impl Watch<'_> {
             Event::Checkpoint { iter, path } => {
                 let t = Instant::now();
                 let path = path.display().to_string();
-                self.store
-                    .record_artifact(self.job_id, "checkpoint", &path, Some(iter))
-                    .await?;
+                let written = self
+                    .store
+                    .record_artifact(self.fence, "checkpoint", &path, Some(iter))
+                    .await;
                 self.timings.store += t.elapsed();
+                self.refused_means_lost(written)?;
             }
             Event::Eval { iter, metrics } => {
                 let t = Instant::now();
-                self.store.record_eval(self.job_id, iter, &metrics).await?;
+                let written = self.store.record_eval(self.fence, iter, &metrics).await;
                 self.timings.store += t.elapsed();
+                self.refused_means_lost(written)?;
             }
             Event::Log { message } => tracing::info!("{message}"),
         }
@@ -208,12 +221,25 @@ impl Watch<'_> {
         Ok(())
     }
 
+    /// A write the store refused because the job was taken over marks the ownership lost
+    /// (the next heartbeat stops the process); any other store error is returned.
+    fn refused_means_lost(&mut self, written: Result<()>) -> Result<()> {
+        match written {
+            Err(e) if super::attempt::is_not_owner(&e) => {
+                self.lost_ownership = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
     /// Curve points in one transaction per batch, not per iteration.
     async fn flush_curve(&mut self) -> Result<()> {
         if !self.curve.is_empty() {
             let t = Instant::now();
-            self.store.record_curve(self.job_id, &self.curve).await?;
+            let written = self.store.record_curve(self.fence, &self.curve).await;
             self.timings.store += t.elapsed();
+            self.refused_means_lost(written)?;
             self.curve.clear();
         }
         self.last_flush = Instant::now();
@@ -224,19 +250,18 @@ impl Watch<'_> {
     /// request went unanswered for [`STOP_GRACE`].
     async fn on_heartbeat(&mut self, child: &mut tokio::process::Child) -> Result<()> {
         let t = Instant::now();
-        let ours = self
-            .store
-            .heartbeat(self.job_id, self.owner, self.iteration)
-            .await?;
+        let ours = !self.lost_ownership
+            && self.store.heartbeat(self.fence, self.iteration).await?;
         self.timings.store += t.elapsed();
-        if !ours && !self.lost_ownership {
+        if !ours && !self.killed {
             // Another orchestrator declared us dead and took the job: stop at once, two
             // processes must never train the same job.
             tracing::warn!(
-                "job {}: ownership lost, stopping its job process",
-                self.job_id
+                "job {}: taken over by another agent (our lease lapsed), stopping its job process",
+                self.fence.job_id
             );
             self.lost_ownership = true;
+            self.killed = true;
             let _ = child.start_kill();
         }
         if self
@@ -265,12 +290,14 @@ impl Watch<'_> {
     ) -> Result<(Finish, AttemptTimings)> {
         if !self.lost_ownership {
             // So that `status` and an interrupted job show the last iteration.
-            self.store
-                .heartbeat(self.job_id, self.owner, self.iteration)
-                .await?;
+            let ours = self.store.heartbeat(self.fence, self.iteration).await?;
+            self.lost_ownership = !ours;
         }
-        self.flush_curve().await?;
+        if !self.lost_ownership {
+            self.flush_curve().await?;
+        }
         if self.lost_ownership {
+            // Whatever the process left is not ours to record: finish() will refuse it.
             return Ok((Finish::Interrupted, self.timings));
         }
         // Only a result produced for this claim counts (see `protocol`).

@@ -1,40 +1,41 @@
 //! Scheduler: runs a sweep's jobs on a pool of slots, one job process per attempt.
 //!
-//! The store is the single source of truth. A slot claims a job atomically (so two
-//! `sweep run` processes on one database never run a job twice), the job process streams
-//! its curve into the store, and each attempt ends with exactly one recorded result. Jobs
-//! owned by a dead orchestrator (kill -9, power loss) are released on start and continue
-//! from their last checkpoint.
+//! The store is the single source of truth. A slot claims a job atomically under a lease
+//! (so two orchestrators on one database, on one machine or many, never run a job twice),
+//! the job process streams its curve into the store, and each attempt ends with exactly one
+//! recorded result. Jobs whose owner is gone (kill -9, a dead node: its lease expired) go
+//! back to the queue and continue from their last checkpoint.
+//!
+//! `sweep run` registers a sweep and works on it ([`run`]); `sweep agent` pulls jobs of any
+//! registered sweep until none is left ([`agent`]). Both are the same slot loop ([`pool`]).
 
 mod attempt;
 pub mod child;
 pub mod folder;
+mod pool;
 pub mod progress;
 mod slots;
+pub mod sweeps;
 
 pub use folder::artifact_dir;
 pub use slots::{slots, DeviceKind, Slot};
 
 use crate::job::JobStatus;
-use crate::store::{self, NewJob, Owner, Store};
+use crate::store::{self, DbLocation, NewJob, Owner, Store, DEFAULT_LEASE};
 use crate::sweepfile::{PlannedJob, SweepSpec};
 use anyhow::{Context, Result};
-use attempt::{AttemptEnd, Shared};
+use attempt::Shared;
+use pool::Until;
 use progress::Progress;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-
-/// A job whose orchestrator runs on another host is presumed dead after this long
-/// without a heartbeat (same-host owners are checked directly by pid and start time).
-const STALE_AFTER: Duration = Duration::from_secs(60);
+use sweeps::SweepDirectory;
 
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    pub db: PathBuf,
-    /// Artifact root; default `runs/` beside the database.
+    pub db: DbLocation,
+    /// Artifact root (wins over the sweep file's `runs:`); default `runs/` beside the database.
     pub runs: Option<PathBuf>,
     pub device: DeviceKind,
     /// CPU slots.
@@ -47,9 +48,39 @@ pub struct RunOptions {
     /// Take results and checkpoints that another database left in the artifact folders
     /// as this database's (default: move them aside and train).
     pub adopt: bool,
+    /// How long a claim holds without a heartbeat (renewed at a third of it).
+    pub lease: Duration,
 }
 
-/// What one `sweep run` did, counted from the statuses the store recorded.
+impl RunOptions {
+    /// One CPU worker on `db`, the defaults of `sweep run`.
+    pub fn new(db: DbLocation) -> RunOptions {
+        RunOptions {
+            db,
+            runs: None,
+            device: DeviceKind::Cpu,
+            workers: 1,
+            gpus: Vec::new(),
+            per_gpu: 1,
+            exe: None,
+            adopt: false,
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+/// `sweep agent`: which sweeps, and when to stop.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    pub run: RunOptions,
+    /// Sweep names; empty: every sweep with work.
+    pub sweeps: Vec<String>,
+    pub max_jobs: Option<usize>,
+    /// Once no job of its sweeps is left anywhere, wait this long for new work, then exit.
+    pub idle_exit: Duration,
+}
+
+/// What one `sweep run` or `sweep agent` did, counted from the statuses the store recorded.
 #[derive(Debug, Default, Clone)]
 pub struct RunSummary {
     pub planned: usize,
@@ -63,6 +94,12 @@ pub struct RunSummary {
     pub diverged: usize,
     /// Failed attempts that went back to the queue and were tried again.
     pub retried: usize,
+    /// Claims given back untouched: this node cannot see the sweep's runs folder.
+    pub handed_back: usize,
+    /// Attempts taken over by another agent after this one's lease lapsed.
+    pub superseded: usize,
+    /// Attempts whose end could not be recorded (the store failed).
+    pub store_errors: usize,
     pub interrupted: bool,
     pub elapsed: Duration,
     /// Orchestrator time per attempt: claim, ticket, store writes, finish (not the job process).
@@ -84,12 +121,13 @@ impl RunSummary {
         }
     }
 
-    /// The run's exit status: 130 after a stop request, 2 when a job ended failed, else 0.
-    /// A diverged job is a result (that configuration diverges), not a failure of the run.
+    /// The run's exit status: 130 after a stop request, 2 when a job ended failed or could
+    /// not be recorded, else 0. A diverged job is a result (that configuration diverges),
+    /// not a failure of the run.
     pub fn exit_code(&self) -> u8 {
         if self.interrupted {
             130
-        } else if self.failed > 0 {
+        } else if self.failed > 0 || self.store_errors > 0 {
             2
         } else {
             0
@@ -98,14 +136,19 @@ impl RunSummary {
 }
 
 /// Registers the sweep's jobs in the store (idempotent): returns (sweep id, added, existing).
+/// `runs`: the artifact root to record for the sweep (agents on other nodes use it).
 pub async fn register(
     store: &dyn Store,
     spec: &SweepSpec,
     plan: &[PlannedJob],
+    runs: Option<&std::path::Path>,
 ) -> Result<(i64, usize, usize)> {
     let sweep_id = store
         .upsert_sweep(&spec.name, &spec.path.display().to_string(), &spec.source)
         .await?;
+    if let Some(runs) = runs.or(spec.runs.as_deref()) {
+        sweeps::register_runs(store, sweep_id, runs).await?;
+    }
     let jobs: Vec<NewJob> = plan
         .iter()
         .map(|p| NewJob {
@@ -130,52 +173,105 @@ pub async fn register(
     Ok((sweep_id, added, existing))
 }
 
-/// Runs every job of `spec` that has no result yet. Returns when none is left to start
-/// and none is running, or after Ctrl-C once the running jobs have checkpointed.
+/// Registers `spec` and runs every job of it that has no result yet. Returns when none is
+/// left to start and none is running here, or after a stop signal once the running jobs
+/// have checkpointed.
 pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let plan = spec.plan()?;
     let store = store::open(&opts.db).await?;
-    let (sweep_id, added, _) = register(store.as_ref(), spec, &plan).await?;
-    let (shared, already_done) = start(store, spec, sweep_id, opts).await?;
+    let (sweep_id, added, _) = register(store.as_ref(), spec, &plan, opts.runs.as_deref()).await?;
+    let (shared, already_done) = start(store, &[sweep_id], opts).await?;
     let mut summary = RunSummary {
         planned: plan.len(),
         added,
         already_done,
         ..Default::default()
     };
-    drive(
-        &shared,
-        slots(opts.device, opts.workers, &opts.gpus, opts.per_gpu),
-        &mut summary,
-    )
-    .await?;
+    let until = Until {
+        wait_for_others: false,
+        idle_exit: Duration::ZERO,
+        max_jobs: None,
+    };
+    let free = slots(opts.device, opts.workers, &opts.gpus, opts.per_gpu);
+    pool::drive(&shared, free, Some(vec![sweep_id]), &until, &mut summary).await?;
     shared.progress.clear();
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-/// Releases what dead orchestrators left running and sets up the progress bars.
+/// A pull-based agent for one node: runs jobs of the named sweeps (or of every sweep) until
+/// none is left anywhere, then exits.
+pub async fn agent(opts: &AgentOptions) -> Result<RunSummary> {
+    let started = Instant::now();
+    let store = store::open(&opts.run.db).await?;
+    let ids = sweep_ids(store.as_ref(), &opts.sweeps).await?;
+    let scope: Vec<i64> = match &ids {
+        Some(ids) => ids.clone(),
+        None => store.sweeps().await?.iter().map(|s| s.id).collect(),
+    };
+    let (shared, already_done) = start(store, &scope, &opts.run).await?;
+    let mut summary = RunSummary {
+        already_done,
+        ..Default::default()
+    };
+    let until = Until {
+        wait_for_others: true,
+        idle_exit: opts.idle_exit,
+        max_jobs: opts.max_jobs,
+    };
+    let r = &opts.run;
+    let free = slots(r.device, r.workers, &r.gpus, r.per_gpu);
+    pool::drive(&shared, free, ids, &until, &mut summary).await?;
+    shared.progress.clear();
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// Sweep names to ids (`None`: all); an unknown name is an error naming the known ones.
+async fn sweep_ids(store: &dyn Store, names: &[String]) -> Result<Option<Vec<i64>>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let known = store.sweeps().await?;
+    names
+        .iter()
+        .map(|n| {
+            known.iter().find(|s| &s.name == n).map(|s| s.id).with_context(|| {
+                let names: Vec<&str> = known.iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "no sweep named {n:?} in {} (known: {}); enqueue it with `sweep run FILE --db ... --enqueue-only`",
+                    store.location(),
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Takes back what gone owners left running and sets up the progress bars.
 async fn start(
     store: Arc<dyn Store>,
-    spec: &SweepSpec,
-    sweep_id: i64,
+    sweep_ids: &[i64],
     opts: &RunOptions,
 ) -> Result<(Arc<Shared>, usize)> {
-    let released = store.release_dead_owners(sweep_id, STALE_AFTER).await?;
+    let released = store.release_dead_owners(None).await?;
     if !released.is_empty() {
         tracing::info!(
             "resuming {} job(s) left running by a stopped orchestrator",
             released.len()
         );
     }
-    let counts = store.counts(sweep_id).await?;
-    let done: usize = counts
-        .iter()
-        .filter(|(s, _)| s.is_finished())
-        .map(|(_, n)| n)
-        .sum();
-    let total: usize = counts.values().sum();
+    let (mut done, mut total) = (0, 0);
+    for id in sweep_ids {
+        for (status, n) in store.counts(*id).await? {
+            total += n;
+            if status.is_finished() {
+                done += n;
+            }
+        }
+    }
     let exe = match &opts.exe {
         Some(e) => e.clone(),
         None => std::env::current_exe().context("locating the sweep executable")?,
@@ -183,86 +279,14 @@ async fn start(
     let shared = Arc::new(Shared {
         store,
         owner: Owner::current(),
-        sweep: spec.name.clone(),
-        sweep_id,
-        runs: opts
-            .runs
-            .clone()
-            .unwrap_or_else(|| store::default_runs_dir(&opts.db)),
+        sweeps: SweepDirectory::new(opts.runs.clone(), store::default_runs_dir(&opts.db)),
         exe,
         progress: Progress::new(total as u64, done as u64),
         adopt: opts.adopt,
+        lease: opts.lease,
+        slurm_job: crate::slurm::slurm_job_from_env(),
     });
     Ok((shared, done))
-}
-
-/// The slot loop: claim while slots are free, record each attempt as it ends, stop
-/// resumably on Ctrl-C.
-async fn drive(shared: &Arc<Shared>, mut free: Vec<Slot>, summary: &mut RunSummary) -> Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    free.reverse();
-    let mut running: JoinSet<(Slot, AttemptEnd)> = JoinSet::new();
-    let mut stopping = false;
-    let mut last_orphan_check = Instant::now();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-
-    loop {
-        if !stopping {
-            while let Some(slot) = free.pop() {
-                let t = Instant::now();
-                let Some(job) = shared
-                    .store
-                    .claim_next(shared.sweep_id, &shared.owner)
-                    .await?
-                else {
-                    free.push(slot);
-                    break;
-                };
-                summary.attempts += 1;
-                let claim_time = t.elapsed();
-                let (shared, stop) = (shared.clone(), stop_rx.clone());
-                running.spawn(async move {
-                    let end = attempt::run(&shared, &slot, job, stop, claim_time).await;
-                    (slot, end)
-                });
-            }
-        }
-        if running.is_empty() {
-            return Ok(());
-        }
-        tokio::select! {
-            joined = running.join_next() => {
-                let Some(joined) = joined else { continue };
-                let (slot, end) = joined.context("a job task panicked")?;
-                free.push(slot);
-                match end {
-                    AttemptEnd::Recorded { status, overhead, startup } => {
-                        summary.tally(status);
-                        summary.overhead += overhead;
-                        if let Some(s) = startup {
-                            summary.startup += s;
-                            summary.startup_samples += 1;
-                        }
-                    }
-                    AttemptEnd::StoreError(e) => tracing::error!("store error, the job resumes on the next run: {e:#}"),
-                }
-            }
-            _ = &mut ctrl_c, if !stopping => {
-                stopping = true;
-                summary.interrupted = true;
-                shared.progress.message("interrupted: running jobs checkpoint and stop; `sweep run` again resumes them");
-                let _ = stop_tx.send(true);
-            }
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {
-                // Dependencies may have finished elsewhere, or another orchestrator died.
-                if !free.is_empty() && last_orphan_check.elapsed() > Duration::from_secs(10) {
-                    last_orphan_check = Instant::now();
-                    shared.store.release_dead_owners(shared.sweep_id, STALE_AFTER).await?;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

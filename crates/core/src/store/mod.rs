@@ -1,21 +1,31 @@
 //! The results database: sweeps, jobs (the work queue), attempts, metrics, loss curves,
 //! artifacts.
 //!
-//! [`Store`] is the contract (as Optuna's `storages/_base.py`); each backend owns its SQL
-//! and its migrations (`migrations/<backend>/` at the workspace root). Today: [`SqliteStore`]
-//! (one file, WAL, shared by every orchestrator process on a machine). The store's test
-//! suite is written once against the trait, so the next backend runs the same suite.
+//! [`Store`] is the contract (as Optuna's `storages/_base.py`). One SQL implementation
+//! ([`SqlStore`], sqlx's `Any` driver) serves two backends, each with its own migrations
+//! (`migrations/<backend>/` at the workspace root) and the few statements that differ
+//! ([`sql::Dialect`]): SQLite (one file, WAL, every process on one machine) and PostgreSQL
+//! (a server that agents on many nodes share). The store's test suite is written once
+//! against the trait and runs against both.
 //!
-//! The jobs table is also the scheduler's queue: [`Store::claim_next`] hands each runnable
-//! job to exactly one [`Owner`], even across processes sharing the database; every write
-//! about a running job names its owner and is refused once the job is no longer that
-//! owner's (see [`owner`]).
+//! The jobs table is also the queue: [`Store::claim`] hands each runnable job to exactly one
+//! [`Owner`] under a lease that the owner's heartbeat renews. Every write about a job carries
+//! a [`Fence`] (the owner and the attempt number it claimed) and is refused once the job is
+//! no longer that attempt's, so a stalled process that wakes after its job was taken over
+//! cannot overwrite its successor's work (see [`owner`]).
 
+pub mod dump;
+pub mod location;
 pub mod owner;
-mod sqlite;
+pub mod sql;
 
+pub use dump::{CopySummary, JobDump, SweepDump};
+pub use location::{DbLocation, PostgresUrl};
 pub use owner::{local_hostname, now_ms, owner_is_gone, Owner};
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
+
+/// How long a claim holds without a heartbeat unless the agent says otherwise (`--lease`).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 use crate::job::{FailureKind, JobStatus};
 use crate::protocol::{ImageMetric, MetricValue};
@@ -23,7 +33,7 @@ use anyhow::{bail, Result};
 use async_trait::async_trait;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,8 +53,14 @@ pub enum StoreError {
         unknown: Vec<i64>,
         known_max: i64,
     },
-    #[error("job {job_id} is no longer owned by {owner} (released or claimed by another process); its result was not recorded")]
-    NotOwner { job_id: i64, owner: String },
+    #[error("job {job_id} is no longer attempt {attempt} of {owner} (its lease was taken over, or it was released); the write was refused")]
+    NotOwner {
+        job_id: i64,
+        attempt: u32,
+        owner: String,
+    },
+    #[error("cannot connect to {location}: {reason}")]
+    Connect { location: String, reason: String },
     #[error("no sweep named {name:?} in the results database (known: {known})")]
     NoSuchSweep { name: String, known: String },
     #[error("{location}: no job matches {selector:?} (give a job id, a hash prefix or a label)")]
@@ -81,10 +97,11 @@ pub struct NewJob {
     pub depends_on: Option<String>,
 }
 
-/// A job handed to one owner by [`Store::claim_next`].
+/// A job handed to one owner by [`Store::claim`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClaimedJob {
     pub id: i64,
+    pub sweep_id: i64,
     pub hash: String,
     pub label: String,
     pub config_json: String,
@@ -97,6 +114,46 @@ pub struct ClaimedJob {
     pub artifact_dir: Option<String>,
     /// `depends_on`: look up its folder with [`Store::dependency_artifact`].
     pub init_from_hash: Option<String>,
+}
+
+impl ClaimedJob {
+    /// What `owner` shows on every write about this attempt.
+    pub fn fence(&self, owner: &Owner) -> Fence {
+        Fence {
+            job_id: self.id,
+            attempt: self.attempts,
+            owner: owner.to_string(),
+        }
+    }
+}
+
+/// The fencing token of one attempt: writes about the job are accepted only while it is
+/// still this owner's and this attempt's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub job_id: i64,
+    pub attempt: u32,
+    /// `host:pid:nonce` ([`Owner`]'s display).
+    pub owner: String,
+}
+
+/// What [`Store::claim`] may hand out, and to whom.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest<'a> {
+    /// Only jobs of these sweeps (`None`: of every sweep with work).
+    pub sweeps: Option<&'a [i64]>,
+    pub owner: &'a Owner,
+    /// The claim holds this long; each heartbeat renews it.
+    pub lease: Duration,
+    /// The Slurm job of the agent (`123_4`), shown by `sweep status`.
+    pub slurm_job: Option<&'a str>,
+}
+
+/// A running job's lease as the store judged it, for [`Store::release_where`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseState {
+    /// Past its expiry by the database's clock (or never given one).
+    pub expired: bool,
 }
 
 /// How a job attempt ended.
@@ -139,6 +196,8 @@ pub struct SweepRow {
     pub id: i64,
     pub name: String,
     pub spec_path: String,
+    /// Artifact root the sweep was registered with (`--runs`, or the file's `runs:`).
+    pub runs_dir: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -157,6 +216,10 @@ pub struct RunningJob {
     pub started_at: Option<i64>,
     pub heartbeat_at: Option<i64>,
     pub owner: Option<String>,
+    /// The Slurm job of its agent, if it runs under Slurm.
+    pub slurm_job: Option<String>,
+    /// Unix milliseconds (database clock).
+    pub lease_expires_at: Option<i64>,
 }
 
 /// A pending job that can never run: its dependency failed, diverged or is missing.
@@ -233,6 +296,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates the sweep or updates its file; returns its id.
     async fn upsert_sweep(&self, name: &str, spec_path: &str, spec_text: &str) -> Result<i64>;
     async fn sweep_id(&self, name: &str) -> Result<Option<i64>>;
+    /// Records the sweep's artifact root (shared by every node's agents).
+    async fn set_runs_dir(&self, sweep_id: i64, runs_dir: &str) -> Result<()>;
     async fn sweeps(&self) -> Result<Vec<SweepRow>>;
     /// Enqueues jobs (one transaction); a hash the sweep already has is left as it is.
     /// Returns (added, already there).
@@ -247,40 +312,42 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn retire_others(&self, sweep_id: i64, current: &[String]) -> Result<usize>;
 
     // The queue.
-    /// Atomically hands the next runnable job to `owner`: a pending or interrupted job
-    /// (interrupted first, then by id) whose dependency, if any, has succeeded.
-    async fn claim_next(&self, sweep_id: i64, owner: &Owner) -> Result<Option<ClaimedJob>>;
-    /// Records liveness and progress. False when the job is no longer `owner`'s: stop it.
-    async fn heartbeat(&self, job_id: i64, owner: &Owner, iteration: usize) -> Result<bool>;
-    /// Records how an attempt ended (and the attempt itself) if `owner` still owns the job
+    /// Atomically hands the next runnable job to `req.owner` under a lease: a pending or
+    /// interrupted job (interrupted first, then by id) whose dependency, if any, has
+    /// succeeded. One short transaction; concurrent claimers never get the same job.
+    async fn claim(&self, req: ClaimRequest<'_>) -> Result<Option<ClaimedJob>>;
+    /// Records liveness and progress and renews the lease. False when the job is no longer
+    /// this attempt's: stop its process.
+    async fn heartbeat(&self, fence: &Fence, iteration: usize) -> Result<bool>;
+    /// Records how an attempt ended (and the attempt itself) if the fence still holds
     /// ([`StoreError::NotOwner`] otherwise); returns the job's status now.
-    async fn finish(&self, job_id: i64, owner: &Owner, finish: Finish) -> Result<JobStatus>;
-    /// Running jobs whose owner `is_gone(owner, heartbeat age)` become `interrupted`
-    /// (resumable). Returns their ids.
+    async fn finish(&self, fence: &Fence, finish: Finish) -> Result<JobStatus>;
+    /// Running jobs (of one sweep, or all) whose owner `is_gone(owner, lease)` become
+    /// `interrupted` (resumable), the attempt recorded. Returns their ids.
     async fn release_where(
         &self,
-        sweep_id: i64,
-        is_gone: &(dyn for<'o> Fn(&'o str, Duration) -> bool + Sync),
+        sweep_id: Option<i64>,
+        is_gone: &(dyn for<'o> Fn(&'o str, LeaseState) -> bool + Sync),
     ) -> Result<Vec<i64>>;
-    /// Stops a running job resumably (Ctrl-C). A job no longer `owner`'s is left as it is.
-    async fn mark_interrupted(&self, job_id: i64, owner: &Owner) -> Result<()>;
+    /// Stops a running job resumably (Ctrl-C, SIGTERM). A job no longer the fence's is left as it is.
+    async fn mark_interrupted(&self, fence: &Fence) -> Result<()>;
 
-    // What running jobs produce.
-    async fn set_artifact_dir(&self, job_id: i64, dir: &str) -> Result<()>;
+    // What running jobs produce; refused ([`StoreError::NotOwner`]) once the fence is stale.
+    async fn set_artifact_dir(&self, fence: &Fence, dir: &str) -> Result<()>;
     /// Curve points in one transaction; an iteration recorded before (a resume) is overwritten.
-    async fn record_curve(&self, job_id: i64, points: &[CurvePoint]) -> Result<()>;
+    async fn record_curve(&self, fence: &Fence, points: &[CurvePoint]) -> Result<()>;
     /// Validation metrics measured during training (`eval.every`); an iteration recorded
     /// before (a resume) is overwritten.
     async fn record_eval(
         &self,
-        job_id: i64,
+        fence: &Fence,
         iteration: usize,
         values: &[MetricValue],
     ) -> Result<()>;
     /// `kind`: one of [`ARTIFACT_KINDS`].
     async fn record_artifact(
         &self,
-        job_id: i64,
+        fence: &Fence,
         kind: &str,
         path: &str,
         iteration: Option<usize>,
@@ -311,47 +378,68 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// "ok" for a sound database, else the backend's list of problems.
     async fn integrity_check(&self) -> Result<String>;
 
+    // Copies between databases (`sweep db copy`).
+    /// Every sweep (or one) with its jobs and everything recorded about them.
+    async fn export(&self, sweep: Option<&str>) -> Result<Vec<SweepDump>>;
+    /// Adds a dumped sweep's jobs that this database lacks (by sweep name and job hash);
+    /// jobs it has are left as they are, so importing twice adds nothing.
+    async fn import(&self, dump: &SweepDump) -> Result<CopySummary>;
+
+    /// [`claim`](Self::claim) from one sweep with the default lease.
+    async fn claim_next(&self, sweep_id: i64, owner: &Owner) -> Result<Option<ClaimedJob>> {
+        self.claim(ClaimRequest {
+            sweeps: Some(&[sweep_id]),
+            owner,
+            lease: DEFAULT_LEASE,
+            slurm_job: None,
+        })
+        .await
+    }
+
     /// [`release_where`](Self::release_where) with any rule on the owner alone.
     async fn release_orphans(
         &self,
         sweep_id: i64,
         is_gone: &(dyn for<'o> Fn(&'o str) -> bool + Sync),
     ) -> Result<Vec<i64>> {
-        self.release_where(sweep_id, &|owner, _age| is_gone(owner))
+        self.release_where(Some(sweep_id), &|owner, _lease| is_gone(owner))
             .await
     }
 
-    /// [`release_where`](Self::release_where) with [`owner_is_gone`]: same host, the
-    /// process is checked; other hosts, the heartbeat must be younger than `stale_after`.
-    async fn release_dead_owners(&self, sweep_id: i64, stale_after: Duration) -> Result<Vec<i64>> {
-        self.release_where(sweep_id, &|owner, age| {
-            owner_is_gone(owner, stale_after, age)
+    /// [`release_where`](Self::release_where) with [`owner_is_gone`]: an expired lease, or
+    /// on this host a process that is no longer there.
+    async fn release_dead_owners(&self, sweep_id: Option<i64>) -> Result<Vec<i64>> {
+        self.release_where(sweep_id, &|owner, lease| {
+            owner_is_gone(owner, lease.expired)
         })
         .await
     }
 }
 
 /// Opens (creating if missing) and migrates the database at `db`.
-pub async fn open(db: &Path) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqliteStore::open(db).await?))
+pub async fn open(db: impl Into<DbLocation>) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::open(&db.into()).await?))
 }
 
 /// Opens a database that must already exist (`status`, `report`, `show`): reading commands
 /// never create an empty database where the user mistyped a path.
-pub async fn open_existing(db: &Path) -> Result<Arc<dyn Store>> {
-    if !db.exists() {
-        bail!(
-            "no results database at {} (run `sweep run FILE --db {}` first, or pass --db / SWEEP_DB)",
-            db.display(),
-            db.display()
-        );
+pub async fn open_existing(db: impl Into<DbLocation>) -> Result<Arc<dyn Store>> {
+    let db = db.into();
+    if let Some(path) = db.sqlite_path() {
+        if !path.exists() {
+            bail!(
+                "no results database at {} (run `sweep run FILE --db {}` first, or pass --db / SWEEP_DB)",
+                path.display(),
+                path.display()
+            );
+        }
     }
-    open(db).await
+    open(&db).await
 }
 
-/// The default artifact root: `runs/` beside the database file.
-pub fn default_runs_dir(db: &Path) -> PathBuf {
-    match db.parent() {
+/// The default artifact root: `runs/` beside a database file, `./runs` for a server.
+pub fn default_runs_dir(db: &DbLocation) -> PathBuf {
+    match db.sqlite_path().and_then(|p| p.parent()) {
         Some(p) if !p.as_os_str().is_empty() => p.join("runs"),
         _ => PathBuf::from("runs"),
     }

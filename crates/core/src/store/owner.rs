@@ -5,14 +5,17 @@
 //! the owner and is ignored or refused when the job is no longer that owner's, so a process
 //! presumed dead cannot overwrite its successor's work.
 //!
-//! On the same host the process is checked directly (pid alive and, on Linux, the same
-//! process start time that the nonce records, so a reused pid does not pass); on another
-//! host only the heartbeat can tell, so the owner is gone once its heartbeat is older than
-//! `stale_after`.
+//! The lease decides: a job whose lease expired (by the database's clock, so node clocks
+//! need not agree) is taken back by any agent. On the same host the process is also checked
+//! directly (pid alive and, on Linux, the same process start time that the nonce records, so
+//! a reused pid does not pass): a killed orchestrator's jobs come back at once, without
+//! waiting for the lease.
+//!
+//! The host is the node name: `hostname`, or `SWEEP_NODE` when set (containers that share a
+//! host name, tests that play several nodes on one machine).
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// The orchestrator process that owns running jobs. Displays as `host:pid:nonce`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,16 +69,16 @@ impl Owner {
     }
 }
 
-/// Is the owner of a running job gone? `heartbeat_age`: time since its last heartbeat.
-///
-/// Same host: gone iff the process no longer exists, or the pid now belongs to a process
-/// started at another time than the nonce records (Linux). The heartbeat is not consulted:
-/// a live orchestrator keeps its jobs even if it is slow to beat.
-/// Other host (or an unparsable owner): gone iff `heartbeat_age > stale_after`.
-pub fn owner_is_gone(owner: &str, stale_after: Duration, heartbeat_age: Duration) -> bool {
+/// Is the owner of a running job gone? Its lease expired, or it is on this host and the
+/// process no longer exists (or the pid now belongs to a process started at another time
+/// than the nonce records, on Linux).
+pub fn owner_is_gone(owner: &str, lease_expired: bool) -> bool {
+    if lease_expired {
+        return true;
+    }
     match Owner::parse(owner) {
         Some(o) if o.host == local_hostname() => !process_matches(o.pid, &o.nonce),
-        _ => heartbeat_age > stale_after,
+        _ => false,
     }
 }
 
@@ -107,10 +110,16 @@ fn process_start_ticks(pid: u32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// This machine's host name (`localhost` if it cannot be read).
+/// Overrides the node name recorded in owners (default: the host name).
+pub const NODE_ENV: &str = "SWEEP_NODE";
+
+/// This node's name: `SWEEP_NODE`, else the host name (`localhost` if it cannot be read).
 pub fn local_hostname() -> String {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
+        if let Some(node) = std::env::var(NODE_ENV).ok().filter(|n| !n.trim().is_empty()) {
+            return node.trim().replace(':', "_");
+        }
         let mut buf = [0u8; 256];
         let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
         if rc != 0 {
@@ -154,15 +163,16 @@ mod tests {
     #[test]
     fn current_process_is_alive_and_a_dead_pid_is_gone() {
         let me = Owner::current();
-        let long = Duration::from_secs(3600);
-        assert!(!owner_is_gone(&me.to_string(), Duration::ZERO, long));
+        assert!(!owner_is_gone(&me.to_string(), false));
+        // A live owner whose lease expired (stalled, stopped) is gone all the same.
+        assert!(owner_is_gone(&me.to_string(), true));
         // Same pid, other start time: a reused pid is not the owner.
         let reused = Owner {
             nonce: "1-0".into(),
             ..me.clone()
         };
         if process_start_ticks(me.pid).is_some() {
-            assert!(owner_is_gone(&reused.to_string(), long, Duration::ZERO));
+            assert!(owner_is_gone(&reused.to_string(), false));
         }
         // A child that has exited and been reaped no longer exists.
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -173,21 +183,13 @@ mod tests {
             nonce: "0-0".into(),
             ..me.clone()
         };
-        assert!(owner_is_gone(&dead.to_string(), long, Duration::ZERO));
+        assert!(owner_is_gone(&dead.to_string(), false));
     }
 
     #[test]
-    fn other_host_is_judged_by_heartbeat() {
+    fn other_host_is_judged_by_its_lease() {
         let o = "elsewhere-host-that-is-not-this-one:1:0-0";
-        assert!(!owner_is_gone(
-            o,
-            Duration::from_secs(60),
-            Duration::from_secs(59)
-        ));
-        assert!(owner_is_gone(
-            o,
-            Duration::from_secs(60),
-            Duration::from_secs(61)
-        ));
+        assert!(!owner_is_gone(o, false));
+        assert!(owner_is_gone(o, true));
     }
 }

@@ -10,6 +10,7 @@
 //! seeds: [0, 1, 2]                                       # every job once per seed
 //! cv: {folds: 5, by: subject}                            # every job once per fold (data.split)
 //! max_attempts: 3                                        # scheduler retries (not identity)
+//! runs: /shared/sweeps/runs                              # artifact root all nodes see (not identity)
 //! stages: {pre: {data: {dataset: chase_db1, root: data/chase_db1}}}  # jobs others start from
 //! ```
 //!
@@ -58,6 +59,9 @@ pub struct SweepSpec {
     /// The `--set key=value` arguments applied on top of `source`.
     pub overrides: Vec<String>,
     pub max_attempts: u32,
+    /// `runs:`: where checkpoints, predictions and logs go (a folder every node sees when
+    /// agents share the sweep), resolved against the file's folder. Not part of job identity.
+    pub runs: Option<PathBuf>,
     /// Non-fatal findings (an `exclude` entry that matches no job), formatted like errors.
     pub warnings: Vec<SpecError>,
     effective: Value,
@@ -129,6 +133,13 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
         source: text.to_string(),
         overrides: overrides.to_vec(),
         max_attempts: sweep.max_attempts,
+        runs: sweep.runs.map(|r| {
+            let r = PathBuf::from(r);
+            match path.parent() {
+                Some(dir) if r.is_relative() => dir.join(r),
+                _ => r,
+            }
+        }),
         warnings: planned.warnings,
         effective: root.to_value(),
         jobs: planned.jobs,

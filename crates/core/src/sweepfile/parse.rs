@@ -20,12 +20,15 @@ pub const TOP_KEYS: &[&str] = &[
     "cv",
     "max_attempts",
     "stages",
+    "runs",
 ];
 
 pub(crate) struct Sweep {
     pub name: String,
     pub description: Option<String>,
     pub max_attempts: u32,
+    /// `runs:`, the artifact root (as written; relative to the file's folder).
+    pub runs: Option<String>,
     /// The top-level `data` mapping (merged into every job's `data`).
     pub data: Option<Node>,
     pub data_key: Option<Origin>,
@@ -158,6 +161,7 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
                 }
             }
             "max_attempts" => sweep.max_attempts = max_attempts(ctx, v)?,
+            "runs" => sweep.runs = Some(expect_text(ctx, v)?).filter(|r| !r.trim().is_empty()),
             "data" => {
                 sweep.data = expect_map(ctx, v, "a mapping of data settings")?.cloned();
                 sweep.data_key = Some(e.key_at.clone());
@@ -195,6 +199,7 @@ impl Sweep {
             name: String::new(),
             description: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            runs: None,
             data: None,
             data_key: None,
             base: None,

@@ -1,10 +1,11 @@
 //! What an evaluation leaves besides its summary: per-image results and the validation curve.
 
-use super::{f64_or_nan, SqliteStore};
+use super::{f64_or_nan, OptF64, SqlStore, Tx};
+use crate::store::Fence;
 use crate::metrics::surface::Presence;
 use crate::protocol::{ImageMetric, MetricValue};
 use anyhow::{Context, Result};
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
 /// (iteration, split, name, class, value) of `eval_curves`.
 type EvalRecord = (i64, String, String, Option<i64>, Option<f64>);
@@ -56,14 +57,14 @@ fn presence_str(p: &Presence) -> Result<String> {
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Replaces a job's per-image rows (inside the transaction that records its result).
     pub(super) async fn insert_images(
-        tx: &mut Transaction<'static, Sqlite>,
+        tx: &mut Tx,
         job_id: i64,
         images: &[ImageMetric],
     ) -> Result<()> {
-        sqlx::query("DELETE FROM image_metrics WHERE job_id = ?")
+        sqlx::query("DELETE FROM image_metrics WHERE job_id = $1")
             .bind(job_id)
             .execute(&mut **tx)
             .await?;
@@ -71,7 +72,7 @@ impl SqliteStore {
             let presence = m.presence.as_ref().map(presence_str).transpose()?;
             sqlx::query(
                 "INSERT INTO image_metrics (job_id, split, image, class, intersection, pred, label,
-                     dice, hd95, assd, presence, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     dice, hd95, assd, presence, unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(job_id)
             .bind(&m.split)
@@ -80,9 +81,9 @@ impl SqliteStore {
             .bind(m.intersect as i64)
             .bind(m.pred as i64)
             .bind(m.label as i64)
-            .bind(m.dice)
-            .bind(m.hd95)
-            .bind(m.assd)
+            .bind(OptF64(m.dice))
+            .bind(OptF64(m.hd95))
+            .bind(OptF64(m.assd))
             .bind(presence)
             .bind(&m.unit)
             .execute(&mut **tx)
@@ -95,7 +96,7 @@ impl SqliteStore {
     pub(super) async fn read_images(&self, job_id: i64) -> Result<Vec<ImageMetric>> {
         let rows: Vec<ImageRecord> = sqlx::query_as(
             "SELECT split, image, class, intersection, pred, label, dice, hd95, assd, presence, unit
-             FROM image_metrics WHERE job_id = ? ORDER BY split, image, class",
+             FROM image_metrics WHERE job_id = $1 ORDER BY split, image, class",
         )
         .bind(job_id)
         .fetch_all(&self.pool)
@@ -106,20 +107,33 @@ impl SqliteStore {
 
     pub(super) async fn write_eval(
         &self,
-        job_id: i64,
+        fence: &Fence,
         iteration: usize,
         values: &[MetricValue],
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM eval_curves WHERE job_id = ? AND iteration = ?")
+        self.hold_fence(&mut tx, fence).await?;
+        Self::insert_eval(&mut tx, fence.job_id, iteration, values).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces one iteration's validation rows of a job.
+    pub(super) async fn insert_eval(
+        tx: &mut Tx,
+        job_id: i64,
+        iteration: usize,
+        values: &[MetricValue],
+    ) -> Result<()> {
+        sqlx::query("DELETE FROM eval_curves WHERE job_id = $1 AND iteration = $2")
             .bind(job_id)
             .bind(iteration as i64)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         for m in values {
             sqlx::query(
                 "INSERT INTO eval_curves (job_id, iteration, split, name, class, value)
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(job_id)
             .bind(iteration as i64)
@@ -127,17 +141,16 @@ impl SqliteStore {
             .bind(&m.name)
             .bind(m.class.map(|c| c as i64))
             .bind(m.value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
-            .map_err(self.query_error(format!("recording the validation curve of job {job_id}")))?;
+            .with_context(|| format!("recording the validation curve of job {job_id}"))?;
         }
-        tx.commit().await?;
         Ok(())
     }
 
     pub(super) async fn read_eval(&self, job_id: i64) -> Result<Vec<(usize, MetricValue)>> {
         let rows: Vec<EvalRecord> = sqlx::query_as(
-            "SELECT iteration, split, name, class, value FROM eval_curves WHERE job_id = ?
+            "SELECT iteration, split, name, class, value FROM eval_curves WHERE job_id = $1
              ORDER BY iteration, split, name, class",
         )
         .bind(job_id)

@@ -1,0 +1,202 @@
+//! Opening a results database: connect (per backend), refuse a newer schema, migrate, and
+//! read the database's identity.
+
+use super::{Dialect, SqlStore};
+use crate::store::{DbLocation, PostgresUrl, StoreError};
+use anyhow::{Context, Result};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// SQLite writers wait this long for the file lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections per process on a server: agents on many nodes share its connection limit
+/// (PostgreSQL's default is 100), and no query holds one for long.
+const POSTGRES_CONNECTIONS: u32 = 3;
+/// An unreachable server is reported after this long rather than hanging a node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl SqlStore {
+    /// Opens (creating if missing) and migrates the database at `db`.
+    pub async fn open(db: &DbLocation) -> Result<SqlStore> {
+        sqlx::any::install_default_drivers();
+        let (pool, dialect) = match db {
+            DbLocation::Sqlite(path) => (connect_sqlite(path).await?, Dialect::Sqlite),
+            DbLocation::Postgres(url) => (connect_postgres(url).await?, Dialect::Postgres),
+        };
+        let mut store = SqlStore {
+            pool,
+            dialect,
+            location: db.to_string(),
+            identity: String::new(),
+        };
+        store.migrate().await?;
+        store.identity = store.load_identity().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // Several processes may open a fresh SQLite file at once; sqlx's SQLite migrator takes
+        // no lock, so a loser sees "table already exists" and retries, finding it applied.
+        // (PostgreSQL's migrator holds an advisory lock: the first try succeeds.)
+        let mut last_err = None;
+        for attempt in 0..5 {
+            self.refuse_newer_schema().await?;
+            match self.dialect.migrator().run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    last_err = Some(e);
+                    tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+                }
+            }
+        }
+        let e = last_err.expect("loop ran");
+        Err(anyhow::Error::new(e)).with_context(|| {
+            format!(
+                "results database {}: applying the schema migrations failed",
+                self.location
+            )
+        })
+    }
+
+    async fn refuse_newer_schema(&self) -> Result<()> {
+        let has_table: Option<i64> = sqlx::query_scalar(self.dialect.migrations_table_query())
+            .fetch_optional(&self.pool)
+            .await
+            .with_context(|| format!("cannot read results database {}", self.location))?;
+        if has_table.is_none() {
+            return Ok(());
+        }
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot read the schema version of results database {}",
+                    self.location
+                )
+            })?;
+        let known: Vec<i64> = self.dialect.migrator().iter().map(|m| m.version).collect();
+        let mut unknown: Vec<i64> = applied.into_iter().filter(|v| !known.contains(v)).collect();
+        if !unknown.is_empty() {
+            unknown.sort_unstable();
+            return Err(StoreError::NewerSchema {
+                location: self.location.clone(),
+                unknown,
+                known_max: known.iter().copied().max().unwrap_or(0),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The identity row, made on first open (two processes racing both read the winner's).
+    async fn load_identity(&self) -> Result<String> {
+        let fresh = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        sqlx::query(
+            "INSERT INTO store_meta (key, value) VALUES ('identity', $1) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&fresh)
+        .execute(&self.pool)
+        .await
+        .map_err(self.query_error("recording the database identity"))?;
+        sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'identity'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(self.query_error("reading the database identity"))
+    }
+}
+
+/// One file, WAL (readers never block the writer), creating its folder if needed.
+async fn connect_sqlite(path: &Path) -> Result<AnyPool> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "results database {}: cannot create its folder {}",
+                path.display(),
+                parent.display()
+            )
+        })?;
+    }
+    let url = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .to_url_lossy();
+    let options = AnyConnectOptions::from_url(&url)
+        .with_context(|| format!("results database {}: not a usable path", path.display()))?;
+    // Retry while another process is creating the same file: switching a new file to WAL
+    // takes an exclusive lock, and SQLite reports the loser busy at once.
+    let mut attempt = 0;
+    loop {
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(BUSY_TIMEOUT * 2)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await;
+        match pool {
+            Err(e) if attempt < 20 && is_busy(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(25 * attempt)).await;
+            }
+            other => {
+                return other
+                    .with_context(|| format!("cannot open results database {}", path.display()))
+            }
+        }
+    }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included: another connection holds
+/// the lock.
+fn is_busy(e: &sqlx::Error) -> bool {
+    let code = e.as_database_error().and_then(|d| d.code());
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|n| matches!(n & 0xff, 5 | 6))
+}
+
+/// A small pool per process (see [`POSTGRES_CONNECTIONS`]); errors name the server and the
+/// database, never the password.
+async fn connect_postgres(url: &PostgresUrl) -> Result<AnyPool> {
+    let fail = |reason: String| StoreError::Connect {
+        location: format!(
+            "PostgreSQL at {}:{} (database {:?}, user {:?})",
+            url.host, url.port, url.database, url.user
+        ),
+        reason,
+    };
+    let options = AnyConnectOptions::from_str(url.secret())
+        .map_err(|e| fail(format!("the URL is not valid: {}", scrub(&e, url))))?;
+    AnyPoolOptions::new()
+        .max_connections(POSTGRES_CONNECTIONS)
+        .min_connections(0)
+        .idle_timeout(Duration::from_secs(60))
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| fail(scrub(&e, url)).into())
+}
+
+/// The driver's message, with the password removed should it ever quote the URL.
+fn scrub(e: &sqlx::Error, url: &PostgresUrl) -> String {
+    let msg = e.to_string().replace(url.secret(), &url.redacted());
+    match url.password().filter(|pw| !pw.is_empty()) {
+        Some(pw) => msg.replace(pw, "***"),
+        None => msg,
+    }
+}
