@@ -10,7 +10,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     sweep_core::protocol::set_build_commit(env!("SWEEP_GIT_COMMIT"));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(e),
+    };
     init_tracing(cli.verbose, matches!(cli.command, Command::Worker { .. }));
     let result = match cli.command {
         Command::Run(args) => commands::run(args),
@@ -43,6 +46,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version as clap prints them; a bad argument as one line, with any password in
+/// a URL it quotes cut out (clap repeats the value as given).
+fn parse_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        e.exit();
+    }
+    let text = sweep_core::store::location::redact_urls(&e.render().to_string());
+    match e.kind() {
+        ErrorKind::ValueValidation => eprintln!("{}", text.lines().next().unwrap_or_default()),
+        _ => eprint!("{text}"),
+    }
+    ExitCode::from(2)
 }
 
 fn init_tracing(verbose: u8, worker: bool) {

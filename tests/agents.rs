@@ -258,3 +258,90 @@ fn sweep_slurm_submit_runs_a_sweep_with_two_array_tasks() {
         .collect();
     assert_eq!(logs.len(), 2, "{logs:?}");
 }
+
+#[test]
+fn sigusr1_makes_an_agent_hand_its_job_back_for_another_to_resume() {
+    let sb = Sandbox::new();
+    let db = sb.db().to_str().unwrap().to_string();
+    let file = fleet_sweep(&sb, "preempted", 1, 80, 50);
+    enqueue(&sb, &file, &db);
+    let store = OpenDb::new(&db);
+    let sweep = store.call(|s| s.sweep_id("preempted")).unwrap();
+    let mut a = spawn_agent(&sb, &db, "node-a", &["--lease", "3"]);
+    wait_for(60, "node-a to be 10 iterations in", || {
+        running_on(&store, sweep, "node-a").is_some_and(|(_, it)| it >= 10)
+    });
+    // What Slurm sends before a time limit.
+    unsafe { libc::kill(a.id() as i32, libc::SIGUSR1) };
+    let status = wait_child(&mut a, 30);
+    assert_eq!(status.code(), Some(130), "{}", agent_log(&sb, "node-a"));
+    let row = store.call(|s| s.report_rows(Some("preempted"))).remove(0);
+    assert_eq!(row.status, JobStatus::Interrupted, "{row:?}");
+    assert!(agent_log(&sb, "node-a").contains("SIGUSR1"));
+
+    let mut b = spawn_agent(&sb, &db, "node-b", &[]);
+    assert!(wait_child(&mut b, 60).success(), "{}", agent_log(&sb, "node-b"));
+    let row = store.call(|s| s.report_rows(Some("preempted"))).remove(0);
+    assert_eq!((row.status, row.attempts), (JobStatus::Succeeded, 2));
+    assert!(
+        agent_log(&sb, "node-b").contains("resuming from iteration"),
+        "{}",
+        agent_log(&sb, "node-b")
+    );
+}
+
+#[test]
+fn a_node_that_cannot_see_the_runs_folder_hands_the_job_back_unfailed() {
+    let sb = Sandbox::new();
+    let db = sb.db().to_str().unwrap().to_string();
+    let file = fleet_sweep(&sb, "shared", 1, 3, 1);
+    let shared = sb.path().join("shared-runs");
+    let out = sb
+        .command(&["run", file.to_str().unwrap(), "--enqueue-only", "--runs", shared.to_str().unwrap()])
+        .env("SWEEP_DB", &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    // This "node" does not have the shared file system mounted.
+    std::fs::remove_dir_all(&shared).unwrap();
+    let out = sb
+        .command(&["agent", "--sweep", "shared"])
+        .env("SWEEP_DB", &db)
+        .env("SWEEP_NODE", "node-without-nfs")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("node node-without-nfs: cannot see the runs folder") && err.contains("shared-runs"),
+        "{err}"
+    );
+    let store = OpenDb::new(&db);
+    let row = store.call(|s| s.report_rows(Some("shared"))).remove(0);
+    assert_eq!(row.status, JobStatus::Interrupted, "{row:?}");
+    assert!(!shared.exists(), "a local folder was made in place of the shared one");
+}
+
+#[test]
+fn bad_database_urls_fail_in_one_line_naming_host_and_database() {
+    let sb = Sandbox::new();
+    let file = fleet_sweep(&sb, "nowhere", 1, 1, 1);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cases = [
+        ("mysql://u:pw@db/x".to_string(), "unknown database scheme \"mysql\""),
+        (format!("postgres://u:s3cr3t@127.0.0.1:{port}/lab"), "cannot connect to PostgreSQL at 127.0.0.1"),
+    ];
+    for (url, expected) in cases {
+        let out = sb
+            .command(&["run", file.to_str().unwrap(), "--enqueue-only"])
+            .env("SWEEP_DB", &url)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{url}");
+        let err = stderr_of(&out);
+        assert!(err.contains(expected), "{url}: {err}");
+        assert!(!err.contains("s3cr3t") && !err.contains(":pw@"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    assert!(!sb.db().exists(), "nothing may be written");
+}

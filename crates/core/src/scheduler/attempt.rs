@@ -80,6 +80,12 @@ pub(super) async fn run(
     }
 }
 
+/// Heartbeats renew the lease at a third of it at the latest, and every 2 s at least, so
+/// that `sweep status` shows recent progress whatever the lease.
+fn heartbeat_every(lease: Duration) -> Duration {
+    (lease / 3).min(Duration::from_secs(2))
+}
+
 pub(super) fn is_not_owner(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|c| matches!(c.downcast_ref::<StoreError>(), Some(StoreError::NotOwner { .. })))
@@ -127,7 +133,7 @@ async fn attempt(
         spec,
         shared.store.as_ref(),
         fence,
-        shared.lease / 3,
+        heartbeat_every(shared.lease),
         &mut job_progress,
         stop,
     )

@@ -152,7 +152,7 @@ pub(super) async fn drive(
                 let Some(joined) = joined else { continue };
                 let (slot, end) = joined.context("a job task panicked")?;
                 free.push(slot);
-                tally(shared, end, summary, &mut scope);
+                tally(end, summary, &mut scope);
             }
             why = signals.stop_requested(), if !stopping => {
                 stopping = true;
@@ -180,7 +180,7 @@ pub(super) async fn drive(
 }
 
 /// Counts one attempt's end into the summary (and the scope, for a folder this node lacks).
-fn tally(shared: &Shared, end: AttemptEnd, summary: &mut RunSummary, scope: &mut Scope) {
+fn tally(end: AttemptEnd, summary: &mut RunSummary, scope: &mut Scope) {
     match end {
         AttemptEnd::Recorded {
             status,
@@ -197,9 +197,9 @@ fn tally(shared: &Shared, end: AttemptEnd, summary: &mut RunSummary, scope: &mut
         AttemptEnd::Unreachable { sweep_id, error } => {
             summary.handed_back += 1;
             if scope.unreachable.insert(sweep_id) {
-                shared.progress.message(&format!(
-                    "error: {error:#}; its job went back to the queue (not failed) and this agent takes no more of that sweep"
-                ));
+                tracing::error!(
+                    "{error:#}; its job went back to the queue (not failed) and this agent takes no more of that sweep"
+                );
             }
         }
         AttemptEnd::Superseded => summary.superseded += 1,

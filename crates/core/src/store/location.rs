@@ -147,6 +147,31 @@ impl FromStr for DbLocation {
     }
 }
 
+/// Every URL's password in `text` replaced by `***` (for messages that quote what a user
+/// typed, such as the command-line parser's).
+pub fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        let (authority, after) = tail.split_at(end);
+        match authority.rsplit_once('@') {
+            Some((userinfo, host)) if userinfo.contains(':') => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                out.push_str(&format!("{user}:***@{host}"));
+            }
+            _ => out.push_str(authority),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `scheme://user:secret@host` -> `scheme://user:***@host`, for URLs that failed to parse.
 fn redact_any(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -243,6 +268,15 @@ mod tests {
         }
         let l: DbLocation = "postgresql://bob@h/d".parse().unwrap();
         assert_eq!(l.to_string(), "postgres://bob@h:5432/d");
+    }
+
+    #[test]
+    fn passwords_are_cut_out_of_any_text() {
+        let t = "invalid value 'postgres://u:pw@h:1/d' for '--db', also mysql://a:b@c/d and http://x/y";
+        assert_eq!(
+            redact_urls(t),
+            "invalid value 'postgres://u:***@h:1/d' for '--db', also mysql://a:***@c/d and http://x/y"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::Connection as _;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -182,6 +183,13 @@ async fn connect_postgres(url: &PostgresUrl) -> Result<AnyPool> {
     };
     let options = AnyConnectOptions::from_str(url.secret())
         .map_err(|e| fail(format!("the URL is not valid: {}", scrub(&e, url))))?;
+    // One direct connection first: the pool would retry a refused connection until its
+    // timeout and then say only "timed out"; this says why, at once.
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect_with(&options))
+        .await
+        .map_err(|_| fail(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+        .map_err(|e| fail(scrub(&e, url)))?;
+    let _ = sqlx::Connection::close(probe).await;
     AnyPoolOptions::new()
         .max_connections(POSTGRES_CONNECTIONS)
         .min_connections(0)
