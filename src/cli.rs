@@ -23,7 +23,12 @@ pub struct Cli {
 pub struct DbArg {
     /// Results database: a SQLite file, or postgres://user@host:port/database (shared by
     /// agents on many machines; the password may be in the URL, it is never printed).
-    #[arg(long, env = "SWEEP_DB", default_value = "sweep.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWEEP_DB",
+        default_value = "sweep.db",
+        hide_env_values = true
+    )]
     pub db: DbLocation,
 }
 

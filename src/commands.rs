@@ -2,8 +2,8 @@
 //! rest (plan, status, report, show) run on any machine that has the results database.
 
 use crate::cli::{
-    AgentArgs, BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs,
-    RunArgs, SlotArgs, SlurmArgs,
+    AgentArgs, BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs, RunArgs,
+    SlotArgs, SlurmArgs,
 };
 use crate::output::emit;
 use anyhow::{bail, Context, Result};
@@ -182,7 +182,8 @@ pub fn slurm(args: SlurmArgs) -> Result<ExitCode> {
         log_dir: out.clone(),
         job_name: format!("sweep-{}", spec.name),
     };
-    job.validate().map_err(|e| anyhow::anyhow!("sweep slurm: {}", e.0))?;
+    job.validate()
+        .map_err(|e| anyhow::anyhow!("sweep slurm: {}", e.0))?;
     if matches!(args.db.db, DbLocation::Sqlite(_)) && args.agents > 1 {
         eprintln!(
             "warning: {} is a SQLite file: agents on several nodes need a PostgreSQL server \

@@ -32,7 +32,11 @@ fn running_on(db: &OpenDb, sweep: i64, node: &str) -> Option<(i64, usize)> {
     let running = db.call(|s| s.running(sweep));
     running
         .into_iter()
-        .find(|r| r.owner.as_deref().is_some_and(|o| o.starts_with(&format!("{node}:"))))
+        .find(|r| {
+            r.owner
+                .as_deref()
+                .is_some_and(|o| o.starts_with(&format!("{node}:")))
+        })
         .map(|r| (r.id, r.iteration))
 }
 
@@ -75,12 +79,19 @@ fn three_agents_one_killed_mid_job_every_job_once() {
     a.kill().unwrap();
     a.wait().unwrap();
     for agent in &mut others {
-        assert!(wait_child(agent, 120).success(), "{}", agent_log(&sb, "node-b"));
+        assert!(
+            wait_child(agent, 120).success(),
+            "{}",
+            agent_log(&sb, "node-b")
+        );
     }
 
     let rows = store.call(|s| s.report_rows(Some("fleet")));
     assert_eq!(rows.len(), 6);
-    assert!(rows.iter().all(|r| r.status == JobStatus::Succeeded), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r.status == JobStatus::Succeeded),
+        "{rows:?}"
+    );
     let ids: Vec<i64> = rows.iter().map(|r| r.job_id).collect();
     assert!(
         successes(&store, &ids).values().all(|&n| n == 1),
@@ -91,14 +102,26 @@ fn three_agents_one_killed_mid_job_every_job_once() {
     let attempts = store.call(|s| s.attempts(victim));
     assert!(attempts.len() >= 2, "{attempts:?}");
     assert_eq!(attempts[0].ended_as, JobStatus::Interrupted);
-    assert!(attempts[0].reason.as_deref().unwrap_or("").contains("lease expired"), "{attempts:?}");
+    assert!(
+        attempts[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("lease expired"),
+        "{attempts:?}"
+    );
     let last = attempts.last().unwrap();
     assert_eq!(last.ended_as, JobStatus::Succeeded);
-    assert!(!last.owner.as_deref().unwrap().starts_with("node-a:"), "{last:?}");
+    assert!(
+        !last.owner.as_deref().unwrap().starts_with("node-a:"),
+        "{last:?}"
+    );
     let logs = agent_log(&sb, "node-b") + &agent_log(&sb, "node-c");
     let resumed = logs
         .lines()
-        .find(|l| l.contains(&format!("job {victim} (attempt")) && l.contains("resuming from iteration"))
+        .find(|l| {
+            l.contains(&format!("job {victim} (attempt")) && l.contains("resuming from iteration")
+        })
         .unwrap_or_else(|| panic!("no agent resumed job {victim} from a checkpoint:\n{logs}"));
     let from: usize = resumed
         .split("resuming from iteration ")
@@ -106,8 +129,14 @@ fn three_agents_one_killed_mid_job_every_job_once() {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap();
-    assert!(from >= 5 && from <= killed_at + 5, "resumed from {from}, killed at {killed_at}");
-    assert!(sb.wait_no_orphans().is_empty(), "job processes outlived their agents");
+    assert!(
+        from >= 5 && from <= killed_at + 5,
+        "resumed from {from}, killed at {killed_at}"
+    );
+    assert!(
+        sb.wait_no_orphans().is_empty(),
+        "job processes outlived their agents"
+    );
 }
 
 #[test]
@@ -133,7 +162,11 @@ fn an_agent_stalled_past_its_lease_is_taken_over_and_its_late_writes_refused() {
         running_on(&store, sweep, "node-b").is_some()
             || store.call(|s| s.report_rows(Some("stall")))[0].status == JobStatus::Succeeded
     });
-    assert!(wait_child(&mut b, 60).success(), "{}", agent_log(&sb, "node-b"));
+    assert!(
+        wait_child(&mut b, 60).success(),
+        "{}",
+        agent_log(&sb, "node-b")
+    );
     unsafe { libc::kill(a.id() as i32, libc::SIGCONT) };
     let status_a = wait_child(&mut a, 60);
 
@@ -142,17 +175,30 @@ fn an_agent_stalled_past_its_lease_is_taken_over_and_its_late_writes_refused() {
     assert_eq!(successes(&store, &[job])[&job], 1);
     let attempts = store.call(|s| s.attempts(job));
     assert_eq!(attempts.len(), 2, "{attempts:?}");
-    assert!(attempts[0].reason.as_deref().unwrap_or("").contains("lease expired"));
-    assert!(attempts[1].owner.as_deref().unwrap().starts_with("node-b:"), "{attempts:?}");
+    assert!(attempts[0]
+        .reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("lease expired"));
+    assert!(
+        attempts[1].owner.as_deref().unwrap().starts_with("node-b:"),
+        "{attempts:?}"
+    );
     let log_a = agent_log(&sb, "node-a");
-    assert!(log_a.contains("taken over"), "node-a did not notice:\n{log_a}");
+    assert!(
+        log_a.contains("taken over"),
+        "node-a did not notice:\n{log_a}"
+    );
     assert!(status_a.success(), "node-a: {status_a:?}\n{log_a}");
     // The stalled agent's curve stops where it froze: what it sent after waking was refused.
     // (Its job process ran on meanwhile; the taker resumes from the newest checkpoint,
     // possibly the final one, so the curve may have a gap but never a stale duplicate.)
     let curve = store.call(|s| s.curve(job));
     let its: Vec<usize> = curve.iter().map(|p| p.iteration).collect();
-    assert!(its.windows(2).all(|w| w[0] < w[1]) && its.iter().all(|&i| (1..=60).contains(&i)), "{its:?}");
+    assert!(
+        its.windows(2).all(|w| w[0] < w[1]) && its.iter().all(|&i| (1..=60).contains(&i)),
+        "{its:?}"
+    );
 }
 
 #[test]
@@ -280,7 +326,11 @@ fn sigusr1_makes_an_agent_hand_its_job_back_for_another_to_resume() {
     assert!(agent_log(&sb, "node-a").contains("SIGUSR1"));
 
     let mut b = spawn_agent(&sb, &db, "node-b", &[]);
-    assert!(wait_child(&mut b, 60).success(), "{}", agent_log(&sb, "node-b"));
+    assert!(
+        wait_child(&mut b, 60).success(),
+        "{}",
+        agent_log(&sb, "node-b")
+    );
     let row = store.call(|s| s.report_rows(Some("preempted"))).remove(0);
     assert_eq!((row.status, row.attempts), (JobStatus::Succeeded, 2));
     assert!(
@@ -297,7 +347,13 @@ fn a_node_that_cannot_see_the_runs_folder_hands_the_job_back_unfailed() {
     let file = fleet_sweep(&sb, "shared", 1, 3, 1);
     let shared = sb.path().join("shared-runs");
     let out = sb
-        .command(&["run", file.to_str().unwrap(), "--enqueue-only", "--runs", shared.to_str().unwrap()])
+        .command(&[
+            "run",
+            file.to_str().unwrap(),
+            "--enqueue-only",
+            "--runs",
+            shared.to_str().unwrap(),
+        ])
         .env("SWEEP_DB", &db)
         .output()
         .unwrap();
@@ -313,23 +369,37 @@ fn a_node_that_cannot_see_the_runs_folder_hands_the_job_back_unfailed() {
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(
-        err.contains("node node-without-nfs: cannot see the runs folder") && err.contains("shared-runs"),
+        err.contains("node node-without-nfs: cannot see the runs folder")
+            && err.contains("shared-runs"),
         "{err}"
     );
     let store = OpenDb::new(&db);
     let row = store.call(|s| s.report_rows(Some("shared"))).remove(0);
     assert_eq!(row.status, JobStatus::Interrupted, "{row:?}");
-    assert!(!shared.exists(), "a local folder was made in place of the shared one");
+    assert!(
+        !shared.exists(),
+        "a local folder was made in place of the shared one"
+    );
 }
 
 #[test]
 fn bad_database_urls_fail_in_one_line_naming_host_and_database() {
     let sb = Sandbox::new();
     let file = fleet_sweep(&sb, "nowhere", 1, 1, 1);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let cases = [
-        ("mysql://u:pw@db/x".to_string(), "unknown database scheme \"mysql\""),
-        (format!("postgres://u:s3cr3t@127.0.0.1:{port}/lab"), "cannot connect to PostgreSQL at 127.0.0.1"),
+        (
+            "mysql://u:pw@db/x".to_string(),
+            "unknown database scheme \"mysql\"",
+        ),
+        (
+            format!("postgres://u:s3cr3t@127.0.0.1:{port}/lab"),
+            "cannot connect to PostgreSQL at 127.0.0.1",
+        ),
     ];
     for (url, expected) in cases {
         let out = sb

@@ -90,7 +90,11 @@ pub async fn agents(jobs: usize, counts: &[usize], server: Option<DbLocation>) -
 }
 
 async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> Result<AgentRun> {
-    let name = format!("bench-{n}-agents-{}-{:06x}", std::process::id(), rand::random::<u32>() & 0xffffff);
+    let name = format!(
+        "bench-{n}-agents-{}-{:06x}",
+        std::process::id(),
+        rand::random::<u32>() & 0xffffff
+    );
     let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
     let yaml = format!(
         "name: {name}\nbase:\n  model: {{backbone: noop}}\n  iters: 1\n  checkpoint_every: 0\nseeds: [{}]\n",
@@ -100,7 +104,13 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
     std::fs::write(&path, &yaml)?;
     let spec = sweepfile::parse(&path, &yaml, &[])?;
     let store = store::open(db).await?;
-    scheduler::register(store.as_ref(), &spec, &spec.plan()?, Some(&dir.join("runs"))).await?;
+    scheduler::register(
+        store.as_ref(),
+        &spec,
+        &spec.plan()?,
+        Some(&dir.join("runs")),
+    )
+    .await?;
     let exe = std::env::current_exe().context("locating the sweep executable")?;
     let t = Instant::now();
     let children: Vec<_> = (0..n)
@@ -130,7 +140,11 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
     for child in children {
         let out = child.wait_with_output().await?;
         let line = String::from_utf8_lossy(&out.stdout);
-        let Some(v) = line.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) else {
+        let Some(v) = line
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        else {
             bail!("an agent ended ({}) without its summary", out.status);
         };
         let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(0.0);
@@ -153,7 +167,15 @@ fn print_agent_table(results: &[AgentRun]) {
     println!("orchestrator benchmark: no-op jobs, N `sweep agent` processes of one worker each on one queue");
     println!(
         "{:<44} {:>6} {:>5} {:>8} {:>8} {:>9} {:>12} {:>12} {:>10}",
-        "database", "agents", "jobs", "wall s", "jobs/s", "speed-up", "overhead ms", "start-up ms", "duplicates"
+        "database",
+        "agents",
+        "jobs",
+        "wall s",
+        "jobs/s",
+        "speed-up",
+        "overhead ms",
+        "start-up ms",
+        "duplicates"
     );
     for r in results {
         let base = results

@@ -388,7 +388,8 @@ async fn report_from_the_store_end_to_end() {
             .await
             .unwrap();
         store
-            .finish(&c.fence(&me),
+            .finish(
+                &c.fence(&me),
                 Finish::Succeeded {
                     metrics: metrics(&[("mDice", None, dice), ("mAcc", None, 60.0)]),
                     images: Vec::new(),

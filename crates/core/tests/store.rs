@@ -316,7 +316,10 @@ async fn dependencies_gate_claims_and_blocked_jobs_are_listed<B: Backend>() {
     let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
     assert_eq!(c.hash, pre.hash);
     assert!(store.claim_next(sweep, &me).await.unwrap().is_none());
-    store.set_artifact_dir(&c.fence(&me), "/runs/pre").await.unwrap();
+    store
+        .set_artifact_dir(&c.fence(&me), "/runs/pre")
+        .await
+        .unwrap();
     assert_eq!(
         store.dependency_artifact(sweep, &pre.hash).await.unwrap(),
         None
@@ -344,7 +347,8 @@ async fn dependencies_gate_claims_and_blocked_jobs_are_listed<B: Backend>() {
         .unwrap();
     let c = store.claim_next(other, &me).await.unwrap().unwrap();
     let status = store
-        .finish(&c.fence(&me),
+        .finish(
+            &c.fence(&me),
             Finish::Failed {
                 reason: "exit 3".into(),
                 stderr_tail: String::new(),
@@ -416,7 +420,8 @@ async fn permanent_failures_are_not_retried<B: Backend>() {
     let me = owner("a");
     let c = store.claim_next(sweep, &me).await.unwrap().unwrap();
     let status = store
-        .finish(&c.fence(&me),
+        .finish(
+            &c.fence(&me),
             Finish::Failed {
                 reason: "bad config".into(),
                 stderr_tail: String::new(),
@@ -468,7 +473,8 @@ async fn finish_records_metrics_divergence_and_checks_the_owner<B: Backend>() {
     let d = store.claim_next(sweep, &me).await.unwrap().unwrap();
     assert_eq!(
         store
-            .finish(&d.fence(&me),
+            .finish(
+                &d.fence(&me),
                 Finish::Diverged {
                     iter: 17,
                     last_finite_loss: Some(2.5),
@@ -511,7 +517,10 @@ async fn orphans_are_released_resumably<B: Backend>() {
     let alive = owner("alive");
     let a = store.claim_next(sweep, &dead).await.unwrap().unwrap();
     let b = store.claim_next(sweep, &alive).await.unwrap().unwrap();
-    store.set_artifact_dir(&a.fence(&dead), "/runs/a").await.unwrap();
+    store
+        .set_artifact_dir(&a.fence(&dead), "/runs/a")
+        .await
+        .unwrap();
     store.heartbeat(&a.fence(&dead), 60).await.unwrap();
 
     let released = store
@@ -574,10 +583,7 @@ async fn dead_owners_on_this_host_are_released_by_pid<B: Backend>() {
     let a = store.claim_next(sweep, &gone).await.unwrap().unwrap();
     let b = store.claim_next(sweep, &me).await.unwrap().unwrap();
     // Fresh leases: only the pid check can release `a`.
-    let released = store
-        .release_dead_owners(Some(sweep))
-        .await
-        .unwrap();
+    let released = store.release_dead_owners(Some(sweep)).await.unwrap();
     assert_eq!(released, vec![a.id]);
     assert!(store.heartbeat(&b.fence(&me), 1).await.unwrap());
 }
@@ -800,9 +806,18 @@ async fn per_image_results_and_validation_curves_round_trip<B: Backend>() {
     let c = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
     // Validation during training; a resumed job re-records iteration 10 (replaced, not added).
     let val = |v: f64| vec![metric("mDice", None, v), metric("mIoU", None, v - 5.0)];
-    store.record_eval(&c.fence(&owner("a")), 10, &val(50.0)).await.unwrap();
-    store.record_eval(&c.fence(&owner("a")), 10, &val(52.0)).await.unwrap();
-    store.record_eval(&c.fence(&owner("a")), 20, &val(f64::NAN)).await.unwrap();
+    store
+        .record_eval(&c.fence(&owner("a")), 10, &val(50.0))
+        .await
+        .unwrap();
+    store
+        .record_eval(&c.fence(&owner("a")), 10, &val(52.0))
+        .await
+        .unwrap();
+    store
+        .record_eval(&c.fence(&owner("a")), 20, &val(f64::NAN))
+        .await
+        .unwrap();
     let curve = store.eval_curve(c.id).await.unwrap();
     assert_eq!(curve.len(), 4, "{curve:?}");
     assert_eq!(
@@ -904,7 +919,11 @@ async fn expired_leases_are_taken_over_and_late_writes_refused<B: Backend>() {
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert_eq!(attempts[0].ended_as, JobStatus::Interrupted);
     assert!(
-        attempts[0].reason.as_deref().unwrap().contains("lease expired"),
+        attempts[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("lease expired"),
         "{attempts:?}"
     );
     assert_eq!(attempts[1].ended_as, JobStatus::Succeeded);
@@ -956,16 +975,28 @@ async fn export_then_import_copies_everything_once<B: Backend>() {
     let f = c.fence(&me);
     store.set_artifact_dir(&f, "/runs/s/h0000").await.unwrap();
     store
-        .record_curve(&f, &[curve_point(1, 0.5, 0.01, 0.1), curve_point(2, f64::NAN, 0.01, 0.2)])
+        .record_curve(
+            &f,
+            &[
+                curve_point(1, 0.5, 0.01, 0.1),
+                curve_point(2, f64::NAN, 0.01, 0.2),
+            ],
+        )
         .await
         .unwrap();
-    store.record_eval(&f, 2, &[metric("mDice", None, 40.0)]).await.unwrap();
+    store
+        .record_eval(&f, 2, &[metric("mDice", None, 40.0)])
+        .await
+        .unwrap();
     store
         .record_artifact(&f, "checkpoint", "/runs/s/h0000/checkpoint.ckpt", Some(2))
         .await
         .unwrap();
     let finish = Finish::Succeeded {
-        metrics: vec![metric("mDice", None, 61.5), metric("Dice", Some(1), f64::NAN)],
+        metrics: vec![
+            metric("mDice", None, 61.5),
+            metric("Dice", Some(1), f64::NAN),
+        ],
         images: vec![image_row("a.png", 1, (5, 6, 7), Some(0.75))],
         iterations: 2,
         sweep_version: Some("0.2.0+test".into()),
@@ -977,9 +1008,15 @@ async fn export_then_import_copies_everything_once<B: Backend>() {
     assert_eq!(dumps.len(), 1);
     let target = B::fresh().await;
     let first = target.store().import(&dumps[0]).await.unwrap();
-    assert_eq!((first.sweeps_added, first.jobs_added, first.jobs_skipped), (1, 3, 0));
+    assert_eq!(
+        (first.sweeps_added, first.jobs_added, first.jobs_skipped),
+        (1, 3, 0)
+    );
     let again = target.store().import(&dumps[0]).await.unwrap();
-    assert_eq!((again.sweeps_added, again.jobs_added, again.jobs_skipped), (0, 0, 3));
+    assert_eq!(
+        (again.sweeps_added, again.jobs_added, again.jobs_skipped),
+        (0, 0, 3)
+    );
 
     let copied = target.store().export(None).await.unwrap();
     // Debug text, not ==: NaN (an absent class) must come back as NaN.
@@ -992,7 +1029,11 @@ async fn export_then_import_copies_everything_once<B: Backend>() {
     let statuses: Vec<JobStatus> = rows.iter().map(|r| r.status).collect();
     assert_eq!(
         statuses,
-        [JobStatus::Succeeded, JobStatus::Interrupted, JobStatus::Pending]
+        [
+            JobStatus::Succeeded,
+            JobStatus::Interrupted,
+            JobStatus::Pending
+        ]
     );
     let id = rows[0].job_id;
     assert!(target.store().curve(id).await.unwrap()[1].loss.is_nan());
@@ -1017,15 +1058,25 @@ mod postgres_only {
             return;
         }
         // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let msg = open_error(&format!("postgres://alice:hunter22@127.0.0.1:{port}/lab")).await;
-        assert!(msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("\"lab\""), "{msg}");
+        assert!(
+            msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("\"lab\""),
+            "{msg}"
+        );
         assert!(!msg.contains("hunter22"), "{msg}");
         // A role the server does not know.
         let url = server_url().unwrap();
         let rest = url.split_once('@').unwrap().1;
         let msg = open_error(&format!("postgres://nobody_here:hunter22@{rest}")).await;
-        assert!(msg.contains("nobody_here") && !msg.contains("hunter22"), "{msg}");
+        assert!(
+            msg.contains("nobody_here") && !msg.contains("hunter22"),
+            "{msg}"
+        );
         // A database that does not exist.
         let msg = open_error(&with_database(&url, "no_such_db_here")).await;
         assert!(msg.contains("no_such_db_here"), "{msg}");

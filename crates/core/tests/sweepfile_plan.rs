@@ -476,3 +476,18 @@ include:
     let hashes = |jobs: &[PlannedJob]| jobs.iter().map(|j| j.hash.clone()).collect::<Vec<_>>();
     assert_eq!(hashes(&a), hashes(&again));
 }
+
+#[test]
+fn runs_is_relative_to_the_file_and_not_part_of_job_identity() {
+    let with = spec("name: r\nruns: shared/runs\nbase: {crop: 128}\n", &[]);
+    let without = spec("name: r\nbase: {crop: 128}\n", &[]);
+    let dir = with.path.parent().unwrap().to_path_buf();
+    assert_eq!(with.runs, Some(dir.join("shared/runs")));
+    assert_eq!(without.runs, None);
+    assert_eq!(
+        with.plan().unwrap()[0].hash,
+        without.plan().unwrap()[0].hash
+    );
+    let absolute = spec("name: r\nruns: /nfs/runs\n", &[]);
+    assert_eq!(absolute.runs, Some(std::path::PathBuf::from("/nfs/runs")));
+}

@@ -120,8 +120,14 @@ async fn running_rows(store: &dyn Store, s: &SweepRow) -> Result<Vec<Vec<String>
                 r.lease_expires_at
                     .map(|t| lease_left(t - now))
                     .unwrap_or_else(|| "-".into()),
-                owner.as_ref().map(|o| o.host.clone()).unwrap_or_else(|| r.owner.clone().unwrap_or_default()),
-                owner.as_ref().map(|o| o.pid.to_string()).unwrap_or_default(),
+                owner
+                    .as_ref()
+                    .map(|o| o.host.clone())
+                    .unwrap_or_else(|| r.owner.clone().unwrap_or_default()),
+                owner
+                    .as_ref()
+                    .map(|o| o.pid.to_string())
+                    .unwrap_or_default(),
                 r.slurm_job.clone().unwrap_or_else(|| "-".into()),
             ]
         })

@@ -87,8 +87,12 @@ fn heartbeat_every(lease: Duration) -> Duration {
 }
 
 pub(super) fn is_not_owner(e: &anyhow::Error) -> bool {
-    e.chain()
-        .any(|c| matches!(c.downcast_ref::<StoreError>(), Some(StoreError::NotOwner { .. })))
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::NotOwner { .. })
+        )
+    })
 }
 
 async fn attempt(

@@ -250,8 +250,7 @@ impl Watch<'_> {
     /// request went unanswered for [`STOP_GRACE`].
     async fn on_heartbeat(&mut self, child: &mut tokio::process::Child) -> Result<()> {
         let t = Instant::now();
-        let ours = !self.lost_ownership
-            && self.store.heartbeat(self.fence, self.iteration).await?;
+        let ours = !self.lost_ownership && self.store.heartbeat(self.fence, self.iteration).await?;
         self.timings.store += t.elapsed();
         if !ours && !self.killed {
             // Another orchestrator declared us dead and took the job: stop at once, two

@@ -253,12 +253,19 @@ mod tests {
 
     #[test]
     fn postgres_urls_split_and_never_print_the_password() {
-        let l: DbLocation = "postgres://alice:s3cret@db.lab:6543/sweeps".parse().unwrap();
+        let l: DbLocation = "postgres://alice:s3cret@db.lab:6543/sweeps"
+            .parse()
+            .unwrap();
         let DbLocation::Postgres(u) = &l else {
             panic!("expected postgres")
         };
         assert_eq!(
-            (u.user.as_str(), u.host.as_str(), u.port, u.database.as_str()),
+            (
+                u.user.as_str(),
+                u.host.as_str(),
+                u.port,
+                u.database.as_str()
+            ),
             ("alice", "db.lab", 6543, "sweeps")
         );
         assert!(u.secret().contains("s3cret"));
@@ -272,7 +279,8 @@ mod tests {
 
     #[test]
     fn passwords_are_cut_out_of_any_text() {
-        let t = "invalid value 'postgres://u:pw@h:1/d' for '--db', also mysql://a:b@c/d and http://x/y";
+        let t =
+            "invalid value 'postgres://u:pw@h:1/d' for '--db', also mysql://a:b@c/d and http://x/y";
         assert_eq!(
             redact_urls(t),
             "invalid value 'postgres://u:***@h:1/d' for '--db', also mysql://a:***@c/d and http://x/y"

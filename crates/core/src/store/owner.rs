@@ -117,7 +117,10 @@ pub const NODE_ENV: &str = "SWEEP_NODE";
 pub fn local_hostname() -> String {
     static HOST: OnceLock<String> = OnceLock::new();
     HOST.get_or_init(|| {
-        if let Some(node) = std::env::var(NODE_ENV).ok().filter(|n| !n.trim().is_empty()) {
+        if let Some(node) = std::env::var(NODE_ENV)
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+        {
             return node.trim().replace(':', "_");
         }
         let mut buf = [0u8; 256];

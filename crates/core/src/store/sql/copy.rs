@@ -130,7 +130,10 @@ impl SqlStore {
             .await
             .map_err(self.query_error(format!("reading the jobs of sweep {sweep_id} to copy")))?;
         let mut metrics = self
-            .metrics_by_job("WHERE j.sweep_id = CAST($1 AS BIGINT)", Some(&sweep_id.to_string()))
+            .metrics_by_job(
+                "WHERE j.sweep_id = CAST($1 AS BIGINT)",
+                Some(&sweep_id.to_string()),
+            )
             .await?;
         let mut jobs = Vec::with_capacity(rows.len());
         for r in rows {
@@ -176,10 +179,12 @@ impl SqlStore {
                 summary.sweeps_added = 1;
                 id
             }
-            None => sqlx::query_scalar("SELECT id FROM sweeps WHERE name = $1")
-                .bind(&dump.name)
-                .fetch_one(&mut *tx)
-                .await?,
+            None => {
+                sqlx::query_scalar("SELECT id FROM sweeps WHERE name = $1")
+                    .bind(&dump.name)
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
         };
         for job in &dump.jobs {
             match Self::import_job(&mut tx, sweep_id, job).await? {

@@ -43,7 +43,9 @@ impl Dialect {
     pub fn json_strings(self, param: &str) -> String {
         match self {
             Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
-            Dialect::Postgres => format!("SELECT jsonb_array_elements_text(CAST({param} AS jsonb))"),
+            Dialect::Postgres => {
+                format!("SELECT jsonb_array_elements_text(CAST({param} AS jsonb))")
+            }
         }
     }
 
@@ -51,9 +53,9 @@ impl Dialect {
     pub fn json_ids(self, param: &str) -> String {
         match self {
             Dialect::Sqlite => format!("SELECT value FROM json_each({param})"),
-            Dialect::Postgres => format!(
-                "SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT)"
-            ),
+            Dialect::Postgres => {
+                format!("SELECT CAST(jsonb_array_elements_text(CAST({param} AS jsonb)) AS BIGINT)")
+            }
         }
     }
 

@@ -1,9 +1,9 @@
 //! What an evaluation leaves besides its summary: per-image results and the validation curve.
 
 use super::{f64_or_nan, OptF64, SqlStore, Tx};
-use crate::store::Fence;
 use crate::metrics::surface::Presence;
 use crate::protocol::{ImageMetric, MetricValue};
+use crate::store::Fence;
 use anyhow::{Context, Result};
 use sqlx::FromRow;
 

@@ -24,8 +24,7 @@ use crate::protocol::{ImageMetric, MetricValue};
 use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
 use records::{
-    AttemptRecord, BlockedRecord, CurveRecord, JobRecord, MetricRecord, RunningRecord,
-    SweepRecord,
+    AttemptRecord, BlockedRecord, CurveRecord, JobRecord, MetricRecord, RunningRecord, SweepRecord,
 };
 use sqlx::{Any, AnyPool, Transaction};
 use std::collections::{BTreeMap, HashMap};

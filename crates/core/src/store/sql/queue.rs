@@ -9,8 +9,7 @@ use super::{now_ms, Dialect, SqlStore, Tx};
 use crate::job::{FailureKind, JobStatus, RetryRule};
 use crate::protocol::MetricValue;
 use crate::store::{
-    ClaimRequest, ClaimedJob, Fence, Finish, LeaseState, StoreError, ARTIFACT_KINDS,
-    DEFAULT_LEASE,
+    ClaimRequest, ClaimedJob, Fence, Finish, LeaseState, StoreError, ARTIFACT_KINDS, DEFAULT_LEASE,
 };
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -250,7 +249,15 @@ impl SqlStore {
         if still.is_none() {
             return Ok(false);
         }
-        Self::record_attempt(&mut tx, id, JobStatus::Interrupted, None, Some(reason), None).await?;
+        Self::record_attempt(
+            &mut tx,
+            id,
+            JobStatus::Interrupted,
+            None,
+            Some(reason),
+            None,
+        )
+        .await?;
         sqlx::query(
             "UPDATE jobs SET status = 'interrupted', owner = NULL, lease_expires_at = NULL, error = $1
              WHERE id = $2",

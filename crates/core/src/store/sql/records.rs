@@ -130,7 +130,6 @@ pub(super) struct CurveRecord {
     pub secs: Option<f64>,
 }
 
-
 impl AttemptRecord {
     pub fn into_row(self) -> Result<AttemptRow> {
         Ok(AttemptRow {
