@@ -97,6 +97,9 @@ pub struct AgentArgs {
     /// Print the run's counts as one JSON line on stdout at the end (benchmarks, scripts).
     #[arg(long)]
     pub json: bool,
+    /// The program to run job processes with (benchmarks; default: this executable).
+    #[arg(long, hide = true)]
+    pub worker_exe: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -98,12 +98,22 @@ pub fn agent(args: AgentArgs) -> Result<ExitCode> {
         bail!("--idle-exit {}: give seconds, 0 or more", args.idle_exit);
     }
     let opts = AgentOptions {
-        run: run_options(&args.db.db, &args.slots)?,
+        run: RunOptions {
+            exe: args.worker_exe.clone(),
+            ..run_options(&args.db.db, &args.slots)?
+        },
         sweeps: args.sweeps.clone(),
         max_jobs: args.max_jobs,
         idle_exit: Duration::from_secs_f64(args.idle_exit),
+        announce_ready: args.json,
     };
-    runtime()?.block_on(async {
+    // One thread: an agent waits on its job processes and the database; on a node running
+    // many agents, more threads only contend for the cores the jobs need.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
         let summary = scheduler::agent(&opts).await?;
         eprintln!(
             "agent {} on {}: {}",
@@ -132,6 +142,7 @@ fn summary_json(s: &RunSummary) -> serde_json::Value {
         "overhead_s": s.overhead.as_secs_f64(),
         "startup_s": s.startup.as_secs_f64(),
         "startup_samples": s.startup_samples,
+        "cpu_s": bench_orchestrator::own_cpu_secs(),
     })
 }
 

@@ -71,8 +71,9 @@ fn parse_error(e: clap::Error) -> ExitCode {
 fn init_tracing(verbose: u8, worker: bool) {
     let default = match (worker, verbose) {
         (true, _) => "warn",
-        (false, 0) => "info",
-        (false, 1) => "info,sweep=debug,sweep_core=debug",
+        // sqlx logs every PostgreSQL notice ("relation ... already exists, skipping") at info.
+        (false, 0) => "info,sqlx=warn",
+        (false, 1) => "info,sqlx=warn,sweep=debug,sweep_core=debug",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -66,6 +66,8 @@ struct AgentRun {
     succeeded: usize,
     overhead_ms: f64,
     startup_ms: f64,
+    /// The agents' own CPU time per job (their job processes and the database not included).
+    cpu_ms: f64,
     /// Jobs claimed more than once (each no-op job should be claimed exactly once).
     duplicates: usize,
 }
@@ -95,6 +97,74 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
         std::process::id(),
         rand::random::<u32>() & 0xffffff
     );
+    let spec = noop_sweep(dir, &name, jobs)?;
+    let store = store::open(db).await?;
+    // The sweep exists (empty) while the agents start; its jobs come once all are ready, so
+    // the clock measures the queue, not 16 processes loading libtorch.
+    let sweep_id = store.upsert_sweep(&name, "bench", "").await?;
+    scheduler::sweeps::register_runs(store.as_ref(), sweep_id, &dir.join("runs")).await?;
+    let mut agents = start_agents(db, &name, n).await?;
+    let mut ready_cpu = 0.0;
+    for a in &mut agents {
+        ready_cpu += a
+            .next_json()
+            .await?
+            .get("cpu_s")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0);
+    }
+    let t = Instant::now();
+    scheduler::register(store.as_ref(), &spec, &spec.plan()?, None).await?;
+    loop {
+        let counts = store.counts(sweep_id).await?;
+        let finished: usize = counts
+            .iter()
+            .filter(|(s, _)| s.is_finished())
+            .map(|(_, n)| n)
+            .sum();
+        if finished >= jobs {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let wall_s = t.elapsed().as_secs_f64();
+    let mut run = AgentRun {
+        backend: db.to_string(),
+        agents: n,
+        jobs,
+        wall_s,
+        succeeded: 0,
+        overhead_ms: 0.0,
+        startup_ms: 0.0,
+        cpu_ms: 0.0,
+        duplicates: 0,
+    };
+    let (mut attempts, mut overhead, mut startup, mut samples, mut cpu) =
+        (0usize, 0.0, 0.0, 0usize, 0.0);
+    for a in &mut agents {
+        // Idle now: SIGTERM ends the agent at once, with its summary.
+        unsafe { libc::kill(a.child.id().unwrap_or(0) as i32, libc::SIGTERM) };
+        let v = a.next_json().await?;
+        let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(0.0);
+        attempts += num("attempts") as usize;
+        run.succeeded += num("succeeded") as usize;
+        overhead += num("overhead_s");
+        startup += num("startup_s");
+        samples += num("startup_samples") as usize;
+        cpu += num("cpu_s");
+        let _ = a.child.wait().await;
+    }
+    run.overhead_ms = overhead * 1e3 / attempts.max(1) as f64;
+    run.startup_ms = startup * 1e3 / samples.max(1) as f64;
+    run.cpu_ms = (cpu - ready_cpu) * 1e3 / jobs.max(1) as f64;
+    let rows = store.report_rows(Some(&name)).await?;
+    run.duplicates = rows.iter().filter(|r| r.attempts != 1).count();
+    store.close().await;
+    Ok(run)
+}
+
+/// `jobs` no-op jobs of one iteration each.
+fn noop_sweep(dir: &Path, name: &str, jobs: usize) -> Result<sweepfile::SweepSpec> {
     let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
     let yaml = format!(
         "name: {name}\nbase:\n  model: {{backbone: noop}}\n  iters: 1\n  checkpoint_every: 0\nseeds: [{}]\n",
@@ -102,71 +172,66 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
     );
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, &yaml)?;
-    let spec = sweepfile::parse(&path, &yaml, &[])?;
-    let store = store::open(db).await?;
-    scheduler::register(
-        store.as_ref(),
-        &spec,
-        &spec.plan()?,
-        Some(&dir.join("runs")),
-    )
-    .await?;
+    Ok(sweepfile::parse(&path, &yaml, &[])?)
+}
+
+/// One agent process of the benchmark and the JSON lines it prints.
+struct BenchAgent {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl BenchAgent {
+    async fn next_json(&mut self) -> Result<serde_json::Value> {
+        while let Some(line) = self.lines.next_line().await? {
+            if let Ok(v) = serde_json::from_str(&line) {
+                return Ok(v);
+            }
+        }
+        bail!("an agent of the benchmark ended without its summary")
+    }
+}
+
+async fn start_agents(db: &DbLocation, sweep: &str, n: usize) -> Result<Vec<BenchAgent>> {
     let exe = std::env::current_exe().context("locating the sweep executable")?;
-    let t = Instant::now();
-    let children: Vec<_> = (0..n)
+    let worker = noop_worker(&exe)?;
+    (0..n)
         .map(|_| {
-            tokio::process::Command::new(&exe)
-                .args(["agent", "--sweep", &name, "--workers", "1", "--json"])
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["agent", "--sweep", sweep, "--workers", "1", "--json"])
+                .args(["--idle-exit", "600", "--worker-exe"])
+                .arg(&worker)
                 .env("SWEEP_DB", db.secret())
                 .env("RUST_LOG", "warn")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)
                 .spawn()
-                .context("starting an agent")
+                .context("starting an agent")?;
+            let stdout = child.stdout.take().expect("piped stdout");
+            let lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+            Ok(BenchAgent { child, lines })
         })
-        .collect::<Result<_>>()?;
-    let mut run = AgentRun {
-        backend: db.to_string(),
-        agents: n,
-        jobs,
-        wall_s: 0.0,
-        succeeded: 0,
-        overhead_ms: 0.0,
-        startup_ms: 0.0,
-        duplicates: 0,
-    };
-    let (mut attempts, mut overhead, mut startup, mut samples) = (0usize, 0.0, 0.0, 0usize);
-    for child in children {
-        let out = child.wait_with_output().await?;
-        let line = String::from_utf8_lossy(&out.stdout);
-        let Some(v) = line
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        else {
-            bail!("an agent ended ({}) without its summary", out.status);
-        };
-        let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(0.0);
-        attempts += num("attempts") as usize;
-        run.succeeded += num("succeeded") as usize;
-        overhead += num("overhead_s");
-        startup += num("startup_s");
-        samples += num("startup_samples") as usize;
+        .collect()
+}
+
+/// `sweep-noop-worker` beside the `sweep` binary (`cargo build --workspace` makes it).
+fn noop_worker(sweep: &Path) -> Result<std::path::PathBuf> {
+    let worker = sweep.with_file_name("sweep-noop-worker");
+    if !worker.is_file() {
+        bail!(
+            "{} is missing: build it with `cargo build -p sweep-core --bin sweep-noop-worker` (the \
+             agents benchmark runs its jobs with it, so that libtorch's load time is not measured)",
+            worker.display()
+        );
     }
-    run.wall_s = t.elapsed().as_secs_f64();
-    run.overhead_ms = overhead * 1e3 / attempts.max(1) as f64;
-    run.startup_ms = startup * 1e3 / samples.max(1) as f64;
-    let rows = store.report_rows(Some(&name)).await?;
-    run.duplicates = rows.iter().filter(|r| r.attempts != 1).count();
-    store.close().await;
-    Ok(run)
+    Ok(worker)
 }
 
 fn print_agent_table(results: &[AgentRun]) {
-    println!("orchestrator benchmark: no-op jobs, N `sweep agent` processes of one worker each on one queue");
+    println!("orchestrator benchmark: no-op jobs (sweep-noop-worker: the job protocol, no libtorch), N `sweep agent` processes of one worker each on one queue");
     println!(
-        "{:<44} {:>6} {:>5} {:>8} {:>8} {:>9} {:>12} {:>12} {:>10}",
+        "{:<44} {:>6} {:>7} {:>7} {:>7} {:>8} {:>11} {:>11} {:>11} {:>10}",
         "database",
         "agents",
         "jobs",
@@ -174,6 +239,7 @@ fn print_agent_table(results: &[AgentRun]) {
         "jobs/s",
         "speed-up",
         "overhead ms",
+        "agent CPU",
         "start-up ms",
         "duplicates"
     );
@@ -185,7 +251,7 @@ fn print_agent_table(results: &[AgentRun]) {
             .unwrap_or(1.0);
         let rate = r.succeeded as f64 / r.wall_s;
         println!(
-            "{:<44} {:>6} {:>5} {:>8.2} {:>8.1} {:>8.2}x {:>12.2} {:>12.1} {:>10}",
+            "{:<44} {:>6} {:>7} {:>7.2} {:>7.1} {:>7.2}x {:>11.2} {:>8.2} ms {:>11.1} {:>10}",
             r.backend,
             r.agents,
             format!("{}/{}", r.succeeded, r.jobs),
@@ -193,9 +259,25 @@ fn print_agent_table(results: &[AgentRun]) {
             rate,
             rate / base,
             r.overhead_ms,
+            r.cpu_ms,
             r.startup_ms,
             r.duplicates
         );
     }
-    println!("overhead: claim + ticket + store writes + finish per job, not the job process (goal: < 5 ms at 16 agents on PostgreSQL); speed-up: jobs/s against the first row of the same database");
+    println!("overhead: wall time per job spent claiming, writing the ticket, storing events and the result (not the job process; goal < 5 ms at 16 agents on PostgreSQL);");
+    println!("agent CPU: the agents' own CPU time per job once they were ready (their start-up, loading libtorch, not included); on fewer cores than agents, overhead includes waiting for a core;");
+    println!("wall s: from enqueueing the jobs (all agents connected and waiting) to the last result recorded");
+    println!("speed-up: jobs/s against the first row of the same database; duplicates: jobs claimed more than once (must be 0)");
+}
+
+/// CPU time (user + system) this process has used, its job processes not included.
+pub fn own_cpu_secs() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; zeroed is a valid rusage.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }

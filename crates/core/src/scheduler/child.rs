@@ -75,7 +75,9 @@ pub async fn run_child(
         timings: AttemptTimings::default(),
     };
     let mut lines = BufReader::new(stdout).lines();
-    let mut heartbeat = tokio::time::interval(heartbeat.max(Duration::from_millis(100)));
+    // The claim itself set the lease and the heartbeat: the first renewal is one period on.
+    let period = heartbeat.max(Duration::from_millis(100));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -287,8 +289,13 @@ impl Watch<'_> {
         status: std::process::ExitStatus,
         stderr_tail: String,
     ) -> Result<(Finish, AttemptTimings)> {
-        if !self.lost_ownership {
-            // So that `status` and an interrupted job show the last iteration.
+        // Only a result produced for this claim counts (see `protocol`).
+        let result =
+            JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
+        let finished = result.as_ref().is_some_and(|r| r.is_finished());
+        if !self.lost_ownership && !finished {
+            // So that `status` and an interrupted job show the last iteration (a finished
+            // result records its own).
             let ours = self.store.heartbeat(self.fence, self.iteration).await?;
             self.lost_ownership = !ours;
         }
@@ -299,9 +306,6 @@ impl Watch<'_> {
             // Whatever the process left is not ours to record: finish() will refuse it.
             return Ok((Finish::Interrupted, self.timings));
         }
-        // Only a result produced for this claim counts (see `protocol`).
-        let result =
-            JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
         let finish = match result {
             Some(r) => finish_from(r),
             None if self.stop_sent.is_some() => Finish::Interrupted,

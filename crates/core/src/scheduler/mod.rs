@@ -78,6 +78,9 @@ pub struct AgentOptions {
     pub max_jobs: Option<usize>,
     /// Once no job of its sweeps is left anywhere, wait this long for new work, then exit.
     pub idle_exit: Duration,
+    /// Print `{"ready": true, "cpu_s": ...}` on stdout once connected, before the first
+    /// claim (the orchestrator benchmark starts its clock there).
+    pub announce_ready: bool,
 }
 
 /// What one `sweep run` or `sweep agent` did, counted from the statuses the store recorded.
@@ -211,6 +214,10 @@ pub async fn agent(opts: &AgentOptions) -> Result<RunSummary> {
         None => store.sweeps().await?.iter().map(|s| s.id).collect(),
     };
     let (shared, already_done) = start(store, &scope, &opts.run).await?;
+    if opts.announce_ready {
+        let cpu = crate::bench_orchestrator::own_cpu_secs();
+        println!("{}", serde_json::json!({"ready": true, "cpu_s": cpu}));
+    }
     let mut summary = RunSummary {
         already_done,
         ..Default::default()

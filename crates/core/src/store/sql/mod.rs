@@ -41,6 +41,9 @@ pub struct SqlStore {
 
 type Tx = Transaction<'static, Any>;
 
+/// Curve points per INSERT (4 parameters each, well under both engines' limits).
+const CURVE_ROWS_PER_INSERT: usize = 200;
+
 fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v)
         .map_err(|_| anyhow!("{what} {v} does not fit the database's signed 64-bit integers"))
@@ -326,41 +329,62 @@ impl Store for SqlStore {
     }
 
     async fn set_artifact_dir(&self, fence: &Fence, dir: &str) -> Result<()> {
-        let mut tx = self.begin().await?;
-        self.hold_fence(&mut tx, fence).await?;
-        sqlx::query("UPDATE jobs SET artifact_dir = $1 WHERE id = $2")
-            .bind(dir)
-            .bind(fence.job_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.query_error(format!(
-                "recording the artifact folder of job {}",
-                fence.job_id
-            )))?;
-        tx.commit().await?;
-        Ok(())
+        let r = sqlx::query(
+            "UPDATE jobs SET artifact_dir = $1 WHERE id = $2 AND owner = $3 AND attempts = $4",
+        )
+        .bind(dir)
+        .bind(fence.job_id)
+        .bind(&fence.owner)
+        .bind(fence.attempt as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(self.query_error(format!(
+            "recording the artifact folder of job {}",
+            fence.job_id
+        )))?;
+        match r.rows_affected() {
+            1 => Ok(()),
+            _ => Err(queue::not_owner(fence)),
+        }
     }
 
     async fn record_curve(&self, fence: &Fence, points: &[CurvePoint]) -> Result<()> {
-        if points.is_empty() {
+        // One row per iteration (the last wins): a statement may not upsert a row twice.
+        let mut by_iter: BTreeMap<usize, &CurvePoint> = BTreeMap::new();
+        for p in points {
+            by_iter.insert(p.iteration, p);
+        }
+        if by_iter.is_empty() {
             return Ok(());
         }
+        let points: Vec<&CurvePoint> = by_iter.into_values().collect();
         let mut tx = self.begin().await?;
         self.hold_fence(&mut tx, fence).await?;
-        for p in points {
-            sqlx::query(
-                "INSERT INTO curves (job_id, iteration, loss, lr, secs) VALUES ($1, $2, $3, $4, $5)
+        // Many rows per statement: a flush is one round trip per chunk, not per point.
+        for chunk in points.chunks(CURVE_ROWS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = 2 + 4 * i;
+                    format!("($1, ${n}, ${}, ${}, ${})", n + 1, n + 2, n + 3)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO curves (job_id, iteration, loss, lr, secs) VALUES {}
                  ON CONFLICT (job_id, iteration) DO UPDATE
                  SET loss = excluded.loss, lr = excluded.lr, secs = excluded.secs",
-            )
-            .bind(fence.job_id)
-            .bind(p.iteration as i64)
-            .bind(p.loss)
-            .bind(p.lr)
-            .bind(p.secs)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.query_error(format!("recording the curve of job {}", fence.job_id)))?;
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(fence.job_id);
+            for p in chunk {
+                q = q
+                    .bind(p.iteration as i64)
+                    .bind(p.loss)
+                    .bind(p.lr)
+                    .bind(p.secs);
+            }
+            q.execute(&mut *tx).await.map_err(
+                self.query_error(format!("recording the curve of job {}", fence.job_id)),
+            )?;
         }
         tx.commit().await?;
         Ok(())

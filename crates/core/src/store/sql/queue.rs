@@ -441,7 +441,7 @@ impl SqlStore {
     }
 }
 
-fn not_owner(fence: &Fence) -> anyhow::Error {
+pub(super) fn not_owner(fence: &Fence) -> anyhow::Error {
     StoreError::NotOwner {
         job_id: fence.job_id,
         attempt: fence.attempt,
