@@ -325,18 +325,11 @@ fn check_script_url(url: &str) -> Result<(), SlurmConfigError> {
 
 /// The sweep file's rule for names: they end up in paths, command lines and `#SBATCH`.
 fn check_name(what: &str, name: &str) -> Result<(), SlurmConfigError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
+    use crate::sweepfile::parse::{is_valid_name, NAME_RULE};
+    if is_valid_name(name) {
         Ok(())
     } else {
-        invalid(format!(
-            "{what} {name:?} must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-' (not starting with '.' or '-')"
-        ))
+        invalid(format!("{what} {name:?} {NAME_RULE}"))
     }
 }
 

@@ -26,7 +26,7 @@
 mod de;
 mod expand;
 mod overrides;
-mod parse;
+pub(crate) mod parse;
 #[cfg(test)]
 mod pinned;
 mod positions;

@@ -64,21 +64,25 @@ pub(crate) struct Stage {
     pub body: Node,
 }
 
-/// Names of the sweep and its stages end up in paths and command lines.
-fn check_name(ctx: &Ctx, at: &Origin, what: &str, name: &str) -> Result<(), SpecError> {
-    let ok = !name.is_empty()
+/// Names of the sweep and its stages end up in paths, command lines and `#SBATCH` lines.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && !name.starts_with(['.', '-'])
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// What [`is_valid_name`] asks, for messages.
+pub const NAME_RULE: &str =
+    "must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-' (not starting with '.' or '-')";
+
+fn check_name(ctx: &Ctx, at: &Origin, what: &str, name: &str) -> Result<(), SpecError> {
+    if is_valid_name(name) {
         Ok(())
     } else {
-        Err(ctx.error(
-            at,
-            format!("{what} {name:?} must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-' (not starting with '.' or '-')"),
-        ))
+        Err(ctx.error(at, format!("{what} {name:?} {NAME_RULE}")))
     }
 }
 

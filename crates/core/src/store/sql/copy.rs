@@ -244,18 +244,7 @@ impl SqlStore {
     }
 
     async fn import_results(tx: &mut Tx, id: i64, j: &JobDump) -> Result<()> {
-        for m in &j.metrics {
-            sqlx::query(
-                "INSERT INTO metrics (job_id, split, name, class, value) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(&m.split)
-            .bind(&m.name)
-            .bind(m.class.map(|c| c as i64))
-            .bind(m.value)
-            .execute(&mut **tx)
-            .await?;
-        }
+        Self::insert_metrics(tx, id, &j.metrics).await?;
         for p in &j.curve {
             sqlx::query(
                 "INSERT INTO curves (job_id, iteration, loss, lr, secs) VALUES ($1, $2, $3, $4, $5)",

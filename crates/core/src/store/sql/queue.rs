@@ -358,6 +358,27 @@ impl SqlStore {
             .bind(job_id)
             .execute(&mut **tx)
             .await?;
+        Self::insert_metrics(tx, job_id, metrics).await?;
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE jobs SET status = 'succeeded', finished_at = $1, heartbeat_at = $1,
+                 iteration = $2, error = NULL, stderr_tail = NULL, sweep_version = $3,
+                 lease_expires_at = NULL WHERE id = $4",
+        )
+        .bind(now)
+        .bind(iterations as i64)
+        .bind(sweep_version)
+        .bind(job_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn insert_metrics(
+        tx: &mut Tx,
+        job_id: i64,
+        metrics: &[MetricValue],
+    ) -> Result<()> {
         for m in metrics {
             sqlx::query(
                 "INSERT INTO metrics (job_id, split, name, class, value) VALUES ($1, $2, $3, $4, $5)",
@@ -371,18 +392,6 @@ impl SqlStore {
             .await
             .with_context(|| format!("recording metric {} of job {job_id}", m.name))?;
         }
-        let now = now_ms();
-        sqlx::query(
-            "UPDATE jobs SET status = 'succeeded', finished_at = $1, heartbeat_at = $1,
-                 iteration = $2, error = NULL, stderr_tail = NULL, sweep_version = $3,
-                 lease_expires_at = NULL WHERE id = $4",
-        )
-        .bind(now)
-        .bind(iterations as i64)
-        .bind(sweep_version)
-        .bind(job_id)
-        .execute(&mut **tx)
-        .await?;
         Ok(())
     }
 
