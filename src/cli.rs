@@ -144,6 +144,28 @@ pub struct SlurmArgs {
     pub submit: bool,
 }
 
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Address to listen on. Anything but loopback requires a token (one is made and
+    /// printed unless --token gives it).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// The token every request must carry (default: none on loopback, random otherwise).
+    #[arg(long, env = "SWEEP_SERVE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A host name the dashboard is reached by besides localhost and the bound address
+    /// (repeatable): requests naming any other Host are refused (DNS rebinding).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_hosts: Vec<String>,
+    /// Open the dashboard in the default browser.
+    #[arg(long)]
+    pub open: bool,
+}
+
 #[derive(Subcommand)]
 pub enum DbCommand {
     /// Copy sweeps with their jobs, metrics, curves and artifact records between databases
@@ -215,6 +237,8 @@ pub enum Command {
     /// Results databases: copy sweeps between SQLite and PostgreSQL.
     #[command(subcommand)]
     Db(DbCommand),
+    /// A live web dashboard of the results database (read-only; loopback unless --bind).
+    Serve(ServeArgs),
     /// Print the jobs a sweep file expands to, without running anything.
     Plan {
         file: PathBuf,

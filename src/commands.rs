@@ -3,7 +3,7 @@
 
 use crate::cli::{
     AgentArgs, BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs, RunArgs,
-    SlotArgs, SlurmArgs,
+    ServeArgs, SlotArgs, SlurmArgs,
 };
 use crate::output::emit;
 use anyhow::{bail, Context, Result};
@@ -216,6 +216,37 @@ pub fn slurm(args: SlurmArgs) -> Result<ExitCode> {
         emit(&id)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sweep serve`: the dashboard, until Ctrl-C.
+pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let opts = sweep_serve::ServeOptions {
+        db: args.db.db.clone(),
+        bind: args.bind,
+        port: args.port,
+        token: args.token.clone(),
+        allow_hosts: args.allow_hosts.clone(),
+    };
+    runtime()?.block_on(async {
+        let server = sweep_serve::Server::bind(&opts).await?;
+        eprintln!("sweep serve: {} (read-only) at {}", opts.db, server.url);
+        if !args.bind.is_loopback() {
+            eprintln!(
+                "listening on {}: anyone who can reach it needs the token in that URL",
+                server.addr
+            );
+        }
+        if args.open {
+            let _ = std::process::Command::new("xdg-open")
+                .arg(&server.url)
+                .spawn();
+        }
+        tokio::select! {
+            r = server.run() => r?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `sweep db copy`: every (or one) sweep from one database to another.

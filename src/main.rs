@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run(args),
         Command::Agent(args) => commands::agent(args),
         Command::Slurm(args) => commands::slurm(args),
+        Command::Serve(args) => commands::serve(args),
         Command::Db(DbCommand::Copy { from, to, sweep }) => {
             commands::db_copy(&from, &to, sweep.as_deref())
         }

@@ -5,5 +5,6 @@ mod util;
 
 mod agents;
 mod cli;
+mod dashboard;
 mod reliability;
 mod statistics;

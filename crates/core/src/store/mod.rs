@@ -377,6 +377,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn image_metrics(&self, job_id: i64) -> Result<Vec<ImageMetric>>;
     /// "ok" for a sound database, else the backend's list of problems.
     async fn integrity_check(&self) -> Result<String>;
+    /// A cheap token that changes whenever a job is added, claimed, beats, or ends (the
+    /// dashboard polls it and reloads only what changed).
+    async fn change_token(&self) -> Result<String>;
 
     // Copies between databases (`sweep db copy`).
     /// Every sweep (or one) with its jobs and everything recorded about them.

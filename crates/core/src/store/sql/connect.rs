@@ -23,20 +23,55 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 impl SqlStore {
     /// Opens (creating if missing) and migrates the database at `db`.
     pub async fn open(db: &DbLocation) -> Result<SqlStore> {
+        let mut store = Self::connect(db, Access::ReadWrite).await?;
+        store.migrate().await?;
+        store.identity = store.load_identity().await?;
+        Ok(store)
+    }
+
+    /// Opens an existing, migrated database for reading only (`sweep serve`): a SQLite
+    /// file is opened read-only (WAL readers never block its writer), nothing is created or
+    /// migrated, and a schema older or newer than this binary's is refused with a message.
+    pub async fn open_read_only(db: &DbLocation) -> Result<SqlStore> {
+        let mut store = Self::connect(db, Access::ReadOnly).await?;
+        store.refuse_newer_schema().await?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&store.pool)
+            .await
+            .with_context(|| format!("results database {}: no schema", store.location))?;
+        let missing = store
+            .dialect
+            .migrator()
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count();
+        if missing > 0 {
+            anyhow::bail!(
+                "results database {} predates this sweep ({missing} migration(s) to apply): run \
+                 `sweep status --db {}` once to migrate it, then serve it",
+                store.location,
+                store.location
+            );
+        }
+        store.identity = sqlx::query_scalar("SELECT value FROM store_meta WHERE key = 'identity'")
+            .fetch_one(&store.pool)
+            .await
+            .map_err(store.query_error("reading the database identity"))?;
+        Ok(store)
+    }
+
+    async fn connect(db: &DbLocation, access: Access) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();
         let (pool, dialect) = match db {
-            DbLocation::Sqlite(path) => (connect_sqlite(path).await?, Dialect::Sqlite),
+            DbLocation::Sqlite(path) => (connect_sqlite(path, access).await?, Dialect::Sqlite),
             DbLocation::Postgres(url) => (connect_postgres(url).await?, Dialect::Postgres),
         };
-        let mut store = SqlStore {
+        Ok(SqlStore {
             pool,
             dialect,
             location: db.to_string(),
             identity: String::new(),
-        };
-        store.migrate().await?;
-        store.identity = store.load_identity().await?;
-        Ok(store)
+        })
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -115,8 +150,18 @@ impl SqlStore {
     }
 }
 
-/// One file, WAL (readers never block the writer), creating its folder if needed.
-async fn connect_sqlite(path: &Path) -> Result<AnyPool> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// One file, WAL (readers never block the writer), creating its folder if needed; read-only
+/// opens create nothing and never switch the journal mode (that needs the write lock).
+async fn connect_sqlite(path: &Path, access: Access) -> Result<AnyPool> {
+    if access == Access::ReadOnly && !path.is_file() {
+        anyhow::bail!("no results database at {}", path.display());
+    }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| {
             format!(
@@ -128,7 +173,8 @@ async fn connect_sqlite(path: &Path) -> Result<AnyPool> {
     }
     let url = SqliteConnectOptions::new()
         .filename(path)
-        .create_if_missing(true)
+        .create_if_missing(access == Access::ReadWrite)
+        .read_only(access == Access::ReadOnly)
         .to_url_lossy();
     let options = AnyConnectOptions::from_url(&url)
         .with_context(|| format!("results database {}: not a usable path", path.display()))?;
@@ -139,11 +185,13 @@ async fn connect_sqlite(path: &Path) -> Result<AnyPool> {
         let pool = AnyPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(BUSY_TIMEOUT * 2)
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    if access == Access::ReadWrite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
                 })

@@ -612,6 +612,31 @@ impl Store for SqlStore {
         Ok(lines.join("\n"))
     }
 
+    async fn change_token(&self) -> Result<String> {
+        let (n, beat, ended, added, attempts): (
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        ) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(heartbeat_at), MAX(finished_at), MAX(created_at),
+                     CAST(SUM(attempts) AS BIGINT)
+                 FROM jobs",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.query_error("reading the latest change"))?;
+        let v = |x: Option<i64>| x.unwrap_or(0);
+        Ok(format!(
+            "{n}-{}-{}-{}-{}",
+            v(beat),
+            v(ended),
+            v(added),
+            v(attempts)
+        ))
+    }
+
     async fn export(&self, sweep: Option<&str>) -> Result<Vec<SweepDump>> {
         self.export_sweeps(sweep).await
     }
