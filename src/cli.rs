@@ -282,6 +282,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// One training step in sweep (burn-tch) vs PyTorch eager, same network and batch.
     Train(BenchTrainArgs),
+    /// The dashboard: a large sweep's page load, and a sweep run with and without it polling.
+    Serve(BenchServeArgs),
     /// The orchestrator alone: jobs that train nothing, to measure its own overhead.
     ///
     /// With --agents: N `sweep agent` processes (one worker each) share one queue, for each
@@ -298,6 +300,19 @@ pub enum BenchCommand {
         #[arg(long)]
         db: Option<DbLocation>,
     },
+}
+
+#[derive(Args)]
+pub struct BenchServeArgs {
+    /// Jobs of the large sweep whose page is timed.
+    #[arg(long, default_value_t = 2000)]
+    pub jobs: usize,
+    /// Curve points per job.
+    #[arg(long, default_value_t = 300)]
+    pub points: usize,
+    /// No-op jobs of the sweep run with and without a dashboard polling it.
+    #[arg(long, default_value_t = 24)]
+    pub run_jobs: usize,
 }
 
 #[derive(Args)]

@@ -2,8 +2,8 @@
 //! rest (plan, status, report, show) run on any machine that has the results database.
 
 use crate::cli::{
-    AgentArgs, BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs, ReportArgs, RunArgs,
-    ServeArgs, SlotArgs, SlurmArgs,
+    AgentArgs, BenchServeArgs, BenchTrainArgs, CompareArgs, DeviceArg, PlanFormat, PlotArgs,
+    ReportArgs, RunArgs, ServeArgs, SlotArgs, SlurmArgs,
 };
 use crate::output::emit;
 use anyhow::{bail, Context, Result};
@@ -390,6 +390,94 @@ pub fn bench_orchestrator(
         runtime()?.block_on(bench_orchestrator::agents(jobs, agents, db))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sweep bench serve`: the load time of a large sweep's page (median of 5), then the same
+/// no-op sweep run twice, without and with a dashboard polling it as an open page does.
+pub fn bench_serve(args: BenchServeArgs) -> Result<ExitCode> {
+    require_training("sweep bench serve")?;
+    use sweep_serve::bench;
+    let dir = tempfile_dir("bench-serve")?;
+    runtime()?.block_on(async {
+        let db = dir.join("large.db");
+        let t = std::time::Instant::now();
+        bench::make_large_sweep(&db, args.jobs, args.points).await?;
+        println!("made a sweep of {} jobs x {} curve points in {:.1} s", args.jobs, args.points, t.elapsed().as_secs_f64());
+        let addr = bench::start(&db).await?;
+        let mut loads = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..5 {
+            let (d, b) = bench::load_sweep_page(addr, "large").await?;
+            loads.push(d.as_secs_f64());
+            bytes = b;
+        }
+        loads.sort_by(f64::total_cmp);
+        println!(
+            "sweep page (page, scripts, leaderboard, jobs): median {:.3} s, min {:.3} s, max {:.3} s over 5 loads, {:.1} MB (goal < 1 s)",
+            loads[2], loads[0], loads[4], bytes as f64 / 1e6
+        );
+        let plain = timed_run(&dir.join("plain"), args.run_jobs, false).await?;
+        let watched = timed_run(&dir.join("watched"), args.run_jobs, true).await?;
+        println!(
+            "sweep run of {} no-op jobs: {:.2} s alone, {:.2} s with a dashboard polling as an open page does (every 1.5 s) ({} polls, all answered): ratio {:.3}",
+            args.run_jobs, plain.0, watched.0, watched.1, watched.0 / plain.0
+        );
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a no-op sweep on a fresh database in `dir`; with `watched`, a dashboard polls it.
+async fn timed_run(dir: &Path, jobs: usize, watched: bool) -> Result<(f64, usize)> {
+    std::fs::create_dir_all(dir)?;
+    let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
+    let yaml = format!(
+        "name: watched\nbase:\n  model: {{backbone: noop, noop_ms: 20}}\n  iters: 20\nseeds: [{}]\n",
+        seeds.join(", ")
+    );
+    let file = dir.join("watched.yaml");
+    std::fs::write(&file, &yaml)?;
+    let spec = sweepfile::parse(&file, &yaml, &[])?;
+    let db = dir.join("run.db");
+    store::open(&db).await?.close().await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = if watched {
+        let addr = sweep_serve::bench::start(&db).await?;
+        let every = std::time::Duration::from_millis(1500);
+        Some(tokio::spawn(sweep_serve::bench::poll_like_a_page(
+            addr,
+            "watched".into(),
+            every,
+            stop_rx,
+        )))
+    } else {
+        None
+    };
+    let opts = RunOptions {
+        workers: 2,
+        ..RunOptions::new(db.clone().into())
+    };
+    let t = std::time::Instant::now();
+    let summary = scheduler::run(&spec, &opts).await?;
+    let wall = t.elapsed().as_secs_f64();
+    let _ = stop_tx.send(true);
+    let polls = match poller {
+        Some(p) => p.await.context("the polling task")??,
+        None => 0,
+    };
+    anyhow::ensure!(
+        summary.succeeded == jobs,
+        "{} of {jobs} jobs succeeded",
+        summary.succeeded
+    );
+    Ok((wall, polls))
+}
+
+fn tempfile_dir(what: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sweep-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 fn device_kind(d: DeviceArg) -> DeviceKind {

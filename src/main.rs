@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => commands::compare(args),
         Command::Plot(args) => commands::plot(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train(args),
+        Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve(args),
         Command::Bench(BenchCommand::Orchestrator {
             jobs,
             workers,

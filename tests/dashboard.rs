@@ -313,6 +313,25 @@ async fn the_dashboard_shows_the_leaderboard_sorts_opens_a_job_and_goes_live() {
         &reversed,
         "clicking mDice twice sorts ascending"
     );
+    // Ticking two rows draws their curves and allows comparing them.
+    browser
+        .eval("document.querySelectorAll('input[data-select]').forEach((b, i) => { if (i < 2) b.click() })")
+        .await;
+    browser
+        .wait_for(
+            "the curves",
+            "document.querySelector('#curves canvas') !== null",
+            20,
+        )
+        .await;
+    let compare = browser
+        .eval("document.getElementById('compare').disabled")
+        .await;
+    assert_eq!(compare, false, "two ticked rows can be compared");
+    let scatter = browser
+        .eval("document.querySelector('#scatter canvas') !== null")
+        .await;
+    assert_eq!(scatter, true, "the metric against a swept key");
     browser.screenshot("dashboard-sweep.png").await;
 
     // A job page with its prediction image loaded.

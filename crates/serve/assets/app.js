@@ -6,7 +6,8 @@
 const $view = document.getElementById("view");
 const $crumbs = document.getElementById("crumbs");
 const METRICS = ["mDice", "mAcc", "mIoU", "mFscore"];
-const state = { token: null, sort: { key: "rank", asc: true }, filter: "", selected: new Set() };
+const state = { token: null, sort: { key: "rank", asc: true }, filter: "", selected: new Set(), jobRows: 200, scatterKey: null };
+const PAGE = 200; // job rows drawn at first; "show more" draws the next page
 
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
@@ -82,11 +83,38 @@ function boardTable(rows) {
 }
 
 function jobsTable(jobs) {
-  const body = jobs.map((j) => `<tr data-job="${j.id}" data-status="${j.status}"><td><a href="#/job/${j.id}">${j.id}</a></td><td>${esc(j.label)}</td>
+  const more = jobs.length > state.jobRows ? `<button id="more">show ${Math.min(PAGE, jobs.length - state.jobRows)} more of ${jobs.length - state.jobRows}</button>` : "";
+  const body = jobs.slice(0, state.jobRows).map((j) => `<tr data-job="${j.id}" data-status="${j.status}"><td><a href="#/job/${j.id}">${j.id}</a></td><td>${esc(j.label)}</td>
     <td class="num">${j.seed}</td><td class="status-${j.status}">${j.status}</td><td class="num">${j.iteration}/${j.total_iters ?? "?"}</td>
     <td class="num">${secs(j.eta_s)}</td><td>${esc(j.node || "")}${j.slurm_job ? " (" + esc(j.slurm_job) + ")" : ""}</td>
     <td class="num">${fmt(j.mDice)}</td><td class="muted">${esc(j.reason || "")}</td></tr>`).join("");
-  return `<table id="jobs"><thead><tr><th>job</th><th>Model</th><th>seed</th><th>status</th><th>iteration</th><th>ETA</th><th>node</th><th>mDice</th><th>reason</th></tr></thead><tbody>${body}</tbody></table>`;
+  return `<table id="jobs"><thead><tr><th>job</th><th>Model</th><th>seed</th><th>status</th><th>iteration</th><th>ETA</th><th>node</th><th>mDice</th><th>reason</th></tr></thead><tbody>${body}</tbody></table>${more}`;
+}
+
+// Every numeric value of a config, by dotted key ("optimizer.lr").
+function numericKeys(config, prefix = "", out = {}) {
+  for (const [k, v] of Object.entries(config || {})) {
+    const key = prefix + k;
+    if (typeof v === "number") out[key] = v;
+    else if (v && typeof v === "object" && !Array.isArray(v)) numericKeys(v, key + ".", out);
+  }
+  return out;
+}
+
+// mDice of every finished run against one swept key: which settings matter.
+function drawScatter(board) {
+  const el = document.getElementById("scatter");
+  const runs = board.flatMap((r) => (r.runs || []).map((run) => ({ keys: numericKeys(run.config), value: run.metrics && run.metrics.val ? run.metrics.val.mDice : null })));
+  const varied = {};
+  for (const run of runs) for (const [k, v] of Object.entries(run.keys)) (varied[k] ||= new Set()).add(v);
+  const keys = Object.keys(varied).filter((k) => varied[k].size > 1 && k !== "seed");
+  if (!keys.length) { el.innerHTML = '<span class="muted">no numeric key varies across runs</span>'; return; }
+  const key = keys.includes(state.scatterKey) ? state.scatterKey : keys[0];
+  const pts = runs.filter((r) => r.value != null && r.keys[key] != null).sort((a, b) => a.keys[key] - b.keys[key]);
+  el.innerHTML = `<label>mDice against <select id="scatter-key">${keys.map((k) => `<option ${k === key ? "selected" : ""}>${esc(k)}</option>`).join("")}</select></label><div id="scatter-plot"></div>`;
+  document.getElementById("scatter-key").addEventListener("change", (e) => { state.scatterKey = e.target.value; drawScatter(board); });
+  new uPlot({ width: 520, height: 240, scales: { x: { time: false } }, series: [{ label: key }, { label: "mDice", stroke: "#457b9d", paths: () => null, points: { show: true, size: 7 } }] },
+    [pts.map((p) => p.keys[key]), pts.map((p) => p.value)], document.getElementById("scatter-plot"));
 }
 
 async function sweepView(name) {
@@ -98,8 +126,10 @@ async function sweepView(name) {
   $view.innerHTML = `<h2>${esc(name)}</h2>
     <input type="search" id="filter" placeholder="filter by model or any config value" value="${esc(state.filter)}">
     <div id="board"></div><p class="muted">mean ± half the 95% interval over seeds; ≈ best: not distinguishable from the best row (paired bootstrap, Holm); tick rows to plot their curves</p>
-    <h3>Curves</h3><div id="curves" class="muted">tick rows of the leaderboard</div>
-    <h3>Jobs</h3>${jobsTable(jobs)}`;
+    <p><button id="compare" disabled>compare the two ticked rows</button></p>
+    <div class="grid"><div><h3>Curves</h3><div id="curves" class="muted">tick rows of the leaderboard</div></div>
+    <div><h3>Metric against a swept key</h3><div id="scatter"></div></div></div>
+    <h3>Jobs</h3><div id="jobs-box">${jobsTable(jobs)}</div>`;
   draw();
   document.getElementById("filter").addEventListener("input", (e) => { state.filter = e.target.value; draw(); });
   document.getElementById("board").addEventListener("click", (e) => {
@@ -113,9 +143,26 @@ async function sweepView(name) {
     if (box) {
       box.checked ? state.selected.add(box.dataset.select) : state.selected.delete(box.dataset.select);
       drawCurves(board);
+      syncCompare(board);
     }
   });
+  document.getElementById("jobs-box").addEventListener("click", (e) => {
+    if (e.target.id !== "more") return;
+    state.jobRows += PAGE;
+    document.getElementById("jobs-box").innerHTML = jobsTable(jobs);
+  });
+  document.getElementById("compare").addEventListener("click", () => {
+    const ids = board.filter((r) => state.selected.has(r.model)).map((r) => r.job_ids[0]);
+    location.hash = `#/compare/${ids[0]}/${ids[1]}`;
+  });
   drawCurves(board);
+  drawScatter(board);
+  syncCompare(board);
+}
+
+function syncCompare(board) {
+  const n = board.filter((r) => state.selected.has(r.model)).length;
+  document.getElementById("compare").disabled = n !== 2;
 }
 
 // Seeds of one row as a band: mean loss with min and max at each iteration.

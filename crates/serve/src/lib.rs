@@ -5,9 +5,11 @@
 //!   curves, a cheap change token for live updates).
 //! - [`files`]: artifacts and predictions, by job id and artifact id only.
 //! - [`assets`]: the page, its script and uPlot, embedded (works with no network).
+//! - [`bench`]: `sweep bench serve` (a large sweep's page load; serving beside a run).
 
 mod api;
 mod assets;
+pub mod bench;
 mod files;
 mod guard;
 
