@@ -431,14 +431,7 @@ pub fn bench_serve(args: BenchServeArgs) -> Result<ExitCode> {
 /// Runs a no-op sweep on a fresh database in `dir`; with `watched`, a dashboard polls it.
 async fn timed_run(dir: &Path, jobs: usize, watched: bool) -> Result<(f64, usize)> {
     std::fs::create_dir_all(dir)?;
-    let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
-    let yaml = format!(
-        "name: watched\nbase:\n  model: {{backbone: noop, noop_ms: 20}}\n  iters: 20\nseeds: [{}]\n",
-        seeds.join(", ")
-    );
-    let file = dir.join("watched.yaml");
-    std::fs::write(&file, &yaml)?;
-    let spec = sweepfile::parse(&file, &yaml, &[])?;
+    let spec = bench_orchestrator::noop_sweep(dir, "watched", jobs, 20, 20)?;
     let db = dir.join("run.db");
     store::open(&db).await?.close().await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -11,14 +11,7 @@ use std::time::Instant;
 
 pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let dir = tempfile_dir()?;
-    let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
-    let yaml = format!(
-        "name: bench-orchestrator\nbase:\n  model: {{backbone: noop}}\n  iters: 1\n  checkpoint_every: 0\nseeds: [{}]\n",
-        seeds.join(", ")
-    );
-    let path = dir.join("bench.yaml");
-    std::fs::write(&path, &yaml)?;
-    let spec = sweepfile::parse(&path, &yaml, &[])?;
+    let spec = noop_sweep(&dir, "bench-orchestrator", jobs, 1, 0)?;
     let opts = RunOptions {
         runs: Some(dir.join("runs")),
         device: DeviceKind::Cpu,
@@ -97,7 +90,7 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
         std::process::id(),
         rand::random::<u32>() & 0xffffff
     );
-    let spec = noop_sweep(dir, &name, jobs)?;
+    let spec = noop_sweep(dir, &name, jobs, 1, 0)?;
     let store = store::open(db).await?;
     // The sweep exists (empty) while the agents start; its jobs come once all are ready, so
     // the clock measures the queue, not 16 processes loading libtorch.
@@ -164,10 +157,18 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
 }
 
 /// `jobs` no-op jobs of one iteration each.
-fn noop_sweep(dir: &Path, name: &str, jobs: usize) -> Result<sweepfile::SweepSpec> {
+/// A sweep file in `dir` of `jobs` no-op jobs (one per seed) of `iters` iterations that
+/// sleep `noop_ms` each: the benchmarks' workload.
+pub fn noop_sweep(
+    dir: &Path,
+    name: &str,
+    jobs: usize,
+    iters: usize,
+    noop_ms: u64,
+) -> Result<sweepfile::SweepSpec> {
     let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
     let yaml = format!(
-        "name: {name}\nbase:\n  model: {{backbone: noop}}\n  iters: 1\n  checkpoint_every: 0\nseeds: [{}]\n",
+        "name: {name}\nbase:\n  model: {{backbone: noop, noop_ms: {noop_ms}}}\n  iters: {iters}\n  checkpoint_every: 0\nseeds: [{}]\n",
         seeds.join(", ")
     );
     let path = dir.join(format!("{name}.yaml"));
