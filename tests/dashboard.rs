@@ -345,6 +345,14 @@ async fn the_dashboard_shows_the_leaderboard_sorts_opens_a_job_and_goes_live() {
         )
         .await;
     assert!(loaded.as_u64().unwrap() > 0);
+    // The validation image, its ground truth and the overlay come from the job's data set.
+    for view in ["image", "truth", "overlay"] {
+        let js = format!("(() => {{ const i = document.querySelector('img[alt={view}]'); return i && i.complete && i.naturalWidth > 0 }})()");
+        browser.wait_for(view, &js, 20).await;
+    }
+    browser
+        .eval("document.getElementById('attempts').scrollIntoView()")
+        .await;
     browser.screenshot("dashboard-job.png").await;
 
     // Live: a job added and run while the page is open appears, runs and finishes there.

@@ -194,7 +194,11 @@ async function jobView(id) {
   const attempts = job.attempts.map((a) => `<tr><td class="num">${a.attempt}</td><td class="status-${a.ended_as}">${a.ended_as}</td><td>${esc(a.owner || "")}</td><td>${when(a.ended_at)}</td><td>${esc(a.reason || "")}</td></tr>`).join("");
   const metrics = job.metrics.filter((m) => m.split === "val").map((m) => `<tr><td>${esc(m.name)}</td><td class="num">${m.class ?? ""}</td><td class="num">${fmt(m.value)}</td></tr>`).join("");
   const images = job.images.map((m) => `<tr><td>${esc(m.image)}</td><td class="num">${m.class}</td><td class="num">${fmt(m.dice)}</td><td class="num">${fmt(m.hd95)}</td><td>${esc(m.presence || "")}</td></tr>`).join("");
-  const preds = job.predictions.map((n, i) => `<figure style="display:inline-block;margin:0"><img src="/api/jobs/${job.id}/predictions/${i}" alt="${esc(n)}" data-prediction="${i}"><figcaption class="muted">${esc(n)}</figcaption></figure>`).join("");
+  // Image, ground truth, prediction and overlay of each saved prediction (the first four
+  // open at once; the data set must be where the job read it for the first two and the last).
+  const views = ["image", "truth", "prediction", "overlay"];
+  const preds = job.predictions.map((n, i) => `<div><span class="muted">${esc(n)}</span><br>${views.map((v) =>
+    `<img src="/api/jobs/${job.id}/predictions/${i}?view=${v}" alt="${v}" title="${v}" ${v === "prediction" ? `data-prediction="${i}"` : ""} onerror="this.style.display='none'">`).join("")}</div>`).join("");
   const arts = job.artifacts.map((a) => `<li><a href="/api/jobs/${job.id}/artifacts/${a.id}">${esc(a.name)}</a> <span class="muted">${a.kind}${a.iteration != null ? " @" + a.iteration : ""}</span></li>`).join("");
   $view.innerHTML = `<h2>${esc(job.label)} <span class="status-${job.status}">${job.status}</span></h2>
     <p class="muted">job ${job.id} · hash ${esc(job.hash)} · seed ${job.seed} · iteration ${job.iteration}/${job.total_iters ?? "?"} ${job.error ? "· " + esc(job.error) : ""}</p>

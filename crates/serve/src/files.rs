@@ -67,47 +67,106 @@ pub(crate) fn prediction_names(row: &JobRow) -> Vec<String> {
     names
 }
 
-/// `GET /api/jobs/{id}/predictions/{i}`: the i-th prediction, its classes in colour (the
-/// file holds class indices, which would look black).
+#[derive(serde::Deserialize)]
+pub(crate) struct ViewQuery {
+    /// `prediction` (default), `image`, `truth` or `overlay`.
+    view: Option<String>,
+}
+
+/// `GET /api/jobs/{id}/predictions/{i}?view=...`: the i-th prediction in colour, or the
+/// validation image it was made for, its ground truth, or both over the image (truth
+/// green, prediction red, both yellow). Image and truth come from the job's data set.
 pub(crate) async fn prediction(
     State(app): State<Arc<App>>,
     Path((id, i)): Path<(i64, usize)>,
+    axum::extract::Query(q): axum::extract::Query<ViewQuery>,
 ) -> Result<Response, ApiError> {
     let row = job_row(&app, id).await?;
     let names = prediction_names(&row);
     let name = names
         .get(i)
-        .ok_or_else(|| not_found_error(format!("job {id} has no prediction {i}")))?;
+        .ok_or_else(|| not_found_error(format!("job {id} has no prediction {i}")))?
+        .clone();
     let dir = FsPath::new(row.artifact_dir.as_deref().unwrap_or_default()).join("predictions");
-    let file = inside(&row, &dir.join(name)).ok_or_else(|| {
+    let file = inside(&row, &dir.join(&name)).ok_or_else(|| {
         not_found_error(format!("prediction {i} of job {id} is not in its folder"))
     })?;
-    let png = tokio::task::spawn_blocking(move || colourise(&file))
+    let view = q.view.unwrap_or_else(|| "prediction".into());
+    let config = row.config_json.clone();
+    let png = tokio::task::spawn_blocking(move || render(&file, &name, &config, &view))
         .await
         .map_err(|e| ApiError::from(anyhow::anyhow!("{e}")))??;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
-/// Class indices to colours: background dark, class 1 red, class 2 green, 3 blue, ...
-fn colourise(file: &FsPath) -> Result<Vec<u8>, ApiError> {
-    const COLOURS: [[u8; 3]; 5] = [
-        [20, 20, 20],
-        [230, 57, 70],
-        [42, 157, 143],
-        [69, 123, 157],
-        [233, 196, 106],
-    ];
-    let img = image::open(file)
-        .map_err(|e| ApiError::from(anyhow::anyhow!("reading {}: {e}", file.display())))?
-        .to_luma8();
-    let rgb = image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let class = img.get_pixel(x, y).0[0] as usize;
-        image::Rgb(COLOURS[class.min(COLOURS.len() - 1)])
-    });
+/// Class colours: background dark, class 1 red, class 2 green, 3 blue, ...
+const COLOURS: [[u8; 3]; 5] = [
+    [20, 20, 20],
+    [230, 57, 70],
+    [42, 157, 143],
+    [69, 123, 157],
+    [233, 196, 106],
+];
+
+fn render(file: &FsPath, name: &str, config: &str, view: &str) -> Result<Vec<u8>, ApiError> {
+    use sweep_core::report::pictures::Pictures;
+    let fail = |e: anyhow::Error| ApiError::from(e);
+    let pictures = sweep_data::pictures::Overlays::new(&[]);
+    let (pred, w, h) = pictures.prediction(file).map_err(fail)?;
+    let classes = |px: &[u8]| -> Vec<u8> {
+        px.iter()
+            .flat_map(|&c| COLOURS[(c as usize).min(COLOURS.len() - 1)])
+            .collect()
+    };
+    let rgb = match view {
+        "prediction" => classes(&pred),
+        "image" | "truth" | "overlay" => {
+            let config: sweep_core::job::JobConfig = serde_json::from_str(config)
+                .map_err(|e| fail(anyhow::anyhow!("the job's config: {e}")))?;
+            let stem = name.trim_end_matches(".png");
+            let (image, truth, iw, ih) = pictures.image(&config, stem).map_err(|e| {
+                not_found_error(format!("the data set of this job is not here: {e:#}"))
+            })?;
+            if (iw, ih) != (w, h) {
+                return Err(fail(anyhow::anyhow!(
+                    "{stem}: prediction {w}x{h}, image {iw}x{ih}"
+                )));
+            }
+            match view {
+                "image" => image,
+                "truth" => classes(&truth),
+                _ => overlay(&image, &truth, &pred),
+            }
+        }
+        other => {
+            return Err(not_found_error(format!(
+                "no view {other:?} (prediction, image, truth, overlay)"
+            )))
+        }
+    };
+    let img = image::RgbImage::from_raw(w as u32, h as u32, rgb)
+        .ok_or_else(|| fail(anyhow::anyhow!("{name}: wrong pixel count")))?;
     let mut out = std::io::Cursor::new(Vec::new());
-    rgb.write_to(&mut out, image::ImageFormat::Png)
-        .map_err(|e| ApiError::from(anyhow::anyhow!("encoding a prediction: {e}")))?;
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| fail(anyhow::anyhow!("encoding {name}: {e}")))?;
     Ok(out.into_inner())
+}
+
+/// The image with the foreground tinted: truth only green, prediction only red, both yellow.
+fn overlay(image: &[u8], truth: &[u8], pred: &[u8]) -> Vec<u8> {
+    let mut out = image.to_vec();
+    for (i, px) in out.chunks_mut(3).enumerate() {
+        let tint = match (truth[i] > 0, pred[i] > 0) {
+            (true, true) => [255, 210, 0],
+            (true, false) => [0, 200, 80],
+            (false, true) => [230, 40, 40],
+            (false, false) => continue,
+        };
+        for (c, t) in px.iter_mut().zip(tint) {
+            *c = ((*c as u16 + 2 * t as u16) / 3) as u8;
+        }
+    }
+    out
 }
 
 /// The last lines of the job's log (`worker.log` in its folder), at most 16 KiB.
