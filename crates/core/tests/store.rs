@@ -774,6 +774,26 @@ mod sqlite_only {
     }
 
     #[tokio::test]
+    async fn read_only_opens_read_and_refuse_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let missing = SqlStore::open_read_only(&path.as_path().into()).await;
+        assert!(
+            missing.is_err() && !path.exists(),
+            "a read-only open creates nothing"
+        );
+        let rw = store::open(&path).await.unwrap();
+        rw.upsert_sweep("s", "s.yaml", "x").await.unwrap();
+        let ro = SqlStore::open_read_only(&path.as_path().into())
+            .await
+            .unwrap();
+        assert_eq!(ro.sweeps().await.unwrap().len(), 1);
+        assert_eq!(ro.identity(), rw.identity());
+        assert!(ro.upsert_sweep("t", "t.yaml", "y").await.is_err());
+        assert_eq!(rw.sweeps().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn open_existing_refuses_a_missing_file_and_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("typo.db");
@@ -1080,6 +1100,25 @@ mod postgres_only {
         // A database that does not exist.
         let msg = open_error(&with_database(&url, "no_such_db_here")).await;
         assert!(msg.contains("no_such_db_here"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn read_only_connections_refuse_every_write() {
+        if !require_server() {
+            return;
+        }
+        let (url, _name) = create_database().await;
+        let loc: DbLocation = url.parse().unwrap();
+        let rw = store::open(&loc).await.unwrap();
+        rw.upsert_sweep("s", "s.yaml", "x").await.unwrap();
+        let ro = sweep_core::store::SqlStore::open_read_only(&loc)
+            .await
+            .unwrap();
+        use sweep_core::store::Store as _;
+        assert_eq!(ro.sweeps().await.unwrap().len(), 1);
+        let err = ro.upsert_sweep("t", "t.yaml", "y").await.unwrap_err();
+        assert!(format!("{err:#}").contains("read-only"), "{err:#}");
+        assert_eq!(rw.sweeps().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -64,7 +64,7 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let (pool, dialect) = match db {
             DbLocation::Sqlite(path) => (connect_sqlite(path, access).await?, Dialect::Sqlite),
-            DbLocation::Postgres(url) => (connect_postgres(url).await?, Dialect::Postgres),
+            DbLocation::Postgres(url) => (connect_postgres(url, access).await?, Dialect::Postgres),
         };
         Ok(SqlStore {
             pool,
@@ -221,7 +221,7 @@ fn is_busy(e: &sqlx::Error) -> bool {
 
 /// A small pool per process (see [`POSTGRES_CONNECTIONS`]); errors name the server and the
 /// database, never the password.
-async fn connect_postgres(url: &PostgresUrl) -> Result<AnyPool> {
+async fn connect_postgres(url: &PostgresUrl, access: Access) -> Result<AnyPool> {
     let fail = |reason: String| StoreError::Connect {
         location: format!(
             "PostgreSQL at {}:{} (database {:?}, user {:?})",
@@ -243,6 +243,16 @@ async fn connect_postgres(url: &PostgresUrl) -> Result<AnyPool> {
         .min_connections(0)
         .idle_timeout(Duration::from_secs(60))
         .acquire_timeout(CONNECT_TIMEOUT)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // A reader (`sweep serve`): the server itself refuses any write.
+                if access == Access::ReadOnly {
+                    conn.execute("SET default_transaction_read_only = on")
+                        .await?;
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
         .map_err(|e| fail(scrub(&e, url)).into())
