@@ -397,7 +397,7 @@ pub fn bench_orchestrator(
 pub fn bench_serve(args: BenchServeArgs) -> Result<ExitCode> {
     require_training("sweep bench serve")?;
     use sweep_serve::bench;
-    let dir = tempfile_dir("bench-serve")?;
+    let dir = bench_orchestrator::tempfile_dir("bench-serve")?;
     runtime()?.block_on(async {
         let db = dir.join("large.db");
         let t = std::time::Instant::now();
@@ -465,12 +465,6 @@ async fn timed_run(dir: &Path, jobs: usize, watched: bool) -> Result<(f64, usize
         summary.succeeded
     );
     Ok((wall, polls))
-}
-
-fn tempfile_dir(what: &str) -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("sweep-{what}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 fn device_kind(d: DeviceArg) -> DeviceKind {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Instant;
 
 pub async fn run(jobs: usize, workers: usize) -> Result<()> {
-    let dir = tempfile_dir()?;
+    let dir = tempfile_dir("bench")?;
     let spec = noop_sweep(&dir, "bench-orchestrator", jobs, 1, 0)?;
     let opts = RunOptions {
         runs: Some(dir.join("runs")),
@@ -44,8 +44,9 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     Ok(())
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("sweep-bench-{}", std::process::id()));
+/// A scratch folder of this process for benchmark `what`.
+pub fn tempfile_dir(what: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sweep-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
@@ -70,7 +71,7 @@ struct AgentRun {
 /// on the given server. Prints jobs/s, the orchestrator's time per job (claim, ticket, store
 /// writes, finish; not the job process) and the duplicate claims found in the store.
 pub async fn agents(jobs: usize, counts: &[usize], server: Option<DbLocation>) -> Result<()> {
-    let dir = tempfile_dir()?;
+    let dir = tempfile_dir("bench")?;
     let mut backends = vec![DbLocation::Sqlite(dir.join("bench.db"))];
     backends.extend(server);
     let mut results = Vec::new();

@@ -63,7 +63,7 @@ pub(crate) async fn sweeps(State(app): State<Arc<App>>) -> ApiResult {
         out.push(json!({
             "name": s.name,
             "spec_path": s.spec_path,
-            "description": description(&app, &s.name).await,
+            "description": description(&app, s.id).await,
             "jobs": s.jobs,
             "done": done,
             "counts": by_state,
@@ -75,10 +75,9 @@ pub(crate) async fn sweeps(State(app): State<Arc<App>>) -> ApiResult {
 }
 
 /// The sweep file's `description:` (from the text stored with the sweep).
-async fn description(app: &App, sweep: &str) -> Option<String> {
-    let dump = app.store.export(Some(sweep)).await.ok()?;
-    let text = &dump.first()?.spec_text;
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+async fn description(app: &App, sweep_id: i64) -> Option<String> {
+    let text = app.store.spec_text(sweep_id).await.ok()??;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
     doc.get("description")?.as_str().map(str::to_string)
 }
 
@@ -170,13 +169,19 @@ fn main_metric(r: &JobRow, name: &str) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
-/// A job in full: config, status, attempts, metrics, artifacts (by id), predictions (by
-/// index), per-image rows, and the tail of its log.
-pub(crate) async fn job(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult {
+/// The job with this id (a number is also a hash prefix to `find_job`: only the id counts).
+pub(crate) async fn job_row(app: &App, id: i64) -> Result<JobRow, ApiError> {
     let row = app.store.find_job(&id.to_string()).await?;
     if row.job_id != id {
         return Err(not_found_error(format!("no job {id}")));
     }
+    Ok(row)
+}
+
+/// A job in full: config, status, attempts, metrics, artifacts (by id), predictions (by
+/// index), per-image rows, and the tail of its log.
+pub(crate) async fn job(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult {
+    let row = job_row(&app, id).await?;
     let attempts = app.store.attempts(id).await?;
     let artifacts: Vec<Value> = app
         .store
@@ -228,16 +233,7 @@ fn finite(v: f64) -> Option<f64> {
 
 /// A job's training curve and validation curve.
 pub(crate) async fn curve(State(app): State<Arc<App>>, Path(id): Path<i64>) -> ApiResult {
-    app.store.find_job(&id.to_string()).await.and_then(|r| {
-        if r.job_id == id {
-            Ok(r)
-        } else {
-            Err(anyhow::Error::new(StoreError::NoSuchJob {
-                location: String::new(),
-                selector: id.to_string(),
-            }))
-        }
-    })?;
+    job_row(&app, id).await?;
     let points = app.store.curve(id).await?;
     let eval = app.store.eval_curve(id).await?;
     let iteration: Vec<usize> = points.iter().map(|p| p.iteration).collect();

@@ -4,7 +4,7 @@
 //! opened. Each resolved file must still lie inside the job's artifact folder (symlinks
 //! resolved), or it is not served.
 
-use crate::api::{not_found_error, ApiError};
+use crate::api::{job_row, not_found_error, ApiError};
 use crate::App;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -19,14 +19,6 @@ fn inside(row: &JobRow, path: &FsPath) -> Option<PathBuf> {
     let root = std::fs::canonicalize(row.artifact_dir.as_ref()?).ok()?;
     let file = std::fs::canonicalize(path).ok()?;
     (file.starts_with(&root) && file.is_file()).then_some(file)
-}
-
-async fn job_row(app: &App, id: i64) -> Result<JobRow, ApiError> {
-    let row = app.store.find_job(&id.to_string()).await?;
-    if row.job_id != id {
-        return Err(not_found_error(format!("no job {id}")));
-    }
-    Ok(row)
 }
 
 /// `GET /api/jobs/{id}/artifacts/{n}`: the n-th artifact the store lists for the job.

@@ -296,6 +296,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates the sweep or updates its file; returns its id.
     async fn upsert_sweep(&self, name: &str, spec_path: &str, spec_text: &str) -> Result<i64>;
     async fn sweep_id(&self, name: &str) -> Result<Option<i64>>;
+    /// The sweep file's text as registered (None for an unknown sweep).
+    async fn spec_text(&self, sweep_id: i64) -> Result<Option<String>>;
     /// Records the sweep's artifact root (shared by every node's agents).
     async fn set_runs_dir(&self, sweep_id: i64, runs_dir: &str) -> Result<()>;
     async fn sweeps(&self) -> Result<Vec<SweepRow>>;

@@ -39,6 +39,14 @@ impl Dialect {
         }
     }
 
+    /// Locks the rows a read-then-write transaction reads (SQLite's write lock is whole-file).
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE",
+        }
+    }
+
     /// A subquery yielding the elements of the JSON array of strings bound at `param`.
     pub fn json_strings(self, param: &str) -> String {
         match self {

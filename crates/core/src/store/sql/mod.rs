@@ -198,6 +198,14 @@ impl Store for SqlStore {
             .map_err(self.query_error(format!("looking up sweep {name:?}")))
     }
 
+    async fn spec_text(&self, sweep_id: i64) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT spec_text FROM sweeps WHERE id = $1")
+            .bind(sweep_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.query_error(format!("reading the file of sweep {sweep_id}")))
+    }
+
     async fn set_runs_dir(&self, sweep_id: i64, runs_dir: &str) -> Result<()> {
         sqlx::query("UPDATE sweeps SET runs_dir = $1 WHERE id = $2")
             .bind(runs_dir)

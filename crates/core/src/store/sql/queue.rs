@@ -5,7 +5,7 @@
 //! and is applied only while the row still says both. A reclaim increments the attempt, so
 //! a stalled owner's late heartbeat, curve or result is refused ([`StoreError::NotOwner`]).
 
-use super::{now_ms, Dialect, SqlStore, Tx};
+use super::{now_ms, SqlStore, Tx};
 use crate::job::{FailureKind, JobStatus, RetryRule};
 use crate::protocol::MetricValue;
 use crate::store::{
@@ -23,16 +23,6 @@ fn failure_kind_str(kind: FailureKind) -> &'static str {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-impl Dialect {
-    /// Locks the rows a read-then-write transaction reads (SQLite's write lock is whole-file).
-    fn for_update(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => "FOR UPDATE",
-        }
-    }
 }
 
 impl SqlStore {
