@@ -273,6 +273,14 @@ pub enum Command {
     /// Benchmarks (ratios against a baseline measured in the same run).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Can this machine train? The libtorch loaded, CUDA and cuDNN, a few steps on the device.
+    Doctor {
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: run one job attempt (started by `sweep run`, one process per attempt).
     #[command(hide = true)]
     Worker { ticket: PathBuf },
@@ -337,12 +345,29 @@ pub struct BenchTrainArgs {
     pub steps: usize,
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
+    /// Also show where sweep's step time goes: forward, backward and optimiser each timed with
+    /// a device sync after it, and the job loop with a loss read every step.
+    #[arg(long)]
+    pub profile: bool,
+    /// Also write the rows, with ratios and profiles, as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum DeviceArg {
     Cpu,
     Cuda,
+}
+
+impl DeviceArg {
+    /// The device a benchmark or check runs on (`cuda`: the first visible GPU).
+    pub fn choice(self) -> sweep_core::protocol::DeviceChoice {
+        match self {
+            DeviceArg::Cpu => sweep_core::protocol::DeviceChoice::Cpu,
+            DeviceArg::Cuda => sweep_core::protocol::DeviceChoice::Cuda(0),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -490,7 +490,9 @@ fn require_training(what: &str) -> Result<()> {
 /// `sweep bench train`.
 #[cfg(feature = "train")]
 pub fn bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
-    use sweep_train::bench_train::{bench_train, parse_shapes, BenchTrainArgs as Bench, Recipe};
+    use sweep_train::bench_train::{
+        bench_train, parse_shapes, rows_json, BenchTrainArgs as Bench, Recipe,
+    };
     let head = serde_yaml::from_str(&args.head)
         .with_context(|| format!("--head {}: expected fcn, deeplabv3 or pspnet", args.head))?;
     let shapes = parse_shapes(&args.shapes).map_err(|e| anyhow::anyhow!("--shapes: {e}"))?;
@@ -502,11 +504,8 @@ pub fn bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--precision: {e}"))
         })
         .collect::<Result<Vec<_>>>()?;
-    bench_train(&Bench {
-        device: match args.device {
-            DeviceArg::Cpu => sweep_core::protocol::DeviceChoice::Cpu,
-            DeviceArg::Cuda => sweep_core::protocol::DeviceChoice::Cuda(0),
-        },
+    let bench = Bench {
+        device: args.device.choice(),
         shapes,
         recipes,
         burn_kernels: !args.no_burn_kernels,
@@ -514,13 +513,42 @@ pub fn bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
         base_channels: args.base_channels,
         steps: args.steps,
         warmup: args.warmup,
-    })?;
+        profile: args.profile,
+    };
+    let rows = bench_train(&bench)?;
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&rows_json(&bench, &rows))?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(not(feature = "train"))]
 pub fn bench_train(_: BenchTrainArgs) -> Result<ExitCode> {
     require_training("sweep bench train")?;
+    unreachable!("require_training fails without the train feature")
+}
+
+/// `sweep doctor`: exit status 1 when the device cannot train.
+#[cfg(feature = "train")]
+pub fn doctor(device: DeviceArg, json: bool) -> Result<ExitCode> {
+    use sweep_train::doctor::{diagnose, render};
+    let d = diagnose(device.choice());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        println!("{}", render(&d));
+    }
+    Ok(if d.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(not(feature = "train"))]
+pub fn doctor(_: DeviceArg, _: bool) -> Result<ExitCode> {
+    require_training("sweep doctor")?;
     unreachable!("require_training fails without the train feature")
 }
 

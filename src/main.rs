@@ -37,6 +37,7 @@ fn main() -> ExitCode {
             agents,
             db,
         }) => commands::bench_orchestrator(jobs, workers, &agents, db),
+        Command::Doctor { device, json } => commands::doctor(device, json),
         Command::Worker { ticket } => commands::worker(&ticket),
     };
     match result {

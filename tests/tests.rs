@@ -6,5 +6,6 @@ mod util;
 mod agents;
 mod cli;
 mod dashboard;
+mod gpu_run;
 mod reliability;
 mod statistics;

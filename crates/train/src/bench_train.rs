@@ -3,10 +3,12 @@
 //! eager (`torch_train_step.py`, run with the Python that provides libtorch), in one run.
 //!
 //! No auxiliary head (as the reference measurements in gpu-performance.md); dropout 0.1 on both
-//! sides. Each side syncs the device once after its timed steps (PyTorch: `loss.item()` +
-//! `cuda.synchronize`; sweep: `into_scalar` of the last loss).
+//! sides. PyTorch syncs the device once after its timed steps (`loss.item()` +
+//! `cuda.synchronize`); sweep runs a job's loop, reading its losses a window at a time
+//! ([`crate::loss_window`]). `--profile` adds where sweep's step time goes ([`StepProfile`]).
 
 use crate::loss::cross_entropy;
+use crate::loss_window::{self, read_losses, LossWindow, QueuedStep};
 use crate::model::blocks::rng_for;
 use crate::model::Segmentor;
 use crate::ops::{set_kernel_options, KernelOptions};
@@ -14,12 +16,13 @@ use crate::optim::build_optimizer;
 use crate::train::kernel_options_for;
 use crate::DeviceChoice;
 use anyhow::{bail, Context};
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::Rng;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use sweep_core::job::{ComputeConfig, Head, JobConfig, ModelConfig, Precision};
 
 const SCRIPT: &str = include_str!("torch_train_step.py");
@@ -110,6 +113,8 @@ pub struct BenchTrainArgs {
     pub steps: usize,
     /// Untimed steps first (allocator, cuDNN autotuning).
     pub warmup: usize,
+    /// Also time the step's phases and a loss read every step ([`StepProfile`]).
+    pub profile: bool,
 }
 
 impl Default for BenchTrainArgs {
@@ -123,6 +128,7 @@ impl Default for BenchTrainArgs {
             base_channels: 64,
             steps: 10,
             warmup: 2,
+            profile: false,
         }
     }
 }
@@ -145,7 +151,7 @@ pub fn parse_shapes(s: &str) -> Result<Vec<(usize, usize)>, String> {
 }
 
 /// One side's measurement.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepTiming {
     pub img_per_s: f64,
     pub secs_per_step: f64,
@@ -163,6 +169,8 @@ pub struct BenchRow {
     /// sweep on burn's own conv / batch norm, when asked for.
     pub sweep_burn: Option<StepTiming>,
     pub torch: anyhow::Result<StepTiming>,
+    /// Where sweep's step time goes, when asked for (`--profile`).
+    pub profile: Option<StepProfile>,
 }
 
 impl BenchRow {
@@ -211,7 +219,76 @@ pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<Vec<BenchRow>> {
     if !torch_info.is_empty() {
         println!("PyTorch: {torch_info}");
     }
+    if args.profile {
+        println!(
+            "where sweep's step time goes (ms per step; each phase followed by a device sync)"
+        );
+        println!("{}", render_profile(&rows));
+    }
     Ok(rows)
+}
+
+fn render_profile(rows: &[BenchRow]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.set_header([
+        "batch",
+        "crop",
+        "precision",
+        "step (job loop)",
+        "step, loss read each step",
+        "forward + loss",
+        "backward",
+        "optimiser",
+        "param tensors",
+    ]);
+    let ms = |v: f64| format!("{v:.2}");
+    for r in rows {
+        let Some(p) = &r.profile else { continue };
+        table.add_row([
+            r.batch.to_string(),
+            r.crop.to_string(),
+            r.recipe.name().to_string(),
+            ms(r.sweep.secs_per_step * 1e3),
+            format!(
+                "{} ({:.2}x)",
+                ms(p.every_step_read.secs_per_step * 1e3),
+                p.every_step_read.secs_per_step / r.sweep.secs_per_step
+            ),
+            ms(p.forward_ms),
+            ms(p.backward_ms),
+            ms(p.optimizer_ms),
+            p.param_tensors.to_string(),
+        ]);
+    }
+    table
+}
+
+/// The rows as JSON (`sweep bench train --json`), for reports assembled from a run.
+pub fn rows_json(args: &BenchTrainArgs, rows: &[BenchRow]) -> serde_json::Value {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "batch": r.batch,
+                "crop": r.crop,
+                "precision": r.recipe.name(),
+                "sweep": r.sweep,
+                "sweep_burn_kernels": r.sweep_burn,
+                "torch": r.torch.as_ref().ok(),
+                "torch_error": r.torch.as_ref().err().map(|e| format!("{e:#}")),
+                "ratio": r.ratio(),
+                "profile": r.profile,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "device": format!("{:?}", args.device),
+        "head": args.head.display(),
+        "base_channels": args.base_channels,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "rows": rows,
+    })
 }
 
 fn render(rows: &[BenchRow], burn_kernels: bool) -> comfy_table::Table {
@@ -263,13 +340,7 @@ pub fn bench_row(
         batch > 0 && args.steps > 0,
         "batch and --steps must be positive"
     );
-    let (n, s) = (batch, crop);
-    // The batch, fixed by seed 0: images uniform in [-2, 2), labels 0/1.
-    let mut rng = rng_for(0, 0xBE7C, 0);
-    let images: Vec<f32> = (0..n * 3 * s * s)
-        .map(|_| rng.random_range(-2.0..2.0))
-        .collect();
-    let labels: Vec<i64> = (0..n * s * s).map(|_| rng.random_range(0..2)).collect();
+    let (images, labels) = random_batch(batch, crop);
 
     let dir = tempfile_dir()?;
     let img_path = dir.join("images.f32");
@@ -298,11 +369,17 @@ pub fn bench_row(
         torch_kernels,
         ..job_options
     };
+    let (shape, data) = ((batch, crop), (&images[..], &labels[..]));
     set_kernel_options(kernels(true));
-    let sweep = time_sweep(args, batch, crop, &images, &labels)?;
+    let sweep = time_sweep(args, shape, data, LossRead::Window)?;
+    let profile = if args.profile {
+        Some(profile_sweep(args, shape, data)?)
+    } else {
+        None
+    };
     let sweep_burn = if args.burn_kernels {
         set_kernel_options(kernels(false));
-        let t = time_sweep(args, batch, crop, &images, &labels);
+        let t = time_sweep(args, shape, data, LossRead::Window);
         set_kernel_options(kernels(true));
         Some(t?)
     } else {
@@ -318,6 +395,7 @@ pub fn bench_row(
             sweep,
             sweep_burn,
             torch,
+            profile,
         },
         torch_info,
     ))
@@ -329,52 +407,203 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn time_sweep(
+/// The network, optimiser and batch of one sweep-side measurement, stepped as a job steps.
+struct SweepSide {
+    model: Option<Segmentor>,
+    optim: ModuleOptimizer,
+    x: Tensor<4>,
+    y: Tensor<3, Int>,
+}
+
+impl SweepSide {
+    fn new(args: &BenchTrainArgs, n: usize, s: usize, images: &[f32], labels: &[i64]) -> Self {
+        let ad = crate::burn_device(args.device).autodiff();
+        let cfg = JobConfig {
+            model: ModelConfig {
+                head: args.head,
+                base_channels: args.base_channels,
+                aux_head: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        SweepSide {
+            model: Some(Segmentor::init(&cfg.model, 0, &ad)),
+            optim: build_optimizer(&cfg.optimizer),
+            x: Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, 3, s, s]), &ad),
+            y: Tensor::<3, Int>::from_data(TensorData::new(labels.to_vec(), [n, s, s]), &ad),
+        }
+    }
+
+    fn model(&self) -> &Segmentor {
+        self.model
+            .as_ref()
+            .expect("the model is back after each step")
+    }
+
+    /// Forward pass and loss of step `i` (dropout masks from `i`).
+    fn forward(&self, i: usize) -> Tensor<1> {
+        let mut rng = rng_for(0, 1, i as u64);
+        let out = self.model().forward_train(self.x.clone(), Some(&mut rng));
+        cross_entropy(out.logits, &self.y, None)
+    }
+
+    fn backward(&self, loss: Tensor<1>) -> GradientsParams {
+        GradientsParams::from_grads(loss.backward(), self.model())
+    }
+
+    fn optimise(&mut self, grads: GradientsParams) {
+        let model = self
+            .model
+            .take()
+            .expect("the model is back after each step");
+        self.model = Some(self.optim.step(0.01, model, grads));
+    }
+
+    /// One whole step, its loss left on the device.
+    fn step(&mut self, i: usize) -> Tensor<1> {
+        let loss = self.forward(i);
+        let queued = loss.clone().detach();
+        let grads = self.backward(loss);
+        self.optimise(grads);
+        queued
+    }
+}
+
+/// `args.steps` training steps of a random batch in `recipe` (with its kernel options, restored
+/// afterwards), untimed: the last loss. `sweep doctor`'s check that a device can train.
+pub fn bench_step_check(
     args: &BenchTrainArgs,
+    recipe: Recipe,
     batch: usize,
     crop: usize,
-    images: &[f32],
-    labels: &[i64],
+) -> anyhow::Result<f64> {
+    let (images, labels) = random_batch(batch, crop);
+    let before = crate::ops::kernel_options();
+    set_kernel_options(kernel_options_for(&recipe.compute(), &args.device));
+    let mut side = SweepSide::new(args, batch, crop, &images, &labels);
+    let losses: Vec<_> = (0..args.steps.max(1)).map(|i| side.step(i)).collect();
+    let read = read_losses(losses);
+    set_kernel_options(before);
+    read?
+        .last()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("no step ran"))
+}
+
+/// The benchmark's batch, fixed by seed 0: images uniform in [-2, 2), labels 0/1.
+fn random_batch(n: usize, s: usize) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = rng_for(0, 0xBE7C, 0);
+    let images = (0..n * 3 * s * s)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    let labels = (0..n * s * s).map(|_| rng.random_range(0..2)).collect();
+    (images, labels)
+}
+
+/// How the timed loop reads its losses: as a job does (a window at a time), or every step
+/// (a device sync per step: what jobs did before [`LossWindow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossRead {
+    Window,
+    EveryStep,
+}
+
+fn time_sweep(
+    args: &BenchTrainArgs,
+    (n, s): (usize, usize),
+    (images, labels): (&[f32], &[i64]),
+    read: LossRead,
 ) -> anyhow::Result<StepTiming> {
-    let (n, s) = (batch, crop);
-    let ad = crate::burn_device(args.device).autodiff();
-    let cfg = JobConfig {
-        model: ModelConfig {
-            head: args.head,
-            base_channels: args.base_channels,
-            aux_head: false,
-            ..Default::default()
-        },
-        ..Default::default()
+    let mut side = SweepSide::new(args, n, s, images, labels);
+    let warm: Vec<_> = (0..args.warmup).map(|i| side.step(i)).collect();
+    read_losses(warm)?; // drains the warm-up work
+    let limit = match read {
+        LossRead::Window => loss_window::DEFAULT_WINDOW,
+        LossRead::EveryStep => Duration::ZERO,
     };
-    let x = Tensor::<4>::from_data(TensorData::new(images.to_vec(), [n, 3, s, s]), &ad);
-    let y = Tensor::<3, Int>::from_data(TensorData::new(labels.to_vec(), [n, s, s]), &ad);
-    let mut model = Segmentor::init(&cfg.model, 0, &ad);
-    let mut optim = build_optimizer(&cfg.optimizer);
-    let mut last = None;
-    let mut t0 = Instant::now();
-    for i in 0..args.warmup + args.steps {
-        if i == args.warmup {
-            if let Some(l) = last.take() {
-                let _: f32 = Tensor::<1>::into_scalar(l); // drain the warm-up work
+    let mut window = LossWindow::new(limit);
+    let mut last_loss = f64::NAN;
+    let t0 = Instant::now();
+    let steps = args.warmup..args.warmup + args.steps;
+    for i in steps.clone() {
+        let started = Instant::now();
+        let loss = side.step(i);
+        window.push(QueuedStep {
+            iter: i,
+            lr: 0.01,
+            images: n,
+            loss,
+            started,
+            data_wait: Duration::ZERO,
+            forced_nan: false,
+        });
+        if window.due() || i + 1 == steps.end {
+            if let Some(step) = window.read(read_losses)?.last() {
+                last_loss = step.loss;
             }
-            t0 = Instant::now();
         }
-        let mut rng = rng_for(0, 1, i as u64);
-        let out = model.forward_train(x.clone(), Some(&mut rng));
-        let loss = cross_entropy(out.logits, &y, None);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(0.01, model, grads);
-        last = Some(loss.detach());
     }
-    let last_loss = last
-        .map(|l| l.into_scalar::<f32>() as f64)
-        .unwrap_or(f64::NAN);
     let secs = t0.elapsed().as_secs_f64();
     Ok(StepTiming {
         img_per_s: (n * args.steps) as f64 / secs,
         secs_per_step: secs / args.steps as f64,
         last_loss,
+    })
+}
+
+/// Where a step's time goes: each phase timed with a device sync after it (so their sum is
+/// the time of a step with three syncs, above the job loop's), and the job loop with a loss
+/// read every step beside the windowed one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepProfile {
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    pub optimizer_ms: f64,
+    /// Tensors the optimiser updates (a few elementwise kernels each).
+    pub param_tensors: usize,
+    /// The job loop reading the loss every step.
+    pub every_step_read: StepTiming,
+}
+
+fn profile_sweep(
+    args: &BenchTrainArgs,
+    shape: (usize, usize),
+    data: (&[f32], &[i64]),
+) -> anyhow::Result<StepProfile> {
+    let every_step_read = time_sweep(args, shape, data, LossRead::EveryStep)?;
+    let mut side = SweepSide::new(args, shape.0, shape.1, data.0, data.1);
+    let warm: Vec<_> = (0..args.warmup).map(|i| side.step(i)).collect();
+    read_losses(warm)?;
+    let sync = || {
+        if let DeviceChoice::Cuda(i) = args.device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    let mut ms = [0.0f64; 3];
+    let mut param_tensors = 0;
+    let mut timed = |phase: usize, t: Instant| {
+        sync();
+        ms[phase] += t.elapsed().as_secs_f64() * 1e3 / args.steps as f64;
+    };
+    for i in args.warmup..args.warmup + args.steps {
+        let t = Instant::now();
+        let loss = side.forward(i);
+        timed(0, t);
+        let t = Instant::now();
+        let grads = side.backward(loss);
+        param_tensors = grads.len();
+        timed(1, t);
+        let t = Instant::now();
+        side.optimise(grads);
+        timed(2, t);
+    }
+    Ok(StepProfile {
+        forward_ms: ms[0],
+        backward_ms: ms[1],
+        optimizer_ms: ms[2],
+        param_tensors,
+        every_step_read,
     })
 }
 

@@ -9,11 +9,13 @@
 
 pub mod bench_train;
 pub mod checkpoint;
+pub mod doctor;
 pub mod eval;
 pub mod freeze;
 pub mod import;
 pub mod job_process;
 pub mod loss;
+pub mod loss_window;
 pub mod model;
 pub mod ops;
 pub mod optim;

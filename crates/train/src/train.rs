@@ -12,6 +12,7 @@ use super::checkpoint::{
 use super::freeze::{apply_freeze, check_freeze};
 use super::import::init_model;
 use super::loss::{check_spec, total_loss};
+use super::loss_window::{self, LossWindow, QueuedStep};
 use super::model::blocks::rng_for;
 use super::model::Segmentor;
 use super::ops::{set_kernel_options, KernelOptions};
@@ -314,35 +315,36 @@ fn train(
     let sched = LrSchedule::from_job(cfg);
     let during = DuringTraining::new(&ds, cfg)?;
     let mut loader = TrainLoader::new(ds, cfg, state.start);
+    let mut window = LossWindow::new(loss_window::DEFAULT_WINDOW);
     for it in state.start..cfg.iters {
         let iter = it + 1;
         let fault = fault_at(cfg, ctx, iter, obs);
-        let t0 = Instant::now();
-        let (batch, images, wait) = next_batch(&mut loader, it, ad)?;
+        let started = Instant::now();
+        let (batch, images, data_wait) = next_batch(&mut loader, it, ad)?;
         let lr = sched.lr(it);
-        let step = train_step(state.model, &mut state.optim, batch, cfg, it, lr, &fault);
-        let (model, loss) = match step {
-            Ok(stepped) => stepped,
-            Err(loss) => {
-                let outcome = diverged(iter, loss, state.last_loss, obs);
+        let (model, loss) = train_step(state.model, &mut state.optim, batch, cfg, it, lr);
+        state.model = model;
+        window.push(QueuedStep {
+            iter,
+            lr,
+            images,
+            loss,
+            started,
+            data_wait,
+            forced_nan: matches!(fault, Fault::Nan),
+        });
+        // Losses are read a window at a time (no device sync per step), and always before
+        // a checkpoint or a validation, so neither ever sees a diverged model.
+        let stop = obs.stop_requested();
+        let needs_losses = stop || iter == cfg.iters || checkpoint_due(cfg, iter);
+        if window.due() || needs_losses || during.due(cfg, iter) {
+            if let Some(outcome) = report_steps(&mut window, &mut state, pace, obs)? {
                 return Ok(ControlFlow::Break(outcome));
             }
-        };
-        state.model = model;
-        state.last_loss = Some(loss);
-        // `secs`: the whole iteration (data wait included), `data_wait_secs`: its wait.
-        let secs = t0.elapsed().as_secs_f64();
-        pace.add(images, secs, wait.as_secs_f64());
-        obs.event(Event::Iter {
-            iter,
-            loss,
-            lr,
-            secs,
-            data_wait_secs: wait.as_secs_f64(),
-        });
+        }
         let (model, optim, last_loss) = (&state.model, &state.optim, state.last_loss);
         let save_rolling = |path: &Path| save(model, Some(optim), cfg, iter, last_loss, path);
-        if rolling_checkpoint(cfg, iter, &ckpt_path, obs, save_rolling)? {
+        if rolling_checkpoint(cfg, iter, stop, &ckpt_path, obs, save_rolling)? {
             return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
         }
         during.validate(&state.model, cfg, iter, ad, obs)?;
@@ -369,6 +371,12 @@ impl DuringTraining {
         Ok(DuringTraining { images })
     }
 
+    /// Whether iteration `iter` validates: every `eval.every`-th before the last.
+    fn due(&self, cfg: &JobConfig, iter: usize) -> bool {
+        let every = cfg.eval.every;
+        every > 0 && iter % every == 0 && iter < cfg.iters
+    }
+
     /// Evaluates at every `eval.every`-th iteration before the last (the final evaluation
     /// records the last point); the numbers go out as an [`Event::Eval`].
     fn validate(
@@ -379,8 +387,7 @@ impl DuringTraining {
         device: &Device,
         obs: &mut dyn Observer,
     ) -> anyhow::Result<()> {
-        let every = cfg.eval.every;
-        if every == 0 || iter % every != 0 || iter >= cfg.iters {
+        if !self.due(cfg, iter) {
             return Ok(());
         }
         let valid = model.valid();
@@ -418,8 +425,7 @@ fn next_batch(
 
 /// One training step on iteration `it`'s batch, the steps of burn's `TrainStep::step` as
 /// its examples/custom-training-loop runs them: forward, loss, backward, optimiser step.
-/// Returns the updated model and the loss, or `Err(loss)` when the loss is not finite (or
-/// `fault` fakes that): the job has diverged, so backward and step are skipped.
+/// Returns the updated model and the loss, still on the device (see [`LossWindow`]).
 fn train_step(
     model: Segmentor,
     optim: &mut ModuleOptimizer,
@@ -427,21 +433,39 @@ fn train_step(
     cfg: &JobConfig,
     it: usize,
     lr: f64,
-    fault: &Fault,
-) -> Result<(Segmentor, f64), f64> {
+) -> (Segmentor, Tensor<1>) {
     // Dropout masks from (seed, iteration), so a resumed job draws what it would have.
     let mut rng = rng_for(cfg.seed, DROPOUT_STREAM, it as u64);
     let out = model.forward_train(x, Some(&mut rng));
     let loss = total_loss(&out, &y, cfg);
-    let mut loss_v = loss.clone().into_scalar::<f32>() as f64;
-    if matches!(fault, Fault::Nan) {
-        loss_v = f64::NAN;
-    }
-    if !loss_v.is_finite() {
-        return Err(loss_v);
-    }
+    let queued = loss.clone().detach();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    Ok((optim.step(lr, model, grads), loss_v))
+    (optim.step(lr, model, grads), queued)
+}
+
+/// Reads the window's losses and reports its steps; the first non-finite loss ends the job as
+/// diverged at its iteration (the steps queued after it are dropped with the model).
+fn report_steps(
+    window: &mut LossWindow<Tensor<1>>,
+    state: &mut TrainState,
+    pace: &mut Pace,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<Option<Outcome>> {
+    for step in window.read(loss_window::read_losses)? {
+        if !step.loss.is_finite() {
+            return Ok(Some(diverged(step.iter, step.loss, state.last_loss, obs)));
+        }
+        state.last_loss = Some(step.loss);
+        pace.add(step.images, step.secs, step.data_wait_secs);
+        obs.event(Event::Iter {
+            iter: step.iter,
+            loss: step.loss,
+            lr: step.lr,
+            secs: step.secs,
+            data_wait_secs: step.data_wait_secs,
+        });
+    }
+    Ok(None)
 }
 
 /// Logs the non-finite `loss` of iteration `iter` and ends the job as diverged.
@@ -460,11 +484,12 @@ fn diverged(iter: usize, loss: f64, last_loss: Option<f64>, obs: &mut dyn Observ
 fn rolling_checkpoint(
     cfg: &JobConfig,
     iter: usize,
+    stop_requested: bool,
     ckpt_path: &Path,
     obs: &mut dyn Observer,
     save: impl FnOnce(&Path) -> anyhow::Result<()>,
 ) -> anyhow::Result<bool> {
-    let stop = obs.stop_requested() && iter < cfg.iters;
+    let stop = stop_requested && iter < cfg.iters;
     if checkpoint_due(cfg, iter) || stop {
         save(ckpt_path)?;
         obs.event(Event::Checkpoint {
@@ -717,7 +742,9 @@ fn noop_train(
             secs: t0.elapsed().as_secs_f64(),
             data_wait_secs: 0.0,
         });
-        if rolling_checkpoint(cfg, iter, ckpt_path, obs, |p| save_noop(cfg, iter, p))? {
+        if rolling_checkpoint(cfg, iter, obs.stop_requested(), ckpt_path, obs, |p| {
+            save_noop(cfg, iter, p)
+        })? {
             return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
         }
     }

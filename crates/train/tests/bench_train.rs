@@ -25,6 +25,7 @@ fn both_kernel_paths_and_pytorch_run_the_same_step_alone() {
         steps: 3,
         warmup: 1,
         head: Head::Deeplabv3,
+        profile: true,
         ..Default::default()
     };
     let (row, info) = bench_row(&args, 2, 32, Recipe::FP32).unwrap();
@@ -44,6 +45,37 @@ fn both_kernel_paths_and_pytorch_run_the_same_step_alone() {
     assert!(torch.img_per_s > 0.0 && torch.last_loss.is_finite());
     assert!(info.contains("torch 2."), "{info}");
     assert!(row.ratio().unwrap() > 0.0);
+    // The profile: a loss read every step computes the same losses; every phase took time;
+    // the optimiser updated every parameter tensor of the network.
+    let p = row.profile.as_ref().expect("profile asked for");
+    assert_eq!(p.every_step_read.last_loss, row.sweep.last_loss);
+    assert!(
+        p.forward_ms > 0.0 && p.backward_ms > 0.0 && p.optimizer_ms > 0.0,
+        "{p:?}"
+    );
+    assert!(p.param_tensors > 20, "{p:?}");
+}
+
+/// `sweep doctor`'s check on CPU: the libtorch in use is named, and three real steps train.
+#[test]
+fn doctor_finds_libtorch_and_trains_on_cpu() {
+    crate::util::in_own_process(
+        module_path!(),
+        "doctor_finds_libtorch_and_trains_on_cpu",
+        || {
+            let d = sweep_train::doctor::diagnose(sweep_train::DeviceChoice::Cpu);
+            assert!(d.ok(), "{}", sweep_train::doctor::render(&d));
+            assert!(
+                d.libraries.iter().any(|l| l.contains("libtorch_cpu")),
+                "{:?}",
+                d.libraries
+            );
+            assert_eq!(d.steps.len(), 1);
+            assert!(d.steps[0].loss.is_some_and(f64::is_finite), "{:?}", d.steps);
+            let text = sweep_train::doctor::render(&d);
+            assert!(text.ends_with("ready to train"), "{text}");
+        },
+    );
 }
 
 #[test]

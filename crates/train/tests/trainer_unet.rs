@@ -4,7 +4,7 @@
 use crate::util::dme_subset;
 use std::path::Path;
 use sweep_core::job::{FaultConfig, JobConfig, OptimizerConfig};
-use sweep_train::checkpoint::{Checkpoint, FINAL_FILE};
+use sweep_train::checkpoint::{Checkpoint, CHECKPOINT_FILE, FINAL_FILE};
 use sweep_train::{run, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
 
 fn ctx(dir: &Path, attempt: u32) -> TrainContext {
@@ -190,6 +190,13 @@ fn a_nan_loss_stops_training_as_diverged() {
         }
     );
     assert!(!dir.path().join(FINAL_FILE).exists());
+    // Losses are read before the checkpoint due at iteration 2, so the diverged model is
+    // never saved, and nothing is reported past the divergence.
+    assert!(!dir.path().join(CHECKPOINT_FILE).exists());
+    assert!(!ev.iter().any(|e| matches!(e, Event::Checkpoint { .. })));
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, Event::Iter { iter, .. } if *iter >= 2)));
 }
 
 #[test]
