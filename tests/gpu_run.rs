@@ -12,6 +12,7 @@ fn gpu_run(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.args(args)
         .current_dir(root)
         .env("OUT", sb.path().join("out"))
+        .env("WORK", sb.path().join("work"))
         .env("RUNS", sb.path().join("runs"))
         .env("SWEEP", bin())
         .env("RUST_LOG", "warn")
@@ -23,7 +24,7 @@ fn gpu_run(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn read(sb: &Sandbox, file: &str) -> String {
-    let path = sb.path().join("out").join(file);
+    let path = sb.path().join("work").join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -84,7 +85,24 @@ fn the_gpu_script_rehearses_every_step_on_cpu_and_reports_each() {
         .collect();
     assert_eq!(runs.len(), 4);
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
-    assert!(sb.path().join("out/study.db").exists());
+    assert!(sb.path().join("work/study.db").exists());
+    // What comes back from the GPU machine (at most 8 files): the report and one archive.
+    let mut back: Vec<String> = std::fs::read_dir(sb.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    back.sort();
+    assert_eq!(back, ["gpu-report.md", "gpu-run.tar.gz"]);
+    assert_eq!(std::fs::read_to_string(sb.path().join("out/gpu-report.md")).unwrap(), report);
+    let list = Command::new("tar")
+        .arg("tzf")
+        .arg(sb.path().join("out/gpu-run.tar.gz"))
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    for file in ["./study.db", "./transfer.db", "./bench.json", "./steps.tsv"] {
+        assert!(list.lines().any(|l| l == file), "no {file} in the archive:\n{list}");
+    }
 }
 
 #[test]
