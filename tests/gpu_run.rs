@@ -93,7 +93,10 @@ fn the_gpu_script_rehearses_every_step_on_cpu_and_reports_each() {
         .collect();
     back.sort();
     assert_eq!(back, ["gpu-report.md", "gpu-run.tar.gz"]);
-    assert_eq!(std::fs::read_to_string(sb.path().join("out/gpu-report.md")).unwrap(), report);
+    assert_eq!(
+        std::fs::read_to_string(sb.path().join("out/gpu-report.md")).unwrap(),
+        report
+    );
     let list = Command::new("tar")
         .arg("tzf")
         .arg(sb.path().join("out/gpu-run.tar.gz"))
@@ -101,7 +104,10 @@ fn the_gpu_script_rehearses_every_step_on_cpu_and_reports_each() {
         .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     for file in ["./study.db", "./transfer.db", "./bench.json", "./steps.tsv"] {
-        assert!(list.lines().any(|l| l == file), "no {file} in the archive:\n{list}");
+        assert!(
+            list.lines().any(|l| l == file),
+            "no {file} in the archive:\n{list}"
+        );
     }
 }
 

@@ -158,6 +158,29 @@ fn crashing_jobs_are_retried_then_failed_and_the_rest_finish() {
     assert!(sb.wait_no_orphans().is_empty());
 }
 
+/// tch reports a failed libtorch call (a CUDA out-of-memory, a kernel missing for bf16) by
+/// panicking; the job fails with libtorch's own first line as its reason, not "exit code 101".
+#[test]
+fn a_failed_libtorch_call_is_the_failure_reason_in_one_line() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep(
+        "name: torchfail\nmax_attempts: 1\nbase:\n  model: {backbone: noop}\n  iters: 4\n  fault: {kind: torch, at_iter: 2}\n",
+    );
+    let out = sb.run(&file, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let rows = sb.rows();
+    let error = rows[0].error.as_deref().unwrap_or("");
+    assert_eq!(rows[0].status, JobStatus::Failed);
+    assert!(
+        error.contains("libtorch: mat1 and mat2 shapes cannot be multiplied"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("Exception raised from"),
+        "one line: {error}"
+    );
+}
+
 #[test]
 fn nan_loss_is_recorded_as_diverged_and_not_retried() {
     let sb = Sandbox::new();

@@ -144,7 +144,10 @@ fn check_steps(device: DeviceChoice, recipe: Recipe) -> StepCheck {
     let (loss, error) = match outcome {
         Ok(Ok(loss)) => (loss.is_finite().then_some(loss), None),
         Ok(Err(e)) => (None, Some(format!("{e:#}"))),
-        Err(panic) => (None, Some(panic_message(&panic))),
+        Err(panic) => {
+            let text = crate::torch_error::payload_text(panic.as_ref());
+            (None, Some(crate::torch_error::summary(&text)))
+        }
     };
     StepCheck {
         recipe: recipe.name().to_string(),
@@ -152,14 +155,6 @@ fn check_steps(device: DeviceChoice, recipe: Recipe) -> StepCheck {
         loss,
         error,
     }
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// The torch, CUDA and cuDNN shared libraries in this process's memory map (Linux).

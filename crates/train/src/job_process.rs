@@ -65,6 +65,7 @@ impl Observer for StdoutObserver {
 /// Entry point of `sweep worker`; returns the process's exit status.
 pub fn main(ticket_path: &Path) -> Result<i32> {
     install_signal_handlers();
+    install_panic_report();
     if let Some(n) = std::env::var(THREADS_ENV)
         .ok()
         .and_then(|v| v.parse::<i32>().ok())
@@ -126,6 +127,17 @@ fn superseded(ticket_path: &Path, mine: &Ticket) -> bool {
             && now.claim.job_id == mine.claim.job_id
             && now.claim.attempt > mine.claim.attempt
     })
+}
+
+/// A panic (how tch reports a failed libtorch call: out of GPU memory, a kernel missing for a
+/// dtype) ends with an `error: ` line, which the scheduler records as the failure's reason.
+fn install_panic_report() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let text = crate::torch_error::payload_text(info.payload());
+        eprintln!("error: {}", crate::torch_error::summary(&text));
+    }));
 }
 
 fn install_signal_handlers() {

@@ -19,6 +19,7 @@ pub mod loss_window;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod torch_error;
 pub mod train;
 
 pub use sweep_core::protocol::{DeviceChoice, Event, MetricValue, Outcome};

@@ -98,7 +98,15 @@ fn fault_at(cfg: &JobConfig, ctx: &TrainContext, iter: usize, obs: &mut dyn Obse
         FaultKind::Exit => std::process::exit(3),
         FaultKind::Oom => die_of_oom(),
         FaultKind::Nan => Fault::Nan,
+        FaultKind::Torch => fail_in_libtorch(),
     }
+}
+
+/// A libtorch call that fails as a real one does: tch panics with libtorch's error.
+fn fail_in_libtorch() -> ! {
+    let a = tch::Tensor::zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu));
+    let _ = a.matmul(&a);
+    unreachable!("a 2x3 by 2x3 matmul fails in libtorch")
 }
 
 /// Dies as a process does when an allocation fails: Rust's allocation-failure handler prints

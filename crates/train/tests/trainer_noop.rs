@@ -201,7 +201,7 @@ fn bad_configs_are_rejected_naming_the_field() {
     // it is refused where the config is read, naming the known kinds.
     let e = "segfault".parse::<FaultKind>().unwrap_err();
     assert!(
-        e.contains("\"segfault\"") && e.contains("abort, exit, oom, nan"),
+        e.contains("\"segfault\"") && e.contains("abort, exit, oom, nan, torch"),
         "{e}"
     );
     let e = serde_json::from_str::<FaultConfig>(r#"{"at_iter": 1, "kind": "segfault"}"#)

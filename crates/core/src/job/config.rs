@@ -572,9 +572,11 @@ pub enum FaultKind {
     Oom,
     /// The loss becomes NaN (the job diverges).
     Nan,
+    /// A libtorch call fails: tch panics, as on a CUDA out-of-memory or a missing kernel.
+    Torch,
 }
 
-named!(FaultKind, "fault", { Abort => "abort", Exit => "exit", Oom => "oom", Nan => "nan" });
+named!(FaultKind, "fault", { Abort => "abort", Exit => "exit", Oom => "oom", Nan => "nan", Torch => "torch" });
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -736,7 +738,7 @@ mod tests {
             FaultKind::Nan,
         ];
         check_names(&faults);
-        assert_eq!(FaultKind::NAMES, ["abort", "exit", "oom", "nan"]);
+        assert_eq!(FaultKind::NAMES, ["abort", "exit", "oom", "nan", "torch"]);
         assert_eq!(
             "chase".parse::<DatasetName>().unwrap_err(),
             r#"unknown data set "chase", expected one of dme, chase_db1 (did you mean "chase_db1"?)"#

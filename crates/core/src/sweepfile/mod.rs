@@ -379,7 +379,7 @@ mod tests {
         );
         assert_eq!(
             err("name: t\nbase:\n  fault: {at_iter: 2, kind: abrt}\n", &[]).to_string(),
-            r#"sweeps/t.yaml:3:29: base.fault.kind: unknown variant "abrt", expected one of abort, exit, oom, nan (did you mean "abort"?)"#
+            r#"sweeps/t.yaml:3:29: base.fault.kind: unknown variant "abrt", expected one of abort, exit, oom, nan, torch (did you mean "abort"?)"#
         );
         assert_eq!(
             err("name: t\n", &["base.eval.mode=slid"]).to_string(),
