@@ -515,12 +515,24 @@ pub fn bench_train(args: BenchTrainArgs) -> Result<ExitCode> {
         warmup: args.warmup,
         profile: args.profile,
     };
-    let rows = bench_train(&bench)?;
-    if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&rows_json(&bench, &rows))?;
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    // The JSON file is rewritten after every row, so a run cut short keeps its rows.
+    let mut write_error = None;
+    let run = bench_train(&bench, |run| {
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&rows_json(&bench, run)).expect("JSON");
+            if let Err(e) = std::fs::write(path, text) {
+                write_error.get_or_insert(anyhow::anyhow!("writing {}: {e}", path.display()));
+            }
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e);
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if run.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(not(feature = "train"))]

@@ -184,7 +184,29 @@ impl BenchRow {
 }
 
 /// Runs every row on both sides and prints one table with img/s and the ratios.
-pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<Vec<BenchRow>> {
+/// A row that could not be measured: libtorch failed (a kernel missing for a dtype, out of
+/// memory) or the row was invalid. The other rows still run.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedRow {
+    pub batch: usize,
+    pub crop: usize,
+    pub precision: &'static str,
+    pub error: String,
+}
+
+/// What a run measured so far.
+#[derive(Debug, Default)]
+pub struct BenchRun {
+    pub rows: Vec<BenchRow>,
+    pub failed: Vec<FailedRow>,
+}
+
+/// Runs every row on both sides and prints one table with img/s and the ratios. `progress`
+/// sees the run after each row (so a run cut short keeps what it measured).
+pub fn bench_train(
+    args: &BenchTrainArgs,
+    mut progress: impl FnMut(&BenchRun),
+) -> anyhow::Result<BenchRun> {
     println!(
         "training step, UNet-S5-D16 base {} + {} head, CE + SGD, {:?}, {} steps after {} warm-up",
         args.base_channels,
@@ -193,11 +215,33 @@ pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<Vec<BenchRow>> {
         args.steps,
         args.warmup
     );
-    let mut rows = Vec::new();
+    let mut run = BenchRun::default();
     let mut torch_info = String::new();
     for &(batch, crop) in &args.shapes {
         for &recipe in &args.recipes {
-            let (row, info) = bench_row(args, batch, crop, recipe)?;
+            let measured = std::panic::catch_unwind(|| bench_row(args, batch, crop, recipe));
+            let error = match measured {
+                Ok(Ok(measured)) => Ok(measured),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(panic) => Err(crate::torch_error::summary(
+                    &crate::torch_error::payload_text(panic.as_ref()),
+                )),
+            };
+            let (row, info) = match error {
+                Ok(measured) => measured,
+                Err(error) => {
+                    eprintln!("{batch} x {crop} {}: FAILED: {error}", recipe.name());
+                    let precision = recipe.name();
+                    run.failed.push(FailedRow {
+                        batch,
+                        crop,
+                        precision,
+                        error,
+                    });
+                    progress(&run);
+                    continue;
+                }
+            };
             if let Err(e) = &row.torch {
                 eprintln!("PyTorch side of {batch} x {crop} {}: {e:#}", recipe.name());
             }
@@ -212,10 +256,12 @@ pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<Vec<BenchRow>> {
             if !info.is_empty() {
                 torch_info = info;
             }
-            rows.push(row);
+            run.rows.push(row);
+            progress(&run);
         }
     }
-    println!("{}", render(&rows, args.burn_kernels));
+    let rows = &run.rows;
+    println!("{}", render(rows, args.burn_kernels));
     if !torch_info.is_empty() {
         println!("PyTorch: {torch_info}");
     }
@@ -223,9 +269,15 @@ pub fn bench_train(args: &BenchTrainArgs) -> anyhow::Result<Vec<BenchRow>> {
         println!(
             "where sweep's step time goes (ms per step; each phase followed by a device sync)"
         );
-        println!("{}", render_profile(&rows));
+        println!("{}", render_profile(rows));
     }
-    Ok(rows)
+    for f in &run.failed {
+        println!(
+            "{} x {} {}: FAILED: {}",
+            f.batch, f.crop, f.precision, f.error
+        );
+    }
+    Ok(run)
 }
 
 fn render_profile(rows: &[BenchRow]) -> comfy_table::Table {
@@ -264,8 +316,9 @@ fn render_profile(rows: &[BenchRow]) -> comfy_table::Table {
 }
 
 /// The rows as JSON (`sweep bench train --json`), for reports assembled from a run.
-pub fn rows_json(args: &BenchTrainArgs, rows: &[BenchRow]) -> serde_json::Value {
-    let rows: Vec<_> = rows
+pub fn rows_json(args: &BenchTrainArgs, run: &BenchRun) -> serde_json::Value {
+    let rows: Vec<_> = run
+        .rows
         .iter()
         .map(|r| {
             serde_json::json!({
@@ -288,6 +341,7 @@ pub fn rows_json(args: &BenchTrainArgs, rows: &[BenchRow]) -> serde_json::Value 
         "steps": args.steps,
         "warmup": args.warmup,
         "rows": rows,
+        "failed": run.failed,
     })
 }
 

@@ -78,6 +78,40 @@ fn doctor_finds_libtorch_and_trains_on_cpu() {
     );
 }
 
+/// A row that cannot be measured is reported as failed; the rows after it still run, and the
+/// caller sees the run after every row (the CLI rewrites its JSON file then).
+#[test]
+fn a_failing_row_is_recorded_and_the_rest_still_run() {
+    crate::util::require_torch();
+    crate::util::in_own_process(
+        module_path!(),
+        "a_failing_row_is_recorded_and_the_rest_still_run",
+        || {
+            sweep_train::train::set_cpu_threads(1);
+            let args = BenchTrainArgs {
+                shapes: vec![(1, 24), (1, 32)],
+                base_channels: 4,
+                steps: 1,
+                warmup: 0,
+                burn_kernels: false,
+                ..Default::default()
+            };
+            let mut seen = Vec::new();
+            let run = sweep_train::bench_train::bench_train(&args, |run| {
+                seen.push((run.rows.len(), run.failed.len()))
+            })
+            .unwrap();
+            assert_eq!(seen, [(0, 1), (1, 1)]);
+            assert_eq!((run.failed[0].batch, run.failed[0].crop), (1, 24));
+            assert!(run.failed[0].error.contains("crop 24"), "{:?}", run.failed);
+            assert_eq!((run.rows[0].batch, run.rows[0].crop), (1, 32));
+            let json = sweep_train::bench_train::rows_json(&args, &run);
+            assert_eq!(json["failed"][0]["precision"], "fp32");
+            assert_eq!(json["rows"][0]["crop"], 32);
+        },
+    );
+}
+
 #[test]
 fn recipes_parse() {
     let r = |s: &str| s.parse::<Recipe>();
