@@ -44,6 +44,11 @@ impl Recipe {
         bf16: false,
         channels_last: false,
     };
+    /// PyTorch's best eager recipe: bf16 autocast and channels_last.
+    pub const BF16_NHWC: Recipe = Recipe {
+        bf16: true,
+        channels_last: true,
+    };
 
     /// The sweep-file `compute` section of this recipe.
     pub fn compute(self) -> ComputeConfig {
@@ -514,6 +519,12 @@ impl SweepSide {
         self.model = Some(self.optim.step(0.01, model, grads));
     }
 
+    /// `n` untimed steps, their work drained from the device.
+    fn warm_up(&mut self, n: usize) -> anyhow::Result<()> {
+        let losses: Vec<_> = (0..n).map(|i| self.step(i)).collect();
+        read_losses(losses).map(|_| ())
+    }
+
     /// One whole step, its loss left on the device.
     fn step(&mut self, i: usize) -> Tensor<1> {
         let loss = self.forward(i);
@@ -570,8 +581,7 @@ fn time_sweep(
     read: LossRead,
 ) -> anyhow::Result<StepTiming> {
     let mut side = SweepSide::new(args, n, s, images, labels);
-    let warm: Vec<_> = (0..args.warmup).map(|i| side.step(i)).collect();
-    read_losses(warm)?; // drains the warm-up work
+    side.warm_up(args.warmup)?;
     let limit = match read {
         LossRead::Window => loss_window::DEFAULT_WINDOW,
         LossRead::EveryStep => Duration::ZERO,
@@ -627,8 +637,7 @@ fn profile_sweep(
 ) -> anyhow::Result<StepProfile> {
     let every_step_read = time_sweep(args, shape, data, LossRead::EveryStep)?;
     let mut side = SweepSide::new(args, shape.0, shape.1, data.0, data.1);
-    let warm: Vec<_> = (0..args.warmup).map(|i| side.step(i)).collect();
-    read_losses(warm)?;
+    side.warm_up(args.warmup)?;
     let sync = || {
         if let DeviceChoice::Cuda(i) = args.device {
             tch::Cuda::synchronize(i as i64);

@@ -20,10 +20,10 @@ pub struct Diagnosis {
     pub cuda_available: bool,
     pub cuda_devices: i64,
     pub cudnn_available: bool,
-    /// cuDNN's version as libtorch reports it (e.g. 91002 = 9.10.2); 0 without cuDNN.
-    pub cudnn_version: i64,
-    /// The CUDA runtime's version (e.g. 13000 = 13.0); 0 without CUDA.
-    pub cudart_version: i64,
+    /// cuDNN's version ("9.10.2"), "none" without CUDA.
+    pub cudnn_version: String,
+    /// The CUDA runtime's version ("13.0"), "none" without CUDA.
+    pub cudart_version: String,
     pub steps: Vec<StepCheck>,
     /// Why the device cannot train, when it cannot.
     pub problem: Option<String>,
@@ -60,16 +60,8 @@ pub fn diagnose(device: DeviceChoice) -> Diagnosis {
         cuda_available,
         cuda_devices,
         cudnn_available: cuda_available && tch::Cuda::cudnn_is_available(),
-        cudnn_version: if has_cuda {
-            tch::utils::version_cudnn()
-        } else {
-            0
-        },
-        cudart_version: if has_cuda {
-            tch::utils::version_cudart()
-        } else {
-            0
-        },
+        cudnn_version: cudnn_version(has_cuda.then(tch::utils::version_cudnn)),
+        cudart_version: cuda_version(has_cuda.then(tch::utils::version_cudart)),
         steps: Vec::new(),
         problem: None,
     };
@@ -81,7 +73,7 @@ pub fn diagnose(device: DeviceChoice) -> Diagnosis {
     }
     let recipes = match device {
         DeviceChoice::Cpu => vec![Recipe::FP32],
-        DeviceChoice::Cuda(_) => vec![Recipe::FP32, "bf16+nhwc".parse().expect("a recipe")],
+        DeviceChoice::Cuda(_) => vec![Recipe::FP32, Recipe::BF16_NHWC],
     };
     d.steps = recipes
         .into_iter()
@@ -193,15 +185,11 @@ pub fn render(d: &Diagnosis) -> String {
     out.extend(d.libraries.iter().map(|l| format!("  {l}")));
     out.push(format!(
         "CUDA: built {}, available {}, {} device(s), runtime {}",
-        d.has_cuda,
-        d.cuda_available,
-        d.cuda_devices,
-        version(d.cudart_version, 1000, 10)
+        d.has_cuda, d.cuda_available, d.cuda_devices, d.cudart_version
     ));
     out.push(format!(
         "cuDNN: available {}, version {}",
-        d.cudnn_available,
-        version(d.cudnn_version, 10000, 100)
+        d.cudnn_available, d.cudnn_version
     ));
     for s in &d.steps {
         let result = match (&s.error, s.loss) {
@@ -221,17 +209,19 @@ pub fn render(d: &Diagnosis) -> String {
     out.join("\n")
 }
 
-/// 91002 with (10000, 100) -> "9.10.2"; 13000 with (1000, 10) -> "13.0"; 0 -> "none".
-fn version(v: i64, major: i64, minor: i64) -> String {
-    if v <= 0 {
-        return "none".into();
+/// libtorch's cuDNN version number as people write it: 91002 -> "9.10.2".
+fn cudnn_version(v: Option<i64>) -> String {
+    match v {
+        Some(v) if v > 0 => format!("{}.{}.{}", v / 10000, v % 10000 / 100, v % 100),
+        _ => "none".into(),
     }
-    let patch = v % minor;
-    let base = format!("{}.{}", v / major, (v % major) / minor);
-    if major == 10000 {
-        format!("{base}.{patch}")
-    } else {
-        base
+}
+
+/// The CUDA runtime's version number as people write it: 13000 -> "13.0".
+fn cuda_version(v: Option<i64>) -> String {
+    match v {
+        Some(v) if v > 0 => format!("{}.{}", v / 1000, v % 1000 / 10),
+        _ => "none".into(),
     }
 }
 
@@ -241,10 +231,11 @@ mod tests {
 
     #[test]
     fn versions_read_as_libtorch_encodes_them() {
-        assert_eq!(version(91002, 10000, 100), "9.10.2");
-        assert_eq!(version(13000, 1000, 10), "13.0");
-        assert_eq!(version(12080, 1000, 10), "12.8");
-        assert_eq!(version(0, 1000, 10), "none");
+        assert_eq!(cudnn_version(Some(91002)), "9.10.2");
+        assert_eq!(cuda_version(Some(13000)), "13.0");
+        assert_eq!(cuda_version(Some(12080)), "12.8");
+        assert_eq!(cuda_version(Some(0)), "none");
+        assert_eq!(cudnn_version(None), "none");
     }
 
     #[test]
@@ -274,8 +265,8 @@ mod tests {
             cuda_available: false,
             cuda_devices: 0,
             cudnn_available: false,
-            cudnn_version: 0,
-            cudart_version: 0,
+            cudnn_version: "none".into(),
+            cudart_version: "none".into(),
             steps: Vec::new(),
             problem: None,
         };

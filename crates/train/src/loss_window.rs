@@ -17,16 +17,13 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(1);
 /// The most steps a window holds, whatever their pace.
 pub const MAX_STEPS: usize = 256;
 
-/// One step whose loss `L` is not read yet.
+/// One step whose loss `L` is not read yet: the rest of its report is known.
 #[derive(Debug)]
 struct Pending<L> {
-    iter: usize,
-    lr: f64,
-    images: usize,
     loss: L,
-    /// The host's time for the step, from asking for its batch to having queued it.
-    host_secs: f64,
-    data_wait_secs: f64,
+    /// `secs` holds the host's time for the step (asking for its batch to having queued
+    /// it) until the read scales it; `loss` is filled in by the read.
+    step: StepRead,
     /// Fault injection: the step reports a NaN loss whatever it computed.
     forced_nan: bool,
 }
@@ -76,12 +73,15 @@ impl<L> LossWindow<L> {
     pub fn push(&mut self, step: QueuedStep<L>) {
         self.opened.get_or_insert(step.started);
         self.pending.push(Pending {
-            iter: step.iter,
-            lr: step.lr,
-            images: step.images,
             loss: step.loss,
-            host_secs: step.started.elapsed().as_secs_f64(),
-            data_wait_secs: step.data_wait.as_secs_f64(),
+            step: StepRead {
+                iter: step.iter,
+                lr: step.lr,
+                images: step.images,
+                loss: f64::NAN,
+                secs: step.started.elapsed().as_secs_f64(),
+                data_wait_secs: step.data_wait.as_secs_f64(),
+            },
             forced_nan: step.forced_nan,
         });
     }
@@ -104,38 +104,20 @@ impl<L> LossWindow<L> {
         let Some(opened) = self.opened.take() else {
             return Ok(Vec::new());
         };
-        let mut meta = Vec::with_capacity(pending.len());
-        let mut losses = Vec::with_capacity(pending.len());
-        for p in pending {
-            losses.push(p.loss);
-            meta.push((
-                p.iter,
-                p.lr,
-                p.images,
-                p.host_secs,
-                p.data_wait_secs,
-                p.forced_nan,
-            ));
-        }
+        let (losses, mut steps): (Vec<L>, Vec<(StepRead, bool)>) = pending
+            .into_iter()
+            .map(|p| (p.loss, (p.step, p.forced_nan)))
+            .unzip();
         let values = read(losses)?;
         let wall = opened.elapsed().as_secs_f64();
-        let host: f64 = meta.iter().map(|m| m.3).sum();
+        let host: f64 = steps.iter().map(|(s, _)| s.secs).sum();
         // On CPU host time is the step time and the scale is ~1; on CUDA it adds the wait.
         let scale = if host > 0.0 { wall / host } else { 0.0 };
-        Ok(meta
-            .into_iter()
-            .zip(values)
-            .map(
-                |((iter, lr, images, host_secs, data_wait_secs, forced_nan), loss)| StepRead {
-                    iter,
-                    lr,
-                    images,
-                    loss: if forced_nan { f64::NAN } else { loss },
-                    secs: host_secs * scale,
-                    data_wait_secs,
-                },
-            )
-            .collect())
+        for ((step, forced_nan), loss) in steps.iter_mut().zip(values) {
+            step.loss = if *forced_nan { f64::NAN } else { loss };
+            step.secs *= scale;
+        }
+        Ok(steps.into_iter().map(|(step, _)| step).collect())
     }
 }
 

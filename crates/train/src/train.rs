@@ -148,6 +148,13 @@ fn final_saved(
     Ok(())
 }
 
+/// Whether iteration `iter` validates: every `eval.every`-th before the last (the final
+/// evaluation records the last point).
+fn validation_due(cfg: &JobConfig, iter: usize) -> bool {
+    let every = cfg.eval.every;
+    every > 0 && iter % every == 0 && iter < cfg.iters
+}
+
 fn checkpoint_due(cfg: &JobConfig, iter: usize) -> bool {
     cfg.checkpoint_every > 0 && iter % cfg.checkpoint_every == 0 && iter < cfg.iters
 }
@@ -345,7 +352,7 @@ fn train(
         // a checkpoint or a validation, so neither ever sees a diverged model.
         let stop = obs.stop_requested();
         let needs_losses = stop || iter == cfg.iters || checkpoint_due(cfg, iter);
-        if window.due() || needs_losses || during.due(cfg, iter) {
+        if window.due() || needs_losses || validation_due(cfg, iter) {
             if let Some(outcome) = report_steps(&mut window, &mut state, pace, obs)? {
                 return Ok(ControlFlow::Break(outcome));
             }
@@ -379,12 +386,6 @@ impl DuringTraining {
         Ok(DuringTraining { images })
     }
 
-    /// Whether iteration `iter` validates: every `eval.every`-th before the last.
-    fn due(&self, cfg: &JobConfig, iter: usize) -> bool {
-        let every = cfg.eval.every;
-        every > 0 && iter % every == 0 && iter < cfg.iters
-    }
-
     /// Evaluates at every `eval.every`-th iteration before the last (the final evaluation
     /// records the last point); the numbers go out as an [`Event::Eval`].
     fn validate(
@@ -395,7 +396,7 @@ impl DuringTraining {
         device: &Device,
         obs: &mut dyn Observer,
     ) -> anyhow::Result<()> {
-        if !self.due(cfg, iter) {
+        if !validation_due(cfg, iter) {
             return Ok(());
         }
         let valid = model.valid();
