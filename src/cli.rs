@@ -265,6 +265,8 @@ pub enum Command {
         /// Also every validation image's counts, Dice and surface distances.
         #[arg(long)]
         images: bool,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
     },
     /// Is A better than B? The difference of a metric, its 95% interval, p-value and verdict.
     Compare(CompareArgs),
@@ -362,6 +364,7 @@ pub enum DeviceArg {
 
 impl DeviceArg {
     /// The device a benchmark or check runs on (`cuda`: the first visible GPU).
+    #[cfg_attr(not(feature = "train"), allow(dead_code))] // only training commands use it
     pub fn choice(self) -> sweep_core::protocol::DeviceChoice {
         match self {
             DeviceArg::Cpu => sweep_core::protocol::DeviceChoice::Cpu,

@@ -139,7 +139,7 @@ fn summary_json(s: &RunSummary) -> serde_json::Value {
         "superseded": s.superseded,
         "interrupted": s.interrupted,
         "elapsed_s": s.elapsed.as_secs_f64(),
-        "overhead_s": s.overhead.as_secs_f64(),
+        "overhead_s": s.overhead.total().as_secs_f64(),
         "startup_s": s.startup.as_secs_f64(),
         "startup_samples": s.startup_samples,
         "cpu_s": bench_orchestrator::own_cpu_secs(),
@@ -368,10 +368,14 @@ async fn write_plots(
 }
 
 /// `sweep show JOB`.
-pub fn show(db: &DbLocation, job: &str, images: bool) -> Result<ExitCode> {
+pub fn show(db: &DbLocation, job: &str, images: bool, format: PlanFormat) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let store = store::open_existing(db).await?;
-        emit(&report::show(store.as_ref(), job, images).await?)?;
+        let view = report::show::JobView::load(store.as_ref(), job, images).await?;
+        match format {
+            PlanFormat::Table => emit(&view.text())?,
+            PlanFormat::Json => emit(&view.json()?)?,
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -26,7 +26,12 @@ fn main() -> ExitCode {
         Command::Plan { file, set, format } => commands::plan(&file, &set, format),
         Command::Status { sweep, db } => commands::status(&db.db, sweep.as_deref()),
         Command::Report(args) => commands::report(args),
-        Command::Show { job, db, images } => commands::show(&db.db, &job, images),
+        Command::Show {
+            job,
+            db,
+            images,
+            format,
+        } => commands::show(&db.db, &job, images, format),
         Command::Compare(args) => commands::compare(args),
         Command::Plot(args) => commands::plot(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train(args),

@@ -255,3 +255,64 @@ fn every_result_records_the_build_that_produced_it() {
         .expect("a version is recorded");
     assert!(version.starts_with(env!("CARGO_PKG_VERSION")), "{version}");
 }
+
+/// `show --format json` on a real tiny UNet job whose first attempt exits at iteration 1:
+/// both attempts, the metrics, the curve and (with `--images`) every validation image.
+#[test]
+fn show_as_json_has_the_attempts_metrics_and_images_of_a_real_job() {
+    let sb = Sandbox::new();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/data/dme");
+    let file = sb.write_sweep(&format!(
+        "name: shown\n\
+         data: {{dataset: dme, root: {root}, scale: [64, 64], limit_train: 2, limit_val: 2}}\n\
+         base:\n  model: {{base_channels: 4, aux_head: false}}\n  crop: 32\n  iters: 2\n  batch: 1\n\
+         \x20 eval: {{mode: whole}}\n  fault: {{kind: exit, at_iter: 1, attempts: [1]}}\n\
+         max_attempts: 2\n"
+    ));
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let db = sb.db().to_str().unwrap().to_string();
+    let show = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["show", "1", "--db", db.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = sb.command(&args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        serde_json::from_str(&stdout_of(&out)).expect("show prints JSON")
+    };
+    let j = show(&[]);
+    assert_eq!(
+        (j["job_id"].as_i64(), j["sweep"].as_str()),
+        (Some(1), Some("shown"))
+    );
+    assert_eq!(j["status"], "succeeded");
+    assert_eq!(j["config"]["iters"], 2, "the config is an object");
+    let attempts = j["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{j}");
+    assert_eq!(attempts[0]["outcome"], "retried");
+    assert!(
+        attempts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exit code 3"),
+        "{}",
+        attempts[0]
+    );
+    assert_eq!(attempts[1]["outcome"], "succeeded");
+    assert!(j["metrics"]["val"]["mDice"].is_number(), "{}", j["metrics"]);
+    assert_eq!(j["curve"]["last"]["iteration"], 2);
+    assert!(j["log"]["lines"].is_array(), "the log tail: {}", j["log"]);
+    assert!(j.get("images").is_none(), "images only with --images");
+
+    let images = show(&["--images"])["images"].as_array().unwrap().clone();
+    let fluid: Vec<_> = images.iter().filter(|r| r["class"] == 1).collect();
+    assert_eq!(
+        fluid.len(),
+        2,
+        "one fluid row per validation image: {images:?}"
+    );
+    for r in fluid {
+        assert!(r["image"].as_str().unwrap().starts_with("img_"), "{r}");
+        assert!(r["label"].is_u64() && r["unit"] == "px", "{r}");
+        assert!(r["hd95"].is_number() || r["hd95"].is_null(), "{r}");
+    }
+}

@@ -332,6 +332,10 @@ async fn the_dashboard_shows_the_leaderboard_sorts_opens_a_job_and_goes_live() {
         .eval("document.querySelector('#scatter canvas') !== null")
         .await;
     assert_eq!(scatter, true, "the metric against a swept key");
+    let key = browser
+        .eval("document.getElementById('scatter-key').value")
+        .await;
+    assert_eq!(key, "optimizer.lr", "starts on the key the grid sweeps");
     browser.screenshot("dashboard-sweep.png").await;
 
     // A job page with its prediction image loaded.

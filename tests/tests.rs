@@ -8,4 +8,5 @@ mod cli;
 mod dashboard;
 mod gpu_run;
 mod reliability;
+mod services;
 mod statistics;

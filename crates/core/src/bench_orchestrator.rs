@@ -22,7 +22,8 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let summary = scheduler::run(&spec, &opts).await?;
     let wall = t.elapsed().as_secs_f64();
     let n = summary.attempts.max(1) as f64;
-    let overhead_ms = summary.overhead.as_secs_f64() * 1e3 / n;
+    let per_job_ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
+    let overhead_ms = per_job_ms(summary.overhead.total());
     let startup_ms = summary.startup.as_secs_f64() * 1e3 / summary.startup_samples.max(1) as f64;
     println!(
         "orchestrator benchmark: {jobs} noop jobs, {workers} workers, SQLite at {}",
@@ -35,6 +36,9 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
         summary.succeeded as f64 / wall
     );
     println!("  orchestrator overhead     {overhead_ms:.2} ms/job (claim + ticket + store writes + finish; goal < 5 ms)");
+    for (phase, d) in summary.overhead.phases() {
+        println!("    {phase:<23} {:.2} ms/job", per_job_ms(d));
+    }
     println!("  worker start-up           {startup_ms:.1} ms/job (spawn to first event; process + libtorch load)");
     println!(
         "  ratio overhead/start-up   {:.3} (the orchestrator's share of a job's fixed cost)",

@@ -4,6 +4,7 @@
 mod util;
 
 mod report_leaderboard;
+mod report_show;
 mod report_statistics;
 mod store;
 mod sweepfile_cv;

@@ -302,14 +302,18 @@ fn pictures_are_written_as_png_and_svg_with_their_labels() {
     let groups = [
         report::CurveGroup {
             label: FCN256.to_string(),
+            data_set: "dme".into(),
             runs: vec![run(vec![(1, 0.9), (2, 0.7), (3, 0.6)])],
+            ..Default::default()
         },
         report::CurveGroup {
             label: DLV3.to_string(),
+            data_set: "dme".into(),
             runs: vec![
                 run(vec![(1, 1.1), (2, f64::NAN), (3, 0.5)]),
                 run(vec![(1, 1.0), (2, 0.8), (3, 0.4)]),
             ],
+            ..Default::default()
         },
     ];
     let files = report::learning_curves(&groups, dir.path(), "curves").unwrap();

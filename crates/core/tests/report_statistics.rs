@@ -180,7 +180,7 @@ async fn the_table_marks_rows_and_counts_the_empty_images() {
         text.contains("1 of 20 validation images have no fluid in the label"),
         "{text}"
     );
-    assert!(text.contains("some on 1.0"), "{text}");
+    assert!(text.contains("some on 1 ("), "{text}");
     let md = report::report(store.as_ref(), &opts(Format::Markdown))
         .await
         .unwrap();
@@ -348,5 +348,224 @@ async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() 
         text.contains(&format!("Per image ({GOOD})"))
             || text.contains(&format!("Per image ({TWIN})")),
         "{text}"
+    );
+    // Whole images as integers: every run predicts fluid on the one empty image.
+    assert!(
+        text.contains(
+            "): 1 of 20 validation images have no fluid in the label; it predicts none on 0 \
+             of them"
+        ) && text.contains("and some on 1 (Dice 0")
+            && text.contains("misses the fluid of 0 images entirely (mean over 3 runs).\n"),
+        "{text}"
+    );
+}
+
+/// One configuration's jobs: `label, seed S` for each seed, `data` (a JSON object, may be
+/// empty) as its config's `data` field.
+fn config_jobs(label: &str, stage: Option<&str>, data: &str, seeds: u64) -> Vec<NewJob> {
+    (0..seeds)
+        .map(|seed| NewJob {
+            hash: format!("{}{seed}", label.replace([' ', ':'], "")),
+            stage: stage.map(String::from),
+            label: format!("{label}, seed {seed}"),
+            config_json: format!(r#"{{"cfg": "{label}", "data": {data}, "seed": {seed}}}"#),
+            seed,
+            depends_on: None,
+        })
+        .collect()
+}
+
+/// Claims and finishes every queued job of `sweep`, its results from `result(label, seed)`
+/// (the seed read from the label's `seed N`).
+async fn finish_all(
+    store: &dyn Store,
+    sweep: i64,
+    result: impl Fn(&str, u64) -> (Vec<ImageMetric>, Vec<sweep_core::protocol::MetricValue>),
+) {
+    let me = Owner::current();
+    while let Some(c) = store.claim_next(sweep, &me).await.unwrap() {
+        let seed = c.label.rsplit_once("seed ").unwrap().1.parse().unwrap();
+        let (images, metrics) = result(&c.label, seed);
+        store
+            .finish(&c.fence(&me), done(metrics, images))
+            .await
+            .unwrap();
+    }
+}
+
+/// A CHASE_DB1 stage of two configurations (scoring mDice 99, first in the table) beside
+/// one DME configuration of three seeds, two of which predict fluid on the image that has
+/// none.
+async fn stage_beside_one_row() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&dir.path().join("s.db")).await.unwrap();
+    let sweep = store.upsert_sweep("staged", "s.yaml", "{}").await.unwrap();
+    // Two stage configurations: the bootstrap tests them against each other.
+    let chase = r#"{"dataset": "chase_db1"}"#;
+    let mut jobs = config_jobs("pretrain: vessels", Some("pretrain"), chase, 1);
+    jobs.extend(config_jobs(
+        "pretrain: vessels 2",
+        Some("pretrain"),
+        chase,
+        1,
+    ));
+    jobs.extend(config_jobs("finetune", None, r#"{"dataset": "dme"}"#, 3));
+    store.add_jobs(sweep, &jobs, 1).await.unwrap();
+    finish_all(store.as_ref(), sweep, |label, seed| {
+        if label.starts_with("pretrain") {
+            let (mut images, mut metrics) = run(|_| 20, 0);
+            images
+                .iter_mut()
+                .for_each(|m| m.image = format!("v_{}", m.image));
+            metrics
+                .iter_mut()
+                .filter(|m| m.name == "mDice")
+                .for_each(|m| m.value = 99.0);
+            (images, metrics)
+        } else {
+            run(|_| 7, usize::from(seed < 2))
+        }
+    })
+    .await;
+    (dir, store)
+}
+
+#[tokio::test]
+async fn the_per_image_note_describes_the_main_data_set_not_the_stage() {
+    let (_dir, store) = stage_beside_one_row().await;
+    let text = report::report(store.as_ref(), &opts(Format::Table))
+        .await
+        .unwrap();
+    let note = text.lines().find(|l| l.starts_with("Per image")).unwrap();
+    // The stage ranks first and has a tested best row, but the note is about the main data
+    // set's (here its only) row and its fluid; the empty image's count is whole, the false
+    // alarms a mean (2 of 3 runs), and says so.
+    assert_eq!(
+        note,
+        "Per image (finetune): 1 of 20 validation images have no fluid in the label; it \
+         predicts none on 0.3 of them (Dice and distances undefined, left out of imgDice, \
+         HD95, ASSD) and some on 0.7 (Dice 0, distances = the image diagonal), and misses \
+         the fluid of 0 images entirely (mean over 3 runs)."
+    );
+    assert!(
+        text.lines().nth(3).unwrap().contains("pretrain: vessels"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_per_image_note_names_the_data_sets_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::open(&dir.path().join("s.db")).await.unwrap();
+    let sweep = store.upsert_sweep("vessels", "s.yaml", "{}").await.unwrap();
+    let data = r#"{"dataset": "chase_db1", "root": "data/chase_db1"}"#;
+    let mut jobs = config_jobs("wide", None, data, 1);
+    jobs.extend(config_jobs("narrow", None, data, 1));
+    store.add_jobs(sweep, &jobs, 1).await.unwrap();
+    finish_all(store.as_ref(), sweep, |label, _| {
+        run(|_| if label.starts_with("wide") { 7 } else { 3 }, 0)
+    })
+    .await;
+    let text = report::report(store.as_ref(), &opts(Format::Table))
+        .await
+        .unwrap();
+    // One run: whole counts and no "mean over".
+    assert!(
+        text.contains(
+            "Per image (wide, seed 0): 1 of 20 validation images have no vessel in the label; it \
+             predicts none on 1 of them"
+        ) && text.contains("misses the vessel of 0 images entirely.\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn compare_gives_the_leaderboards_corrected_verdict_on_the_pair() {
+    let (_dir, store) = database().await;
+    let json = report::report(store.as_ref(), &opts(Format::Json))
+        .await
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    let stats = |m: &str| rows.iter().find(|r| r["model"] == m).unwrap()["stats"].clone();
+    let (best, other) = if stats(GOOD)["best"] == true {
+        (GOOD, TWIN)
+    } else {
+        (TWIN, GOOD)
+    };
+    let holm = |m: &str| stats(m)["p_vs_best_holm"].as_f64().unwrap();
+    let cmp = |a: &'static str, b: &'static str| {
+        let store = store.clone();
+        async move {
+            compare::compare(store.as_ref(), None, a, b, "mDice", "val")
+                .await
+                .unwrap()
+        }
+    };
+
+    // A is the best: the leaderboard's own adjusted p-value for B, over its 2 comparisons.
+    let c = cmp(best, BAD).await;
+    assert!(!c.p_corrected);
+    let (a, b) = (&c.leaderboard.a, &c.leaderboard.b);
+    assert_eq!(
+        (a.mark, b.mark),
+        (compare::Mark::Best, compare::Mark::Worse)
+    );
+    assert_eq!((b.comparisons, b.p_adjusted), (Some(2), Some(holm(BAD))));
+    assert_eq!(b.best.as_deref(), Some(best));
+    assert_eq!(
+        c.leaderboard.summary,
+        format!(
+            "A is the leaderboard's best row; Holm-corrected over 2 comparisons with it, the \
+             leaderboard marks B worse than best (adjusted p = {:.3}).",
+            holm(BAD)
+        )
+    );
+    let text = compare::render(&c);
+    assert!(
+        text.contains("(a single test of this pair, not corrected for multiple comparisons)")
+            && text.contains(&format!(
+                "\nleaderboard (sweep report --sort mDice): {}\n",
+                c.leaderboard.summary
+            )),
+        "{text}"
+    );
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["p_corrected"], false);
+    assert_eq!(v["leaderboard"]["b"]["mark"], "worse");
+    assert_eq!(v["leaderboard"]["a"]["mark"], "best");
+
+    // B is the best.
+    let swapped = cmp(BAD, best).await;
+    assert!(
+        swapped
+            .leaderboard
+            .summary
+            .starts_with("B is the leaderboard's best row; Holm-corrected over 2 comparisons"),
+        "{}",
+        swapped.leaderboard.summary
+    );
+
+    // Neither is: each against the best, not against each other.
+    let neither = cmp(other, BAD).await;
+    assert_eq!(
+        neither.leaderboard.summary,
+        format!(
+            "each row is tested against the best row, {best} (Holm-corrected over 2 \
+             comparisons), not against each other: A ≈ best (adjusted p = {:.3}), B worse than \
+             best (adjusted p = {:.3}).",
+            holm(other),
+            holm(BAD)
+        )
+    );
+
+    // Single jobs of three-seed configurations are no leaderboard rows.
+    let one = cmp("good0", "bad0").await;
+    assert_eq!(one.leaderboard.a.mark, compare::Mark::NotARow);
+    assert!(
+        one.leaderboard
+            .summary
+            .starts_with("A is not a leaderboard row"),
+        "{}",
+        one.leaderboard.summary
     );
 }

@@ -101,25 +101,28 @@ function numericKeys(config, prefix = "", out = {}) {
   return out;
 }
 
-// mDice of every finished run against one swept key: which settings matter.
-function drawScatter(board) {
+// mDice of every finished run against one swept key: which settings matter. The keys come
+// from /api/sweeps/NAME/swept (most varied among the configurations first); only the rows
+// of the stage they were read from are drawn (a pretraining stage's mDice is on another
+// data set).
+function drawScatter(board, swept) {
   const el = document.getElementById("scatter");
-  const runs = board.flatMap((r) => (r.runs || []).map((run) => ({ keys: numericKeys(run.config), value: run.metrics && run.metrics.val ? run.metrics.val.mDice : null })));
-  const varied = {};
-  for (const run of runs) for (const [k, v] of Object.entries(run.keys)) (varied[k] ||= new Set()).add(v);
-  const keys = Object.keys(varied).filter((k) => varied[k].size > 1 && k !== "seed");
-  if (!keys.length) { el.innerHTML = '<span class="muted">no numeric key varies across runs</span>'; return; }
+  const rows = board.filter((r) => (r.stage ?? null) === (swept.stage ?? null));
+  const runs = rows.flatMap((r) => (r.runs || []).map((run) => ({ keys: numericKeys(run.config), value: run.metrics && run.metrics.val ? run.metrics.val.mDice : null })));
+  const keys = swept.keys.map((k) => k.key);
+  if (!keys.length) { el.innerHTML = '<span class="muted">no numeric key varies among the configurations</span>'; return; }
   const key = keys.includes(state.scatterKey) ? state.scatterKey : keys[0];
   const pts = runs.filter((r) => r.value != null && r.keys[key] != null).sort((a, b) => a.keys[key] - b.keys[key]);
   el.innerHTML = `<label>mDice against <select id="scatter-key">${keys.map((k) => `<option ${k === key ? "selected" : ""}>${esc(k)}</option>`).join("")}</select></label><div id="scatter-plot"></div>`;
-  document.getElementById("scatter-key").addEventListener("change", (e) => { state.scatterKey = e.target.value; drawScatter(board); });
+  document.getElementById("scatter-key").addEventListener("change", (e) => { state.scatterKey = e.target.value; drawScatter(board, swept); });
   new uPlot({ width: 520, height: 240, scales: { x: { time: false } }, series: [{ label: key }, { label: "mDice", stroke: "#457b9d", paths: () => null, points: { show: true, size: 7 } }] },
     [pts.map((p) => p.keys[key]), pts.map((p) => p.value)], document.getElementById("scatter-plot"));
 }
 
 async function sweepView(name) {
   $crumbs.innerHTML = `/ <a href="#/sweep/${encodeURIComponent(name)}">${esc(name)}</a>`;
-  const [board, jobs] = await Promise.all([get(`/api/sweeps/${encodeURIComponent(name)}/leaderboard`), get(`/api/sweeps/${encodeURIComponent(name)}/jobs`)]);
+  const base = `/api/sweeps/${encodeURIComponent(name)}`;
+  const [board, jobs, swept] = await Promise.all([get(`${base}/leaderboard`), get(`${base}/jobs`), get(`${base}/swept`)]);
   const draw = () => {
     document.getElementById("board").innerHTML = boardTable(board);
   };
@@ -156,7 +159,7 @@ async function sweepView(name) {
     location.hash = `#/compare/${ids[0]}/${ids[1]}`;
   });
   drawCurves(board);
-  drawScatter(board);
+  drawScatter(board, swept);
   syncCompare(board);
 }
 

@@ -152,6 +152,23 @@ pub(crate) async fn sweep_jobs(State(app): State<Arc<App>>, Path(name): Path<Str
     Ok(Json(json!(jobs)))
 }
 
+/// The numeric config keys the sweep varies, most varied first, and the stage they were
+/// read from (null: the sweep's own rows): the page's "metric against a swept key".
+pub(crate) async fn swept(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
+    app.store
+        .sweep_id(&name)
+        .await?
+        .ok_or_else(|| not_found_error(format!("no sweep {name:?}")))?;
+    let rows = app.store.report_rows(Some(&name)).await?;
+    let jobs: Vec<(Option<String>, Value)> = rows
+        .iter()
+        .filter(|r| !r.retired)
+        .filter_map(|r| Some((r.stage.clone(), serde_json::from_str(&r.config_json).ok()?)))
+        .collect();
+    let (stage, keys) = crate::swept::swept_keys(&jobs);
+    Ok(Json(json!({ "stage": stage, "keys": keys })))
+}
+
 fn eta_secs(started: Option<i64>, it: usize, total: Option<usize>, now: i64) -> Option<f64> {
     let (started, total) = (started?, total?);
     if it == 0 || it >= total {

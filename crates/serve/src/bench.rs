@@ -69,7 +69,7 @@ pub async fn make_large_sweep(db: &Path, jobs: usize, points: usize) -> Result<(
 }
 
 /// Wall time of the requests the sweep page makes, in order (the page, its script, the
-/// leaderboard, the jobs), and the bytes they carried.
+/// leaderboard, the jobs, the swept keys), and the bytes they carried.
 pub async fn load_sweep_page(addr: SocketAddr, sweep: &str) -> Result<(Duration, usize)> {
     let t = Instant::now();
     let mut bytes = 0;
@@ -79,6 +79,7 @@ pub async fn load_sweep_page(addr: SocketAddr, sweep: &str) -> Result<(Duration,
         "/assets/uPlot.iife.min.js".into(),
         format!("/api/sweeps/{sweep}/leaderboard"),
         format!("/api/sweeps/{sweep}/jobs"),
+        format!("/api/sweeps/{sweep}/swept"),
         "/api/changes".into(),
     ] {
         bytes += get(addr, &path).await?;

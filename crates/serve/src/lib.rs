@@ -3,6 +3,7 @@
 //! - [`guard`]: who may ask (loopback by default; a token and a Host check otherwise).
 //! - [`api`]: the JSON the page reads (sweeps, leaderboard = `sweep report`'s rows, jobs,
 //!   curves, a cheap change token for live updates).
+//! - [`swept`]: which config keys a sweep varies (the page's metric-against-a-key).
 //! - [`files`]: artifacts and predictions, by job id and artifact id only.
 //! - [`assets`]: the page, its script and uPlot, embedded (works with no network).
 //! - [`bench`]: `sweep bench serve` (a large sweep's page load; serving beside a run).
@@ -12,6 +13,7 @@ mod assets;
 pub mod bench;
 mod files;
 mod guard;
+mod swept;
 
 use anyhow::{Context, Result};
 use axum::routing::get;
@@ -97,6 +99,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/sweeps", get(api::sweeps))
         .route("/api/sweeps/{name}/leaderboard", get(api::leaderboard))
         .route("/api/sweeps/{name}/jobs", get(api::sweep_jobs))
+        .route("/api/sweeps/{name}/swept", get(api::swept))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/jobs/{id}/curve", get(api::curve))
         .route("/api/jobs/{id}/artifacts/{artifact}", get(files::artifact))

@@ -37,7 +37,8 @@ async fn fixture() -> Fixture {
         hash: format!("{i:016x}"),
         stage: None,
         label: format!("UNet {i}"),
-        config_json: format!(r#"{{"iters": 10, "seed": {i}, "crop": 64}}"#),
+        // Two crops: the sweep's one swept key.
+        config_json: format!(r#"{{"iters": 10, "seed": {i}, "crop": {}}}"#, 32 + 32 * i),
         seed: i,
         depends_on: None,
     };
@@ -209,6 +210,12 @@ async fn every_page_and_endpoint_answers_from_the_store() {
     assert_eq!(jobs.as_array().unwrap().len(), 2);
     assert_eq!(jobs[0]["status"], "succeeded");
     assert_eq!(jobs[0]["mDice"], 61.5);
+    let swept = get(addr, "/api/sweeps/demo/swept").await.json();
+    assert_eq!(
+        swept,
+        serde_json::json!({"stage": null, "keys": [{"key": "crop", "values": 2}]}),
+        "the swept key, not the seed or the constant iters"
+    );
     let job = get(addr, "/api/jobs/1").await.json();
     assert_eq!(job["label"], "UNet 1");
     assert_eq!(job["predictions"][0], "img_1.png");
@@ -242,6 +249,7 @@ async fn unknown_ids_and_pages_are_404() {
         "/api/jobs/999/curve",
         "/api/sweeps/nope/leaderboard",
         "/api/sweeps/nope/jobs",
+        "/api/sweeps/nope/swept",
         "/api/jobs/1/artifacts/99",
         "/api/jobs/1/predictions/5",
         "/api/jobs/2/predictions/0",

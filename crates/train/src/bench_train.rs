@@ -212,6 +212,9 @@ pub fn bench_train(
     args: &BenchTrainArgs,
     mut progress: impl FnMut(&BenchRun),
 ) -> anyhow::Result<BenchRun> {
+    // As a job process does. The PyTorch side inherits THP_MEM_ALLOC_ENABLE, so both use
+    // huge pages for large tensors; only glibc's thresholds are sweep's own.
+    crate::memory::tune_for_training();
     println!(
         "training step, UNet-S5-D16 base {} + {} head, CE + SGD, {:?}, {} steps after {} warm-up",
         args.base_channels,

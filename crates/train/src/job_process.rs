@@ -64,6 +64,7 @@ impl Observer for StdoutObserver {
 
 /// Entry point of `sweep worker`; returns the process's exit status.
 pub fn main(ticket_path: &Path) -> Result<i32> {
+    crate::memory::tune_for_training();
     install_signal_handlers();
     install_panic_report();
     if let Some(n) = std::env::var(THREADS_ENV)

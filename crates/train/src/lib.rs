@@ -16,6 +16,7 @@ pub mod import;
 pub mod job_process;
 pub mod loss;
 pub mod loss_window;
+pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod optim;

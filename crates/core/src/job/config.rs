@@ -173,6 +173,16 @@ pub enum DatasetName {
 
 named!(DatasetName, "data set", { Dme => "dme", ChaseDb1 => "chase_db1" });
 
+impl DatasetName {
+    /// The name of the data set's one foreground class (class 1; class 0 is background).
+    pub fn foreground(&self) -> &'static str {
+        match self {
+            DatasetName::Dme => "fluid",
+            DatasetName::ChaseDb1 => "vessel",
+        }
+    }
+}
+
 /// Which images train and which evaluate.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

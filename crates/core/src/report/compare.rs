@@ -4,7 +4,12 @@
 //! seeds (the same test as the leaderboard's "≈ best" column). Without them but with two or
 //! more seeds on each side: Welch's t-test over the seeds' values. Single runs without
 //! per-image results cannot be compared honestly, and the command says so.
+//!
+//! Its p-value is one uncorrected test of this pair; the output adds the leaderboard's
+//! Holm-corrected verdict on the same two sides ([`LeaderboardVerdict`]), which can differ.
 
+use super::compare_leaderboard;
+pub use super::compare_leaderboard::{LeaderboardVerdict, Mark, SideMark};
 use super::significance::{build_arms, metric_fn, Evidence, BOOTSTRAP_SEED, REPLICATES};
 use super::{group_rows, Group, MetricKey};
 use crate::job::JobStatus;
@@ -23,8 +28,13 @@ pub struct Comparison {
     pub diff: f64,
     pub ci95: (f64, f64),
     pub p_two_sided: f64,
+    /// Always false: one test of this pair, not corrected for the leaderboard's other
+    /// comparisons (see `leaderboard`).
+    pub p_corrected: bool,
     pub test: String,
     pub verdict: String,
+    /// The leaderboard's Holm-corrected verdict on the same two sides.
+    pub leaderboard: LeaderboardVerdict,
 }
 
 /// One side of a comparison: a configuration's runs (seeds, folds) or one job.
@@ -125,6 +135,8 @@ pub async fn compare(
     };
     let verdict = verdict(&sa.label, &sb.label, &key, out.0, out.2);
     let test = std::mem::take(&mut out.3);
+    let sides = (sa.job_ids.as_slice(), sb.job_ids.as_slice());
+    let leaderboard = compare_leaderboard::verdict(&rows, &evidence, sweep, &key, split, sides)?;
     Ok(Comparison {
         metric: key.to_string(),
         a: sa,
@@ -132,8 +144,10 @@ pub async fn compare(
         diff: out.0,
         ci95: out.1,
         p_two_sided: out.2,
+        p_corrected: false,
         test,
         verdict,
+        leaderboard,
     })
 }
 
@@ -189,7 +203,9 @@ fn verdict(a: &str, b: &str, key: &MetricKey, diff: f64, p: f64) -> String {
 pub fn render(c: &Comparison) -> String {
     format!(
         "{metric}: A = {a} ({va:.2}, jobs {ja:?})\n{metric}: B = {b} ({vb:.2}, jobs {jb:?})\n\
-         A − B = {diff:+.2} (95% CI {lo:+.2} to {hi:+.2}), p = {p:.4}\ntest: {test}\nverdict: {verdict}\n",
+         A − B = {diff:+.2} (95% CI {lo:+.2} to {hi:+.2}), p = {p:.4} (a single test of this \
+         pair, not corrected for multiple comparisons)\ntest: {test}\nverdict: {verdict}\n\
+         leaderboard ({command}): {board}\n",
         metric = c.metric,
         a = c.a.label,
         va = c.a.value,
@@ -203,5 +219,7 @@ pub fn render(c: &Comparison) -> String {
         p = c.p_two_sided,
         test = c.test,
         verdict = c.verdict,
+        board = c.leaderboard.summary,
+        command = c.leaderboard.command,
     )
 }

@@ -12,6 +12,9 @@ pub use plan::{plan_json, plan_table};
 pub use show::show;
 pub use status::status;
 pub mod compare;
+mod compare_leaderboard;
+mod data_sets;
+mod image_note;
 pub mod pictures;
 pub mod significance;
 mod table;
@@ -415,6 +418,8 @@ pub(crate) struct Board<'a> {
     pub sort: MetricKey,
     pub significance: Option<Significance>,
     pub images: Vec<Option<ImageTally>>,
+    /// The per-image note, chosen over every row (also those `top` cuts).
+    pub image_note: Option<image_note::ImageNote>,
 }
 
 impl Board<'_> {
@@ -456,19 +461,22 @@ pub(crate) fn board<'a>(
     let sort = MetricKey::parse(&opts.sort)?;
     let split = opts.split.as_deref().unwrap_or("val");
     let mut significance = test_groups(&groups, &sort, split, evidence, !opts.asc)?;
+    let mut images: Vec<_> = groups.iter().map(|g| evidence.tally(g, split)).collect();
+    let image_note = image_note::choose(&groups, &images, significance.as_ref());
     if let Some(n) = opts.top {
         groups.truncate(n);
+        images.truncate(n);
         if let Some(s) = significance.as_mut() {
             s.rows.truncate(n);
         }
     }
-    let images = groups.iter().map(|g| evidence.tally(g, split)).collect();
     Ok(Board {
         columns: columns(opts)?,
         groups,
         sort,
         significance,
         images,
+        image_note,
     })
 }
 

@@ -6,6 +6,7 @@
 //! folds' validation images, so every image is scored once per seed. Only images every
 //! tested row has are used, and only rows with per-image results take part.
 
+use super::data_sets::families;
 use super::{Group, MetricKey};
 use crate::job::JobStatus;
 use crate::metrics::surface::Presence;
@@ -50,6 +51,8 @@ impl Evidence {
 pub struct ImageTally {
     /// Runs with per-image results.
     pub runs: usize,
+    /// Their distinct seeds: the folds of one seed together score every image once.
+    pub seeds: usize,
     /// Image rows (image x foreground class x run).
     pub images: usize,
     pub both: usize,
@@ -65,11 +68,13 @@ impl Evidence {
     /// The tally of a group's images of `split`; None without per-image results.
     pub fn tally(&self, group: &Group, split: &str) -> Option<ImageTally> {
         let mut t = ImageTally::default();
+        let mut seeds = BTreeSet::new();
         for run in &group.runs {
             let Some(rows) = self.images.get(&run.job_id) else {
                 continue;
             };
             t.runs += 1;
+            seeds.insert(run.seed);
             for m in rows.iter().filter(|m| m.split == split && m.class > 0) {
                 t.images += 1;
                 match m.presence {
@@ -81,6 +86,7 @@ impl Evidence {
                 }
             }
         }
+        t.seeds = seeds.len();
         (t.runs > 0).then_some(t)
     }
 }
@@ -95,6 +101,8 @@ pub struct RowTest {
     /// One-sided bootstrap p-value of "the best is better than this row" (None for the best).
     pub p: Option<f64>,
     pub p_adjusted: Option<f64>,
+    /// Rows compared with the best of this row's data set: the number Holm corrects for.
+    pub comparisons: usize,
 }
 
 /// The bootstrap of a leaderboard: one entry per ranked group (None: not tested).
@@ -232,20 +240,11 @@ pub(super) fn build_arms(groups: &[&Group], split: &str, evidence: &Evidence) ->
     })
 }
 
-/// The data set a group was evaluated on (`data.dataset` and `data.root` of its config):
-/// rows of different data sets (a pretraining stage beside its fine-tuned jobs) are never
-/// compared with each other.
-fn data_set(group: &Group) -> String {
-    let config: serde_json::Value =
-        serde_json::from_str(&group.runs[0].config_json).unwrap_or_default();
-    let field = |k: &str| config.pointer(&format!("/data/{k}")).map(|v| v.to_string());
-    format!("{:?} {:?}", field("dataset"), field("root"))
-}
-
 /// The bootstrap over the groups (in rank order) that have per-image results of `split`
 /// for the metric `key`, within each data set: every row is tested against the best row of
 /// its own data set. None when no data set has two such rows or the metric is not
-/// image-based.
+/// image-based. The images and replicates reported are the main data set's (the first
+/// tested of [`families`]).
 pub fn test_groups(
     groups: &[Group],
     key: &MetricKey,
@@ -263,13 +262,9 @@ pub fn test_groups(
             -metric(m)
         }
     };
-    let mut families: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, g) in groups.iter().enumerate() {
-        families.entry(data_set(g)).or_default().push(i);
-    }
     let mut rows = vec![None; groups.len()];
-    let (mut images, mut widest, mut replicates) = (0, 0, 0);
-    for members in families.values() {
+    let mut main = None;
+    for members in families(groups) {
         let refs: Vec<&Group> = members.iter().map(|&i| &groups[i]).collect();
         let Some(arms) = build_arms(&refs, split, evidence).filter(|a| a.arms.len() >= 2) else {
             continue;
@@ -283,15 +278,14 @@ pub fn test_groups(
                 prob_best: test.prob_best[k],
                 p: test.vs_best[k].as_ref().map(|d| d.p),
                 p_adjusted: test.vs_best[k].as_ref().map(|d| d.p_adjusted),
+                comparisons: arms.arms.len() - 1,
             });
         }
-        if arms.arms.len() > widest {
-            (widest, images, replicates) = (arms.arms.len(), arms.images, test.replicates);
-        }
+        main.get_or_insert((arms.images, test.replicates));
     }
-    if widest == 0 {
+    let Some((images, replicates)) = main else {
         return Ok(None);
-    }
+    };
     Ok(Some(Significance {
         metric: key.to_string(),
         rows,

@@ -111,26 +111,8 @@ fn footnotes(board: &Board, opts: &ReportOptions) -> String {
             sig.metric, sig.images, sig.replicates, sig.alpha
         );
     }
-    // The best tested row's images (a pretraining stage's data set is not the one compared).
-    let tested = |i: &usize| board.test(*i).is_some_and(|t| t.best);
-    let first = (0..board.groups.len())
-        .find(tested)
-        .or_else(|| (0..board.groups.len()).find(|&i| board.images[i].is_some()));
-    let tallied = first.and_then(|i| Some((&board.groups[i], board.images[i].as_ref()?)));
-    if let Some((g, t)) = tallied {
-        let per_run = |n: usize| n as f64 / t.runs as f64;
-        out += &format!(
-            "Per image ({}): {:.0} of {:.0} validation images have no fluid in the label; it \
-             predicts none on {:.1} of them (Dice and distances undefined, left out of imgDice, \
-             HD95, ASSD) and some on {:.1} (Dice 0, distances = the image diagonal), and misses \
-             the fluid of {:.1} images entirely (per run).\n",
-            g.label,
-            per_run(t.neither + t.prediction_only),
-            per_run(t.images),
-            per_run(t.neither),
-            per_run(t.prediction_only),
-            per_run(t.label_only),
-        );
+    if let Some(note) = &board.image_note {
+        out += &super::image_note::render(note);
     }
     out
 }

@@ -3,12 +3,13 @@
 
 use super::child::{run_child, ChildSpec};
 use super::folder::{artifact_dir, claim_folder, FolderState};
+use super::overhead::Overhead;
 use super::progress::Progress;
 use super::sweeps::{SweepDirectory, SweepInfo};
 use super::Slot;
 use crate::job::{FailureKind, JobConfig, JobStatus};
 use crate::protocol::{Claim, Ticket, FINAL_CHECKPOINT};
-use crate::store::{ClaimedJob, Fence, Finish, Owner, Store, StoreError};
+use crate::store::{ClaimedJob, Ending, Fence, Finish, NewArtifact, Owner, Store, StoreError};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub(super) enum AttemptEnd {
     /// The store recorded the attempt; `status` is the job's status now.
     Recorded {
         status: JobStatus,
-        overhead: Duration,
+        overhead: Overhead,
         startup: Option<Duration>,
     },
     /// This node cannot use the sweep's runs folder: the job went back to the queue.
@@ -52,6 +53,7 @@ pub(super) async fn run(
     claim_time: Duration,
 ) -> AttemptEnd {
     let fence = job.fence(&shared.owner);
+    let t = Instant::now();
     let sweep = match shared.sweeps.get(shared.store.as_ref(), job.sweep_id).await {
         Ok(info) => info,
         Err(error) => {
@@ -63,10 +65,15 @@ pub(super) async fn run(
             };
         }
     };
-    match attempt(shared, &sweep, slot, &job, &fence, stop).await {
-        Ok((status, overhead, startup)) => AttemptEnd::Recorded {
+    let mut overhead = Overhead {
+        claim: claim_time,
+        folder: t.elapsed(),
+        ..Overhead::default()
+    };
+    match attempt(shared, &sweep, slot, &job, &fence, stop, &mut overhead).await {
+        Ok((status, startup)) => AttemptEnd::Recorded {
             status,
-            overhead: overhead + claim_time,
+            overhead,
             startup,
         },
         Err(e) if is_not_owner(&e) => {
@@ -102,8 +109,9 @@ async fn attempt(
     job: &ClaimedJob,
     fence: &Fence,
     stop: watch::Receiver<bool>,
-) -> Result<(JobStatus, Duration, Option<Duration>)> {
-    let t0 = Instant::now();
+    overhead: &mut Overhead,
+) -> Result<(JobStatus, Option<Duration>)> {
+    let t = Instant::now();
     let config: JobConfig = serde_json::from_str(&job.config_json)
         .with_context(|| format!("job {}: stored config is not a valid JobConfig", job.id))?;
     let claim = Claim {
@@ -112,6 +120,8 @@ async fn attempt(
         attempt: job.attempts,
     };
     let dir = prepare_folder(shared, sweep, job, &claim, fence).await?;
+    overhead.folder += t.elapsed();
+    let t = Instant::now();
     let ticket = Ticket {
         claim,
         hash: job.hash.clone(),
@@ -121,7 +131,7 @@ async fn attempt(
         init_checkpoint: init_checkpoint(shared, job).await?,
     };
     let ticket_path = ticket.write(&dir)?;
-    let mut overhead = t0.elapsed();
+    overhead.ticket = t.elapsed();
 
     let mut job_progress = shared.progress.job(&job.label, config.iters as u64);
     let spec = ChildSpec {
@@ -133,7 +143,7 @@ async fn attempt(
         cuda_visible: slot.cuda_visible.clone(),
         torch_threads: slot.torch_threads,
     };
-    let (finish, timings) = run_child(
+    let (ending, timings) = run_child(
         spec,
         shared.store.as_ref(),
         fence,
@@ -143,15 +153,17 @@ async fn attempt(
     )
     .await?;
     drop(job_progress);
-    overhead += timings.store;
+    overhead.events = timings.events;
+    overhead.heartbeats = timings.heartbeats;
 
-    let t1 = Instant::now();
-    let status = record(shared, fence, &dir, &config, &finish).await?;
-    overhead += t1.elapsed();
+    let t = Instant::now();
+    let finish = ending.finish.clone();
+    let status = record(shared, fence, &dir, &config, ending).await?;
+    overhead.finish = t.elapsed();
     shared
         .progress
         .attempt_ended(status, &describe(job, &finish, status));
-    Ok((status, overhead, timings.startup))
+    Ok((status, timings.startup))
 }
 
 /// Creates the job's folder, records it, and moves aside what another database left there.
@@ -202,28 +214,23 @@ async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<Pat
     Ok(Some(PathBuf::from(dep).join(FINAL_CHECKPOINT)))
 }
 
-/// Records the attempt's end and, for a success, its final checkpoint.
+/// Records the attempt's end and, for a success, its final checkpoint: one transaction.
 async fn record(
     shared: &Shared,
     fence: &Fence,
     dir: &Path,
     config: &JobConfig,
-    finish: &Finish,
+    mut ending: Ending,
 ) -> Result<JobStatus> {
-    let status = shared.store.finish(fence, finish.clone()).await?;
     let final_ckpt = dir.join(FINAL_CHECKPOINT);
-    if status == JobStatus::Succeeded && final_ckpt.exists() {
-        shared
-            .store
-            .record_artifact(
-                fence,
-                "final",
-                &final_ckpt.display().to_string(),
-                Some(config.iters),
-            )
-            .await?;
+    if matches!(ending.finish, Finish::Succeeded { .. }) && final_ckpt.exists() {
+        ending.final_checkpoint = Some(NewArtifact {
+            kind: "final".into(),
+            path: final_ckpt.display().to_string(),
+            iteration: Some(config.iters),
+        });
     }
-    Ok(status)
+    shared.store.end_attempt(fence, ending).await
 }
 
 /// The line printed above the progress bars when an attempt ends.

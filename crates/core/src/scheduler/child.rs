@@ -4,7 +4,7 @@
 use super::progress::JobProgress;
 use crate::job::FailureKind;
 use crate::protocol::{Claim, Event, JobResult, Outcome, EXIT_REJECTED, THREADS_ENV, WORKER_LOG};
-use crate::store::{CurvePoint, Fence, Finish, Store};
+use crate::store::{CurvePoint, Ending, Fence, Finish, NewArtifact, Reported, Store};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -14,8 +14,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::watch;
 
-/// Curve points are written in batches: one transaction per batch, not per iteration.
-const CURVE_FLUSH: Duration = Duration::from_millis(1000);
+/// What a job reports is written in batches: one transaction per batch, not per event.
+const REPORT_FLUSH: Duration = Duration::from_millis(1000);
 /// Lines of the worker's stderr kept for the job's error record.
 const STDERR_TAIL_LINES: usize = 40;
 /// After a stop request, how long a worker may take to checkpoint before it is killed.
@@ -39,8 +39,10 @@ pub struct ChildSpec<'a> {
 pub struct AttemptTimings {
     /// From spawn to the worker's first event (process start-up, libtorch loading).
     pub startup: Option<Duration>,
-    /// Time spent in store calls made for this attempt (curves, heartbeats, artifacts).
-    pub store: Duration,
+    /// Store calls for what the job reported: curves, checkpoints, evaluations.
+    pub events: Duration,
+    /// Store calls renewing the lease.
+    pub heartbeats: Duration,
 }
 
 /// Runs one attempt to its end. Never fails on the job's behalf: every way a job process
@@ -54,7 +56,7 @@ pub async fn run_child(
     heartbeat: Duration,
     progress: &mut JobProgress,
     mut stop: watch::Receiver<bool>,
-) -> Result<(Finish, AttemptTimings)> {
+) -> Result<(Ending, AttemptTimings)> {
     let spawned = Instant::now();
     let mut child = spawn(&spec)?;
     let pid = child.id();
@@ -66,7 +68,7 @@ pub async fn run_child(
     let mut watch = Watch {
         store,
         fence,
-        curve: Vec::new(),
+        reported: Reported::default(),
         last_flush: Instant::now(),
         iteration: 0,
         lost_ownership: false,
@@ -149,8 +151,8 @@ fn keep_stderr(
 struct Watch<'a> {
     store: &'a dyn Store,
     fence: &'a Fence,
-    /// Curve points not yet written.
-    curve: Vec<CurvePoint>,
+    /// Curve points and artifacts not yet written.
+    reported: Reported,
     last_flush: Instant,
     iteration: usize,
     lost_ownership: bool,
@@ -192,33 +194,28 @@ impl Watch<'_> {
             } => {
                 self.iteration = iter;
                 progress.update(iter as u64, loss);
-                self.curve.push(CurvePoint {
+                self.reported.curve.push(CurvePoint {
                     iteration: iter,
                     loss,
                     lr,
                     secs,
                 });
             }
-            Event::Checkpoint { iter, path } => {
-                let t = Instant::now();
-                let path = path.display().to_string();
-                let written = self
-                    .store
-                    .record_artifact(self.fence, "checkpoint", &path, Some(iter))
-                    .await;
-                self.timings.store += t.elapsed();
-                self.refused_means_lost(written)?;
-            }
+            Event::Checkpoint { iter, path } => self.reported.artifacts.push(NewArtifact {
+                kind: "checkpoint".into(),
+                path: path.display().to_string(),
+                iteration: Some(iter),
+            }),
             Event::Eval { iter, metrics } => {
                 let t = Instant::now();
                 let written = self.store.record_eval(self.fence, iter, &metrics).await;
-                self.timings.store += t.elapsed();
+                self.timings.events += t.elapsed();
                 self.refused_means_lost(written)?;
             }
             Event::Log { message } => tracing::info!("{message}"),
         }
-        if self.last_flush.elapsed() >= CURVE_FLUSH {
-            self.flush_curve().await?;
+        if self.last_flush.elapsed() >= REPORT_FLUSH {
+            self.flush_reported().await?;
         }
         Ok(())
     }
@@ -235,14 +232,14 @@ impl Watch<'_> {
         }
     }
 
-    /// Curve points in one transaction per batch, not per iteration.
-    async fn flush_curve(&mut self) -> Result<()> {
-        if !self.curve.is_empty() {
+    /// What the job reported since the last flush, in one transaction.
+    async fn flush_reported(&mut self) -> Result<()> {
+        if !self.reported.is_empty() {
             let t = Instant::now();
-            let written = self.store.record_curve(self.fence, &self.curve).await;
-            self.timings.store += t.elapsed();
+            let written = self.store.record_reported(self.fence, &self.reported).await;
+            self.timings.events += t.elapsed();
             self.refused_means_lost(written)?;
-            self.curve.clear();
+            self.reported.clear();
         }
         self.last_flush = Instant::now();
         Ok(())
@@ -253,7 +250,7 @@ impl Watch<'_> {
     async fn on_heartbeat(&mut self, child: &mut tokio::process::Child) -> Result<()> {
         let t = Instant::now();
         let ours = !self.lost_ownership && self.store.heartbeat(self.fence, self.iteration).await?;
-        self.timings.store += t.elapsed();
+        self.timings.heartbeats += t.elapsed();
         if !ours && !self.killed {
             // Another orchestrator declared us dead and took the job: stop at once, two
             // processes must never train the same job.
@@ -282,13 +279,14 @@ impl Watch<'_> {
         self.stop_sent = Some(Instant::now());
     }
 
-    /// Records where the job got to and turns how the process ended into a [`Finish`].
+    /// Turns how the process ended into a [`Finish`], with what it reported that is not
+    /// written yet (recorded with the attempt's end, in one transaction).
     async fn conclude(
         mut self,
         spec: &ChildSpec<'_>,
         status: std::process::ExitStatus,
         stderr_tail: String,
-    ) -> Result<(Finish, AttemptTimings)> {
+    ) -> Result<(Ending, AttemptTimings)> {
         // Only a result produced for this claim counts (see `protocol`).
         let result =
             JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
@@ -296,15 +294,14 @@ impl Watch<'_> {
         if !self.lost_ownership && !finished {
             // So that `status` and an interrupted job show the last iteration (a finished
             // result records its own).
+            let t = Instant::now();
             let ours = self.store.heartbeat(self.fence, self.iteration).await?;
+            self.timings.heartbeats += t.elapsed();
             self.lost_ownership = !ours;
         }
-        if !self.lost_ownership {
-            self.flush_curve().await?;
-        }
         if self.lost_ownership {
-            // Whatever the process left is not ours to record: finish() will refuse it.
-            return Ok((Finish::Interrupted, self.timings));
+            // Whatever the process left is not ours to record: the store will refuse it.
+            return Ok((Finish::Interrupted.into(), self.timings));
         }
         let finish = match result {
             Some(r) => finish_from(r),
@@ -319,7 +316,12 @@ impl Watch<'_> {
                 stderr_tail,
             },
         };
-        Ok((finish, self.timings))
+        let ending = Ending {
+            finish,
+            reported: self.reported,
+            final_checkpoint: None,
+        };
+        Ok((ending, self.timings))
     }
 }
 

@@ -12,12 +12,14 @@
 mod attempt;
 pub mod child;
 pub mod folder;
+pub mod overhead;
 mod pool;
 pub mod progress;
 mod slots;
 pub mod sweeps;
 
 pub use folder::artifact_dir;
+pub use overhead::Overhead;
 pub use slots::{slots, DeviceKind, Slot};
 
 use crate::job::JobStatus;
@@ -105,8 +107,8 @@ pub struct RunSummary {
     pub store_errors: usize,
     pub interrupted: bool,
     pub elapsed: Duration,
-    /// Orchestrator time per attempt: claim, ticket, store writes, finish (not the job process).
-    pub overhead: Duration,
+    /// Orchestrator time, summed over attempts, by phase (not the job process).
+    pub overhead: Overhead,
     /// Job process start-up (spawn to first event), summed over attempts that reported one.
     pub startup: Duration,
     pub startup_samples: usize,

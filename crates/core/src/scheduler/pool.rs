@@ -188,7 +188,7 @@ fn tally(end: AttemptEnd, summary: &mut RunSummary, scope: &mut Scope) {
             startup,
         } => {
             summary.tally(status);
-            summary.overhead += overhead;
+            summary.overhead.add(&overhead);
             if let Some(s) = startup {
                 summary.startup += s;
                 summary.startup_samples += 1;

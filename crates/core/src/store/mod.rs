@@ -182,6 +182,54 @@ pub enum Finish {
     Interrupted,
 }
 
+/// What a running job reported that the orchestrator has not written yet. Written in one
+/// fenced transaction ([`Store::record_reported`]), or with the attempt's end
+/// ([`Store::end_attempt`]): the fewer transactions per job, the less the orchestrator costs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reported {
+    pub curve: Vec<CurvePoint>,
+    pub artifacts: Vec<NewArtifact>,
+}
+
+impl Reported {
+    pub fn is_empty(&self) -> bool {
+        self.curve.is_empty() && self.artifacts.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.curve.clear();
+        self.artifacts.clear();
+    }
+}
+
+/// A file a job wrote, to be recorded: `kind` is one of [`ARTIFACT_KINDS`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewArtifact {
+    pub kind: String,
+    pub path: String,
+    pub iteration: Option<usize>,
+}
+
+/// How an attempt ended, with what the orchestrator had not written yet: all of it is
+/// recorded in the one transaction that ends the attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ending {
+    pub finish: Finish,
+    pub reported: Reported,
+    /// Recorded (as a `final` artifact) only if the job ends succeeded.
+    pub final_checkpoint: Option<NewArtifact>,
+}
+
+impl From<Finish> for Ending {
+    fn from(finish: Finish) -> Ending {
+        Ending {
+            finish,
+            reported: Reported::default(),
+            final_checkpoint: None,
+        }
+    }
+}
+
 /// One training-curve point.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct CurvePoint {
@@ -323,7 +371,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn heartbeat(&self, fence: &Fence, iteration: usize) -> Result<bool>;
     /// Records how an attempt ended (and the attempt itself) if the fence still holds
     /// ([`StoreError::NotOwner`] otherwise); returns the job's status now.
-    async fn finish(&self, fence: &Fence, finish: Finish) -> Result<JobStatus>;
+    async fn finish(&self, fence: &Fence, finish: Finish) -> Result<JobStatus> {
+        self.end_attempt(fence, finish.into()).await
+    }
+    /// [`Store::finish`] with what the job reported last, in the same transaction.
+    async fn end_attempt(&self, fence: &Fence, ending: Ending) -> Result<JobStatus>;
     /// Running jobs (of one sweep, or all) whose owner `is_gone(owner, lease)` become
     /// `interrupted` (resumable), the attempt recorded. Returns their ids.
     async fn release_where(
@@ -337,7 +389,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // What running jobs produce; refused ([`StoreError::NotOwner`]) once the fence is stale.
     async fn set_artifact_dir(&self, fence: &Fence, dir: &str) -> Result<()>;
     /// Curve points in one transaction; an iteration recorded before (a resume) is overwritten.
-    async fn record_curve(&self, fence: &Fence, points: &[CurvePoint]) -> Result<()>;
+    async fn record_curve(&self, fence: &Fence, points: &[CurvePoint]) -> Result<()> {
+        let reported = Reported {
+            curve: points.to_vec(),
+            artifacts: Vec::new(),
+        };
+        self.record_reported(fence, &reported).await
+    }
+    /// Curve points and artifacts in one transaction (curve points as [`Store::record_curve`]).
+    async fn record_reported(&self, fence: &Fence, reported: &Reported) -> Result<()>;
     /// Validation metrics measured during training (`eval.every`); an iteration recorded
     /// before (a resume) is overwritten.
     async fn record_eval(
@@ -353,7 +413,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         kind: &str,
         path: &str,
         iteration: Option<usize>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let artifact = NewArtifact {
+            kind: kind.to_string(),
+            path: path.to_string(),
+            iteration,
+        };
+        let reported = Reported {
+            curve: Vec::new(),
+            artifacts: vec![artifact],
+        };
+        self.record_reported(fence, &reported).await
+    }
 
     // Reads.
     /// Number of the sweep's current (not retired) jobs by status; every status is present.

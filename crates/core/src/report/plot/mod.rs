@@ -10,6 +10,7 @@ mod boxes;
 mod curves;
 mod leaderboard;
 mod overlay;
+mod smooth;
 
 pub use boxes::box_plots;
 pub use curves::{learning_curves, CurveGroup, RunCurve};

@@ -245,18 +245,7 @@ impl SqlStore {
 
     async fn import_results(tx: &mut Tx, id: i64, j: &JobDump) -> Result<()> {
         Self::insert_metrics(tx, id, &j.metrics).await?;
-        for p in &j.curve {
-            sqlx::query(
-                "INSERT INTO curves (job_id, iteration, loss, lr, secs) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(id)
-            .bind(p.iteration as i64)
-            .bind(p.loss)
-            .bind(p.lr)
-            .bind(p.secs)
-            .execute(&mut **tx)
-            .await?;
-        }
+        Self::insert_curve(tx, id, &j.curve).await?;
         for (iteration, values) in group_by_iteration(&j.eval) {
             Self::insert_eval(tx, id, iteration, &values).await?;
         }

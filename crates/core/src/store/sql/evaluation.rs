@@ -1,6 +1,6 @@
 //! What an evaluation leaves besides its summary: per-image results and the validation curve.
 
-use super::{f64_or_nan, OptF64, SqlStore, Tx};
+use super::{batch, f64_or_nan, OptF64, SqlStore, Tx};
 use crate::metrics::surface::Presence;
 use crate::protocol::{ImageMetric, MetricValue};
 use crate::store::Fence;
@@ -68,27 +68,32 @@ impl SqlStore {
             .bind(job_id)
             .execute(&mut **tx)
             .await?;
-        for m in images {
-            let presence = m.presence.as_ref().map(presence_str).transpose()?;
-            sqlx::query(
+        for chunk in images.chunks(batch::rows_per_statement(12)) {
+            let sql = format!(
                 "INSERT INTO image_metrics (job_id, split, image, class, intersection, pred, label,
-                     dice, hd95, assd, presence, unit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(job_id)
-            .bind(&m.split)
-            .bind(&m.image)
-            .bind(m.class as i64)
-            .bind(m.intersect as i64)
-            .bind(m.pred as i64)
-            .bind(m.label as i64)
-            .bind(OptF64(m.dice))
-            .bind(OptF64(m.hd95))
-            .bind(OptF64(m.assd))
-            .bind(presence)
-            .bind(&m.unit)
-            .execute(&mut **tx)
-            .await
-            .with_context(|| format!("recording image {} of job {job_id}", m.image))?;
+                     dice, hd95, assd, presence, unit) VALUES {}",
+                batch::values_rows(chunk.len(), 12, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                let presence = m.presence.as_ref().map(presence_str).transpose()?;
+                q = q
+                    .bind(job_id)
+                    .bind(&m.split)
+                    .bind(&m.image)
+                    .bind(m.class as i64)
+                    .bind(m.intersect as i64)
+                    .bind(m.pred as i64)
+                    .bind(m.label as i64)
+                    .bind(OptF64(m.dice))
+                    .bind(OptF64(m.hd95))
+                    .bind(OptF64(m.assd))
+                    .bind(presence)
+                    .bind(&m.unit);
+            }
+            q.execute(&mut **tx)
+                .await
+                .with_context(|| format!("recording the per-image results of job {job_id}"))?;
         }
         Ok(())
     }
@@ -130,20 +135,24 @@ impl SqlStore {
             .bind(iteration as i64)
             .execute(&mut **tx)
             .await?;
-        for m in values {
-            sqlx::query(
-                "INSERT INTO eval_curves (job_id, iteration, split, name, class, value)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(job_id)
-            .bind(iteration as i64)
-            .bind(&m.split)
-            .bind(&m.name)
-            .bind(m.class.map(|c| c as i64))
-            .bind(m.value)
-            .execute(&mut **tx)
-            .await
-            .with_context(|| format!("recording the validation curve of job {job_id}"))?;
+        for chunk in values.chunks(batch::rows_per_statement(6)) {
+            let sql = format!(
+                "INSERT INTO eval_curves (job_id, iteration, split, name, class, value) VALUES {}",
+                batch::values_rows(chunk.len(), 6, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(job_id)
+                    .bind(iteration as i64)
+                    .bind(&m.split)
+                    .bind(&m.name)
+                    .bind(m.class.map(|c| c as i64))
+                    .bind(m.value);
+            }
+            q.execute(&mut **tx)
+                .await
+                .with_context(|| format!("recording the validation curve of job {job_id}"))?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! - [`evaluation`]: per-image results and validation curves.
 //! - [`copy`]: export and import for `sweep db copy`.
 
+mod batch;
 mod connect;
 mod copy;
 mod dialect;
@@ -16,8 +17,9 @@ mod records;
 pub use dialect::Dialect;
 
 use super::{
-    now_ms, AttemptRow, BlockedJob, ClaimRequest, ClaimedJob, CopySummary, CurvePoint, Fence,
-    Finish, JobRow, LeaseState, NewJob, RunningJob, Store, StoreError, SweepDump, SweepRow,
+    now_ms, AttemptRow, BlockedJob, ClaimRequest, ClaimedJob, CopySummary, CurvePoint, Ending,
+    Fence, JobRow, LeaseState, NewArtifact, NewJob, Reported, RunningJob, Store, StoreError,
+    SweepDump, SweepRow,
 };
 use crate::job::JobStatus;
 use crate::protocol::{ImageMetric, MetricValue};
@@ -41,8 +43,76 @@ pub struct SqlStore {
 
 type Tx = Transaction<'static, Any>;
 
-/// Curve points per INSERT (4 parameters each, well under both engines' limits).
-const CURVE_ROWS_PER_INSERT: usize = 200;
+impl SqlStore {
+    /// Upserts a job's curve points, one row per iteration (the last given wins: a
+    /// statement may not upsert a row twice), many rows per statement.
+    async fn insert_curve(
+        tx: &mut Tx,
+        job_id: i64,
+        points: &[CurvePoint],
+    ) -> Result<(), sqlx::Error> {
+        let mut by_iter: BTreeMap<usize, &CurvePoint> = BTreeMap::new();
+        for p in points {
+            by_iter.insert(p.iteration, p);
+        }
+        let points: Vec<&CurvePoint> = by_iter.into_values().collect();
+        for chunk in points.chunks(batch::rows_per_statement(5)) {
+            let sql = format!(
+                "INSERT INTO curves (job_id, iteration, loss, lr, secs) VALUES {}
+                 ON CONFLICT (job_id, iteration) DO UPDATE
+                 SET loss = excluded.loss, lr = excluded.lr, secs = excluded.secs",
+                batch::values_rows(chunk.len(), 5, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for p in chunk {
+                q = q
+                    .bind(job_id)
+                    .bind(p.iteration as i64)
+                    .bind(p.loss)
+                    .bind(p.lr)
+                    .bind(p.secs);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Artifact rows (kinds already checked), many rows per statement.
+    async fn insert_artifacts(
+        tx: &mut Tx,
+        job_id: i64,
+        artifacts: &[NewArtifact],
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        for chunk in artifacts.chunks(batch::rows_per_statement(5)) {
+            let sql = format!(
+                "INSERT INTO artifacts (job_id, kind, path, iteration, created_at) VALUES {}",
+                batch::values_rows(chunk.len(), 5, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(job_id)
+                    .bind(&a.kind)
+                    .bind(&a.path)
+                    .bind(a.iteration.map(|i| i as i64))
+                    .bind(now);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// What a running job reported: its curve points and artifacts.
+    async fn insert_reported(
+        tx: &mut Tx,
+        job_id: i64,
+        reported: &Reported,
+    ) -> Result<(), sqlx::Error> {
+        Self::insert_curve(tx, job_id, &reported.curve).await?;
+        Self::insert_artifacts(tx, job_id, &reported.artifacts).await
+    }
+}
 
 fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v)
@@ -320,8 +390,8 @@ impl Store for SqlStore {
         self.renew(fence, iteration).await
     }
 
-    async fn finish(&self, fence: &Fence, finish: Finish) -> Result<JobStatus> {
-        self.end_attempt(fence, finish).await
+    async fn end_attempt(&self, fence: &Fence, ending: Ending) -> Result<JobStatus> {
+        self.record_end(fence, ending).await
     }
 
     async fn release_where(
@@ -356,44 +426,19 @@ impl Store for SqlStore {
         }
     }
 
-    async fn record_curve(&self, fence: &Fence, points: &[CurvePoint]) -> Result<()> {
-        // One row per iteration (the last wins): a statement may not upsert a row twice.
-        let mut by_iter: BTreeMap<usize, &CurvePoint> = BTreeMap::new();
-        for p in points {
-            by_iter.insert(p.iteration, p);
-        }
-        if by_iter.is_empty() {
+    async fn record_reported(&self, fence: &Fence, reported: &Reported) -> Result<()> {
+        queue::check_artifact_kinds(fence, &reported.artifacts)?;
+        if reported.is_empty() {
             return Ok(());
         }
-        let points: Vec<&CurvePoint> = by_iter.into_values().collect();
         let mut tx = self.begin().await?;
         self.hold_fence(&mut tx, fence).await?;
-        // Many rows per statement: a flush is one round trip per chunk, not per point.
-        for chunk in points.chunks(CURVE_ROWS_PER_INSERT) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let n = 2 + 4 * i;
-                    format!("($1, ${n}, ${}, ${}, ${})", n + 1, n + 2, n + 3)
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO curves (job_id, iteration, loss, lr, secs) VALUES {}
-                 ON CONFLICT (job_id, iteration) DO UPDATE
-                 SET loss = excluded.loss, lr = excluded.lr, secs = excluded.secs",
-                rows.join(", ")
-            );
-            let mut q = sqlx::query(&sql).bind(fence.job_id);
-            for p in chunk {
-                q = q
-                    .bind(p.iteration as i64)
-                    .bind(p.loss)
-                    .bind(p.lr)
-                    .bind(p.secs);
-            }
-            q.execute(&mut *tx).await.map_err(
-                self.query_error(format!("recording the curve of job {}", fence.job_id)),
-            )?;
-        }
+        Self::insert_reported(&mut tx, fence.job_id, reported)
+            .await
+            .map_err(self.query_error(format!(
+                "recording the curve and artifacts of job {}",
+                fence.job_id
+            )))?;
         tx.commit().await?;
         Ok(())
     }
@@ -405,16 +450,6 @@ impl Store for SqlStore {
         values: &[MetricValue],
     ) -> Result<()> {
         self.write_eval(fence, iteration, values).await
-    }
-
-    async fn record_artifact(
-        &self,
-        fence: &Fence,
-        kind: &str,
-        path: &str,
-        iteration: Option<usize>,
-    ) -> Result<()> {
-        self.write_artifact(fence, kind, path, iteration).await
     }
 
     async fn counts(&self, sweep_id: i64) -> Result<BTreeMap<JobStatus, usize>> {

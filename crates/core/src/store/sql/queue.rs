@@ -5,11 +5,12 @@
 //! and is applied only while the row still says both. A reclaim increments the attempt, so
 //! a stalled owner's late heartbeat, curve or result is refused ([`StoreError::NotOwner`]).
 
-use super::{now_ms, SqlStore, Tx};
+use super::{batch, now_ms, SqlStore, Tx};
 use crate::job::{FailureKind, JobStatus, RetryRule};
 use crate::protocol::MetricValue;
 use crate::store::{
-    ClaimRequest, ClaimedJob, Fence, Finish, LeaseState, StoreError, ARTIFACT_KINDS, DEFAULT_LEASE,
+    ClaimRequest, ClaimedJob, Ending, Fence, Finish, LeaseState, NewArtifact, StoreError,
+    ARTIFACT_KINDS, DEFAULT_LEASE,
 };
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -115,7 +116,15 @@ impl SqlStore {
         }
     }
 
-    pub(super) async fn end_attempt(&self, fence: &Fence, finish: Finish) -> Result<JobStatus> {
+    /// Ends the attempt: what the job reported last, the attempt, the job's new status and
+    /// (a success) its final checkpoint, in one transaction under the fence.
+    pub(super) async fn record_end(&self, fence: &Fence, ending: Ending) -> Result<JobStatus> {
+        check_artifact_kinds(fence, &ending.reported.artifacts)?;
+        let Ending {
+            finish,
+            reported,
+            final_checkpoint,
+        } = ending;
         let job_id = fence.job_id;
         let mut tx = self.begin().await?;
         let sql = format!(
@@ -133,6 +142,9 @@ impl SqlStore {
         let Some((failures, max_attempts)) = row else {
             return Err(not_owner(fence));
         };
+        Self::insert_reported(&mut tx, job_id, &reported)
+            .await
+            .map_err(self.query_error(format!("recording the last reports of job {job_id}")))?;
         let rule = RetryRule {
             max_attempts: max_attempts as u32,
         };
@@ -180,6 +192,13 @@ impl SqlStore {
                 JobStatus::Interrupted
             }
         };
+        if let Some(last) = final_checkpoint.filter(|_| new_status == JobStatus::Succeeded) {
+            Self::insert_artifacts(&mut tx, job_id, &[last])
+                .await
+                .map_err(
+                    self.query_error(format!("recording the final checkpoint of job {job_id}")),
+                )?;
+        }
         tx.commit()
             .await
             .map_err(self.query_error(format!("recording the end of job {job_id}")))?;
@@ -278,37 +297,6 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(super) async fn write_artifact(
-        &self,
-        fence: &Fence,
-        kind: &str,
-        path: &str,
-        iteration: Option<usize>,
-    ) -> Result<()> {
-        let job_id = fence.job_id;
-        if !ARTIFACT_KINDS.contains(&kind) {
-            return Err(StoreError::Invalid(format!(
-                "artifact kind {kind:?} of job {job_id}: expected one of {ARTIFACT_KINDS:?}"
-            ))
-            .into());
-        }
-        let mut tx = self.begin().await?;
-        self.hold_fence(&mut tx, fence).await?;
-        sqlx::query(
-            "INSERT INTO artifacts (job_id, kind, path, iteration, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(job_id)
-        .bind(kind)
-        .bind(path)
-        .bind(iteration.map(|i| i as i64))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(self.query_error(format!("recording artifact {path} of job {job_id}")))?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The attempt row, read from the job's row before the job moves on.
     async fn record_attempt(
         tx: &mut Tx,
@@ -369,18 +357,23 @@ impl SqlStore {
         job_id: i64,
         metrics: &[MetricValue],
     ) -> Result<()> {
-        for m in metrics {
-            sqlx::query(
-                "INSERT INTO metrics (job_id, split, name, class, value) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(job_id)
-            .bind(&m.split)
-            .bind(&m.name)
-            .bind(m.class.map(|c| c as i64))
-            .bind(m.value)
-            .execute(&mut **tx)
-            .await
-            .with_context(|| format!("recording metric {} of job {job_id}", m.name))?;
+        for chunk in metrics.chunks(batch::rows_per_statement(5)) {
+            let sql = format!(
+                "INSERT INTO metrics (job_id, split, name, class, value) VALUES {}",
+                batch::values_rows(chunk.len(), 5, 1)
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(job_id)
+                    .bind(&m.split)
+                    .bind(&m.name)
+                    .bind(m.class.map(|c| c as i64))
+                    .bind(m.value);
+            }
+            q.execute(&mut **tx)
+                .await
+                .with_context(|| format!("recording the metrics of job {job_id}"))?;
         }
         Ok(())
     }
@@ -447,4 +440,19 @@ pub(super) fn not_owner(fence: &Fence) -> anyhow::Error {
         owner: fence.owner.clone(),
     }
     .into()
+}
+
+/// Refuses an artifact of an unknown kind before anything is written.
+pub(super) fn check_artifact_kinds(fence: &Fence, artifacts: &[NewArtifact]) -> Result<()> {
+    match artifacts
+        .iter()
+        .find(|a| !ARTIFACT_KINDS.contains(&a.kind.as_str()))
+    {
+        Some(a) => Err(StoreError::Invalid(format!(
+            "artifact kind {:?} of job {}: expected one of {ARTIFACT_KINDS:?}",
+            a.kind, fence.job_id
+        ))
+        .into()),
+        None => Ok(()),
+    }
 }
