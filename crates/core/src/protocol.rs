@@ -82,10 +82,14 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Written whole, but without a folder fsync (a millisecond per job): the ticket says
+    /// whom the folder's checkpoints and result belong to, and each of those is written with
+    /// [`write_atomic`] into the same folder, whose fsync makes the ticket's rename last too.
+    /// A power cut before that loses only a ticket that nothing yet depends on.
     pub fn write(&self, dir: &Path) -> io::Result<PathBuf> {
         let path = dir.join(TICKET_FILE);
         let json = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        write_atomic(&path, |w| w.write_all(&json))?;
+        replace_file(&path, |w| w.write_all(&json))?;
         Ok(path)
     }
 
@@ -252,6 +256,21 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
+    let dir = replace_file(path, write)?;
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// [`write_atomic`] without the folder's fsync: the file is whole and its data on disk, but
+/// its rename lasts a power cut only once the folder is fsynced, by the next [`write_atomic`]
+/// into it. For a file whose loss matters only together with files written after it into
+/// the same folder (the ticket and the job's checkpoints and result). Returns the folder.
+pub fn replace_file(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -281,10 +300,7 @@ pub fn write_atomic(
     }
     fs::rename(&tmp, path)
         .map_err(|e| io::Error::new(e.kind(), format!("renaming to {}: {e}", path.display())))?;
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Ok(dir)
 }
 
 #[cfg(test)]

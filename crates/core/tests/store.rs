@@ -667,25 +667,39 @@ async fn an_attempts_end_records_its_last_reports_in_the_same_transaction<B: Bac
     let ending = |finish: Finish, artifacts: Vec<NewArtifact>| Ending {
         finish,
         reported: Reported {
-            curve: vec![curve_point(1, 0.9, 0.01, 0.5), curve_point(2, 0.8, 0.01, 0.5)],
+            curve: vec![
+                curve_point(1, 0.9, 0.01, 0.5),
+                curve_point(2, 0.8, 0.01, 0.5),
+            ],
             artifacts,
         },
         final_checkpoint: Some(artifact("final", "/runs/final.ckpt", 2)),
     };
     // A success: more metrics than one statement takes, the reports, the final checkpoint.
     let ok = store.claim_next(sweep, &me).await.unwrap().unwrap();
-    let metrics: Vec<_> = (0..450).map(|i| metric(&format!("m{i}"), None, i as f64)).collect();
+    let metrics: Vec<_> = (0..450)
+        .map(|i| metric(&format!("m{i}"), None, i as f64))
+        .collect();
     let checkpoint = artifact("checkpoint", "/runs/checkpoint.ckpt", 2);
     let end = ending(succeeded(metrics, 2), vec![checkpoint]);
     let status = store.end_attempt(&ok.fence(&me), end).await.unwrap();
     assert_eq!(status, JobStatus::Succeeded);
     assert_eq!(store.curve(ok.id).await.unwrap().len(), 2);
-    let kinds: Vec<String> = store.artifacts(ok.id).await.unwrap().into_iter().map(|a| a.0).collect();
+    let kinds: Vec<String> = store
+        .artifacts(ok.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
     assert_eq!(kinds, ["checkpoint", "final"]);
     let row = store.report_rows(Some("s")).await.unwrap();
     let row = row.iter().find(|r| r.job_id == ok.id).unwrap();
     assert_eq!(row.metrics.len(), 450);
-    assert_eq!(row.metrics.iter().map(|m| m.value).sum::<f64>(), (0..450).sum::<i32>() as f64);
+    assert_eq!(
+        row.metrics.iter().map(|m| m.value).sum::<f64>(),
+        (0..450).sum::<i32>() as f64
+    );
 
     // A failure records its reports but no final checkpoint: there is no result.
     let failed = store.claim_next(sweep, &me).await.unwrap().unwrap();
@@ -694,7 +708,10 @@ async fn an_attempts_end_records_its_last_reports_in_the_same_transaction<B: Bac
         stderr_tail: String::new(),
         kind: FailureKind::Transient,
     };
-    let status = store.end_attempt(&failed.fence(&me), ending(crash, vec![])).await.unwrap();
+    let status = store
+        .end_attempt(&failed.fence(&me), ending(crash, vec![]))
+        .await
+        .unwrap();
     assert_eq!(status, JobStatus::Pending);
     assert_eq!(store.curve(failed.id).await.unwrap().len(), 2);
     assert!(store.artifacts(failed.id).await.unwrap().is_empty());
@@ -703,13 +720,18 @@ async fn an_attempts_end_records_its_last_reports_in_the_same_transaction<B: Bac
     let third = store.claim_next(sweep, &me).await.unwrap().unwrap();
     let mut stale = third.fence(&me);
     stale.attempt += 1;
-    let refused = store.end_attempt(&stale, ending(succeeded(vec![], 2), vec![])).await;
+    let refused = store
+        .end_attempt(&stale, ending(succeeded(vec![], 2), vec![]))
+        .await;
     assert!(matches!(
         refused.unwrap_err().downcast_ref::<StoreError>(),
         Some(StoreError::NotOwner { .. })
     ));
     let bad = ending(succeeded(vec![], 2), vec![artifact("weights", "/x", 1)]);
-    let msg = format!("{:#}", store.end_attempt(&third.fence(&me), bad).await.unwrap_err());
+    let msg = format!(
+        "{:#}",
+        store.end_attempt(&third.fence(&me), bad).await.unwrap_err()
+    );
     assert!(msg.contains("weights"), "{msg}");
     assert!(store.curve(third.id).await.unwrap().is_empty());
     assert!(store.artifacts(third.id).await.unwrap().is_empty());

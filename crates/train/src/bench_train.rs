@@ -212,8 +212,7 @@ pub fn bench_train(
     args: &BenchTrainArgs,
     mut progress: impl FnMut(&BenchRun),
 ) -> anyhow::Result<BenchRun> {
-    // As a job process does. The PyTorch side inherits THP_MEM_ALLOC_ENABLE, so both use
-    // huge pages for large tensors; only glibc's thresholds are sweep's own.
+    // As a job process does (PyTorch's process keeps glibc's defaults).
     crate::memory::tune_for_training();
     println!(
         "training step, UNet-S5-D16 base {} + {} head, CE + SGD, {:?}, {} steps after {} warm-up",

@@ -8,7 +8,7 @@ use std::time::Duration;
 pub struct Overhead {
     /// Claiming the job (one statement).
     pub claim: Duration,
-    /// Looking up its sweep, making its folder safe, recording the folder.
+    /// Looking up its sweep, making its folder safe and recording it.
     pub folder: Duration,
     /// Writing the ticket the job process reads.
     pub ticket: Duration,

@@ -120,9 +120,10 @@ impl SqlStore {
     /// (a success) its final checkpoint, in one transaction under the fence.
     pub(super) async fn record_end(&self, fence: &Fence, ending: Ending) -> Result<JobStatus> {
         check_artifact_kinds(fence, &ending.reported.artifacts)?;
+        check_artifact_kinds(fence, ending.final_checkpoint.as_slice())?;
         let Ending {
             finish,
-            reported,
+            mut reported,
             final_checkpoint,
         } = ending;
         let job_id = fence.job_id;
@@ -142,9 +143,30 @@ impl SqlStore {
         let Some((failures, max_attempts)) = row else {
             return Err(not_owner(fence));
         };
+        // A success's final checkpoint goes with the job's last reports: one statement.
+        if matches!(finish, Finish::Succeeded { .. }) {
+            reported.artifacts.extend(final_checkpoint);
+        }
         Self::insert_reported(&mut tx, job_id, &reported)
             .await
             .map_err(self.query_error(format!("recording the last reports of job {job_id}")))?;
+        let new_status =
+            Self::record_outcome(&mut tx, job_id, finish, failures, max_attempts).await?;
+        tx.commit()
+            .await
+            .map_err(self.query_error(format!("recording the end of job {job_id}")))?;
+        Ok(new_status)
+    }
+
+    /// The attempt row and the job's new status for how the attempt ended (inside the
+    /// transaction that holds the fence).
+    async fn record_outcome(
+        tx: &mut Tx,
+        job_id: i64,
+        finish: Finish,
+        failures: i64,
+        max_attempts: i64,
+    ) -> Result<JobStatus> {
         let rule = RetryRule {
             max_attempts: max_attempts as u32,
         };
@@ -156,16 +178,15 @@ impl SqlStore {
                 sweep_version,
             } => {
                 let version = sweep_version.as_deref();
-                Self::record_attempt(&mut tx, job_id, JobStatus::Succeeded, None, None, version)
-                    .await?;
-                Self::finish_succeeded(&mut tx, job_id, metrics, *iterations, version).await?;
-                Self::insert_images(&mut tx, job_id, images).await?;
+                Self::record_attempt(tx, job_id, JobStatus::Succeeded, None, None, version).await?;
+                Self::finish_succeeded(tx, job_id, metrics, *iterations, version).await?;
+                Self::insert_images(tx, job_id, images).await?;
                 JobStatus::Succeeded
             }
             Finish::Diverged {
                 iter,
                 last_finite_loss,
-            } => Self::finish_diverged(&mut tx, job_id, *iter, *last_finite_loss).await?,
+            } => Self::finish_diverged(tx, job_id, *iter, *last_finite_loss).await?,
             Finish::Failed {
                 reason,
                 stderr_tail,
@@ -173,35 +194,23 @@ impl SqlStore {
             } => {
                 let failures = failures as u32 + 1;
                 let next = rule.status_after_failure(failures, *kind);
-                Self::record_attempt(&mut tx, job_id, next, Some(*kind), Some(reason), None)
-                    .await?;
-                Self::finish_failed(&mut tx, job_id, next, failures, reason, stderr_tail).await?;
+                Self::record_attempt(tx, job_id, next, Some(*kind), Some(reason), None).await?;
+                Self::finish_failed(tx, job_id, next, failures, reason, stderr_tail).await?;
                 next
             }
             Finish::Interrupted => {
-                Self::record_attempt(&mut tx, job_id, JobStatus::Interrupted, None, None, None)
-                    .await?;
+                Self::record_attempt(tx, job_id, JobStatus::Interrupted, None, None, None).await?;
                 sqlx::query(
                     "UPDATE jobs SET status = 'interrupted', owner = NULL, lease_expires_at = NULL,
                          heartbeat_at = $1 WHERE id = $2",
                 )
                 .bind(now_ms())
                 .bind(job_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 JobStatus::Interrupted
             }
         };
-        if let Some(last) = final_checkpoint.filter(|_| new_status == JobStatus::Succeeded) {
-            Self::insert_artifacts(&mut tx, job_id, &[last])
-                .await
-                .map_err(
-                    self.query_error(format!("recording the final checkpoint of job {job_id}")),
-                )?;
-        }
-        tx.commit()
-            .await
-            .map_err(self.query_error(format!("recording the end of job {job_id}")))?;
         Ok(new_status)
     }
 
