@@ -71,6 +71,7 @@ impl SqlStore {
             dialect,
             location: db.to_string(),
             identity: String::new(),
+            writer: Default::default(),
         })
     }
 

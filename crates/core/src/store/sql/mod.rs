@@ -39,6 +39,10 @@ pub struct SqlStore {
     /// For messages: a path, or a URL without its password.
     location: String,
     identity: String,
+    /// This process's turn to write (SQLite: one writer at a time). Without it, two slots
+    /// of one orchestrator meet in SQLite's busy handler, which sleeps 1, 2, 5... ms
+    /// before retrying; waiting here wakes the next writer as soon as the lock is free.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 type Tx = Transaction<'static, Any>;
@@ -152,6 +156,15 @@ impl SqlStore {
                 source,
             }
             .into()
+        }
+    }
+
+    /// Held for the duration of one write (statement or transaction) on SQLite; on
+    /// PostgreSQL, where writers of different rows do not wait for each other, nothing.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.dialect {
+            Dialect::Sqlite => Some(self.writer.lock().await),
+            Dialect::Postgres => None,
         }
     }
 
@@ -407,6 +420,7 @@ impl Store for SqlStore {
     }
 
     async fn set_artifact_dir(&self, fence: &Fence, dir: &str) -> Result<()> {
+        let _turn = self.write_turn().await;
         let r = sqlx::query(
             "UPDATE jobs SET artifact_dir = $1 WHERE id = $2 AND owner = $3 AND attempts = $4",
         )
@@ -431,6 +445,7 @@ impl Store for SqlStore {
         if reported.is_empty() {
             return Ok(());
         }
+        let _turn = self.write_turn().await;
         let mut tx = self.begin().await?;
         self.hold_fence(&mut tx, fence).await?;
         Self::insert_reported(&mut tx, fence.job_id, reported)

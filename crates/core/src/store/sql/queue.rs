@@ -54,6 +54,7 @@ impl SqlStore {
             ids = self.dialect.json_ids("$5"),
             skip_locked = self.dialect.skip_locked(),
         );
+        let _turn = self.write_turn().await;
         let row: Option<super::records::ClaimRecord> = sqlx::query_as(&sql)
             .bind(req.owner.to_string())
             .bind(now)
@@ -84,6 +85,7 @@ impl SqlStore {
              WHERE id = $4 AND owner = $5 AND attempts = $6 AND status = 'running'",
             self.dialect.now_ms()
         );
+        let _turn = self.write_turn().await;
         let r = sqlx::query(&sql)
             .bind(now_ms())
             .bind(iteration as i64)
@@ -127,6 +129,7 @@ impl SqlStore {
             final_checkpoint,
         } = ending;
         let job_id = fence.job_id;
+        let _turn = self.write_turn().await;
         let mut tx = self.begin().await?;
         let sql = format!(
             "SELECT failures, max_attempts FROM jobs
