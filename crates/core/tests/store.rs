@@ -702,22 +702,24 @@ async fn an_attempts_end_records_its_last_reports_in_the_same_transaction<B: Bac
     );
 
     // A failure records its reports but no final checkpoint: there is no result.
+    // (Permanent, so that the next claim is another job.)
     let failed = store.claim_next(sweep, &me).await.unwrap().unwrap();
     let crash = Finish::Failed {
-        reason: "exit code 3".into(),
+        reason: "exit code 65".into(),
         stderr_tail: String::new(),
-        kind: FailureKind::Transient,
+        kind: FailureKind::Permanent,
     };
     let status = store
         .end_attempt(&failed.fence(&me), ending(crash, vec![]))
         .await
         .unwrap();
-    assert_eq!(status, JobStatus::Pending);
+    assert_eq!(status, JobStatus::Failed);
     assert_eq!(store.curve(failed.id).await.unwrap().len(), 2);
     assert!(store.artifacts(failed.id).await.unwrap().is_empty());
 
     // A stale fence or an unknown artifact kind: refused, and nothing of it written.
     let third = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert!(third.id != ok.id && third.id != failed.id);
     let mut stale = third.fence(&me);
     stale.attempt += 1;
     let refused = store

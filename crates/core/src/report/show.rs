@@ -12,7 +12,6 @@ use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -279,21 +278,9 @@ fn curve_summary(points: &[CurvePoint]) -> Option<CurveSummary> {
     })
 }
 
-/// Metrics as `{split: {key: value}}`; keys as the report's columns (`mDice`, `Dice.1`).
+/// Metrics as `{split: {key: value}}`, as `report --format json` writes a run's.
 fn metrics_by_split<S: Serializer>(metrics: &[MetricValue], s: S) -> Result<S::Ok, S::Error> {
-    let mut by_split: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
-    for m in metrics {
-        let key = super::MetricKey {
-            name: m.name.clone(),
-            class: m.class,
-            split: None,
-        };
-        by_split
-            .entry(m.split.as_str())
-            .or_default()
-            .insert(key.to_string(), m.value);
-    }
-    by_split.serialize(s)
+    super::table::by_split(metrics).serialize(s)
 }
 
 /// The config as YAML (the sweep file's language).

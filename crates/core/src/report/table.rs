@@ -1,6 +1,7 @@
 //! The four renderings of a ranked leaderboard.
 
 use super::{Board, Group, MetricKey, ReportOptions};
+use crate::protocol::MetricValue;
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use serde_json::{json, Map, Value};
@@ -324,18 +325,6 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
             .runs
             .iter()
             .map(|r| {
-                let mut by_split: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
-                for m in &r.metrics {
-                    let key = MetricKey {
-                        name: m.name.clone(),
-                        class: m.class,
-                        split: None,
-                    };
-                    by_split
-                        .entry(m.split.as_str())
-                        .or_default()
-                        .insert(key.to_string(), json!(m.value));
-                }
                 json!({
                     "job_id": r.job_id,
                     "hash": r.hash,
@@ -347,7 +336,7 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
                     "error": r.error,
                     "sweep_version": r.sweep_version,
                     "config": config_value(&r.config_json),
-                    "metrics": by_split,
+                    "metrics": by_split(&r.metrics),
                 })
             })
             .collect();
@@ -370,4 +359,22 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
     let mut s = serde_json::to_string_pretty(&out)?;
     s.push('\n');
     Ok(s)
+}
+
+/// A run's metrics as `{split: {key: value}}`, keys as the report's columns (`mDice`,
+/// `Dice.1`); NaN is written as null.
+pub(super) fn by_split(metrics: &[MetricValue]) -> BTreeMap<&str, BTreeMap<String, f64>> {
+    let mut by_split: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+    for m in metrics {
+        let key = MetricKey {
+            name: m.name.clone(),
+            class: m.class,
+            split: None,
+        };
+        by_split
+            .entry(m.split.as_str())
+            .or_default()
+            .insert(key.to_string(), m.value);
+    }
+    by_split
 }

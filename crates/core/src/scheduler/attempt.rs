@@ -200,12 +200,7 @@ fn prepare_folder(
 }
 
 /// Records the job's folder (a resumed or retried job's is on record already).
-async fn record_folder(
-    shared: &Shared,
-    job: &ClaimedJob,
-    fence: &Fence,
-    dir: &Path,
-) -> Result<()> {
+async fn record_folder(shared: &Shared, job: &ClaimedJob, fence: &Fence, dir: &Path) -> Result<()> {
     let recorded = dir.display().to_string();
     if job.artifact_dir.as_deref() != Some(recorded.as_str()) {
         shared.store.set_artifact_dir(fence, &recorded).await?;

@@ -135,25 +135,9 @@ impl SqlStore {
             .bind(iteration as i64)
             .execute(&mut **tx)
             .await?;
-        for chunk in values.chunks(batch::rows_per_statement(6)) {
-            let sql = format!(
-                "INSERT INTO eval_curves (job_id, iteration, split, name, class, value) VALUES {}",
-                batch::values_rows(chunk.len(), 6, 1)
-            );
-            let mut q = sqlx::query(&sql);
-            for m in chunk {
-                q = q
-                    .bind(job_id)
-                    .bind(iteration as i64)
-                    .bind(&m.split)
-                    .bind(&m.name)
-                    .bind(m.class.map(|c| c as i64))
-                    .bind(m.value);
-            }
-            q.execute(&mut **tx)
-                .await
-                .with_context(|| format!("recording the validation curve of job {job_id}"))?;
-        }
+        Self::insert_metric_rows(tx, job_id, Some(iteration), values)
+            .await
+            .with_context(|| format!("recording the validation curve of job {job_id}"))?;
         Ok(())
     }
 

@@ -369,23 +369,42 @@ impl SqlStore {
         job_id: i64,
         metrics: &[MetricValue],
     ) -> Result<()> {
-        for chunk in metrics.chunks(batch::rows_per_statement(5)) {
-            let sql = format!(
-                "INSERT INTO metrics (job_id, split, name, class, value) VALUES {}",
-                batch::values_rows(chunk.len(), 5, 1)
-            );
+        Self::insert_metric_rows(tx, job_id, None, metrics)
+            .await
+            .with_context(|| format!("recording the metrics of job {job_id}"))
+    }
+
+    /// A job's metric rows, many per statement: its result (`metrics`), or one iteration's
+    /// validation (`eval_curves`, with `iteration`).
+    pub(super) async fn insert_metric_rows(
+        tx: &mut Tx,
+        job_id: i64,
+        iteration: Option<usize>,
+        values: &[MetricValue],
+    ) -> Result<(), sqlx::Error> {
+        let (table, width) = match iteration {
+            None => ("metrics (job_id, split, name, class, value)", 5),
+            Some(_) => (
+                "eval_curves (job_id, iteration, split, name, class, value)",
+                6,
+            ),
+        };
+        for chunk in values.chunks(batch::rows_per_statement(width)) {
+            let rows = batch::values_rows(chunk.len(), width, 1);
+            let sql = format!("INSERT INTO {table} VALUES {rows}");
             let mut q = sqlx::query(&sql);
             for m in chunk {
+                q = q.bind(job_id);
+                if let Some(i) = iteration {
+                    q = q.bind(i as i64);
+                }
                 q = q
-                    .bind(job_id)
                     .bind(&m.split)
                     .bind(&m.name)
                     .bind(m.class.map(|c| c as i64))
                     .bind(m.value);
             }
-            q.execute(&mut **tx)
-                .await
-                .with_context(|| format!("recording the metrics of job {job_id}"))?;
+            q.execute(&mut **tx).await?;
         }
         Ok(())
     }
