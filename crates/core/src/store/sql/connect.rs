@@ -246,6 +246,13 @@ async fn connect_postgres(url: &PostgresUrl, access: Access) -> Result<AnyPool> 
         .acquire_timeout(CONNECT_TIMEOUT)
         .after_connect(move |conn, _| {
             Box::pin(async move {
+                // A node frozen inside a transaction (SIGSTOP, a partition) would hold its
+                // job's row lock for as long as its connection lives, and no other agent
+                // could take the job back when its lease runs out: the server ends such a
+                // session instead. sweep's transactions never wait on anything but the
+                // database, so 10 s idle inside one means the client is gone.
+                conn.execute("SET idle_in_transaction_session_timeout = '10s'")
+                    .await?;
                 // A reader (`sweep serve`): the server itself refuses any write.
                 if access == Access::ReadOnly {
                     conn.execute("SET default_transaction_read_only = on")
