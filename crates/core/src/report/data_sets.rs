@@ -24,6 +24,13 @@ fn data_set(group: &Group) -> String {
     )
 }
 
+/// The group's `data.dataset` as written (`dme`), empty when its config has none.
+pub(super) fn dataset_name(group: &Group) -> String {
+    data_field(group, "dataset")
+        .map(|json| serde_json::from_str::<String>(&json).unwrap_or(json))
+        .unwrap_or_default()
+}
+
 /// The groups (indices into `groups`) of each data set, each in the given (rank) order;
 /// the main data set first: the one with the most rows outside stages, then the most rows,
 /// then the one whose first row ranks higher. A pretraining stage is one row beside the

@@ -119,23 +119,14 @@ async fn curve_groups(store: &dyn Store, groups: &[Group<'_>]) -> Result<Vec<Cur
         if !runs.is_empty() {
             out.push(CurveGroup {
                 label: g.label.clone(),
-                data_set: data_set(g.runs[0]),
+                // Curves of different data sets get their own panels.
+                data_set: super::data_sets::dataset_name(g),
                 stage: g.runs[0].stage.clone(),
                 runs,
             });
         }
     }
     Ok(out)
-}
-
-/// The run's `data.dataset` (curves of different data sets get their own panels).
-fn data_set(run: &JobRow) -> String {
-    let config: serde_json::Value = serde_json::from_str(&run.config_json).unwrap_or_default();
-    match config.pointer("/data/dataset") {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
-        None => String::new(),
-    }
 }
 
 /// The leaderboard's bars: mean, t interval, per-run values, and the bootstrap's verdict.
