@@ -9,6 +9,7 @@
 //! sbatch array whose tasks each run one agent on the shared queue.
 
 pub mod bench_orchestrator;
+pub mod dataset;
 pub mod job;
 pub mod metrics;
 pub mod protocol;

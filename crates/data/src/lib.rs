@@ -1,4 +1,5 @@
-//! `sweep-data`: the data sets a sweep trains on (DME, CHASE_DB1) loaded into memory,
+//! `sweep-data`: the data sets a sweep trains on (any folder `sweep_core::dataset`
+//! describes: nnU-Net v2, MMSegmentation layouts, the shipped DME and CHASE_DB1) loaded into memory,
 //! MMSegmentation's train transforms (bit-exact with OpenCV) and the prefetching loader. No
 //! burn and no libtorch: the orchestrator opens the data sets before it writes anything.
 //!
@@ -20,7 +21,7 @@ pub const MEAN: [f32; 3] = [123.675, 116.28, 103.53];
 /// MMSeg's `Normalize` std (RGB order).
 pub const STD: [f32; 3] = [58.395, 57.12, 57.375];
 /// Label value that the loss and the metric ignore (also the label padding value).
-pub const IGNORE: u8 = 255;
+pub const IGNORE: u8 = sweep_core::dataset::IGNORE;
 
 /// One training batch: `images` NCHW normalised (3 channels), `labels` N*H*W (255 = ignore).
 #[derive(Clone, Debug, PartialEq)]
@@ -50,14 +51,6 @@ pub struct EvalImage {
 pub enum DataError {
     #[error("{what} not found: {path}")]
     Missing { what: &'static str, path: PathBuf },
-    #[error("{split_file}:{line}: id {id:?}: {what} not found: {path}")]
-    BadId {
-        split_file: PathBuf,
-        line: usize,
-        id: String,
-        what: &'static str,
-        path: PathBuf,
-    },
     #[error("{path}: cannot read: {source}")]
     Io {
         path: PathBuf,
@@ -79,18 +72,17 @@ pub enum DataError {
         mask_w: usize,
         mask_h: usize,
     },
-    #[error("{path}: mask value {value} at (x {x}, y {y}) is outside the {num_classes} classes (and not 255 = ignore)")]
-    BadLabel {
+    #[error("{path}: values {values}, the data set declares {declared}; {hint}")]
+    Undeclared {
         path: PathBuf,
-        value: u8,
-        x: usize,
-        y: usize,
-        num_classes: usize,
+        values: String,
+        declared: String,
+        hint: String,
     },
-    #[error("{path}: the {split} split is empty")]
-    EmptySplit { split: &'static str, path: PathBuf },
-    #[error("{path}: {message}")]
-    BadSplit { path: PathBuf, message: String },
+    #[error("{path}: {count} channel files: sweep trains on 1 channel (grayscale) or 3 (RGB, or three grayscale files)")]
+    Channels { path: PathBuf, count: usize },
+    #[error(transparent)]
+    DataSet(#[from] sweep_core::dataset::DataSetError),
     #[error("data loader for {root} stopped: {message}")]
     LoaderStopped { root: PathBuf, message: String },
 }
@@ -109,8 +101,18 @@ pub fn check_datasets(jobs: &[sweep_core::sweepfile::PlannedJob]) -> anyhow::Res
             continue;
         }
         seen.push(&job.config.data);
-        Dataset::open(&job.config.data)
-            .with_context(|| format!("job {} ({}): data set", job.hash, job.label))?;
+        let context = || format!("job {} ({}): data set", job.hash, job.label);
+        let ds = Dataset::open(&job.config.data).with_context(context)?;
+        if ds.num_classes != job.config.model.num_classes {
+            anyhow::bail!(
+                "{}: model.num_classes is {} but the data set {} has {} classes ({})",
+                context(),
+                job.config.model.num_classes,
+                job.config.data.root.display(),
+                ds.num_classes,
+                ds.classes.join(", ")
+            );
+        }
     }
     Ok(())
 }

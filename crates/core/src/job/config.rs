@@ -125,9 +125,13 @@ pub enum Precision {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `dme` (OCT fluid, 2 classes) or `chase_db1` (retinal vessels, 2 classes).
-    #[serde(default)]
-    pub dataset: DatasetName,
+    /// The data set's short name, as reports show it. With no `root`, the shipped folder
+    /// `data/{dataset}` (`dme`, `chase_db1`); with a `root` and no `dataset`, the name its
+    /// description gives (else the folder's name).
+    #[serde(default = "d_dataset")]
+    pub dataset: String,
+    /// The data set's folder, described by its `dataset.json` (nnU-Net v2) or
+    /// `dataset.yaml` (MMSegmentation layout): see `sweep_core::dataset`.
     #[serde(default = "d_root")]
     pub root: PathBuf,
     #[serde(default)]
@@ -159,43 +163,21 @@ pub struct DataConfig {
     pub pixel_spacing: Option<[f64; 2]>,
 }
 
-/// The data sets sweep knows how to read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum DatasetName {
-    /// OCT fluid segmentation (Duke DME), 2 classes.
-    #[default]
-    #[serde(rename = "dme")]
-    Dme,
-    /// Retinal vessels (CHASE_DB1), 2 classes.
-    #[serde(rename = "chase_db1")]
-    ChaseDb1,
-}
-
-named!(DatasetName, "data set", { Dme => "dme", ChaseDb1 => "chase_db1" });
-
-impl DatasetName {
-    /// The name of the data set's one foreground class (class 1; class 0 is background).
-    pub fn foreground(&self) -> &'static str {
-        match self {
-            DatasetName::Dme => "fluid",
-            DatasetName::ChaseDb1 => "vessel",
-        }
-    }
-}
-
 /// Which images train and which evaluate.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SplitConfig {
-    /// The data set's own split files (DME: `splits/train.txt` / `splits/val.txt`;
-    /// CHASE_DB1: children 01-10 train, 11-14 validate).
+    /// The data set's own split: `train` / `val` of its `dataset.yaml`, or fold 0 of its
+    /// `splits_final.json` (DME: `splits/train.txt` / `splits/val.txt`; CHASE_DB1:
+    /// children 01-10 train, 11-14 validate).
     #[default]
     Study,
-    /// Patient-level split: DME image `img_K` belongs to subject `K / 11 + 1`.
+    /// Patient-level split over the data set's numbered `groups` (DME: `img_K` belongs to
+    /// subject `K / 11 + 1`, stated in `data/dme/subjects.csv`).
     Subjects { train: Vec<u32>, val: Vec<u32> },
     /// Patient-level K-fold cross-validation, `{fold: {folds: 5, fold: 2, by: subject}}`:
     /// validate on fold `fold` (0-based) of `folds`, train on the other folds. The data set's
-    /// subjects, sorted ascending, are cut into `folds` contiguous groups, the first
+    /// groups (one per case when it has none), in natural order, are cut into `folds` contiguous groups, the first
     /// `n % folds` one subject larger (scikit-learn's `KFold` without shuffling), so a
     /// patient's images are all on one side. The sweep file's `cv:` key sets it per job.
     Fold {
@@ -245,7 +227,8 @@ impl SplitConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FoldBy {
-    /// DME: `img_K` belongs to subject `K / 11 + 1`; CHASE_DB1: `Image_NNL/R` to child NN.
+    /// The data set's `groups` (DME: `img_K` belongs to subject `K / 11 + 1`; CHASE_DB1:
+    /// `Image_NNL/R` to child NN).
     #[default]
     Subject,
 }
@@ -591,7 +574,7 @@ named!(FaultKind, "fault", { Abort => "abort", Exit => "exit", Oom => "oom", Nan
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
-            dataset: DatasetName::Dme,
+            dataset: d_dataset(),
             root: d_root(),
             split: SplitConfig::Study,
             scale: d_scale(),
@@ -638,6 +621,9 @@ fn d_batch() -> usize {
 }
 fn d_checkpoint_every() -> usize {
     50
+}
+fn d_dataset() -> String {
+    "dme".into()
 }
 fn d_root() -> PathBuf {
     PathBuf::from("data/dme")
@@ -733,8 +719,6 @@ mod tests {
     fn names_match_serde() {
         check_names(&[Backbone::UnetS5D16, Backbone::Noop]);
         assert_eq!(Backbone::NAMES, ["unet-s5-d16", "noop"]);
-        check_names(&[DatasetName::Dme, DatasetName::ChaseDb1]);
-        assert_eq!(DatasetName::NAMES, ["dme", "chase_db1"]);
         check_names(&[ScheduleKind::Poly, ScheduleKind::Constant]);
         assert_eq!(ScheduleKind::NAMES, ["poly", "constant"]);
         check_names(&[EvalMode::Slide, EvalMode::Whole]);
@@ -749,10 +733,6 @@ mod tests {
         ];
         check_names(&faults);
         assert_eq!(FaultKind::NAMES, ["abort", "exit", "oom", "nan", "torch"]);
-        assert_eq!(
-            "chase".parse::<DatasetName>().unwrap_err(),
-            r#"unknown data set "chase", expected one of dme, chase_db1 (did you mean "chase_db1"?)"#
-        );
     }
 
     #[test]

@@ -96,13 +96,13 @@ pub async fn compare(
     metric: &str,
     split: &str,
 ) -> Result<Comparison> {
-    let key = MetricKey::parse(metric)?;
     let rows: Vec<JobRow> = store
         .report_rows(sweep)
         .await?
         .into_iter()
         .filter(|r| r.status == JobStatus::Succeeded)
         .collect();
+    let key = MetricKey::parse_in(metric, &rows)?;
     let groups = group_rows(&rows, false);
     let ga = select(store, &rows, &groups, a).await?;
     let gb = select(store, &rows, &groups, b).await?;

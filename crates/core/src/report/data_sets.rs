@@ -3,7 +3,6 @@
 //! are never compared; the notes under the table describe the main data set.
 
 use super::Group;
-use crate::job::DatasetName;
 use std::collections::BTreeMap;
 
 /// The group's `data` field `key` (`dataset`, `root`) as JSON text, if its config has one.
@@ -55,12 +54,12 @@ pub(super) fn families(groups: &[Group]) -> Vec<Vec<usize>> {
     families
 }
 
-/// The name of the group's foreground class, as the data set calls it ("fluid" for DME,
-/// "vessel" for CHASE_DB1); a config without `data.dataset` reads the default data set.
-pub(super) fn foreground(group: &Group) -> &'static str {
-    let name = match data_field(group, "dataset") {
-        None => Some(DatasetName::default()),
-        Some(json) => serde_json::from_str::<DatasetName>(&json).ok(),
-    };
-    name.map_or("foreground", |n| n.foreground())
+/// The names of the group's foreground classes (every class but 0), as its data set calls
+/// them ("fluid" for DME, "vessel" for CHASE_DB1, "IRF/SRF/PED"); "foreground" when no
+/// names were recorded.
+pub(super) fn foreground(group: &Group) -> String {
+    match group.runs[0].classes.get(1..) {
+        Some(names) if !names.is_empty() => names.join("/"),
+        _ => "foreground".into(),
+    }
 }

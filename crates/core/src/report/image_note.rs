@@ -9,8 +9,8 @@ use super::Group;
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ImageNote {
     pub label: String,
-    /// The foreground class's name ("fluid", "vessel").
-    pub class: &'static str,
+    /// The foreground classes' names ("fluid", "vessel", "IRF/SRF/PED").
+    pub class: String,
     pub tally: ImageTally,
 }
 
@@ -53,7 +53,7 @@ fn count(n: usize, seeds: usize) -> String {
 pub(crate) fn render(note: &ImageNote) -> String {
     let t = &note.tally;
     let c = |n: usize| count(n, t.seeds);
-    let class = note.class;
+    let class = &note.class;
     let over = match (t.seeds, t.runs) {
         (1, _) => String::new(),
         (s, r) if s == r => format!(" (mean over {s} runs)"),
@@ -93,7 +93,7 @@ mod tests {
         };
         let note = |t| ImageNote {
             label: "row".into(),
-            class: "fluid",
+            class: "fluid".into(),
             tally: t,
         };
         let one = render(&note(tally(1, 1)));

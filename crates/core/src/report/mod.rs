@@ -135,6 +135,26 @@ impl MetricKey {
         })
     }
 
+    /// [`MetricKey::parse`], then a class given by name (`Dice.fluid`) resolved to its id
+    /// through the classes the rows' data sets name.
+    pub fn parse_in(s: &str, rows: &[JobRow]) -> Result<MetricKey> {
+        let mut key = Self::parse(s)?;
+        if key.class.is_none() {
+            if let Some((name, class)) = key.name.rsplit_once('.') {
+                let id = rows.iter().find_map(|r| {
+                    r.classes
+                        .iter()
+                        .position(|c| c.eq_ignore_ascii_case(class.trim()))
+                });
+                if let (Some(id), false) = (id, name.is_empty()) {
+                    key.name = name.to_string();
+                    key.class = Some(id);
+                }
+            }
+        }
+        Ok(key)
+    }
+
     fn matches(&self, m: &crate::protocol::MetricValue) -> bool {
         m.class == self.class && m.name.eq_ignore_ascii_case(&self.name)
     }
@@ -356,7 +376,7 @@ fn common_label(runs: &[&JobRow]) -> String {
 
 /// Groups, sorts (missing or NaN values last either way; ties by label) and cuts to `top`.
 pub fn rank<'a>(rows: &'a [JobRow], opts: &ReportOptions) -> Result<Vec<Group<'a>>> {
-    let sort = MetricKey::parse(&opts.sort)?;
+    let sort = MetricKey::parse_in(&opts.sort, rows)?;
     let split = opts.split.as_deref();
     let mut keyed: Vec<(Option<f64>, Group<'a>)> = group_rows(rows, opts.all)
         .into_iter()
@@ -458,7 +478,7 @@ pub(crate) fn board<'a>(
         ..opts.clone()
     };
     let mut groups = rank(rows, &all_rows)?;
-    let sort = MetricKey::parse(&opts.sort)?;
+    let sort = MetricKey::parse_in(&opts.sort, rows)?;
     let split = opts.split.as_deref().unwrap_or("val");
     let mut significance = test_groups(&groups, &sort, split, evidence, !opts.asc)?;
     let mut images: Vec<_> = groups.iter().map(|g| evidence.tally(g, split)).collect();
@@ -471,7 +491,7 @@ pub(crate) fn board<'a>(
         }
     }
     Ok(Board {
-        columns: columns(opts)?,
+        columns: columns(opts, rows)?,
         groups,
         sort,
         significance,
@@ -481,13 +501,13 @@ pub(crate) fn board<'a>(
 }
 
 /// The study's columns, then those asked for.
-fn columns(opts: &ReportOptions) -> Result<Vec<(String, MetricKey)>> {
+fn columns(opts: &ReportOptions, rows: &[JobRow]) -> Result<Vec<(String, MetricKey)>> {
     let mut columns: Vec<(String, MetricKey)> = DEFAULT_COLUMNS
         .iter()
         .map(|(h, m)| (h.to_string(), MetricKey::parse(m).expect("valid")))
         .collect();
     for c in &opts.columns {
-        let key = MetricKey::parse(c)?;
+        let key = MetricKey::parse_in(c, rows)?;
         if !columns.iter().any(|(_, k)| {
             k.name.eq_ignore_ascii_case(&key.name) && k.class == key.class && k.split == key.split
         }) {

@@ -70,9 +70,10 @@ pub async fn write_plots(
     )?);
     let dice = per_image_dice(&board.groups, &evidence, split);
     if !dice.is_empty() {
+        let class = board.groups[0].runs[0].class_name(1);
         files.extend(box_plots(
             &dice,
-            "per-image Dice (fluid, %)",
+            &format!("per-image Dice ({class}, %)"),
             dir,
             "per_image_dice",
         )?);

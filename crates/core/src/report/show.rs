@@ -43,6 +43,8 @@ pub struct JobView {
     pub sweep_version: Option<String>,
     /// The resolved config (the stored canonical JSON, as an object).
     pub config: Value,
+    /// Class names of the job's data set by id (empty when not recorded).
+    pub classes: Vec<String>,
     pub attempts: Vec<AttemptView>,
     /// `{split: {"mDice": 81.2, "Dice.1": 70.3, ...}}`, keyed as `report --format json`.
     #[serde(serialize_with = "metrics_by_split")]
@@ -150,6 +152,7 @@ impl JobView {
             started_at: job.started_at,
             finished_at: job.finished_at,
             sweep_version: job.sweep_version,
+            classes: job.classes,
             metrics: job.metrics,
             attempts: Vec::new(),
             curve: None,
@@ -182,14 +185,18 @@ impl JobView {
             writeln!(out, "\nattempts:\n{}", attempts_table(&self.attempts))?;
         }
         if !self.metrics.is_empty() {
-            writeln!(out, "\nmetrics:\n{}", metrics_table(&self.metrics))?;
+            writeln!(out, "\nmetrics:\n{}", metrics_table(&self.metrics, &self.classes))?;
         }
         match self.images.as_deref() {
             Some([]) => writeln!(
                 out,
                 "\nper-image results: none recorded (sweep 0.2 and earlier did not)"
             )?,
-            Some(rows) => writeln!(out, "\nper-image results:\n{}", images_table(rows))?,
+            Some(rows) => writeln!(
+                out,
+                "\nper-image results:\n{}",
+                images_table(rows, &self.classes)
+            )?,
             None => {}
         }
         self.files(out)
@@ -313,7 +320,15 @@ fn failure_word(f: FailureKind) -> String {
     format!("{f:?}").to_lowercase()
 }
 
-fn metrics_table(metrics: &[MetricValue]) -> Table {
+/// `fluid (1)` when the data set names class 1, else `1`.
+fn class_cell(c: usize, classes: &[String]) -> String {
+    match classes.get(c) {
+        Some(name) => format!("{name} ({c})"),
+        None => c.to_string(),
+    }
+}
+
+fn metrics_table(metrics: &[MetricValue], classes: &[String]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec!["split", "metric", "class", "value"]);
@@ -321,18 +336,20 @@ fn metrics_table(metrics: &[MetricValue]) -> Table {
         t.add_row(vec![
             m.split.clone(),
             m.name.clone(),
-            m.class.map(|c| c.to_string()).unwrap_or("mean".into()),
+            m.class
+                .map(|c| class_cell(c, classes))
+                .unwrap_or("mean".into()),
             format!("{:.2}", m.value),
         ]);
     }
     t
 }
 
-fn images_table(rows: &[ImageMetric]) -> Table {
+fn images_table(rows: &[ImageMetric], classes: &[String]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![
-        "split", "image", "class", "I", "P", "G", "Dice", "HD95", "ASSD", "unit", "fluid in",
+        "split", "image", "class", "I", "P", "G", "Dice", "HD95", "ASSD", "unit", "class in",
     ]);
     let num = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
     for m in rows {
@@ -345,7 +362,7 @@ fn images_table(rows: &[ImageMetric]) -> Table {
         t.add_row(vec![
             m.split.clone(),
             m.image.clone(),
-            m.class.to_string(),
+            class_cell(m.class, classes),
             m.intersect.to_string(),
             m.pred.to_string(),
             m.label.to_string(),

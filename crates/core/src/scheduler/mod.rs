@@ -163,6 +163,7 @@ pub async fn register(
             config_json: serde_json::to_string(&p.config).expect("config serialises"),
             seed: p.config.seed,
             depends_on: p.depends_on.clone(),
+            classes: p.classes.clone(),
         })
         .collect();
     let (added, existing) = store.add_jobs(sweep_id, &jobs, spec.max_attempts).await?;

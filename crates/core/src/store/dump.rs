@@ -44,6 +44,8 @@ pub struct JobDump {
     pub retired_at: Option<i64>,
     pub sweep_version: Option<String>,
     pub slurm_job: Option<String>,
+    /// Class names of the job's data set (JSON array), when recorded.
+    pub classes: Option<String>,
     pub metrics: Vec<MetricValue>,
     pub curve: Vec<CurvePoint>,
     pub eval: Vec<(usize, MetricValue)>,

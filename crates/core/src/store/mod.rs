@@ -95,6 +95,8 @@ pub struct NewJob {
     pub seed: u64,
     /// Hash of the job (same sweep) that must succeed first; its final checkpoint initialises this one.
     pub depends_on: Option<String>,
+    /// Class names of the job's data set by id, when its description was read at planning.
+    pub classes: Vec<String>,
 }
 
 /// A job handed to one owner by [`Store::claim`].
@@ -306,9 +308,16 @@ pub struct JobRow {
     pub retired: bool,
     /// The sweep build that produced the recorded result.
     pub sweep_version: Option<String>,
+    /// Class names of the job's data set by id (empty when not recorded).
+    pub classes: Vec<String>,
 }
 
 impl JobRow {
+    /// The name of class `c`: the data set's, else the id (`1`).
+    pub fn class_name(&self, c: usize) -> String {
+        self.classes.get(c).cloned().unwrap_or_else(|| c.to_string())
+    }
+
     /// The first line of the job's error, for one-line displays.
     pub fn reason(&self) -> Option<&str> {
         self.error.as_deref().and_then(|e| e.lines().next())

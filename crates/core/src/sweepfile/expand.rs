@@ -182,6 +182,7 @@ struct Built {
     config: JobConfig,
     hash: String,
     resolved: Value,
+    classes: Vec<String>,
 }
 
 impl Built {
@@ -199,7 +200,9 @@ fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
         }
         e
     };
-    let config = to_config(&c.tree).map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
+    let mut config = to_config(&c.tree).map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
+    let classes = super::data_set::resolve(&mut config, &c.tree)
+        .map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
     if let Err(e) = config.validate() {
         let (at, m) = locate_field(&c.tree, &e.field, &e.message);
         return Err(with_job(ctx.error(&at, m)));
@@ -212,6 +215,7 @@ fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
         stage: c.stage,
         config,
         resolved,
+        classes,
     })
 }
 
@@ -689,6 +693,7 @@ fn planned_job(
         varied,
         stage: b.stage,
         depends_on,
+        classes: b.classes,
     }
 }
 

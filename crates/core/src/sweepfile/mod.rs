@@ -23,6 +23,7 @@
 //! suggestion for misspelt keys and names. [`parse`] checks and expands everything, so a
 //! [`SweepSpec`] that exists plans without error.
 
+mod data_set;
 mod de;
 mod expand;
 mod overrides;
@@ -86,6 +87,9 @@ pub struct PlannedJob {
     pub stage: Option<String>,
     /// Hash of the stage whose final checkpoint initialises this job (`init.from`).
     pub depends_on: Option<String>,
+    /// Class names of the job's data set by id (empty when its folder has no description
+    /// here, or the job trains no network).
+    pub classes: Vec<String>,
 }
 
 impl SweepSpec {
@@ -360,15 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_dataset_schedule_mode_and_fault_are_key_errors() {
-        assert_eq!(
-            err(
-                "name: t\ndata: {dataset: chase, root: data/chase_db1}\n",
-                &[]
-            )
-            .to_string(),
-            r#"sweeps/t.yaml:2:17: data.dataset: unknown variant "chase", expected one of dme, chase_db1 (did you mean "chase_db1"?)"#
-        );
+    fn unknown_schedule_mode_and_fault_are_key_errors() {
         assert_eq!(
             err("name: t\nbase:\n  schedule: {type: pol}\n", &[]).to_string(),
             r#"sweeps/t.yaml:3:20: base.schedule.type: unknown variant "pol", expected one of poly, constant (did you mean "poly"?)"#
@@ -397,7 +393,7 @@ mod tests {
         )
         .unwrap();
         let c = &spec.plan().unwrap()[0].config;
-        assert_eq!(c.data.dataset, crate::job::DatasetName::ChaseDb1);
+        assert_eq!(c.data.dataset, "chase_db1");
         assert_eq!(c.model.backbone, crate::job::Backbone::Noop);
         assert_eq!(c.schedule.kind, crate::job::ScheduleKind::Constant);
         assert_eq!(c.eval.mode, crate::job::EvalMode::Whole);

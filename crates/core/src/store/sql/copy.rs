@@ -43,11 +43,12 @@ struct JobRecord {
     retired_at: Option<i64>,
     sweep_version: Option<String>,
     slurm_job: Option<String>,
+    classes: Option<String>,
 }
 
 const DUMP_COLUMNS: &str = "id, hash, stage, label, config_json, seed, depends_on, status,
     attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at, iteration,
-    total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job";
+    total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job, classes";
 
 impl JobRecord {
     /// The row as it travels: a running job arrives interrupted (see `store::dump`).
@@ -81,6 +82,7 @@ impl JobRecord {
             retired_at: self.retired_at,
             sweep_version: self.sweep_version,
             slurm_job: self.slurm_job,
+            classes: self.classes,
             metrics: Vec::new(),
             curve: Vec::new(),
             eval: Vec::new(),
@@ -204,9 +206,9 @@ impl SqlStore {
             "INSERT INTO jobs (sweep_id, hash, stage, label, config_json, seed, depends_on, status,
                  attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at,
                  iteration, total_iters, error, stderr_tail, artifact_dir, created_at, retired_at,
-                 sweep_version, slurm_job)
+                 sweep_version, slurm_job, classes)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24)
+                 $18, $19, $20, $21, $22, $23, $24, $25)
              ON CONFLICT (sweep_id, hash) DO NOTHING RETURNING id",
         )
         .bind(sweep_id)
@@ -233,6 +235,7 @@ impl SqlStore {
         .bind(j.retired_at)
         .bind(&j.sweep_version)
         .bind(&j.slurm_job)
+        .bind(&j.classes)
         .fetch_optional(&mut **tx)
         .await
         .with_context(|| format!("copying job {} ({})", j.hash, j.label))?;

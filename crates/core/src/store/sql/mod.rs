@@ -139,7 +139,7 @@ fn status(s: &str) -> Result<JobStatus> {
 
 const JOB_COLUMNS: &str = "s.name AS sweep, j.id, j.hash, j.stage, j.label, j.status, j.attempts,
     j.seed, j.config_json, j.artifact_dir, j.error, j.iteration, j.total_iters, j.started_at,
-    j.finished_at, j.retired_at, j.sweep_version";
+    j.finished_at, j.retired_at, j.sweep_version, j.classes";
 
 impl SqlStore {
     pub fn dialect(&self) -> Dialect {
@@ -338,10 +338,12 @@ impl Store for SqlStore {
             let config: serde_json::Value = serde_json::from_str(&job.config_json)
                 .with_context(|| format!("job {} ({}): config is not JSON", job.hash, job.label))?;
             let total_iters = config.get("iters").and_then(|v| v.as_i64());
+            let classes = (!job.classes.is_empty())
+                .then(|| serde_json::to_string(&job.classes).expect("strings serialise"));
             let r = sqlx::query(
                 "INSERT INTO jobs (sweep_id, hash, stage, label, config_json, seed, depends_on,
-                     status, attempts, max_attempts, total_iters, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $10)
+                     status, attempts, max_attempts, total_iters, created_at, classes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $10, $11)
                  ON CONFLICT (sweep_id, hash) DO NOTHING",
             )
             .bind(sweep_id)
@@ -354,6 +356,7 @@ impl Store for SqlStore {
             .bind(max_attempts as i64)
             .bind(total_iters)
             .bind(now)
+            .bind(&classes)
             .execute(&mut *tx)
             .await
             .map_err(self.query_error(format!(
@@ -361,6 +364,18 @@ impl Store for SqlStore {
                 job.hash, job.label
             )))?;
             added += r.rows_affected() as usize;
+            if r.rows_affected() == 0 && classes.is_some() {
+                // A job planned before its classes were recorded learns them now.
+                sqlx::query(
+                    "UPDATE jobs SET classes = $1 WHERE sweep_id = $2 AND hash = $3 AND classes IS NULL",
+                )
+                .bind(&classes)
+                .bind(sweep_id)
+                .bind(&job.hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_error(format!("recording the classes of job {}", job.hash)))?;
+            }
         }
         tx.commit()
             .await

@@ -74,6 +74,7 @@ pub(super) struct JobRecord {
     pub finished_at: Option<i64>,
     pub retired_at: Option<i64>,
     pub sweep_version: Option<String>,
+    pub classes: Option<String>,
 }
 
 impl JobRecord {
@@ -97,6 +98,10 @@ impl JobRecord {
             finished_at: self.finished_at,
             retired: self.retired_at.is_some(),
             sweep_version: self.sweep_version,
+            classes: self
+                .classes
+                .and_then(|c| serde_json::from_str(&c).ok())
+                .unwrap_or_default(),
         })
     }
 }
