@@ -5,9 +5,40 @@
 use crate::util::data_root;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use sweep_core::job::{DataConfig, DatasetName, FoldBy, SplitConfig};
-use sweep_data::dataset::{cv_folds, subjects};
+use sweep_core::dataset::{DataSet, DataSetError};
+use sweep_core::job::{DataConfig, FoldBy, SplitConfig};
 use sweep_data::{DataError, Dataset};
+
+/// The shipped data sets, by their short names.
+#[derive(Clone, Copy)]
+enum DatasetName {
+    Dme,
+    ChaseDb1,
+}
+
+impl DatasetName {
+    fn name(self) -> &'static str {
+        match self {
+            DatasetName::Dme => "dme",
+            DatasetName::ChaseDb1 => "chase_db1",
+        }
+    }
+}
+
+/// The data set's groups (patients), as numbers, in order.
+fn subjects(_: DatasetName, root: &Path) -> Result<Vec<u32>, DataSetError> {
+    let groups = DataSet::describe(root)?.group_names();
+    Ok(groups.iter().map(|g| g.parse().unwrap()).collect())
+}
+
+/// The val groups of each fold, as numbers.
+fn cv_folds(_: DatasetName, root: &Path, folds: u32) -> Result<Vec<Vec<u32>>, DataSetError> {
+    let folds = DataSet::describe(root)?.folds(folds)?;
+    Ok(folds
+        .iter()
+        .map(|f| f.iter().map(|g| g.parse().unwrap()).collect())
+        .collect())
+}
 
 fn fold(folds: u32, fold: u32) -> SplitConfig {
     SplitConfig::Fold {
@@ -19,7 +50,7 @@ fn fold(folds: u32, fold: u32) -> SplitConfig {
 
 fn config(dataset: DatasetName, split: SplitConfig) -> DataConfig {
     DataConfig {
-        dataset,
+        dataset: dataset.name().into(),
         root: data_root(dataset.name()),
         split,
         ..DataConfig::default()
@@ -143,9 +174,17 @@ fn folds_are_deterministic() {
     );
 }
 
-/// A DME layout with one 4 x 4 scan for each of `subjects` (`img_{11 (s - 1)}`).
+/// A DME layout with one 4 x 4 scan for each of `subjects` (`img_{11 (s - 1)}`), described
+/// as the shipped one is (groups from the same subjects table).
 fn tiny_dme(subjects: &[u32]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
+    std::fs::copy(data_root("dme").join("subjects.csv"), d.path().join("subjects.csv")).unwrap();
+    std::fs::write(
+        d.path().join("dataset.yaml"),
+        "classes: [background, fluid]\nimg_suffix: .png\n\
+         train: {img_path: 256/images, seg_map_path: 256/masks}\ngroups: {file: subjects.csv}\n",
+    )
+    .unwrap();
     for dir in ["256/images", "256/masks"] {
         std::fs::create_dir_all(d.path().join(dir)).unwrap();
         for s in subjects {
@@ -176,20 +215,21 @@ fn uneven_folds_give_the_first_ones_an_extra_subject() {
     assert_eq!(ds.train_len(), 5);
 }
 
-fn message(e: DataError) -> String {
-    assert!(matches!(e, DataError::BadSplit { .. }), "{e:?}");
+fn message(e: impl Into<DataError>) -> String {
+    let e = e.into();
+    assert!(matches!(e, DataError::DataSet(_)), "{e:?}");
     e.to_string()
 }
 
 #[test]
 fn bad_folds_are_named() {
     let root = data_root("dme");
-    let images = root.join("256").join("images");
+    let images = root.join("dataset.yaml");
     let open_err = |split| message(Dataset::open(&config(DatasetName::Dme, split)).unwrap_err());
     assert_eq!(
         open_err(fold(11, 0)),
         format!(
-            "{}: data.split.fold.folds: 11 folds but the data set has 10 subjects (each fold validates on at least one)",
+            "{}: data.split.fold.folds: 11 folds but the data set has 10 groups (each fold validates on at least one)",
             images.display()
         )
     );
@@ -203,21 +243,24 @@ fn bad_folds_are_named() {
     assert_eq!(
         open_err(fold(5, 5)),
         format!(
-            "{}: data.split.fold.fold: 5 is not one of the 5 folds (numbered from 0 to 4)",
+            "{}: data.split.fold.fold: 5 is not one of the 5 folds",
             images.display()
         )
     );
     let chase = data_root("chase_db1");
     let e = message(cv_folds(DatasetName::ChaseDb1, &chase, 15).unwrap_err());
     assert!(
-        e.ends_with("data.split.fold.folds: 15 folds but the data set has 14 subjects (each fold validates on at least one)"),
+        e.ends_with("data.split.fold.folds: 15 folds but the data set has 14 groups (each fold validates on at least one)"),
         "{e}"
     );
     let e = message(cv_folds(DatasetName::Dme, &root, 0).unwrap_err());
     assert!(e.contains("data.split.fold.folds: 0 fold(s)"), "{e}");
-    // No images: a missing folder is named as before.
+    // No folder: its missing description is named.
     let missing = cv_folds(DatasetName::Dme, Path::new("/nonexistent/dme"), 5).unwrap_err();
-    assert!(matches!(missing, DataError::Missing { .. }), "{missing:?}");
+    assert!(
+        missing.to_string().starts_with("/nonexistent/dme: no data set description"),
+        "{missing}"
+    );
 }
 
 #[test]
@@ -233,7 +276,7 @@ fn preflight_rejects_more_folds_than_patients_before_anything_runs() {
     let e = format!("{:#}", sweep_data::check_datasets(&jobs).unwrap_err());
     assert!(
         e.contains("(UNet + FCN, crop 256, 200 it, ce, fold 1/11): data set: ")
-            && e.ends_with("data.split.fold.folds: 11 folds but the data set has 10 subjects (each fold validates on at least one)"),
+            && e.ends_with("data.split.fold.folds: 11 folds but the data set has 10 groups (each fold validates on at least one)"),
         "{e}"
     );
 }

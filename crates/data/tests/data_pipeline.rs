@@ -3,7 +3,7 @@
 use crate::util::data_root;
 use std::path::Path;
 use std::sync::Arc;
-use sweep_core::job::{DataConfig, DatasetName, JobConfig, SplitConfig};
+use sweep_core::job::{DataConfig, JobConfig, SplitConfig};
 use sweep_data::transforms::*;
 use sweep_data::{DataError, Dataset, Sample, TrainLoader, MEAN, STD};
 
@@ -271,6 +271,7 @@ fn synthetic(n: usize, w: usize, h: usize) -> Dataset {
     Dataset {
         config: DataConfig::default(),
         num_classes: 2,
+        classes: vec!["background".into(), "foreground".into()],
         train,
         val: Vec::new(),
     }
@@ -442,7 +443,8 @@ fn dme_study_and_subject_splits() {
         train: vec![1, 2],
         val: vec![2],
     }));
-    assert!(matches!(overlap, Err(DataError::BadSplit { .. })));
+    let e = overlap.unwrap_err().to_string();
+    assert!(e.ends_with("data.split.subjects: subject 2 is in both the train and the val split"), "{e}");
 }
 
 #[test]
@@ -493,10 +495,24 @@ fn write_png(path: &Path, w: u32, h: u32, v: u8) {
         .unwrap();
 }
 
+/// The shipped DME description's layout, `extra` lines added.
+fn describe_tiny(root: &Path, extra: &str) {
+    std::fs::write(
+        root.join("dataset.yaml"),
+        format!(
+            "classes: [background, fluid]\nimg_suffix: .png\n\
+             train: {{img_path: 256/images, seg_map_path: 256/masks, ann_file: splits/train.txt}}\n\
+             val: {{img_path: 256/images, seg_map_path: 256/masks, ann_file: splits/val.txt}}\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
 /// root/256/{images,masks}/img_{0,1,2}.png (8 x 8), splits train: img_0 img_1, val: img_2.
 fn tiny_dme() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
+    describe_tiny(r, "groups: 'img_(\\d+)'\n");
     for k in 0..3 {
         write_png(
             &r.join(format!("256/images/img_{k}.png")),
@@ -539,9 +555,9 @@ fn bad_id_names_split_file_and_line() {
     std::fs::write(d.path().join("splits/train.txt"), "img_0\n\nimg_7\n").unwrap();
     let e = open(d.path()).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, DataError::BadId { line: 3, .. }), "{msg}");
+    assert!(matches!(e, DataError::DataSet(_)), "{msg}");
     assert!(
-        msg.contains("train.txt:3") && msg.contains("img_7"),
+        msg.contains("train.txt:3: case \"img_7\": image not found"),
         "{msg}"
     );
 }
@@ -552,9 +568,9 @@ fn missing_mask_is_named() {
     std::fs::remove_file(d.path().join("256/masks/img_2.png")).unwrap();
     let e = open(d.path()).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, DataError::BadId { what: "mask", .. }), "{msg}");
+    assert!(matches!(e, DataError::DataSet(_)), "{msg}");
     assert!(
-        msg.contains("val.txt:1") && msg.contains("masks/img_2.png"),
+        msg.contains("val.txt:1: case \"img_2\" has no label") && msg.contains("masks/img_2.png"),
         "{msg}"
     );
 }
@@ -592,12 +608,9 @@ fn empty_split_is_named() {
     std::fs::write(d.path().join("splits/val.txt"), "\n  \n").unwrap();
     let e = open(d.path()).unwrap_err();
     let msg = e.to_string();
-    assert!(
-        matches!(e, DataError::EmptySplit { split: "val", .. }),
-        "{msg}"
-    );
-    assert!(msg.contains("val.txt"), "{msg}");
+    assert!(msg.contains("val.txt: the list of cases is empty"), "{msg}");
     // A subject split that selects no image.
+    std::fs::write(d.path().join("splits/val.txt"), "img_2").unwrap();
     let e = Dataset::open(&DataConfig {
         root: d.path().to_path_buf(),
         split: SplitConfig::Subjects {
@@ -607,10 +620,7 @@ fn empty_split_is_named() {
         ..DataConfig::default()
     })
     .unwrap_err();
-    assert!(
-        matches!(e, DataError::EmptySplit { split: "val", .. }),
-        "{e}"
-    );
+    assert!(e.to_string().contains("the val split is empty"), "{e}");
 }
 
 #[test]
@@ -619,26 +629,28 @@ fn label_out_of_range_is_named() {
     write_png(&d.path().join("256/masks/img_0.png"), 8, 8, 3);
     let e = open(d.path()).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, DataError::BadLabel { value: 3, .. }), "{msg}");
-    assert!(msg.contains("masks/img_0.png"), "{msg}");
-    // 255 is ignore, not an error.
+    assert!(matches!(e, DataError::Undeclared { .. }), "{msg}");
+    assert!(
+        msg.contains("masks/img_0.png: values {3}, the data set declares {0, 1}"),
+        "{msg}"
+    );
+    // 255 is a value like any other until the description declares it the ignore label.
     write_png(&d.path().join("256/masks/img_0.png"), 8, 8, 255);
-    assert!(open(d.path()).is_ok());
+    let msg = open(d.path()).unwrap_err().to_string();
+    assert!(msg.contains("add label_values: {255: 1}"), "{msg}");
+    describe_tiny(d.path(), "ignore_index: 255\n");
+    let ds = open(d.path()).unwrap();
+    assert_eq!(ds.train[0].label, vec![255u8; 64]);
 }
 
 #[test]
-fn unknown_dataset_and_missing_root() {
-    // The data set is a closed set of names now (`DatasetName`): an unknown one is refused
-    // where it is read, before any `Dataset::open`, naming the known ones.
-    let e = "drive".parse::<DatasetName>().unwrap_err();
+fn missing_root() {
+    // A folder without a description is named, with where to read how to describe one.
+    let e = open(Path::new("/nonexistent/dme")).unwrap_err();
     assert!(
-        e.contains("drive") && e.contains("dme") && e.contains("chase_db1"),
+        e.to_string().starts_with("/nonexistent/dme: no data set description: expected dataset.json"),
         "{e}"
     );
-    let e = serde_json::from_str::<DataConfig>(r#"{"dataset": "drive"}"#).unwrap_err();
-    assert!(e.to_string().contains("drive"), "{e}");
-    let e = open(Path::new("/nonexistent/dme")).unwrap_err();
-    assert!(e.to_string().contains("/nonexistent/dme"), "{e}");
 }
 
 #[test]
