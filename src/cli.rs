@@ -181,6 +181,18 @@ pub enum DbCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Read and check every file of a data set folder (nnU-Net v2 `dataset.json` or
+    /// MMSeg-layout `dataset.yaml`) and print its fingerprint; exit status 1 on any problem.
+    Check {
+        /// The data set's folder.
+        path: PathBuf,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
+    },
+}
+
 #[derive(Args)]
 pub struct ReportArgs {
     #[command(flatten)]
@@ -239,7 +251,10 @@ pub enum Command {
     Db(DbCommand),
     /// A live web dashboard of the results database (read-only; loopback unless --bind).
     Serve(ServeArgs),
-    /// Print the jobs a sweep file expands to, without running anything.
+    /// Data sets: check a folder before anything trains on it.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Print the jobs a sweep file expands to (after checking their data), without running anything.
     Plan {
         file: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]

@@ -284,11 +284,26 @@ pub fn db_copy(from: &DbLocation, to: &DbLocation, sweep: Option<&str>) -> Resul
 pub fn plan(file: &Path, set: &[String], format: PlanFormat) -> Result<ExitCode> {
     let spec = sweepfile::load(file, set)?;
     let plan = spec.plan()?;
+    sweep_data::check_datasets(&plan)?;
     emit(&match format {
         PlanFormat::Json => report::plan_json(&spec, &plan)?,
         PlanFormat::Table => report::plan_table(&spec, &plan),
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `sweep data check PATH`: exit status 1 when any check fails.
+pub fn data_check(path: &Path, format: PlanFormat) -> Result<ExitCode> {
+    let report = sweep_data::check::check(path)?;
+    emit(&match format {
+        PlanFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        PlanFormat::Table => sweep_data::check::render(&report),
+    })?;
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `sweep status`.

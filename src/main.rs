@@ -5,7 +5,7 @@ mod commands;
 mod output;
 
 use clap::Parser;
-use cli::{BenchCommand, Cli, Command, DbCommand};
+use cli::{BenchCommand, Cli, Command, DataCommand, DbCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Db(DbCommand::Copy { from, to, sweep }) => {
             commands::db_copy(&from, &to, sweep.as_deref())
         }
+        Command::Data(DataCommand::Check { path, format }) => commands::data_check(&path, format),
         Command::Plan { file, set, format } => commands::plan(&file, &set, format),
         Command::Status { sweep, db } => commands::status(&db.db, sweep.as_deref()),
         Command::Report(args) => commands::report(args),

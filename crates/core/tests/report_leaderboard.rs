@@ -365,6 +365,7 @@ async fn report_from_the_store_end_to_end() {
             config_json: format!(r#"{{"cfg": "{cfg}", "iters": 10, "seed": {seed}}}"#),
             seed,
             depends_on: None,
+            classes: Vec::new(),
         })
         .collect();
     store.add_jobs(sweep, &jobs, 2).await.unwrap();

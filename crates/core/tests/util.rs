@@ -35,6 +35,7 @@ pub fn job(i: usize) -> NewJob {
         config_json: format!(r#"{{"iters": 100, "crop": 256, "seed": {i}}}"#),
         seed: i as u64,
         depends_on: None,
+        classes: Vec::new(),
     }
 }
 
@@ -85,5 +86,6 @@ pub fn job_row(
         finished_at: None,
         retired: false,
         sweep_version: None,
+        classes: Vec::new(),
     }
 }

@@ -6,9 +6,11 @@
 //! Everything random is a pure function of `(seed, iteration)`: a resumed job sees exactly
 //! the batches a never-interrupted job would have seen.
 
+pub mod check;
 pub mod dataset;
 pub mod loader;
 pub mod pictures;
+pub mod synthetic;
 pub mod transforms;
 
 pub use dataset::{Dataset, Sample};

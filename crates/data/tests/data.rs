@@ -5,4 +5,5 @@
 mod util;
 
 mod data_cv;
+mod data_own;
 mod data_pipeline;

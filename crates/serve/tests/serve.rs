@@ -41,6 +41,7 @@ async fn fixture() -> Fixture {
         config_json: format!(r#"{{"iters": 10, "seed": {i}, "crop": {}}}"#, 32 + 32 * i),
         seed: i,
         depends_on: None,
+        classes: Vec::new(),
     };
     store.add_jobs(sweep, &[job(1), job(2)], 2).await.unwrap();
     let me = Owner::current();

@@ -106,12 +106,36 @@ impl DataSet {
         }
     }
 
-    /// The data set's own split: its train/val lists, or fold `fold` of its folds.
+    /// The groups with cases on both sides of fold `k` of `splits_final.json`, in
+    /// natural order (grouped CV exists to keep them whole).
+    pub fn cut_groups(&self, train: &[String], val: &[String]) -> Vec<String> {
+        let groups = |ids: &[String]| -> Vec<String> {
+            ids.iter().filter_map(|id| self.group_of(id)).collect()
+        };
+        let val_groups = groups(val);
+        let mut cut: Vec<String> = groups(train)
+            .into_iter()
+            .filter(|g| val_groups.contains(g))
+            .collect();
+        cut.sort_by(|a, b| natural_cmp(a, b));
+        cut.dedup();
+        cut
+    }
+
+    /// The data set's own split: its train/val lists, or fold `fold` of its folds (which
+    /// must keep every group whole).
     fn own(&self, fold: usize) -> Result<Selection<'_>, DataSetError> {
         let (train, val) = match &self.own_split {
             OwnSplit::Lists { train, val } => (train, val),
-            OwnSplit::Folds { folds, .. } => {
+            OwnSplit::Folds { folds, file } => {
                 let (t, v) = &folds[fold.min(folds.len().saturating_sub(1))];
+                let cut = self.cut_groups(t, v);
+                if !cut.is_empty() {
+                    return Err(DataSetError::new(
+                        file,
+                        format!("fold {fold} cuts group(s) {} in two (cases on both the train and the val side)", cut.join(", ")),
+                    ));
+                }
                 (t, v)
             }
             OwnSplit::None => {

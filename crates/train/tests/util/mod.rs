@@ -26,7 +26,7 @@ pub fn dme_subset(ids: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let root = tmp.path().join("dme");
     std::fs::create_dir_all(root.join("splits")).unwrap();
     let data = data_root("dme");
-    for sub in ["256", "full"] {
+    for sub in ["256", "full", "dataset.yaml", "subjects.csv"] {
         std::os::unix::fs::symlink(data.join(sub), root.join(sub)).unwrap();
     }
     for split in ["train", "val"] {
