@@ -191,6 +191,25 @@ pub enum DataCommand {
         #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
         format: PlanFormat,
     },
+    /// Write a generated data set in nnU-Net v2's layout (one shape per class, cases
+    /// grouped into patients): to try sweep, or to benchmark it at any scale.
+    Synth {
+        /// The folder to create.
+        path: PathBuf,
+        #[arg(long, default_value_t = 40)]
+        cases: usize,
+        /// Width and height, pixels.
+        #[arg(long, default_value_t = 64)]
+        size: u32,
+        /// Foreground class names.
+        #[arg(long, value_delimiter = ',', default_value = "IRF,SRF,PED")]
+        classes: Vec<String>,
+        /// Cases per patient.
+        #[arg(long, default_value_t = 4)]
+        per_patient: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 #[derive(Args)]

@@ -306,6 +306,29 @@ pub fn data_check(path: &Path, format: PlanFormat) -> Result<ExitCode> {
     })
 }
 
+/// `sweep data synth PATH`: refuses a folder that already holds a data set.
+pub fn data_synth(path: &Path, synth: sweep_data::synthetic::Synthetic) -> Result<ExitCode> {
+    if sweep_core::dataset::DataSet::is_described(path) {
+        bail!("{}: already holds a data set; give a new folder", path.display());
+    }
+    if synth.size < 16 || synth.cases == 0 || synth.classes.is_empty() || synth.per_group == 0 {
+        bail!("give --size 16 or more, at least one case, one class and one case per patient");
+    }
+    synth
+        .write(path)
+        .with_context(|| format!("writing the data set to {}", path.display()))?;
+    eprintln!(
+        "{}: {} cases of {}x{} in nnU-Net v2 layout, classes background, {}; check it with `sweep data check {}`",
+        path.display(),
+        synth.cases,
+        synth.size,
+        synth.size,
+        synth.classes.join(", "),
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sweep status`.
 pub fn status(db: &DbLocation, sweep: Option<&str>) -> Result<ExitCode> {
     runtime()?.block_on(async {

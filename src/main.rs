@@ -24,6 +24,23 @@ fn main() -> ExitCode {
             commands::db_copy(&from, &to, sweep.as_deref())
         }
         Command::Data(DataCommand::Check { path, format }) => commands::data_check(&path, format),
+        Command::Data(DataCommand::Synth {
+            path,
+            cases,
+            size,
+            classes,
+            per_patient,
+            seed,
+        }) => commands::data_synth(
+            &path,
+            sweep_data::synthetic::Synthetic {
+                cases,
+                size,
+                classes,
+                per_group: per_patient,
+                seed,
+            },
+        ),
         Command::Plan { file, set, format } => commands::plan(&file, &set, format),
         Command::Status { sweep, db } => commands::status(&db.db, sweep.as_deref()),
         Command::Report(args) => commands::report(args),

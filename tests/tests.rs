@@ -2,11 +2,14 @@
 //! `util` for what they share (the sandbox that runs the real binary).
 
 mod util;
+#[path = "../crates/data/tests/layouts.rs"]
+mod layouts;
 
 mod agents;
 mod cli;
 mod dashboard;
 mod gpu_run;
+mod own_data;
 mod reliability;
 mod services;
 mod statistics;

@@ -2,6 +2,7 @@
 //! `util` has the helpers they share. Tests that need the trainer (libtorch) are in
 //! sweep-train's `train` binary.
 
+mod layouts;
 mod util;
 
 mod data_cv;

@@ -2,9 +2,10 @@
 //! layouts read exactly as the shipped ones, a generated multi-class set, and every kind
 //! of bad input named (file, value, key or case) by `Dataset::open` and `sweep data check`.
 
+use crate::layouts::{mmseg_chase, nnunet_dme};
 use crate::util::data_root;
 use image::{GrayImage, Luma};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use sweep_core::dataset::DataSet;
 use sweep_core::job::{DataConfig, FoldBy, SplitConfig};
 use sweep_data::check::check;
@@ -28,91 +29,6 @@ fn fold(folds: u32, fold: u32) -> SplitConfig {
     }
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The shipped DME files rewritten as an nnU-Net v2 raw folder: `imagesTr/img_K_0000.png`,
-/// `labelsTr/img_K.png` saved as 0 / 255 (as such masks usually arrive), a `dataset.json`
-/// with the keys nnU-Net's `generate_dataset_json` writes plus `sweep`'s settings, and
-/// (with `study_split`) the study split as a one-fold `splits_final.json`.
-pub fn nnunet_dme(study_split: bool) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let (src, dst) = (data_root("dme"), d.path());
-    std::fs::create_dir_all(dst.join("imagesTr")).unwrap();
-    std::fs::create_dir_all(dst.join("labelsTr")).unwrap();
-    for k in 0..110 {
-        std::fs::copy(
-            src.join(format!("256/images/img_{k}.png")),
-            dst.join(format!("imagesTr/img_{k}_0000.png")),
-        )
-        .unwrap();
-        let mut mask = image::open(src.join(format!("256/masks/img_{k}.png"))).unwrap().into_luma8();
-        mask.pixels_mut().for_each(|p| p.0[0] *= 255);
-        mask.save(dst.join(format!("labelsTr/img_{k}.png"))).unwrap();
-    }
-    std::fs::copy(src.join("subjects.csv"), dst.join("subjects.csv")).unwrap();
-    let json = serde_json::json!({
-        "channel_names": {"0": "OCT"},
-        "labels": {"background": 0, "fluid": 1},
-        "numTraining": 110,
-        "file_ending": ".png",
-        "name": "Dataset501_DME",
-        "licence": "CC0-1.0",
-        "converted_by": "sweep's tests",
-        "sweep": {"label_values": {"255": 1}, "groups": {"file": "subjects.csv"}},
-    });
-    std::fs::write(dst.join("dataset.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    if study_split {
-        let split = serde_json::json!([{
-            "train": lines(&src.join("splits/train.txt")),
-            "val": lines(&src.join("splits/val.txt")),
-        }]);
-        std::fs::write(dst.join("splits_final.json"), split.to_string()).unwrap();
-    }
-    d
-}
-
-/// CHASE_DB1 in MMSegmentation's folder layout (`images/{training,validation}`,
-/// `annotations/...` with the `_1stHO.png` masks), the shipped files linked.
-fn mmseg_chase() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let src = data_root("chase_db1");
-    for (split, children) in [("training", 1..=10), ("validation", 11..=14)] {
-        for kind in ["images", "annotations"] {
-            std::fs::create_dir_all(d.path().join(kind).join(split)).unwrap();
-        }
-        for child in children {
-            for eye in ["L", "R"] {
-                let stem = format!("Image_{child:02}{eye}");
-                let link = |from: PathBuf, kind: &str, name: String| {
-                    std::os::unix::fs::symlink(from, d.path().join(kind).join(split).join(name)).unwrap()
-                };
-                link(src.join(format!("images/{stem}.jpg")), "images", format!("{stem}.jpg"));
-                let mask = format!("{stem}_1stHO.png");
-                link(src.join("1st_manual").join(&mask), "annotations", mask);
-            }
-        }
-    }
-    std::fs::write(
-        d.path().join("dataset.yaml"),
-        "classes: [background, vessel]\n\
-         seg_map_suffix: _1stHO.png\n\
-         label_values: {255: 1}\n\
-         train: {data_prefix: {img_path: images/training, seg_map_path: annotations/training}}\n\
-         val: {data_prefix: {img_path: images/validation, seg_map_path: annotations/validation}}\n\
-         groups: 'Image_(\\d+)[LR]'\n",
-    )
-    .unwrap();
-    d
-}
-
 fn same_samples(a: &Dataset, b: &Dataset) {
     for (x, y) in [(&a.train, &b.train), (&a.val, &b.val)] {
         assert_eq!(x.len(), y.len());
@@ -125,11 +41,11 @@ fn same_samples(a: &Dataset, b: &Dataset) {
 #[test]
 fn an_nnunet_folder_of_the_shipped_dme_reads_exactly_as_the_shipped_set() {
     // Grouped CV cuts the same patients as the shipped set's, and reads the same pixels.
-    let cv = nnunet_dme(false);
+    let cv = nnunet_dme(&data_root(""), false);
     let ds = open(cv.path(), fold(5, 2));
     same_samples(&ds, &open(&data_root("dme"), fold(5, 2)));
     assert_eq!(ds.classes, ["background", "fluid"]);
-    let d = nnunet_dme(true);
+    let d = nnunet_dme(&data_root(""), true);
     let e = Dataset::open(&DataConfig {
         root: d.path().to_path_buf(),
         ..DataConfig::default()
@@ -148,7 +64,7 @@ fn an_nnunet_folder_of_the_shipped_dme_reads_exactly_as_the_shipped_set() {
 
 #[test]
 fn chase_db1_in_mmsegs_layout_reads_exactly_as_the_shipped_set() {
-    let d = mmseg_chase();
+    let d = mmseg_chase(&data_root(""));
     same_samples(
         &open(d.path(), SplitConfig::Study),
         &open(&data_root("chase_db1"), SplitConfig::Study),

@@ -11,6 +11,8 @@ pub(crate) struct ImageNote {
     pub label: String,
     /// The foreground classes' names ("fluid", "vessel", "IRF/SRF/PED").
     pub class: String,
+    /// More than one foreground class: the tally counts (image, class) pairs.
+    pub several: bool,
     pub tally: ImageTally,
 }
 
@@ -35,6 +37,7 @@ pub(crate) fn choose(
     Some(ImageNote {
         label: groups[row].label.clone(),
         class: foreground(&groups[row]),
+        several: groups[row].runs[0].classes.len() > 2,
         tally: tallies[row].clone()?,
     })
 }
@@ -59,6 +62,20 @@ pub(crate) fn render(note: &ImageNote) -> String {
         (s, r) if s == r => format!(" (mean over {s} runs)"),
         (s, _) => format!(" (mean over {s} seeds, each the union of its folds)"),
     };
+    if note.several {
+        return format!(
+            "Per image and class ({}): {} of {} (validation image, class) pairs have none of the \
+             class ({class}) in the label; it predicts none on {} of them (Dice and distances \
+             undefined, left out of imgDice, HD95, ASSD) and some on {} (Dice 0, distances = the \
+             image diagonal), and misses the class entirely in {} pairs{over}.\n",
+            note.label,
+            c(t.neither + t.prediction_only),
+            c(t.images),
+            c(t.neither),
+            c(t.prediction_only),
+            c(t.label_only),
+        );
+    }
     format!(
         "Per image ({}): {} of {} validation images have no {class} in the label; it predicts \
          none on {} of them (Dice and distances undefined, left out of imgDice, HD95, ASSD) \
@@ -94,6 +111,7 @@ mod tests {
         let note = |t| ImageNote {
             label: "row".into(),
             class: "fluid".into(),
+            several: false,
             tally: t,
         };
         let one = render(&note(tally(1, 1)));
