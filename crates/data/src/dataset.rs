@@ -1,9 +1,11 @@
 //! Loading a data set's split into memory: the cases `sweep_core::dataset` describes and
 //! selects, decoded and checked (sizes agree, every label value a declared class).
 
+use super::samples::{Samples, MEMORY_BUDGET};
 use super::transforms::{normalize_chw, resize_bilinear, scale_keep_ratio};
 use super::{DataError, EvalImage};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use sweep_core::dataset::{Case, DataSet};
 use sweep_core::job::DataConfig;
 
@@ -22,36 +24,51 @@ pub struct Sample {
     pub w: usize,
 }
 
-/// A data set with its train and val samples loaded into memory.
+/// A data set's split: its train and val samples, in memory when they fit.
 #[derive(Debug)]
 pub struct Dataset {
     pub config: DataConfig,
     pub num_classes: usize,
     /// Class names by id, as the data set's description gives them.
     pub classes: Vec<String>,
-    pub train: Vec<Sample>,
-    pub val: Vec<Sample>,
+    pub train: Samples,
+    pub val: Samples,
 }
 
 impl Dataset {
-    /// Loads the split named by `cfg` (train and val) into memory.
+    /// Opens the split named by `cfg` (train and val): decoded into memory when it fits in
+    /// [`MEMORY_BUDGET`], else read from disk sample by sample.
     pub fn open(cfg: &DataConfig) -> Result<Dataset, DataError> {
+        Self::open_within(cfg, MEMORY_BUDGET)
+    }
+
+    /// [`Dataset::open`] with another memory budget (bytes of decoded images and labels).
+    pub fn open_within(cfg: &DataConfig, memory_budget: usize) -> Result<Dataset, DataError> {
         let data_set = DataSet::describe(&cfg.root)?;
         data_set.ensure_valid()?;
         let selection = data_set.select(&cfg.split)?;
         let (mut train, mut val) = (selection.train, selection.val);
         train.truncate(cfg.limit_train.unwrap_or(usize::MAX));
         val.truncate(cfg.limit_val.unwrap_or(usize::MAX));
-        let labels = LabelReader::new(&data_set);
-        let load = |v: Vec<&Case>| -> Result<Vec<Sample>, DataError> {
-            v.into_iter().map(|c| load_sample(c, &labels)).collect()
+        let labels = Arc::new(LabelReader::new(&data_set));
+        // One decoded sample says how large the rest are (within a set, sizes rarely vary much).
+        let first = load_sample(train[0], &labels)?;
+        let per_sample = first.image.len() + first.label.len();
+        let keep = per_sample.saturating_mul(train.len() + val.len()) <= memory_budget;
+        let samples = |v: Vec<&Case>| -> Result<Samples, DataError> {
+            if keep {
+                let decoded = v.into_iter().map(|c| load_sample(c, &labels));
+                Ok(Samples::in_memory(decoded.collect::<Result<_, _>>()?))
+            } else {
+                Ok(Samples::on_disk(v.into_iter().cloned().collect(), labels.clone()))
+            }
         };
         Ok(Dataset {
             config: cfg.clone(),
             num_classes: data_set.num_classes(),
             classes: data_set.classes.clone(),
-            train: load(train)?,
-            val: load(val)?,
+            train: samples(train)?,
+            val: samples(val)?,
         })
     }
 
@@ -65,28 +82,33 @@ impl Dataset {
 
     /// The validation images as MMSeg's test pipeline gives them to the model: Resize
     /// keep-ratio to `data.scale` (bilinear), normalised, CHW; labels at their original size.
-    pub fn val_images(&self) -> Result<Vec<EvalImage>, DataError> {
-        Ok(self
-            .val
-            .iter()
-            .map(|s| {
-                let (w, h) = scale_keep_ratio(s.w, s.h, self.config.scale);
-                let image = resize_bilinear(&s.image, s.w, s.h, s.channels, w, h);
-                EvalImage {
-                    name: s.name.clone(),
-                    image: normalize_chw(&image, s.channels, w, h),
-                    h,
-                    w,
-                    label: s.label.clone(),
-                    label_h: s.h,
-                    label_w: s.w,
-                }
-            })
-            .collect())
+    /// One at a time, so that a large split is never all in memory.
+    pub fn val_images(&self) -> impl Iterator<Item = Result<EvalImage, DataError>> + '_ {
+        self.val.iter().map(|s| s.map(|s| self.eval_image(&s)))
+    }
+
+    /// Whether the validation images fit in memory (worth keeping between evaluations).
+    pub fn val_in_memory(&self) -> bool {
+        self.val.loaded().is_some()
+    }
+
+    fn eval_image(&self, s: &Sample) -> EvalImage {
+        let (w, h) = scale_keep_ratio(s.w, s.h, self.config.scale);
+        let image = resize_bilinear(&s.image, s.w, s.h, s.channels, w, h);
+        EvalImage {
+            name: s.name.clone(),
+            image: normalize_chw(&image, s.channels, w, h),
+            h,
+            w,
+            label: s.label.clone(),
+            label_h: s.h,
+            label_w: s.w,
+        }
     }
 }
 
 /// Raw label values -> stored labels, with what the errors need to say.
+#[derive(Debug)]
 pub struct LabelReader {
     table: [Option<u8>; 256],
     num_classes: usize,

@@ -10,10 +10,12 @@ pub mod check;
 pub mod dataset;
 pub mod loader;
 pub mod pictures;
+pub mod samples;
 pub mod synthetic;
 pub mod transforms;
 
 pub use dataset::{Dataset, Sample};
+pub use samples::Samples;
 pub use loader::TrainLoader;
 
 use std::path::PathBuf;
@@ -105,6 +107,19 @@ pub fn check_datasets(jobs: &[sweep_core::sweepfile::PlannedJob]) -> anyhow::Res
         seen.push(&job.config.data);
         let context = || format!("job {} ({}): data set", job.hash, job.label);
         let ds = Dataset::open(&job.config.data).with_context(context)?;
+        // A split too large for memory was not decoded by `open`: read every file now.
+        if ds.train.loaded().is_none() {
+            let report = check::check(&job.config.data.root).with_context(context)?;
+            if !report.passed() {
+                anyhow::bail!(
+                    "{}: {} ({} problem(s); `sweep data check {}` lists them)",
+                    context(),
+                    report.problems[0],
+                    report.problems.len(),
+                    job.config.data.root.display()
+                );
+            }
+        }
         if ds.num_classes != job.config.model.num_classes {
             anyhow::bail!(
                 "{}: model.num_classes is {} but the data set {} has {} classes ({})",

@@ -17,7 +17,8 @@ use sweep_core::job::JobConfig;
 /// How many batches the thread may compute ahead of the consumer.
 pub const PREFETCH: usize = 4;
 
-type Item = (usize, Batch);
+/// A batch, or why the thread could not make it (it stops after sending that).
+type Item = (usize, Result<Batch, String>);
 
 pub struct TrainLoader {
     rx: Option<Receiver<Item>>,
@@ -37,9 +38,10 @@ impl TrainLoader {
             .name("sweep-data".into())
             .spawn(move || {
                 for iter in start_iter.. {
-                    let batch = train_batch(&ds, &cfg, iter);
-                    if tx.send((iter, batch)).is_err() {
-                        break; // the loader was dropped
+                    let batch = train_batch(&ds, &cfg, iter).map_err(|e| e.to_string());
+                    let failed = batch.is_err();
+                    if tx.send((iter, batch)).is_err() || failed {
+                        break; // the loader was dropped, or a file could not be read
                     }
                 }
             })
@@ -57,11 +59,15 @@ impl TrainLoader {
         let t = Instant::now();
         let rx = self.rx.as_ref().expect("receiver lives until drop");
         match rx.recv() {
-            Ok((iter, batch)) => {
+            Ok((iter, Ok(batch))) => {
                 debug_assert_eq!(iter, self.next);
                 self.next = iter + 1;
                 Ok((iter, batch, t.elapsed()))
             }
+            Ok((iter, Err(message))) => Err(DataError::LoaderStopped {
+                root: self.root.clone(),
+                message: format!("at iteration {iter}: {message}"),
+            }),
             Err(_) => {
                 // The thread ended without being asked to: it panicked.
                 let message = match self.thread.take().map(JoinHandle::join) {

@@ -44,14 +44,15 @@ impl Pictures for Overlays {
 
     fn image(&self, config: &JobConfig, name: &str) -> Result<(Vec<u8>, Vec<u8>, usize, usize)> {
         let ds = self.dataset(config)?;
-        let Some(s) = ds.val.iter().find(|s| s.name == name) else {
-            let known: Vec<&str> = ds.val.iter().map(|s| s.name.as_str()).collect();
+        let Some(i) = (0..ds.val.len()).find(|&i| ds.val.name(i) == name) else {
+            let known: Vec<&str> = (0..ds.val.len()).map(|i| ds.val.name(i)).collect();
             bail!(
                 "no validation image {name:?} in {} (validation images: {})",
                 config.data.root.display(),
                 known.join(", ")
             );
         };
+        let s = ds.val.get(i)?;
         let rgb = match s.channels {
             3 => s.image.clone(),
             1 => s.image.iter().flat_map(|&v| [v, v, v]).collect(),

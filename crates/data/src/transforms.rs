@@ -487,23 +487,25 @@ pub fn train_example(s: &Sample, cfg: &JobConfig, rng: &mut impl Rng) -> Example
     }
 }
 
-/// The batch of iteration `iter`: a pure function of `(cfg.seed, iter)` and the data.
-pub fn train_batch(ds: &Dataset, cfg: &JobConfig, iter: usize) -> Batch {
+/// The batch of iteration `iter`: a pure function of `(cfg.seed, iter)` and the data. Fails
+/// only when a file of a split read from disk cannot be read any more.
+pub fn train_batch(ds: &Dataset, cfg: &JobConfig, iter: usize) -> Result<Batch, crate::DataError> {
     let crop = cfg.crop;
     let idx = batch_indices(cfg.seed, iter, cfg.batch, ds.train.len());
     let mut images = Vec::with_capacity(idx.len() * 3 * crop * crop);
     let mut labels = Vec::with_capacity(idx.len() * crop * crop);
     for (k, &i) in idx.iter().enumerate() {
         let mut rng = keyed_rng(cfg.seed, iter as u64, k as u64, DOMAIN_SAMPLE);
-        let ex = train_example(&ds.train[i], cfg, &mut rng);
+        let sample = ds.train.get(i)?;
+        let ex = train_example(&sample, cfg, &mut rng);
         images.extend_from_slice(&ex.image);
         labels.extend(ex.label.iter().map(|&v| i64::from(v)));
     }
-    Batch {
+    Ok(Batch {
         images,
         labels,
         n: idx.len(),
         h: crop,
         w: crop,
-    }
+    })
 }

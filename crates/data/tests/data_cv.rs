@@ -78,8 +78,8 @@ fn check_cover(dataset: DatasetName, folds: u32, images: usize) {
     let mut validated: BTreeMap<String, usize> = BTreeMap::new();
     for k in 0..folds {
         let ds = Dataset::open(&config(dataset, fold(folds, k))).unwrap();
-        let train: Vec<String> = ds.train.iter().map(|s| s.name.clone()).collect();
-        let val: Vec<String> = ds.val.iter().map(|s| s.name.clone()).collect();
+        let train: Vec<String> = ds.train.loaded().unwrap().iter().map(|s| s.name.clone()).collect();
+        let val: Vec<String> = ds.val.loaded().unwrap().iter().map(|s| s.name.clone()).collect();
         let (ts, vs) = (subjects_of(dataset, &train), subjects_of(dataset, &val));
         assert!(ts.is_disjoint(&vs), "fold {k}: train {ts:?} val {vs:?}");
         assert_eq!(vs, groups[k as usize].iter().copied().collect());
@@ -127,9 +127,9 @@ fn dme_folds_hold_whole_patients_and_validate_every_scan_once() {
     // Fold 2 of 5 validates on subjects 5 and 6: img_44 .. img_65, in order.
     let ds = Dataset::open(&config(DatasetName::Dme, fold(5, 2))).unwrap();
     assert_eq!((ds.train_len(), ds.val_len()), (88, 22));
-    assert_eq!(ds.val[0].name, "img_44");
-    assert_eq!(ds.val[21].name, "img_65");
-    assert_eq!(ds.train[0].name, "img_0");
+    assert_eq!(ds.val.loaded().unwrap()[0].name, "img_44");
+    assert_eq!(ds.val.loaded().unwrap()[21].name, "img_65");
+    assert_eq!(ds.train.loaded().unwrap()[0].name, "img_0");
 }
 
 #[test]
@@ -162,8 +162,10 @@ fn folds_are_deterministic() {
     );
     let names = |ds: Dataset| -> Vec<String> {
         ds.train
+            .loaded()
+            .unwrap()
             .iter()
-            .chain(&ds.val)
+            .chain(ds.val.loaded().unwrap())
             .map(|s| s.name.clone())
             .collect()
     };
@@ -210,7 +212,7 @@ fn uneven_folds_give_the_first_ones_an_extra_subject() {
         ..DataConfig::default()
     };
     let ds = Dataset::open(&cfg).unwrap();
-    let val: Vec<&str> = ds.val.iter().map(|s| s.name.as_str()).collect();
+    let val: Vec<&str> = ds.val.loaded().unwrap().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(val, ["img_55", "img_77"]);
     assert_eq!(ds.train_len(), 5);
 }

@@ -31,6 +31,7 @@ fn fold(folds: u32, fold: u32) -> SplitConfig {
 
 fn same_samples(a: &Dataset, b: &Dataset) {
     for (x, y) in [(&a.train, &b.train), (&a.val, &b.val)] {
+        let (x, y) = (x.loaded().unwrap(), y.loaded().unwrap());
         assert_eq!(x.len(), y.len());
         for (s, t) in x.iter().zip(y) {
             assert_eq!(s, t, "{} differs from {}", s.name, t.name);
@@ -119,9 +120,9 @@ fn a_generated_multi_class_set_folds_by_patient_and_names_its_classes() {
         let ds = open(d.path(), fold(5, k));
         assert_eq!((ds.num_classes, ds.train_len(), ds.val_len()), (4, 32, 8));
         let group = |n: &str| data_set.group_of(n).unwrap();
-        let val: Vec<String> = ds.val.iter().map(|s| group(&s.name)).collect();
-        assert!(ds.train.iter().all(|s| !val.contains(&group(&s.name))), "fold {k}");
-        assert!(ds.train.iter().chain(&ds.val).all(|s| s.label.iter().all(|v| *v < 4)));
+        let val: Vec<String> = ds.val.loaded().unwrap().iter().map(|s| group(&s.name)).collect();
+        assert!(ds.train.loaded().unwrap().iter().all(|s| !val.contains(&group(&s.name))), "fold {k}");
+        assert!(ds.train.loaded().unwrap().iter().chain(ds.val.loaded().unwrap()).all(|s| s.label.iter().all(|v| *v < 4)));
     }
 }
 

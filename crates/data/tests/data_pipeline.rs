@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use sweep_core::job::{DataConfig, JobConfig, SplitConfig};
 use sweep_data::transforms::*;
-use sweep_data::{DataError, Dataset, Sample, TrainLoader, MEAN, STD};
+use sweep_data::{DataError, Dataset, Sample, Samples, TrainLoader, MEAN, STD};
 
 fn dme(split: SplitConfig) -> DataConfig {
     DataConfig {
@@ -272,8 +272,8 @@ fn synthetic(n: usize, w: usize, h: usize) -> Dataset {
         config: DataConfig::default(),
         num_classes: 2,
         classes: vec!["background".into(), "foreground".into()],
-        train,
-        val: Vec::new(),
+        train: Samples::in_memory(train),
+        val: Samples::in_memory(Vec::new()),
     }
 }
 
@@ -295,18 +295,18 @@ fn job(crop: usize, scale: usize) -> JobConfig {
 fn batches_are_pure_functions_of_seed_and_iteration() {
     let ds = synthetic(5, 24, 20);
     let cfg = job(16, 32);
-    let b = train_batch(&ds, &cfg, 4);
+    let b = train_batch(&ds, &cfg, 4).unwrap();
     assert_eq!((b.n, b.h, b.w), (3, 16, 16));
     assert_eq!(b.images.len(), 3 * 3 * 16 * 16);
     assert_eq!(b.labels.len(), 3 * 16 * 16);
     assert!(b.labels.iter().all(|&l| l == 0 || l == 1 || l == 255));
-    assert_eq!(b, train_batch(&ds, &cfg, 4));
-    assert_ne!(b, train_batch(&ds, &cfg, 5));
+    assert_eq!(b, train_batch(&ds, &cfg, 4).unwrap());
+    assert_ne!(b, train_batch(&ds, &cfg, 5).unwrap());
     let other_seed = JobConfig {
         seed: 12,
         ..cfg.clone()
     };
-    assert_ne!(b, train_batch(&ds, &other_seed, 4));
+    assert_ne!(b, train_batch(&ds, &other_seed, 4).unwrap());
 }
 
 #[test]
@@ -319,7 +319,7 @@ fn small_images_are_padded_to_the_crop() {
     cfg.data.photometric = false;
     cfg.data.flip = 0.0;
     let mut rng = keyed_rng(0, 0, 0, 0);
-    let ex = train_example(&ds.train[0], &cfg, &mut rng);
+    let ex = train_example(&ds.train.loaded().unwrap()[0], &cfg, &mut rng);
     assert_eq!(ex.resized, (20, 12));
     assert_eq!(
         ex.crop_box,
@@ -336,8 +336,8 @@ fn small_images_are_padded_to_the_crop() {
             let inside = x < 20 && y < 12;
             let l = ex.label[y * 32 + x];
             if inside {
-                assert_eq!(l, ds.train[0].label[y * 20 + x]);
-                let v = f32::from(ds.train[0].image[y * 20 + x]);
+                assert_eq!(l, ds.train.loaded().unwrap()[0].label[y * 20 + x]);
+                let v = f32::from(ds.train.loaded().unwrap()[0].image[y * 20 + x]);
                 for k in 0..3 {
                     let want = (v - MEAN[k]) / STD[k];
                     assert!((ex.image[k * 1024 + y * 32 + x] - want).abs() < 1e-6);
@@ -358,9 +358,9 @@ fn flip_draw_flips_image_and_label_together() {
     cfg.data.photometric = false;
     cfg.data.cat_max_ratio = 1.0;
     cfg.data.flip = 1.0;
-    let ex = train_example(&ds.train[0], &cfg, &mut keyed_rng(1, 2, 3, 4));
+    let ex = train_example(&ds.train.loaded().unwrap()[0], &cfg, &mut keyed_rng(1, 2, 3, 4));
     assert!(ex.flipped);
-    let s = &ds.train[0];
+    let s = &ds.train.loaded().unwrap()[0];
     for y in 0..16 {
         for x in 0..16 {
             assert_eq!(ex.label[y * 16 + x], s.label[y * 16 + 15 - x]);
@@ -379,7 +379,7 @@ fn loader_prefetches_and_resumes_without_replay() {
     for i in 0..5 {
         let (iter, b, _wait) = from0.next_batch().unwrap();
         assert_eq!(iter, i);
-        assert_eq!(b, train_batch(&ds, &cfg, i));
+        assert_eq!(b, train_batch(&ds, &cfg, i).unwrap());
         seen.push(b);
     }
     drop(from0); // stops its thread (the test would hang on join otherwise)
@@ -394,14 +394,16 @@ fn loader_prefetches_and_resumes_without_replay() {
 fn dme_study_and_subject_splits() {
     let ds = Dataset::open(&dme(SplitConfig::Study)).unwrap();
     assert_eq!((ds.train_len(), ds.val_len()), (88, 22));
-    assert_eq!(ds.val[0].name, "img_20"); // first line of val.txt
-    assert_eq!(ds.val[21].name, "img_96"); // last line, no trailing newline
-    for s in ds.train.iter().chain(&ds.val) {
+    assert_eq!(ds.val.loaded().unwrap()[0].name, "img_20"); // first line of val.txt
+    assert_eq!(ds.val.loaded().unwrap()[21].name, "img_96"); // last line, no trailing newline
+    for s in ds.train.loaded().unwrap().iter().chain(ds.val.loaded().unwrap()) {
         assert_eq!((s.w, s.h, s.channels), (256, 256, 1));
         assert!(s.label.iter().all(|&v| v <= 1));
     }
     let fluid: usize = ds
         .val
+        .loaded()
+        .unwrap()
         .iter()
         .map(|s| s.label.iter().filter(|&&v| v == 1).count())
         .sum();
@@ -414,9 +416,9 @@ fn dme_study_and_subject_splits() {
     }))
     .unwrap();
     assert_eq!((subj.train_len(), subj.val_len()), (88, 22));
-    assert_eq!(subj.val[0].name, "img_88");
-    assert_eq!(subj.val[21].name, "img_109");
-    assert_eq!(subj.train[0].name, "img_0");
+    assert_eq!(subj.val.loaded().unwrap()[0].name, "img_88");
+    assert_eq!(subj.val.loaded().unwrap()[21].name, "img_109");
+    assert_eq!(subj.train.loaded().unwrap()[0].name, "img_0");
 
     let limited = Dataset::open(&DataConfig {
         limit_train: Some(5),
@@ -425,17 +427,17 @@ fn dme_study_and_subject_splits() {
     })
     .unwrap();
     assert_eq!((limited.train_len(), limited.val_len()), (5, 2));
-    assert_eq!(limited.train[0].name, ds.train[0].name);
+    assert_eq!(limited.train.loaded().unwrap()[0].name, ds.train.loaded().unwrap()[0].name);
 
-    let val = limited.val_images().unwrap();
+    let val: Vec<_> = limited.val_images().collect::<Result<_, _>>().unwrap();
     assert_eq!(
         (val[0].w, val[0].h, val[0].label_w, val[0].label_h),
         (512, 512, 256, 256)
     );
     assert_eq!(val[0].image.len(), 3 * 512 * 512);
-    assert_eq!(val[0].label, limited.val[0].label);
+    assert_eq!(val[0].label, limited.val.loaded().unwrap()[0].label);
     // Pixel (3, 5) of the resized image, normalised, channel 2.
-    let resized = resize_bilinear(&limited.val[0].image, 256, 256, 1, 512, 512);
+    let resized = resize_bilinear(&limited.val.loaded().unwrap()[0].image, 256, 256, 1, 512, 512);
     let want = (f32::from(resized[5 * 512 + 3]) - MEAN[2]) / STD[2];
     assert_eq!(val[0].image[2 * 512 * 512 + 5 * 512 + 3], want);
 
@@ -456,10 +458,10 @@ fn dme_full_size_layout() {
         ..DataConfig::default()
     };
     let ds = Dataset::open(&cfg).unwrap();
-    assert_eq!(ds.val[0].name, "img_20");
-    assert_eq!((ds.val[0].w, ds.val[0].h), (768, 496));
+    assert_eq!(ds.val.loaded().unwrap()[0].name, "img_20");
+    assert_eq!((ds.val.loaded().unwrap()[0].w, ds.val.loaded().unwrap()[0].h), (768, 496));
     // 0 / 255 masks become 0 / 1.
-    assert!(ds.train.iter().all(|s| s.label.iter().all(|&v| v <= 1)));
+    assert!(ds.train.loaded().unwrap().iter().all(|s| s.label.iter().all(|&v| v <= 1)));
 }
 
 #[test]
@@ -471,11 +473,11 @@ fn chase_db1_split_and_masks() {
     };
     let ds = Dataset::open(&cfg).unwrap();
     assert_eq!((ds.train_len(), ds.val_len()), (20, 8));
-    assert_eq!(ds.train[0].name, "Image_01L");
-    assert_eq!(ds.val[0].name, "Image_11L");
-    assert_eq!(ds.val[7].name, "Image_14R");
+    assert_eq!(ds.train.loaded().unwrap()[0].name, "Image_01L");
+    assert_eq!(ds.val.loaded().unwrap()[0].name, "Image_11L");
+    assert_eq!(ds.val.loaded().unwrap()[7].name, "Image_14R");
     let (mut vessel, mut total) = (0usize, 0usize);
-    for s in ds.train.iter().chain(&ds.val) {
+    for s in ds.train.loaded().unwrap().iter().chain(ds.val.loaded().unwrap()) {
         assert_eq!((s.w, s.h, s.channels), (999, 960, 3));
         assert!(s.label.iter().all(|&v| v <= 1));
         vessel += s.label.iter().filter(|&&v| v == 1).count();
@@ -545,8 +547,8 @@ fn tiny_layout_opens() {
     let d = tiny_dme();
     let ds = open(d.path()).unwrap();
     assert_eq!((ds.train_len(), ds.val_len()), (2, 1));
-    assert_eq!(ds.train[1].label, vec![1u8; 64]);
-    assert_eq!(ds.val[0].image, vec![80u8; 64]);
+    assert_eq!(ds.train.loaded().unwrap()[1].label, vec![1u8; 64]);
+    assert_eq!(ds.val.loaded().unwrap()[0].image, vec![80u8; 64]);
 }
 
 #[test]
@@ -640,7 +642,7 @@ fn label_out_of_range_is_named() {
     assert!(msg.contains("add label_values: {255: 1}"), "{msg}");
     describe_tiny(d.path(), "ignore_index: 255\n");
     let ds = open(d.path()).unwrap();
-    assert_eq!(ds.train[0].label, vec![255u8; 64]);
+    assert_eq!(ds.train.loaded().unwrap()[0].label, vec![255u8; 64]);
 }
 
 #[test]
@@ -658,12 +660,14 @@ fn example_crop_matches_full_resize_then_crop() {
     // train_example resizes only what it needs; the result must equal MMSeg's order:
     // resize everything, RandomCrop on the resized label, crop the image.
     let mut ds = synthetic(3, 24, 20);
-    ds.train[2].label.iter_mut().for_each(|v| *v = 0); // one class only: no balanced crop
+    let mut train = ds.train.loaded().unwrap().to_vec();
+    train[2].label.iter_mut().for_each(|v| *v = 0); // one class only: no balanced crop
+    ds.train = Samples::in_memory(train);
     let mut cfg = job(16, 40);
     cfg.data.ratio_range = None;
     cfg.data.photometric = false;
     cfg.data.flip = 0.0;
-    for (i, s) in ds.train.iter().enumerate() {
+    for (i, s) in ds.train.loaded().unwrap().iter().enumerate() {
         for seed in 0..10 {
             let ex = train_example(s, &cfg, &mut keyed_rng(seed, i as u64, 0, 5));
             let (rw, rh) = scale_keep_ratio(s.w, s.h, cfg.data.scale);
@@ -688,4 +692,47 @@ fn example_crop_matches_full_resize_then_crop() {
             }
         }
     }
+}
+
+#[test]
+fn a_split_read_from_disk_gives_the_same_batches_and_images() {
+    let cfg = dme(SplitConfig::Study);
+    let memory = Dataset::open(&cfg).unwrap();
+    let disk = Dataset::open_within(&cfg, 0).unwrap();
+    assert!(memory.train.loaded().is_some() && disk.train.loaded().is_none());
+    assert_eq!(disk.train.len(), memory.train.len());
+    let job = JobConfig {
+        data: cfg.clone(),
+        crop: 64,
+        batch: 3,
+        ..JobConfig::default()
+    };
+    for iter in [0, 1, 57] {
+        assert_eq!(
+            train_batch(&disk, &job, iter).unwrap(),
+            train_batch(&memory, &job, iter).unwrap()
+        );
+    }
+    let images = |ds: &Dataset| ds.val_images().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(images(&disk), images(&memory));
+    // A file gone after opening: the batch names it instead of training on nothing.
+    let d = tiny_dme();
+    let lazy = Dataset::open_within(
+        &DataConfig {
+            root: d.path().to_path_buf(),
+            ..DataConfig::default()
+        },
+        0,
+    )
+    .unwrap();
+    std::fs::remove_file(d.path().join("256/images/img_1.png")).unwrap();
+    std::fs::remove_file(d.path().join("256/images/img_0.png")).unwrap();
+    let job = JobConfig {
+        data: lazy.config.clone(),
+        crop: 8,
+        batch: 2,
+        ..JobConfig::default()
+    };
+    let e = train_batch(&lazy, &job, 0).unwrap_err().to_string();
+    assert!(e.contains("256/images/img_") && e.contains("not found"), "{e}");
 }

@@ -163,11 +163,14 @@ pub struct EvalTarget<'a> {
     pub predictions_dir: Option<&'a Path>,
 }
 
+/// The images an evaluation scores, one at a time (a large split is read as it goes).
+pub type EvalImages<'a> = dyn Iterator<Item = anyhow::Result<EvalImage>> + 'a;
+
 /// Scores `images` with `forward` ([1, 3, h, w] -> logits [1, C, h, w]); with
 /// `predictions_dir`, writes `{name}.png` (class indices, the label's size) there.
 pub fn evaluate(
     forward: &mut dyn FnMut(Tensor<4>) -> Tensor<4>,
-    images: &[EvalImage],
+    images: &mut EvalImages,
     eval: &EvalConfig,
     num_classes: usize,
     device: &Device,
@@ -184,7 +187,7 @@ pub fn evaluate(
 /// [`evaluate`] with the per-image rows ([`image_metrics`]) of every image.
 pub fn score(
     forward: &mut dyn FnMut(Tensor<4>) -> Tensor<4>,
-    images: &[EvalImage],
+    images: &mut EvalImages,
     eval: &EvalConfig,
     num_classes: usize,
     device: &Device,
@@ -199,6 +202,7 @@ pub fn score(
         images: Vec::new(),
     };
     for im in images {
+        let im = &im?;
         check_sizes(im)?;
         let x = Tensor::<4>::from_data(
             TensorData::new(im.image.clone(), [1, 3, im.h, im.w]),

@@ -328,7 +328,7 @@ fn train(
     let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
     let sched = LrSchedule::from_job(cfg);
-    let during = DuringTraining::new(&ds, cfg)?;
+    let during = DuringTraining::new(ds.clone(), cfg)?;
     let mut loader = TrainLoader::new(ds, cfg, state.start);
     let mut window = LossWindow::new(loss_window::DEFAULT_WINDOW);
     for it in state.start..cfg.iters {
@@ -371,19 +371,21 @@ fn train(
     Ok(ControlFlow::Continue(model))
 }
 
-/// Validation during training (`eval.every`): the validation images, loaded once.
+/// Validation during training (`eval.every`): the validation images, prepared once when
+/// the split is in memory, else read again at each evaluation.
 struct DuringTraining {
-    images: Vec<sweep_data::EvalImage>,
+    ds: Arc<Dataset>,
+    images: Option<Vec<sweep_data::EvalImage>>,
 }
 
 impl DuringTraining {
-    fn new(ds: &Dataset, cfg: &JobConfig) -> anyhow::Result<DuringTraining> {
-        let images = if cfg.eval.every > 0 {
-            ds.val_images().map_err(|e| anyhow!(e))?
+    fn new(ds: Arc<Dataset>, cfg: &JobConfig) -> anyhow::Result<DuringTraining> {
+        let images = if cfg.eval.every > 0 && ds.val_in_memory() {
+            Some(ds.val_images().collect::<Result<_, _>>()?)
         } else {
-            Vec::new()
+            None
         };
-        Ok(DuringTraining { images })
+        Ok(DuringTraining { ds, images })
     }
 
     /// Evaluates at every `eval.every`-th iteration before the last (the final evaluation
@@ -402,7 +404,11 @@ impl DuringTraining {
         let valid = model.valid();
         let mut forward = |x: Tensor<4>| valid.forward(x);
         let n = cfg.model.num_classes;
-        let metrics = eval::evaluate(&mut forward, &self.images, &cfg.eval, n, device, None)
+        let mut images: Box<eval::EvalImages> = match &self.images {
+            Some(v) => Box::new(v.iter().cloned().map(Ok)),
+            None => Box::new(self.ds.val_images().map(|r| r.map_err(anyhow::Error::from))),
+        };
+        let metrics = eval::evaluate(&mut forward, &mut images, &cfg.eval, n, device, None)
             .with_context(|| format!("validating at iteration {iter}"))?;
         obs.event(Event::Eval {
             iter,
@@ -521,7 +527,7 @@ fn evaluate_final(
     obs: &mut dyn Observer,
 ) -> anyhow::Result<Outcome> {
     let valid = model.valid();
-    let images = ds.val_images().map_err(|e| anyhow!(e))?;
+    let mut images = ds.val_images().map(|r| r.map_err(anyhow::Error::from));
     let pred_dir = cfg
         .eval
         .save_predictions
@@ -537,7 +543,7 @@ fn evaluate_final(
     };
     let evaluation = eval::score(
         &mut forward,
-        &images,
+        &mut images,
         &cfg.eval,
         cfg.model.num_classes,
         device,

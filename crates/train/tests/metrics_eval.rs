@@ -95,7 +95,7 @@ fn background_everywhere_floor_on_study_val() {
     })
     .unwrap();
     let mut m = Metrics::new(2);
-    for s in &ds.val {
+    for s in ds.val.loaded().unwrap() {
         m.add(&vec![0u8; s.label.len()], &s.label);
     }
     // README: aAcc 99.14, mIoU 49.57, mAcc 50.00, mDice 49.78.
@@ -107,6 +107,11 @@ fn background_everywhere_floor_on_study_val() {
 }
 
 // ---- evaluation ----
+
+/// One image as the evaluation reads them.
+fn one(im: EvalImage) -> impl Iterator<Item = anyhow::Result<EvalImage>> {
+    std::iter::once(Ok(im))
+}
 
 fn device() -> Device {
     Device::libtorch()
@@ -205,7 +210,7 @@ fn slide_equals_whole_for_a_pointwise_model() {
     }
     let mw = evaluate(
         &mut pointwise,
-        std::slice::from_ref(&im),
+        &mut one(im.clone()),
         &cfg("whole", 0, 0),
         2,
         &device(),
@@ -214,7 +219,7 @@ fn slide_equals_whole_for_a_pointwise_model() {
     .unwrap();
     let ms = evaluate(
         &mut pointwise,
-        &[im],
+        &mut one(im),
         &cfg("slide", 16, 10),
         2,
         &device(),
@@ -276,7 +281,7 @@ fn small_images_are_padded_for_the_model() {
     let im = eval_image("small", 20, 18, wave, some_label(20, 18), 20, 18);
     let m = evaluate(
         &mut recording,
-        std::slice::from_ref(&im),
+        &mut one(im.clone()),
         &cfg("slide", 32, 20),
         2,
         &device(),
@@ -285,7 +290,7 @@ fn small_images_are_padded_for_the_model() {
     .unwrap();
     let m2 = evaluate(
         &mut recording,
-        std::slice::from_ref(&im),
+        &mut one(im.clone()),
         &cfg("whole", 0, 0),
         2,
         &device(),
@@ -311,7 +316,7 @@ fn logits_are_resized_to_the_label() {
     let im = eval_image("r", 32, 32, left, label, 16, 16);
     let m = evaluate(
         &mut pointwise,
-        &[im],
+        &mut one(im),
         &cfg("whole", 0, 0),
         2,
         &device(),
@@ -325,7 +330,7 @@ fn logits_are_resized_to_the_label() {
     let ramp = eval_image("r", 32, 32, |x, _| x as f32 - 0.25, vec![1; 256], 16, 16);
     let m = evaluate(
         &mut pointwise,
-        &[ramp],
+        &mut one(ramp),
         &cfg("whole", 0, 0),
         2,
         &device(),
@@ -353,7 +358,7 @@ fn written_predictions_rescore_to_the_same_metrics() {
     ];
     let m = evaluate(
         &mut contextual,
-        &images,
+        &mut images.iter().cloned().map(Ok),
         &cfg("slide", 32, 16),
         2,
         &device(),
@@ -387,7 +392,7 @@ fn bad_mode_and_bad_model_output_are_errors() {
     let mut halving = |x: Tensor<4>| pointwise(x).slice([0..1, 0..2, 0..8, 0..8]);
     let e = evaluate(
         &mut halving,
-        std::slice::from_ref(&im),
+        &mut one(im.clone()),
         &cfg("whole", 0, 0),
         2,
         &device(),
@@ -397,7 +402,7 @@ fn bad_mode_and_bad_model_output_are_errors() {
     assert!(format!("{e:#}").contains("[1, 2, 8, 8]"), "{e:#}");
     let e = evaluate(
         &mut pointwise,
-        &[im],
+        &mut one(im),
         &cfg("whole", 0, 0),
         3,
         &device(),

@@ -173,10 +173,11 @@ fn evaluation_only_job_scores_the_given_weights() {
     let (model, r) = load_tensors(Segmentor::new(&cfg.model, &dev), &tensors, &|_| true, false);
     assert!(r.missing.is_empty() && r.unused.is_empty());
     let valid = model.valid();
-    let images = Dataset::open(&cfg.data).unwrap().val_images().unwrap();
+    let ds = Dataset::open(&cfg.data).unwrap();
+    let mut images = ds.val_images().map(|r| r.map_err(anyhow::Error::from));
     let want = eval::evaluate(
         &mut |x: burn::tensor::Tensor<4>| valid.forward(x),
-        &images,
+        &mut images,
         &cfg.eval,
         cfg.model.num_classes,
         &dev,
