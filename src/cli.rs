@@ -328,6 +328,21 @@ pub enum BenchCommand {
     Train(BenchTrainArgs),
     /// The dashboard: a large sweep's page load, and a sweep run with and without it polling.
     Serve(BenchServeArgs),
+    /// Data sets at scale: a generated folder of many scans checked, opened and trained on
+    /// (scans/s, data wait, peak memory beside a 100-scan set).
+    Data {
+        #[arg(long, default_value_t = 20000)]
+        cases: usize,
+        /// Width and height of the generated scans.
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        /// Training iterations of each job.
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Where the generated sets are kept (reused when there; default: a temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// The orchestrator alone: jobs that train nothing, to measure its own overhead.
     ///
     /// With --agents: N `sweep agent` processes (one worker each) share one queue, for each

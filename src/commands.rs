@@ -434,6 +434,24 @@ pub fn bench_orchestrator(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `sweep bench data`.
+pub fn bench_data(cases: usize, size: u32, steps: usize, dir: Option<std::path::PathBuf>) -> Result<ExitCode> {
+    require_training("sweep bench data")?;
+    let dir = match dir {
+        Some(d) => d,
+        None => bench_orchestrator::tempfile_dir("bench-data")?,
+    };
+    let opts = sweep_data::bench::BenchData {
+        cases,
+        size,
+        steps,
+        dir,
+        exe: std::env::current_exe().context("locating the sweep binary")?,
+    };
+    print!("{}", sweep_data::bench::run(&opts)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `sweep bench serve`: the load time of a large sweep's page (median of 5), then the same
 /// no-op sweep run twice, without and with a dashboard polling it as an open page does.
 pub fn bench_serve(args: BenchServeArgs) -> Result<ExitCode> {

@@ -54,6 +54,12 @@ fn main() -> ExitCode {
         Command::Plot(args) => commands::plot(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train(args),
         Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve(args),
+        Command::Bench(BenchCommand::Data {
+            cases,
+            size,
+            steps,
+            dir,
+        }) => commands::bench_data(cases, size, steps, dir),
         Command::Bench(BenchCommand::Orchestrator {
             jobs,
             workers,

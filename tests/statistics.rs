@@ -97,7 +97,7 @@ fn show_compare_and_plot(sb: &Sandbox, db: &str) {
     );
     let images = show
         .lines()
-        .filter(|l| l.contains("┆ 1 ") && l.contains("img_"))
+        .filter(|l| l.contains("┆ fluid (1) ") && l.contains("img_"))
         .count();
     assert_eq!(images, 6, "one fluid row per validation image:\n{show}");
 

@@ -6,6 +6,7 @@
 //! Everything random is a pure function of `(seed, iteration)`: a resumed job sees exactly
 //! the batches a never-interrupted job would have seen.
 
+pub mod bench;
 pub mod check;
 pub mod dataset;
 pub mod loader;
