@@ -140,6 +140,10 @@ pub enum Outcome {
         /// Per image and class (absent in results of sweep 0.2 and earlier).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         images: Vec<ImageMetric>,
+        /// The content fingerprint of the files trained and validated on,
+        /// `train:<hex> val:<hex>` (absent for jobs that read no data).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data: Option<String>,
     },
     /// The loss became NaN or infinite: training stopped at `iter`.
     Diverged {

@@ -400,6 +400,7 @@ async fn report_from_the_store_end_to_end() {
                     images: Vec::new(),
                     iterations: 10,
                     sweep_version: None,
+                    data: None,
                 },
             )
             .await

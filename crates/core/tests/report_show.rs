@@ -84,6 +84,7 @@ async fn finished_job(dir: &std::path::Path) -> Arc<dyn Store> {
         ],
         iterations: 3,
         sweep_version: Some("0.3.0+test".into()),
+        data: None,
     };
     store.finish(&f, done).await.unwrap();
     store

@@ -70,7 +70,7 @@ async fn database() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
                 config_json: format!(r#"{{"cfg": "{label}", "seed": {seed}}}"#),
                 seed,
                 depends_on: None,
-                classes: Vec::new(),
+                classes: classes("fluid"),
             });
         }
     }
@@ -97,6 +97,7 @@ fn done(metrics: Vec<sweep_core::protocol::MetricValue>, images: Vec<ImageMetric
         images,
         iterations: 1,
         sweep_version: None,
+        data: None,
     }
 }
 
@@ -318,7 +319,7 @@ async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() 
         config_json: r#"{"data": {"dataset": "chase_db1"}, "seed": 0}"#.into(),
         seed: 0,
         depends_on: None,
-        classes: Vec::new(),
+        classes: classes("vessel"),
     };
     store.add_jobs(sweep, &[stage], 1).await.unwrap();
     let me = Owner::current();
@@ -363,6 +364,11 @@ async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() 
     );
 }
 
+/// The class names recorded for a two-class data set's jobs.
+fn classes(foreground: &str) -> Vec<String> {
+    vec!["background".into(), foreground.into()]
+}
+
 /// One configuration's jobs: `label, seed S` for each seed, `data` (a JSON object, may be
 /// empty) as its config's `data` field.
 fn config_jobs(label: &str, stage: Option<&str>, data: &str, seeds: u64) -> Vec<NewJob> {
@@ -374,7 +380,7 @@ fn config_jobs(label: &str, stage: Option<&str>, data: &str, seeds: u64) -> Vec<
             config_json: format!(r#"{{"cfg": "{label}", "data": {data}, "seed": {seed}}}"#),
             seed,
             depends_on: None,
-            classes: Vec::new(),
+            classes: classes(if data.contains("chase") { "vessel" } else { "fluid" }),
         })
         .collect()
 }

@@ -220,6 +220,7 @@ fn succeeded(metrics: Vec<sweep_core::protocol::MetricValue>, iterations: usize)
         images: Vec::new(),
         iterations,
         sweep_version: None,
+        data: None,
     }
 }
 
@@ -466,6 +467,7 @@ async fn finish_records_metrics_divergence_and_checks_the_owner<B: Backend>() {
         images: Vec::new(),
         iterations: 100,
         sweep_version: Some("0.2.0-test".into()),
+        data: None,
     };
     assert!(store.finish(&c.fence(&thief), done.clone()).await.is_err());
     assert_eq!(
@@ -956,6 +958,7 @@ async fn per_image_results_and_validation_curves_round_trip<B: Backend>() {
         images: images.clone(),
         iterations: 20,
         sweep_version: None,
+        data: None,
     };
     store.finish(&c.fence(&owner("a")), finish).await.unwrap();
     let back = store.image_metrics(c.id).await.unwrap();
@@ -1114,6 +1117,7 @@ async fn export_then_import_copies_everything_once<B: Backend>() {
         images: vec![image_row("a.png", 1, (5, 6, 7), Some(0.75))],
         iterations: 2,
         sweep_version: Some("0.2.0+test".into()),
+        data: None,
     };
     store.finish(&f, finish).await.unwrap();
     let _running = store.claim_next(sweep, &me).await.unwrap().unwrap();

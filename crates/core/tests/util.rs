@@ -87,5 +87,6 @@ pub fn job_row(
         retired: false,
         sweep_version: None,
         classes: Vec::new(),
+        data_fingerprint: None,
     }
 }

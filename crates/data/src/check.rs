@@ -3,7 +3,7 @@
 //! channels, image sizes, intensities, class frequencies per split, empty masks, and a
 //! content hash of every file.
 
-use crate::dataset::{load_image, load_raw_label, LabelReader};
+use crate::dataset::{case_digest, load_image, load_raw_label, LabelReader};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -136,15 +136,10 @@ fn read_case(case: &Case, data_set: &DataSet, labels: &LabelReader) -> CaseResul
         histogram: Vec::new(),
         problems: Vec::new(),
     };
-    let mut hasher = Sha256::new();
-    hasher.update(case.id.as_bytes());
-    for f in case.images.iter().chain([&case.label]) {
-        match std::fs::read(f) {
-            Ok(bytes) => hasher.update(Sha256::digest(&bytes)),
-            Err(e) => r.problems.push(format!("{}: cannot read: {e}", f.display())),
-        }
+    match case_digest(case) {
+        Ok(d) => r.digest = d,
+        Err(e) => r.problems.push(e.to_string()),
     }
-    r.digest = hasher.finalize().into();
     let image = match load_image(case) {
         Ok(i) => i,
         Err(e) => {
@@ -282,6 +277,10 @@ fn split_problems(data_set: &DataSet, notes: &mut Vec<String>) -> Vec<String> {
     match &data_set.own_split {
         OwnSplit::None => Vec::new(),
         OwnSplit::Lists { train, val } => {
+            let shared = train.iter().filter(|id| val.contains(id)).count();
+            if shared > 0 {
+                notes.push(format!("{shared} case(s) are in both the train and the val split of the data set's own split"));
+            }
             let both = data_set.cut_groups(train, val);
             if !both.is_empty() {
                 notes.push(format!(

@@ -5,6 +5,7 @@ use super::samples::{Samples, MEMORY_BUDGET};
 use super::transforms::{normalize_chw, resize_bilinear, scale_keep_ratio};
 use super::{DataError, EvalImage};
 use std::path::{Path, PathBuf};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use sweep_core::dataset::{Case, DataSet};
 use sweep_core::job::DataConfig;
@@ -33,6 +34,9 @@ pub struct Dataset {
     pub classes: Vec<String>,
     pub train: Samples,
     pub val: Samples,
+    /// The train cases, in order (their files are what [`Dataset::fingerprint`] hashes).
+    pub train_cases: Vec<Case>,
+    pub val_cases: Vec<Case>,
 }
 
 impl Dataset {
@@ -55,6 +59,8 @@ impl Dataset {
         let first = load_sample(train[0], &labels)?;
         let per_sample = first.image.len() + first.label.len();
         let keep = per_sample.saturating_mul(train.len() + val.len()) <= memory_budget;
+        let owned = |v: &[&Case]| v.iter().map(|c| (*c).clone()).collect::<Vec<_>>();
+        let (train_cases, val_cases) = (owned(&train), owned(&val));
         let samples = |v: Vec<&Case>| -> Result<Samples, DataError> {
             if keep {
                 let decoded = v.into_iter().map(|c| load_sample(c, &labels));
@@ -69,7 +75,22 @@ impl Dataset {
             classes: data_set.classes.clone(),
             train: samples(train)?,
             val: samples(val)?,
+            train_cases,
+            val_cases,
         })
+    }
+
+    /// `train:<hex> val:<hex>`: SHA-256 over each split's case ids and file contents, in
+    /// order (16 hex digits each): what a result was trained and scored on, recorded with it.
+    pub fn fingerprint(&self) -> Result<String, DataError> {
+        let split = |cases: &[Case]| -> Result<String, DataError> {
+            let mut h = Sha256::new();
+            for c in cases {
+                h.update(case_digest(c)?);
+            }
+            Ok(hex::encode(&h.finalize()[..8]))
+        };
+        Ok(format!("train:{} val:{}", split(&self.train_cases)?, split(&self.val_cases)?))
     }
 
     pub fn train_len(&self) -> usize {
@@ -165,6 +186,20 @@ impl LabelReader {
 fn braces(values: &[u8]) -> String {
     let v: Vec<String> = values.iter().map(|v| v.to_string()).collect();
     format!("{{{}}}", v.join(", "))
+}
+
+/// SHA-256 over a case's id and the contents of its files (images, then label).
+pub(crate) fn case_digest(case: &Case) -> Result<[u8; 32], DataError> {
+    let mut h = Sha256::new();
+    h.update(case.id.as_bytes());
+    for f in case.images.iter().chain([&case.label]) {
+        let bytes = std::fs::read(f).map_err(|source| DataError::Io {
+            path: f.clone(),
+            source,
+        })?;
+        h.update(Sha256::digest(&bytes));
+    }
+    Ok(h.finalize().into())
 }
 
 pub(crate) fn decode(path: &Path, what: &'static str) -> Result<image::DynamicImage, DataError> {

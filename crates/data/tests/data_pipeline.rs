@@ -274,6 +274,8 @@ fn synthetic(n: usize, w: usize, h: usize) -> Dataset {
         classes: vec!["background".into(), "foreground".into()],
         train: Samples::in_memory(train),
         val: Samples::in_memory(Vec::new()),
+        train_cases: Vec::new(),
+        val_cases: Vec::new(),
     }
 }
 
@@ -735,4 +737,19 @@ fn a_split_read_from_disk_gives_the_same_batches_and_images() {
     };
     let e = train_batch(&lazy, &job, 0).unwrap_err().to_string();
     assert!(e.contains("256/images/img_") && e.contains("not found"), "{e}");
+}
+
+#[test]
+fn the_fingerprint_follows_the_files_of_each_split() {
+    let d = tiny_dme();
+    let fp = || open(d.path()).unwrap().fingerprint().unwrap();
+    let before = fp();
+    assert!(before.starts_with("train:") && before.contains(" val:"), "{before}");
+    assert_eq!(fp(), before);
+    // A changed validation label changes the val part only.
+    write_png(&d.path().join("256/masks/img_2.png"), 8, 8, 1);
+    let after = fp();
+    let parts = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(parts(&after)[0], parts(&before)[0]);
+    assert_ne!(parts(&after)[1], parts(&before)[1]);
 }

@@ -62,6 +62,7 @@ pub async fn make_large_sweep(db: &Path, jobs: usize, points: usize) -> Result<(
             images: Vec::new(),
             iterations: points,
             sweep_version: None,
+            data: None,
         };
         store.finish(&f, done).await?;
     }

@@ -92,6 +92,7 @@ async fn fixture() -> Fixture {
         images: Vec::new(),
         iterations: 10,
         sweep_version: None,
+        data: None,
     };
     store.finish(&f, done).await.unwrap();
     store.close().await;

@@ -570,6 +570,7 @@ fn evaluate_final(
         iterations: cfg.iters,
         metrics: values,
         images: evaluation.images,
+        data: Some(ds.fingerprint()?),
     })
 }
 
@@ -720,6 +721,7 @@ fn run_noop(
         iterations: cfg.iters,
         metrics: synthetic_metrics(cfg),
         images: Vec::new(),
+        data: None,
     })
 }
 

@@ -37,6 +37,7 @@ fn main() -> anyhow::Result<()> {
         iterations: iters,
         metrics: Vec::new(),
         images: Vec::new(),
+        data: None,
     };
     JobResult::new(&ticket.hash, ticket.claim.clone(), outcome).write(dir)?;
     Ok(())

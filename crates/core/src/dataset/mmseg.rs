@@ -68,10 +68,14 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         return Err(f.error("train", "is missing: name the training images and labels (img_path, seg_map_path)"));
     }
     let (train, val) = (&lists[0], &lists[1]);
+    // The same files on both sides is a choice (an overfitting check); two files under one
+    // id is ambiguous.
     for c in val {
-        if let Some(t) = train.iter().find(|t| t.id == c.id) {
-            let what = if t.images == c.images { "listed in both train and val" } else { "two cases with one id (in train and in val)" };
-            problems.push(DataSetError::new(&c.images[0], format!("case {:?}: {what}", c.id)));
+        if train.iter().any(|t| t.id == c.id && t.images != c.images) {
+            problems.push(DataSetError::new(
+                &c.images[0],
+                format!("case {:?}: two cases with one id (in train and in val)", c.id),
+            ));
         }
     }
     let own_split = if splits[1].1.is_some() {

@@ -332,11 +332,13 @@ fn finish_from(result: JobResult) -> Finish {
             iterations,
             metrics,
             images,
+            data,
         } => Finish::Succeeded {
             metrics,
             images,
             iterations,
             sweep_version: result.sweep_version,
+            data,
         },
         Outcome::Diverged {
             iter,

@@ -46,6 +46,7 @@ pub struct JobDump {
     pub slurm_job: Option<String>,
     /// Class names of the job's data set (JSON array), when recorded.
     pub classes: Option<String>,
+    pub data_fingerprint: Option<String>,
     pub metrics: Vec<MetricValue>,
     pub curve: Vec<CurvePoint>,
     pub eval: Vec<(usize, MetricValue)>,

@@ -168,6 +168,8 @@ pub enum Finish {
         iterations: usize,
         /// The sweep build that produced the result.
         sweep_version: Option<String>,
+        /// The fingerprint of the files it trained and validated on (see `Outcome::Completed`).
+        data: Option<String>,
     },
     /// Terminal: a diverged run is deterministic, retrying would diverge again.
     Diverged {
@@ -310,6 +312,8 @@ pub struct JobRow {
     pub sweep_version: Option<String>,
     /// Class names of the job's data set by id (empty when not recorded).
     pub classes: Vec<String>,
+    /// `train:<hex> val:<hex>`: the files its result was trained and scored on.
+    pub data_fingerprint: Option<String>,
 }
 
 impl JobRow {

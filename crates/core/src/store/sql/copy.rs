@@ -44,11 +44,12 @@ struct JobRecord {
     sweep_version: Option<String>,
     slurm_job: Option<String>,
     classes: Option<String>,
+    data_fingerprint: Option<String>,
 }
 
 const DUMP_COLUMNS: &str = "id, hash, stage, label, config_json, seed, depends_on, status,
     attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at, iteration,
-    total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job, classes";
+    total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job, classes, data_fingerprint";
 
 impl JobRecord {
     /// The row as it travels: a running job arrives interrupted (see `store::dump`).
@@ -83,6 +84,7 @@ impl JobRecord {
             sweep_version: self.sweep_version,
             slurm_job: self.slurm_job,
             classes: self.classes,
+            data_fingerprint: self.data_fingerprint,
             metrics: Vec::new(),
             curve: Vec::new(),
             eval: Vec::new(),
@@ -206,9 +208,9 @@ impl SqlStore {
             "INSERT INTO jobs (sweep_id, hash, stage, label, config_json, seed, depends_on, status,
                  attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at,
                  iteration, total_iters, error, stderr_tail, artifact_dir, created_at, retired_at,
-                 sweep_version, slurm_job, classes)
+                 sweep_version, slurm_job, classes, data_fingerprint)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25)
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26)
              ON CONFLICT (sweep_id, hash) DO NOTHING RETURNING id",
         )
         .bind(sweep_id)
@@ -236,6 +238,7 @@ impl SqlStore {
         .bind(&j.sweep_version)
         .bind(&j.slurm_job)
         .bind(&j.classes)
+        .bind(&j.data_fingerprint)
         .fetch_optional(&mut **tx)
         .await
         .with_context(|| format!("copying job {} ({})", j.hash, j.label))?;

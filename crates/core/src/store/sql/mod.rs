@@ -139,7 +139,7 @@ fn status(s: &str) -> Result<JobStatus> {
 
 const JOB_COLUMNS: &str = "s.name AS sweep, j.id, j.hash, j.stage, j.label, j.status, j.attempts,
     j.seed, j.config_json, j.artifact_dir, j.error, j.iteration, j.total_iters, j.started_at,
-    j.finished_at, j.retired_at, j.sweep_version, j.classes";
+    j.finished_at, j.retired_at, j.sweep_version, j.classes, j.data_fingerprint";
 
 impl SqlStore {
     pub fn dialect(&self) -> Dialect {

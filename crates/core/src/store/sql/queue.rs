@@ -179,10 +179,12 @@ impl SqlStore {
                 images,
                 iterations,
                 sweep_version,
+                data,
             } => {
                 let version = sweep_version.as_deref();
                 Self::record_attempt(tx, job_id, JobStatus::Succeeded, None, None, version).await?;
-                Self::finish_succeeded(tx, job_id, metrics, *iterations, version).await?;
+                let done = (*iterations, version, data.as_deref());
+                Self::finish_succeeded(tx, job_id, metrics, done).await?;
                 Self::insert_images(tx, job_id, images).await?;
                 JobStatus::Succeeded
             }
@@ -341,8 +343,7 @@ impl SqlStore {
         tx: &mut Tx,
         job_id: i64,
         metrics: &[MetricValue],
-        iterations: usize,
-        sweep_version: Option<&str>,
+        (iterations, sweep_version, data): (usize, Option<&str>, Option<&str>),
     ) -> Result<()> {
         sqlx::query("DELETE FROM metrics WHERE job_id = $1")
             .bind(job_id)
@@ -353,11 +354,12 @@ impl SqlStore {
         sqlx::query(
             "UPDATE jobs SET status = 'succeeded', finished_at = $1, heartbeat_at = $1,
                  iteration = $2, error = NULL, stderr_tail = NULL, sweep_version = $3,
-                 lease_expires_at = NULL WHERE id = $4",
+                 lease_expires_at = NULL, data_fingerprint = $4 WHERE id = $5",
         )
         .bind(now)
         .bind(iterations as i64)
         .bind(sweep_version)
+        .bind(data)
         .bind(job_id)
         .execute(&mut **tx)
         .await?;

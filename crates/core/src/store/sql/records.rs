@@ -75,6 +75,7 @@ pub(super) struct JobRecord {
     pub retired_at: Option<i64>,
     pub sweep_version: Option<String>,
     pub classes: Option<String>,
+    pub data_fingerprint: Option<String>,
 }
 
 impl JobRecord {
@@ -102,6 +103,7 @@ impl JobRecord {
                 .classes
                 .and_then(|c| serde_json::from_str(&c).ok())
                 .unwrap_or_default(),
+            data_fingerprint: self.data_fingerprint,
         })
     }
 }
