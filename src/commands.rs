@@ -26,7 +26,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let spec = sweepfile::load(&args.file, &args.set)?;
     let plan = spec.plan()?;
-    sweep_data::check_datasets(&plan)?;
+    let fingerprints = sweep_data::check_datasets(&plan)?;
     if args.enqueue_only {
         return enqueue(&spec, &plan, &args.db.db, args.slots.runs.as_deref());
     }
@@ -36,6 +36,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ..run_options(&args.db.db, &args.slots)?
     };
     runtime()?.block_on(async {
+        let store = store::open(&opts.db).await?;
+        for w in report::changed_since(store.as_ref(), &spec.name, &fingerprints).await? {
+            eprintln!("warning: {w}");
+        }
+        store.close().await;
         let summary = scheduler::run(&spec, &opts).await?;
         eprintln!("sweep {}: {}", spec.name, summary_line(&summary));
         if summary.interrupted {

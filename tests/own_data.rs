@@ -186,3 +186,36 @@ fn a_four_class_set_runs_grouped_cv_and_every_class_is_named() {
         .unwrap();
     assert!(stdout_of(&show).contains("SRF (2)"), "{}", stdout_of(&show));
 }
+
+#[test]
+fn changed_files_under_finished_jobs_are_said_and_noted() {
+    let sb = Sandbox::new();
+    let copy = nnunet_dme(&data_dir(), false);
+    let file = sb.write_sweep(&format!(
+        "name: changed\ndata: {{root: {}, scale: [64, 64], split: {{fold: {{folds: 5, fold: 1}}}}, \
+         limit_train: 4, limit_val: 3}}\nbase:\n  {TINY_UNET}\n  iters: 2\nseeds: [0]\n",
+        copy.path().display()
+    ));
+    let out = sb.run(&file, &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let first = sb.rows()[0].data_fingerprint.clone().expect("recorded with the result");
+    assert!(first.starts_with("train:") && first.contains(" val:"), "{first}");
+    // A validation label is corrected after the run.
+    image::GrayImage::from_pixel(256, 256, image::Luma([255]))
+        .save(copy.path().join("labelsTr/img_22.png"))
+        .unwrap();
+    let out = sb.run(&file, &["--set", "seeds=[0, 1]"]);
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: the files under 1 finished job(s) on") && err.contains("changed since they ran"),
+        "{err}"
+    );
+    let db = sb.db();
+    let report = sb.command(&["report", "--db", db.to_str().unwrap()]).output().unwrap();
+    let text = stdout_of(&report);
+    assert!(
+        text.contains("Changed data: runs of") && text.contains("1 run(s) on val:"),
+        "{text}"
+    );
+}

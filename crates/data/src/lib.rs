@@ -93,11 +93,15 @@ pub enum DataError {
 }
 
 /// Opens every distinct data set `jobs` train on, so missing or corrupt files are reported
-/// (with their path) before anything is written to the database.
-pub fn check_datasets(jobs: &[sweep_core::sweepfile::PlannedJob]) -> anyhow::Result<()> {
+/// (with their path) before anything is written to the database. Returns each one's
+/// [`Dataset::fingerprint`], to compare with what finished jobs were trained on.
+pub fn check_datasets(
+    jobs: &[sweep_core::sweepfile::PlannedJob],
+) -> anyhow::Result<Vec<(sweep_core::job::DataConfig, String)>> {
     use anyhow::Context;
     use sweep_core::job::Backbone;
     let mut seen: Vec<&sweep_core::job::DataConfig> = Vec::new();
+    let mut fingerprints = Vec::new();
     for job in jobs
         .iter()
         .filter(|j| j.config.model.backbone != Backbone::Noop)
@@ -131,6 +135,7 @@ pub fn check_datasets(jobs: &[sweep_core::sweepfile::PlannedJob]) -> anyhow::Res
                 ds.classes.join(", ")
             );
         }
+        fingerprints.push((job.config.data.clone(), ds.fingerprint().with_context(context)?));
     }
-    Ok(())
+    Ok(fingerprints)
 }

@@ -195,8 +195,9 @@ async function jobView(id) {
   const [job, curve] = await Promise.all([get(`/api/jobs/${id}`), get(`/api/jobs/${id}/curve`)]);
   $crumbs.innerHTML = `/ <a href="#/sweep/${encodeURIComponent(job.sweep)}">${esc(job.sweep)}</a> / job ${job.id}`;
   const attempts = job.attempts.map((a) => `<tr><td class="num">${a.attempt}</td><td class="status-${a.ended_as}">${a.ended_as}</td><td>${esc(a.owner || "")}</td><td>${when(a.ended_at)}</td><td>${esc(a.reason || "")}</td></tr>`).join("");
-  const metrics = job.metrics.filter((m) => m.split === "val").map((m) => `<tr><td>${esc(m.name)}</td><td class="num">${m.class ?? ""}</td><td class="num">${fmt(m.value)}</td></tr>`).join("");
-  const images = job.images.map((m) => `<tr><td>${esc(m.image)}</td><td class="num">${m.class}</td><td class="num">${fmt(m.dice)}</td><td class="num">${fmt(m.hd95)}</td><td>${esc(m.presence || "")}</td></tr>`).join("");
+  const className = (c) => c == null ? "" : esc(job.classes && job.classes[c] != null ? `${job.classes[c]} (${c})` : String(c));
+  const metrics = job.metrics.filter((m) => m.split === "val").map((m) => `<tr><td>${esc(m.name)}</td><td>${className(m.class)}</td><td class="num">${fmt(m.value)}</td></tr>`).join("");
+  const images = job.images.map((m) => `<tr><td>${esc(m.image)}</td><td>${className(m.class)}</td><td class="num">${fmt(m.dice)}</td><td class="num">${fmt(m.hd95)}</td><td>${esc(m.presence || "")}</td></tr>`).join("");
   // Image, ground truth, prediction and overlay of each saved prediction (the first four
   // open at once; the data set must be where the job read it for the first two and the last).
   const views = ["image", "truth", "prediction", "overlay"];

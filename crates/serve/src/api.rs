@@ -230,6 +230,7 @@ pub(crate) async fn job(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Api
         "seed": row.seed,
         "status": row.status.as_str(),
         "finished": row.status.is_finished(),
+        "classes": row.classes,
         "attempts": attempts,
         "iteration": row.iteration,
         "total_iters": row.total_iters,

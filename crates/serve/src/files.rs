@@ -91,7 +91,8 @@ pub(crate) async fn prediction(
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
-/// Class colours: background dark, class 1 red, class 2 green, 3 blue, ...
+/// Class colours when the data set gives no palette: background dark, class 1 red, class 2
+/// green, 3 blue, 4 yellow, then hues spread by the golden angle.
 const COLOURS: [[u8; 3]; 5] = [
     [20, 20, 20],
     [230, 57, 70],
@@ -100,14 +101,43 @@ const COLOURS: [[u8; 3]; 5] = [
     [233, 196, 106],
 ];
 
+/// The colour of class `c`: the data set's palette, else [`COLOURS`] and then generated hues.
+fn class_colour(c: usize, palette: Option<&[[u8; 3]]>) -> [u8; 3] {
+    if let Some(colour) = palette.and_then(|p| p.get(c)) {
+        return *colour;
+    }
+    if let Some(colour) = COLOURS.get(c) {
+        return *colour;
+    }
+    // HSV with s = 0.6, v = 0.9 at hue c * 137.5 degrees.
+    let h = (c as f64 * 137.508) % 360.0 / 60.0;
+    let (v, s) = (0.9, 0.6);
+    let x = v * s * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (v * s, x, 0.0),
+        1 => (x, v * s, 0.0),
+        2 => (0.0, v * s, x),
+        3 => (0.0, x, v * s),
+        4 => (x, 0.0, v * s),
+        _ => (v * s, 0.0, x),
+    };
+    let m = v - v * s;
+    [r, g, b].map(|u| ((u + m) * 255.0).round() as u8)
+}
+
 fn render(file: &FsPath, name: &str, config: &str, view: &str) -> Result<Vec<u8>, ApiError> {
     use sweep_core::report::pictures::Pictures;
     let fail = |e: anyhow::Error| ApiError::from(e);
     let pictures = sweep_data::pictures::Overlays::new(&[]);
     let (pred, w, h) = pictures.prediction(file).map_err(fail)?;
+    // The data set's own palette, when its description gives one and it is here.
+    let palette = serde_json::from_str::<sweep_core::job::JobConfig>(config)
+        .ok()
+        .and_then(|c| sweep_core::dataset::DataSet::describe(&c.data.root).ok())
+        .and_then(|d| d.palette);
     let classes = |px: &[u8]| -> Vec<u8> {
         px.iter()
-            .flat_map(|&c| COLOURS[(c as usize).min(COLOURS.len() - 1)])
+            .flat_map(|&c| class_colour(usize::from(c), palette.as_deref()))
             .collect()
     };
     let rgb = match view {
@@ -168,4 +198,20 @@ pub(crate) fn log_tail(row: &JobRow) -> Option<String> {
     let text = std::fs::read(file).ok()?;
     let tail = &text[text.len().saturating_sub(16 * 1024)..];
     Some(String::from_utf8_lossy(tail).into_owned())
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::class_colour;
+
+    #[test]
+    fn every_class_has_its_own_colour_and_a_palette_wins() {
+        let colours: Vec<[u8; 3]> = (0..12).map(|c| class_colour(c, None)).collect();
+        for (i, a) in colours.iter().enumerate() {
+            assert!(colours[i + 1..].iter().all(|b| b != a), "class {i}: {colours:?}");
+        }
+        let palette = [[1, 2, 3], [4, 5, 6]];
+        assert_eq!(class_colour(1, Some(&palette)), [4, 5, 6]);
+        assert_eq!(class_colour(2, Some(&palette)), class_colour(2, None));
+    }
 }

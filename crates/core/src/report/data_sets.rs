@@ -54,6 +54,38 @@ pub(super) fn families(groups: &[Group]) -> Vec<Vec<usize>> {
     families
 }
 
+/// Notes on validation splits whose runs were scored on different files (the data set
+/// changed between them, same split): their numbers are not comparable as they look.
+pub(super) fn changed_files(groups: &[Group]) -> Vec<String> {
+    // data config (its JSON) -> val fingerprint -> runs
+    let mut by_split: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in groups.iter().flat_map(|g| g.runs.iter()) {
+        let Some(val) = r.data_fingerprint.as_deref().and_then(|f| f.split(' ').nth(1)) else {
+            continue;
+        };
+        let config: serde_json::Value = serde_json::from_str(&r.config_json).unwrap_or_default();
+        let data = config.get("data").map(|d| d.to_string()).unwrap_or_default();
+        *by_split.entry(data).or_default().entry(val.to_string()).or_default() += 1;
+    }
+    by_split
+        .into_iter()
+        .filter(|(_, versions)| versions.len() > 1)
+        .map(|(data, versions)| {
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+            let counts: Vec<String> = versions
+                .iter()
+                .map(|(v, n)| format!("{n} run(s) on {v}"))
+                .collect();
+            format!(
+                "Changed data: runs of {} with the same split were scored on different validation files ({}); \
+                 the files changed between them, so their differences are not only the models'.\n",
+                data.get("root").and_then(|r| r.as_str()).unwrap_or("the data set"),
+                counts.join(", ")
+            )
+        })
+        .collect()
+}
+
 /// The names of the group's foreground classes (every class but 0), as its data set calls
 /// them ("fluid" for DME, "vessel" for CHASE_DB1, "IRF/SRF/PED"); "foreground" when no
 /// names were recorded.
@@ -62,4 +94,41 @@ pub(super) fn foreground(group: &Group) -> String {
         Some(names) if !names.is_empty() => names.join("/"),
         _ => "foreground".into(),
     }
+}
+
+/// Warnings for the finished jobs of `sweep` whose files changed since their result: each
+/// data set (its `data` config) with the fingerprint of its files now, from the data check.
+pub async fn changed_since(
+    store: &dyn crate::store::Store,
+    sweep: &str,
+    now: &[(crate::job::DataConfig, String)],
+) -> anyhow::Result<Vec<String>> {
+    if store.sweep_id(sweep).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut changed: BTreeMap<String, usize> = BTreeMap::new();
+    for row in store.report_rows(Some(sweep)).await? {
+        let Some(recorded) = &row.data_fingerprint else {
+            continue;
+        };
+        let config: Option<crate::job::JobConfig> = serde_json::from_str(&row.config_json).ok();
+        let Some(data) = config.map(|c| c.data) else {
+            continue;
+        };
+        if let Some((_, current)) = now.iter().find(|(d, _)| *d == data) {
+            if current != recorded {
+                *changed.entry(data.root.display().to_string()).or_default() += 1;
+            }
+        }
+    }
+    Ok(changed
+        .into_iter()
+        .map(|(root, n)| {
+            format!(
+                "the files under {n} finished job(s) on {root} changed since they ran: their results \
+                 stay as recorded (`sweep report` notes the change); to retrain on the files as they \
+                 are now, run the sweep under a new name (--set name=...) or into another database"
+            )
+        })
+        .collect())
 }

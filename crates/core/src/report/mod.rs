@@ -14,6 +14,7 @@ pub use status::status;
 pub mod compare;
 mod compare_leaderboard;
 mod data_sets;
+pub use data_sets::changed_since;
 mod image_note;
 pub mod pictures;
 pub mod significance;

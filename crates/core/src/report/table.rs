@@ -115,6 +115,9 @@ fn footnotes(board: &Board, opts: &ReportOptions) -> String {
     if let Some(note) = &board.image_note {
         out += &super::image_note::render(note);
     }
+    for note in super::data_sets::changed_files(&board.groups) {
+        out += &note;
+    }
     out
 }
 
