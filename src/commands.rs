@@ -314,7 +314,10 @@ pub fn data_check(path: &Path, format: PlanFormat) -> Result<ExitCode> {
 /// `sweep data synth PATH`: refuses a folder that already holds a data set.
 pub fn data_synth(path: &Path, synth: sweep_data::synthetic::Synthetic) -> Result<ExitCode> {
     if sweep_core::dataset::DataSet::is_described(path) {
-        bail!("{}: already holds a data set; give a new folder", path.display());
+        bail!(
+            "{}: already holds a data set; give a new folder",
+            path.display()
+        );
     }
     if synth.size < 16 || synth.cases == 0 || synth.classes.is_empty() || synth.per_group == 0 {
         bail!("give --size 16 or more, at least one case, one class and one case per patient");
@@ -440,7 +443,12 @@ pub fn bench_orchestrator(
 }
 
 /// `sweep bench data`.
-pub fn bench_data(cases: usize, size: u32, steps: usize, dir: Option<std::path::PathBuf>) -> Result<ExitCode> {
+pub fn bench_data(
+    cases: usize,
+    size: u32,
+    steps: usize,
+    dir: Option<std::path::PathBuf>,
+) -> Result<ExitCode> {
     require_training("sweep bench data")?;
     let dir = match dir {
         Some(d) => d,

@@ -18,7 +18,8 @@ fn stdout_of(o: &std::process::Output) -> String {
 }
 
 fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     edit(&mut v);
     std::fs::write(path, v.to_string()).unwrap();
 }
@@ -77,11 +78,20 @@ fn chase_db1_in_mmsegs_layout_scores_exactly_as_the_shipped_set() {
 fn data_check_reports_and_its_exit_status_says_whether_it_passed() {
     let sb = Sandbox::new();
     let dme = data_dir().join("dme");
-    let out = sb.command(&["data", "check", dme.to_str().unwrap()]).output().unwrap();
+    let out = sb
+        .command(&["data", "check", dme.to_str().unwrap()])
+        .output()
+        .unwrap();
     let text = stdout_of(&out);
     assert!(out.status.success(), "{text}{}", stderr_of(&out));
-    assert!(text.contains("classes      0 background, 1 fluid"), "{text}");
-    assert!(text.contains("110 labelled (10 groups)") && text.contains("check passed"), "{text}");
+    assert!(
+        text.contains("classes      0 background, 1 fluid"),
+        "{text}"
+    );
+    assert!(
+        text.contains("110 labelled (10 groups)") && text.contains("check passed"),
+        "{text}"
+    );
     let json = sb
         .command(&["data", "check", dme.to_str().unwrap(), "--format", "json"])
         .output()
@@ -95,18 +105,30 @@ fn data_check_reports_and_its_exit_status_says_whether_it_passed() {
         v["sweep"]["unused"] = v["sweep"]["label_values"].take();
         v["sweep"].as_object_mut().unwrap().remove("label_values");
     });
-    let out = sb.command(&["data", "check", copy.path().to_str().unwrap()]).output().unwrap();
+    let out = sb
+        .command(&["data", "check", copy.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = stderr_of(&out);
-    assert!(text.contains("dataset.json: `sweep.unused`: unknown key"), "{text}");
+    assert!(
+        text.contains("dataset.json: `sweep.unused`: unknown key"),
+        "{text}"
+    );
     // A description that reads but files that do not: the report, then exit status 1.
     edit_json(&copy.path().join("dataset.json"), |v| {
         v["sweep"].as_object_mut().unwrap().remove("unused");
     });
-    let out = sb.command(&["data", "check", copy.path().to_str().unwrap()]).output().unwrap();
+    let out = sb
+        .command(&["data", "check", copy.path().to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = stdout_of(&out);
-    assert!(text.contains("check failed: 78 problem(s)") && text.contains("add label_values: {255: 1}"), "{text}");
+    assert!(
+        text.contains("check failed: 78 problem(s)") && text.contains("add label_values: {255: 1}"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -124,12 +146,17 @@ fn bad_data_is_refused_before_the_database_is_touched() {
         let out = if cmd == "run" {
             sb.run(&file, &[])
         } else {
-            sb.command(&["plan", file.to_str().unwrap()]).output().unwrap()
+            sb.command(&["plan", file.to_str().unwrap()])
+                .output()
+                .unwrap()
         };
         let err = stderr_of(&out);
         assert!(!out.status.success(), "{cmd}: {err}");
         assert!(
-            err.contains("labelsTr/img_") && err.contains("values {0, 255}, the data set declares {0, 1}; add label_values: {255: 1}"),
+            err.contains("labelsTr/img_")
+                && err.contains(
+                    "values {0, 255}, the data set declares {0, 1}; add label_values: {255: 1}"
+                ),
             "{cmd}: {err}"
         );
     }
@@ -141,7 +168,15 @@ fn a_four_class_set_runs_grouped_cv_and_every_class_is_named() {
     let sb = Sandbox::new();
     let data = sb.path().join("synth");
     let out = sb
-        .command(&["data", "synth", data.to_str().unwrap(), "--cases", "30", "--size", "48"])
+        .command(&[
+            "data",
+            "synth",
+            data.to_str().unwrap(),
+            "--cases",
+            "30",
+            "--size",
+            "48",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
@@ -163,11 +198,20 @@ fn a_four_class_set_runs_grouped_cv_and_every_class_is_named() {
     }
     let db = sb.db();
     let report = sb
-        .command(&["report", "--db", db.to_str().unwrap(), "--columns", "Dice.IRF,Dice.SRF,Dice.PED"])
+        .command(&[
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--columns",
+            "Dice.IRF,Dice.SRF,Dice.PED",
+        ])
         .output()
         .unwrap();
     let text = stdout_of(&report);
-    assert!(text.contains("Dice.IRF") && text.contains("Dice.PED"), "{text}");
+    assert!(
+        text.contains("Dice.IRF") && text.contains("Dice.PED"),
+        "{text}"
+    );
     assert!(text.contains("(validation image, class) pairs"), "{text}");
     // The all-background floor scores 0 on every foreground class; the model beats it on each.
     let json = sb
@@ -198,8 +242,14 @@ fn changed_files_under_finished_jobs_are_said_and_noted() {
     ));
     let out = sb.run(&file, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
-    let first = sb.rows()[0].data_fingerprint.clone().expect("recorded with the result");
-    assert!(first.starts_with("train:") && first.contains(" val:"), "{first}");
+    let first = sb.rows()[0]
+        .data_fingerprint
+        .clone()
+        .expect("recorded with the result");
+    assert!(
+        first.starts_with("train:") && first.contains(" val:"),
+        "{first}"
+    );
     // A validation label is corrected after the run.
     image::GrayImage::from_pixel(256, 256, image::Luma([255]))
         .save(copy.path().join("labelsTr/img_22.png"))
@@ -208,11 +258,15 @@ fn changed_files_under_finished_jobs_are_said_and_noted() {
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("warning: the files under 1 finished job(s) on") && err.contains("changed since they ran"),
+        err.contains("warning: the files under 1 finished job(s) on")
+            && err.contains("changed since they ran"),
         "{err}"
     );
     let db = sb.db();
-    let report = sb.command(&["report", "--db", db.to_str().unwrap()]).output().unwrap();
+    let report = sb
+        .command(&["report", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
     let text = stdout_of(&report);
     assert!(
         text.contains("Changed data: runs of") && text.contains("1 run(s) on val:"),

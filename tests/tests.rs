@@ -1,9 +1,9 @@
 //! The `sweep` binary end to end: one test binary (ripgrep style), one module per topic,
 //! `util` for what they share (the sandbox that runs the real binary).
 
-mod util;
 #[path = "../crates/data/tests/layouts.rs"]
 mod layouts;
+mod util;
 
 mod agents;
 mod cli;

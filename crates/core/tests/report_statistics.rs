@@ -380,7 +380,11 @@ fn config_jobs(label: &str, stage: Option<&str>, data: &str, seeds: u64) -> Vec<
             config_json: format!(r#"{{"cfg": "{label}", "data": {data}, "seed": {seed}}}"#),
             seed,
             depends_on: None,
-            classes: classes(if data.contains("chase") { "vessel" } else { "fluid" }),
+            classes: classes(if data.contains("chase") {
+                "vessel"
+            } else {
+                "fluid"
+            }),
         })
         .collect()
 }

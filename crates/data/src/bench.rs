@@ -34,7 +34,8 @@ struct Child {
 /// waited for (a run's job processes), from `wait4`.
 fn measured(mut cmd: Command, log: &Path) -> Result<Child> {
     let t = Instant::now();
-    let log_file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let log_file =
+        std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(log_file)
@@ -57,7 +58,10 @@ fn measured(mut cmd: Command, log: &Path) -> Result<Child> {
     }
     let stdout = reader.join().expect("reader thread").unwrap_or_default();
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        bail!("{cmd:?} failed (wait status {status}); its log: {}", log.display());
+        bail!(
+            "{cmd:?} failed (wait status {status}); its log: {}",
+            log.display()
+        );
     }
     Ok(Child {
         secs,
@@ -105,7 +109,14 @@ fn job_file(dir: &Path, name: &str, root: &Path, size: u32, steps: usize) -> Res
 /// `train:data_wait` and `train:img_per_s` of the one job in `db`.
 fn train_numbers(exe: &Path, db: &Path, log: &Path) -> Result<(f64, f64)> {
     let mut cmd = Command::new(exe);
-    cmd.args(["report", "--db"]).arg(db).args(["--format", "json", "--split", "train", "--sort", "img_per_s"]);
+    cmd.args(["report", "--db"]).arg(db).args([
+        "--format",
+        "json",
+        "--split",
+        "train",
+        "--sort",
+        "img_per_s",
+    ]);
     let out = measured(cmd, log)?;
     let v: serde_json::Value = serde_json::from_str(&out.stdout).context("reading the report")?;
     let m = &v[0]["metrics"];
@@ -126,7 +137,13 @@ fn train(opts: &BenchData, name: &str, root: &Path) -> Result<Trained> {
     let runs = opts.dir.join(format!("{name}-runs"));
     let _ = std::fs::remove_dir_all(&runs);
     let mut cmd = Command::new(&opts.exe);
-    cmd.arg("run").arg(&file).arg("--db").arg(&db).arg("--runs").arg(&runs).arg("--no-report");
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--db")
+        .arg(&db)
+        .arg("--runs")
+        .arg(&runs)
+        .arg("--no-report");
     let run = measured(cmd, &opts.dir.join(format!("{name}.log")))?;
     let (data_wait, img_per_s) = train_numbers(&opts.exe, &db, &opts.dir.join("report.log"))?;
     Ok(Trained {
@@ -141,7 +158,11 @@ fn nnunet_check(root: &Path) -> Option<f64> {
     let script = "import sys, time\n\
         from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity\n\
         t = time.time(); verify_dataset_integrity(sys.argv[1], 2); print(time.time() - t)\n";
-    let out = Command::new("python3").args(["-c", script]).arg(root).output().ok()?;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(root)
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
@@ -156,21 +177,44 @@ pub fn run(opts: &BenchData) -> Result<String> {
         if !sweep_core::dataset::DataSet::is_described(root) {
             let t = Instant::now();
             synthetic(cases, opts.size).write(root)?;
-            eprintln!("generated {cases} scans of {0}x{0} in {1:.1} s: {2}", opts.size, t.elapsed().as_secs_f64(), root.display());
+            eprintln!(
+                "generated {cases} scans of {0}x{0} in {1:.1} s: {2}",
+                opts.size,
+                t.elapsed().as_secs_f64(),
+                root.display()
+            );
         }
     }
     let mut out = String::new();
-    let row = |out: &mut String, what: &str, value: String| out.push_str(&format!("{what:<44} {value}\n"));
+    let row = |out: &mut String, what: &str, value: String| {
+        out.push_str(&format!("{what:<44} {value}\n"))
+    };
     eprintln!("data check of {} scans ...", opts.cases);
     let mut cmd = Command::new(&opts.exe);
     cmd.args(["data", "check", "--format", "json"]).arg(&big);
     let check = measured(cmd, &opts.dir.join("check.log"))?;
     let rate = opts.cases as f64 / check.secs;
-    row(&mut out, "data check: scans/s (all cores)", format!("{rate:.0} ({:.1} s)", check.secs));
-    row(&mut out, "data check: peak memory", format!("{:.0} MiB", check.peak_mib));
+    row(
+        &mut out,
+        "data check: scans/s (all cores)",
+        format!("{rate:.0} ({:.1} s)", check.secs),
+    );
+    row(
+        &mut out,
+        "data check: peak memory",
+        format!("{:.0} MiB", check.peak_mib),
+    );
     match nnunet_check(&big) {
-        Some(secs) => row(&mut out, "nnU-Net verify_dataset_integrity", format!("{secs:.1} s: sweep / nnU-Net time {:.2}", check.secs / secs)),
-        None => row(&mut out, "nnU-Net verify_dataset_integrity", "not run: nnunetv2 does not import here".into()),
+        Some(secs) => row(
+            &mut out,
+            "nnU-Net verify_dataset_integrity",
+            format!("{secs:.1} s: sweep / nnU-Net time {:.2}", check.secs / secs),
+        ),
+        None => row(
+            &mut out,
+            "nnU-Net verify_dataset_integrity",
+            "not run: nnunetv2 does not import here".into(),
+        ),
     }
     let t = Instant::now();
     let ds = Dataset::open(&DataConfig {
@@ -178,16 +222,47 @@ pub fn run(opts: &BenchData) -> Result<String> {
         split: fold0(),
         ..DataConfig::default()
     })?;
-    let where_ = if ds.train.loaded().is_some() { "in memory" } else { "read from disk" };
-    row(&mut out, "Dataset::open (5-fold CV, fold 0)", format!("{:.2} s, {} train scans {where_}", t.elapsed().as_secs_f64(), ds.train.len()));
+    let where_ = if ds.train.loaded().is_some() {
+        "in memory"
+    } else {
+        "read from disk"
+    };
+    row(
+        &mut out,
+        "Dataset::open (5-fold CV, fold 0)",
+        format!(
+            "{:.2} s, {} train scans {where_}",
+            t.elapsed().as_secs_f64(),
+            ds.train.len()
+        ),
+    );
     drop(ds);
-    eprintln!("training {} steps on 100 scans, then on {} ...", opts.steps, opts.cases);
+    eprintln!(
+        "training {} steps on 100 scans, then on {} ...",
+        opts.steps, opts.cases
+    );
     let s = train(opts, "small", &small)?;
     let b = train(opts, "large", &big)?;
     for (name, t) in [("100 scans", &s), (&*format!("{} scans", opts.cases), &b)] {
-        row(&mut out, &format!("train {name}: data wait, img/s"), format!("{:.2} % of step time, {:.1} img/s", t.data_wait, t.img_per_s));
-        row(&mut out, &format!("train {name}: peak memory"), format!("{:.0} MiB", t.peak_mib));
+        row(
+            &mut out,
+            &format!("train {name}: data wait, img/s"),
+            format!(
+                "{:.2} % of step time, {:.1} img/s",
+                t.data_wait, t.img_per_s
+            ),
+        );
+        row(
+            &mut out,
+            &format!("train {name}: peak memory"),
+            format!("{:.0} MiB", t.peak_mib),
+        );
     }
-    row(&mut out, "peak memory, large - small", format!("{:+.0} MiB", b.peak_mib - s.peak_mib));
+    let extra = (b.peak_mib - s.peak_mib).round() as i64;
+    row(
+        &mut out,
+        "peak memory, large - small",
+        format!("{extra:+} MiB"),
+    );
     Ok(out)
 }

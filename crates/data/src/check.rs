@@ -117,7 +117,14 @@ fn read_all(data_set: &DataSet, labels: &LabelReader) -> Vec<CaseResult> {
         let handles: Vec<_> = data_set
             .cases
             .chunks(chunk)
-            .map(|cases| s.spawn(move || cases.iter().map(|c| read_case(c, data_set, labels)).collect::<Vec<_>>()))
+            .map(|cases| {
+                s.spawn(move || {
+                    cases
+                        .iter()
+                        .map(|c| read_case(c, data_set, labels))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -199,7 +206,12 @@ fn intensity(results: &[CaseResult]) -> Vec<Intensity> {
 
 fn summarise(hist: &[u64; 256]) -> Intensity {
     let total: u64 = hist.iter().sum::<u64>().max(1);
-    let mean = hist.iter().enumerate().map(|(v, n)| v as f64 * *n as f64).sum::<f64>() / total as f64;
+    let mean = hist
+        .iter()
+        .enumerate()
+        .map(|(v, n)| v as f64 * *n as f64)
+        .sum::<f64>()
+        / total as f64;
     let var = hist
         .iter()
         .enumerate()
@@ -254,15 +266,27 @@ fn split_stats(data_set: &DataSet, results: &[CaseResult]) -> Vec<SplitStats> {
         SplitStats {
             split: split.to_string(),
             cases: ids.len(),
-            class_percent: pixels[..n].iter().map(|p| 100.0 * *p as f64 / labelled as f64).collect(),
+            class_percent: pixels[..n]
+                .iter()
+                .map(|p| 100.0 * *p as f64 / labelled as f64)
+                .collect(),
             ignored_percent: 100.0 * pixels[n] as f64 / all as f64,
             empty_masks: empty,
         }
     };
-    let mut out = vec![stats("all", data_set.cases.iter().map(|c| c.id.as_str()).collect())];
+    let mut out = vec![stats(
+        "all",
+        data_set.cases.iter().map(|c| c.id.as_str()).collect(),
+    )];
     if let Ok(own) = data_set.select(&SplitConfig::Study) {
-        out.push(stats("train", own.train.iter().map(|c| c.id.as_str()).collect()));
-        out.push(stats("val", own.val.iter().map(|c| c.id.as_str()).collect()));
+        out.push(stats(
+            "train",
+            own.train.iter().map(|c| c.id.as_str()).collect(),
+        ));
+        out.push(stats(
+            "val",
+            own.val.iter().map(|c| c.id.as_str()).collect(),
+        ));
     }
     out
 }
@@ -325,10 +349,23 @@ pub fn render(r: &CheckReport) -> String {
         sweep_core::dataset::Layout::MmSeg => "MMSegmentation layout",
     };
     let _ = writeln!(out, "data set {} ({layout}, {})", r.name, r.description);
-    let classes: Vec<String> = r.classes.iter().enumerate().map(|(i, c)| format!("{i} {c}")).collect();
+    let classes: Vec<String> = r
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{i} {c}"))
+        .collect();
     let _ = writeln!(out, "  classes      {}", classes.join(", "));
-    let groups = if r.grouped { format!("{} groups", r.groups) } else { "no groups: folds split by case".into() };
-    let _ = writeln!(out, "  cases        {} labelled ({groups}), {} unlabelled", r.cases, r.unlabelled);
+    let groups = if r.grouped {
+        format!("{} groups", r.groups)
+    } else {
+        "no groups: folds split by case".into()
+    };
+    let _ = writeln!(
+        out,
+        "  cases        {} labelled ({groups}), {} unlabelled",
+        r.cases, r.unlabelled
+    );
     let _ = writeln!(out, "  channels     {}", r.channels);
     let sizes: Vec<String> = r.sizes.iter().map(|(s, n)| format!("{s}: {n}")).collect();
     let _ = writeln!(out, "  image sizes  {}", sizes.join(", "));
@@ -347,8 +384,19 @@ pub fn render(r: &CheckReport) -> String {
             .zip(&s.class_percent)
             .map(|(c, p)| format!("{c} {p:.2}"))
             .collect();
-        let ignored = if s.ignored_percent > 0.0 { format!(", ignored {:.2} % of pixels", s.ignored_percent) } else { String::new() };
-        let _ = writeln!(out, "    {:<6} {:>5} cases: {}{ignored}; {} empty", s.split, s.cases, per.join(", "), s.empty_masks);
+        let ignored = if s.ignored_percent > 0.0 {
+            format!(", ignored {:.2} % of pixels", s.ignored_percent)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "    {:<6} {:>5} cases: {}{ignored}; {} empty",
+            s.split,
+            s.cases,
+            per.join(", "),
+            s.empty_masks
+        );
     }
     let _ = writeln!(out, "  fingerprint  {}", r.fingerprint);
     for n in &r.notes {

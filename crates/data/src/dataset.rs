@@ -4,8 +4,8 @@
 use super::samples::{Samples, MEMORY_BUDGET};
 use super::transforms::{normalize_chw, resize_bilinear, scale_keep_ratio};
 use super::{DataError, EvalImage};
-use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::sync::Arc;
 use sweep_core::dataset::{Case, DataSet};
 use sweep_core::job::DataConfig;
@@ -66,7 +66,10 @@ impl Dataset {
                 let decoded = v.into_iter().map(|c| load_sample(c, &labels));
                 Ok(Samples::in_memory(decoded.collect::<Result<_, _>>()?))
             } else {
-                Ok(Samples::on_disk(v.into_iter().cloned().collect(), labels.clone()))
+                Ok(Samples::on_disk(
+                    v.into_iter().cloned().collect(),
+                    labels.clone(),
+                ))
             }
         };
         Ok(Dataset {
@@ -90,7 +93,11 @@ impl Dataset {
             }
             Ok(hex::encode(&h.finalize()[..8]))
         };
-        Ok(format!("train:{} val:{}", split(&self.train_cases)?, split(&self.val_cases)?))
+        Ok(format!(
+            "train:{} val:{}",
+            split(&self.train_cases)?,
+            split(&self.val_cases)?
+        ))
     }
 
     pub fn train_len(&self) -> usize {
@@ -255,7 +262,12 @@ pub(crate) fn load_image(case: &Case) -> Result<(Vec<u8>, usize, usize, usize), 
     Ok((hwc, 3, h, w))
 }
 
-fn size_mismatch(image: &Path, (iw, ih): (usize, usize), mask: &Path, (mw, mh): (usize, usize)) -> DataError {
+fn size_mismatch(
+    image: &Path,
+    (iw, ih): (usize, usize),
+    mask: &Path,
+    (mw, mh): (usize, usize),
+) -> DataError {
     DataError::SizeMismatch {
         image: image.to_path_buf(),
         image_w: iw,
@@ -268,7 +280,7 @@ fn size_mismatch(image: &Path, (iw, ih): (usize, usize), mask: &Path, (mw, mh): 
 
 /// The case's label map as stored raw values (first channel of a colour file, as MMSeg's
 /// CHASE_DB1 converter reads one).
-pub(crate) fn load_raw_label(path: &PathBuf) -> Result<(Vec<u8>, usize, usize), DataError> {
+pub(crate) fn load_raw_label(path: &Path) -> Result<(Vec<u8>, usize, usize), DataError> {
     let mask = decode(path, "label")?;
     let (w, h) = (mask.width() as usize, mask.height() as usize);
     let raw = if mask.color().has_color() {
@@ -283,7 +295,12 @@ pub(crate) fn load_sample(case: &Case, labels: &LabelReader) -> Result<Sample, D
     let (image, channels, h, w) = load_image(case)?;
     let (mut label, mh, mw) = load_raw_label(&case.label)?;
     if (w, h) != (mw, mh) {
-        return Err(size_mismatch(&case.images[0], (w, h), &case.label, (mw, mh)));
+        return Err(size_mismatch(
+            &case.images[0],
+            (w, h),
+            &case.label,
+            (mw, mh),
+        ));
     }
     labels.map(&mut label, &case.label)?;
     Ok(Sample {

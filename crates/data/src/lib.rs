@@ -16,8 +16,8 @@ pub mod synthetic;
 pub mod transforms;
 
 pub use dataset::{Dataset, Sample};
-pub use samples::Samples;
 pub use loader::TrainLoader;
+pub use samples::Samples;
 
 use std::path::PathBuf;
 
@@ -135,7 +135,10 @@ pub fn check_datasets(
                 ds.classes.join(", ")
             );
         }
-        fingerprints.push((job.config.data.clone(), ds.fingerprint().with_context(context)?));
+        fingerprints.push((
+            job.config.data.clone(),
+            ds.fingerprint().with_context(context)?,
+        ));
     }
     Ok(fingerprints)
 }

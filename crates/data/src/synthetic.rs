@@ -32,7 +32,9 @@ impl Synthetic {
         std::thread::scope(|s| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().try_for_each(|&i| self.write_case(root, i))))
+                .map(|part| {
+                    s.spawn(move || part.iter().try_for_each(|&i| self.write_case(root, i)))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -42,7 +44,11 @@ impl Synthetic {
 
     /// `case_{patient:04}_{k}`.
     pub fn case_id(&self, i: usize) -> String {
-        format!("case_{:04}_{}", i / self.per_group.max(1), i % self.per_group.max(1))
+        format!(
+            "case_{:04}_{}",
+            i / self.per_group.max(1),
+            i % self.per_group.max(1)
+        )
     }
 
     fn dataset_json(&self) -> String {
@@ -77,7 +83,8 @@ impl Synthetic {
 
     /// Case `i`'s image and label: a pure function of `(seed, i)`.
     pub fn draw(&self, i: usize) -> (GrayImage, GrayImage) {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let s = self.size;
         let mut image = GrayImage::from_fn(s, s, |_, _| Luma([20 + rng.random_range(0..30u8)]));
         let mut label = GrayImage::new(s, s);
@@ -96,7 +103,11 @@ impl Synthetic {
                     let (dx, dy) = (x as i64 - cx as i64, y as i64 - cy as i64);
                     if !disc || dx * dx + dy * dy <= (r * r) as i64 {
                         let noise = rng.random_range(0..20u8);
-                        image.put_pixel(x, y, Luma([bright.saturating_sub(10).saturating_add(noise)]));
+                        image.put_pixel(
+                            x,
+                            y,
+                            Luma([bright.saturating_sub(10).saturating_add(noise)]),
+                        );
                         label.put_pixel(x, y, Luma([c as u8]));
                     }
                 }

@@ -78,8 +78,20 @@ fn check_cover(dataset: DatasetName, folds: u32, images: usize) {
     let mut validated: BTreeMap<String, usize> = BTreeMap::new();
     for k in 0..folds {
         let ds = Dataset::open(&config(dataset, fold(folds, k))).unwrap();
-        let train: Vec<String> = ds.train.loaded().unwrap().iter().map(|s| s.name.clone()).collect();
-        let val: Vec<String> = ds.val.loaded().unwrap().iter().map(|s| s.name.clone()).collect();
+        let train: Vec<String> = ds
+            .train
+            .loaded()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let val: Vec<String> = ds
+            .val
+            .loaded()
+            .unwrap()
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
         let (ts, vs) = (subjects_of(dataset, &train), subjects_of(dataset, &val));
         assert!(ts.is_disjoint(&vs), "fold {k}: train {ts:?} val {vs:?}");
         assert_eq!(vs, groups[k as usize].iter().copied().collect());
@@ -180,7 +192,11 @@ fn folds_are_deterministic() {
 /// as the shipped one is (groups from the same subjects table).
 fn tiny_dme(subjects: &[u32]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    std::fs::copy(data_root("dme").join("subjects.csv"), d.path().join("subjects.csv")).unwrap();
+    std::fs::copy(
+        data_root("dme").join("subjects.csv"),
+        d.path().join("subjects.csv"),
+    )
+    .unwrap();
     std::fs::write(
         d.path().join("dataset.yaml"),
         "classes: [background, fluid]\nimg_suffix: .png\n\
@@ -212,7 +228,13 @@ fn uneven_folds_give_the_first_ones_an_extra_subject() {
         ..DataConfig::default()
     };
     let ds = Dataset::open(&cfg).unwrap();
-    let val: Vec<&str> = ds.val.loaded().unwrap().iter().map(|s| s.name.as_str()).collect();
+    let val: Vec<&str> = ds
+        .val
+        .loaded()
+        .unwrap()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     assert_eq!(val, ["img_55", "img_77"]);
     assert_eq!(ds.train_len(), 5);
 }
@@ -260,7 +282,9 @@ fn bad_folds_are_named() {
     // No folder: its missing description is named.
     let missing = cv_folds(DatasetName::Dme, Path::new("/nonexistent/dme"), 5).unwrap_err();
     assert!(
-        missing.to_string().starts_with("/nonexistent/dme: no data set description"),
+        missing
+            .to_string()
+            .starts_with("/nonexistent/dme: no data set description"),
         "{missing}"
     );
 }

@@ -53,7 +53,10 @@ fn an_nnunet_folder_of_the_shipped_dme_reads_exactly_as_the_shipped_set() {
     })
     .unwrap_err()
     .to_string();
-    assert!(e.contains("splits_final.json: fold 0 cuts group(s) 1, 2, 3"), "{e}");
+    assert!(
+        e.contains("splits_final.json: fold 0 cuts group(s) 1, 2, 3"),
+        "{e}"
+    );
     let report = check(cv.path()).unwrap();
     assert!(report.passed(), "{:?}", report.problems);
     assert_eq!((report.cases, report.groups, report.channels), (110, 10, 1));
@@ -70,7 +73,10 @@ fn chase_db1_in_mmsegs_layout_reads_exactly_as_the_shipped_set() {
         &open(d.path(), SplitConfig::Study),
         &open(&data_root("chase_db1"), SplitConfig::Study),
     );
-    same_samples(&open(d.path(), fold(5, 1)), &open(&data_root("chase_db1"), fold(5, 1)));
+    same_samples(
+        &open(d.path(), fold(5, 1)),
+        &open(&data_root("chase_db1"), fold(5, 1)),
+    );
     // The shipped description is MMSeg's field names in at most 10 lines.
     let shipped = std::fs::read_to_string(data_root("chase_db1").join("dataset.yaml")).unwrap();
     assert!(shipped.lines().count() <= 10, "{shipped}");
@@ -87,9 +93,16 @@ fn the_shipped_sets_pass_the_check() {
     let r = check(&data_root("dme")).unwrap();
     // README: fluid is 0.83 % of the pixels, 32 of the 110 masks are empty.
     let all = &r.splits[0];
-    assert!((all.class_percent[1] - 0.83).abs() < 0.05, "{:?}", all.class_percent);
+    assert!(
+        (all.class_percent[1] - 0.83).abs() < 0.05,
+        "{:?}",
+        all.class_percent
+    );
     assert_eq!(all.empty_masks, 32);
-    assert_eq!(r.splits.iter().map(|s| s.cases).collect::<Vec<_>>(), [110, 88, 22]);
+    assert_eq!(
+        r.splits.iter().map(|s| s.cases).collect::<Vec<_>>(),
+        [110, 88, 22]
+    );
 }
 
 fn synthetic(cases: usize) -> (tempfile::TempDir, Synthetic) {
@@ -112,7 +125,11 @@ fn a_generated_multi_class_set_folds_by_patient_and_names_its_classes() {
     assert!(r.passed(), "{:?}", r.problems);
     assert_eq!(r.classes, ["background", "IRF", "SRF", "PED"]);
     assert_eq!((r.cases, r.groups), (40, 10));
-    assert!(r.splits[0].class_percent[1..].iter().all(|p| *p > 0.5), "{:?}", r.splits);
+    assert!(
+        r.splits[0].class_percent[1..].iter().all(|p| *p > 0.5),
+        "{:?}",
+        r.splits
+    );
     let text = sweep_data::check::render(&r);
     assert!(text.contains("0 background, 1 IRF, 2 SRF, 3 PED"), "{text}");
     let data_set = DataSet::describe(d.path()).unwrap();
@@ -120,9 +137,28 @@ fn a_generated_multi_class_set_folds_by_patient_and_names_its_classes() {
         let ds = open(d.path(), fold(5, k));
         assert_eq!((ds.num_classes, ds.train_len(), ds.val_len()), (4, 32, 8));
         let group = |n: &str| data_set.group_of(n).unwrap();
-        let val: Vec<String> = ds.val.loaded().unwrap().iter().map(|s| group(&s.name)).collect();
-        assert!(ds.train.loaded().unwrap().iter().all(|s| !val.contains(&group(&s.name))), "fold {k}");
-        assert!(ds.train.loaded().unwrap().iter().chain(ds.val.loaded().unwrap()).all(|s| s.label.iter().all(|v| *v < 4)));
+        let val: Vec<String> = ds
+            .val
+            .loaded()
+            .unwrap()
+            .iter()
+            .map(|s| group(&s.name))
+            .collect();
+        assert!(
+            ds.train
+                .loaded()
+                .unwrap()
+                .iter()
+                .all(|s| !val.contains(&group(&s.name))),
+            "fold {k}"
+        );
+        assert!(ds
+            .train
+            .loaded()
+            .unwrap()
+            .iter()
+            .chain(ds.val.loaded().unwrap())
+            .all(|s| s.label.iter().all(|v| *v < 4)));
     }
 }
 
@@ -139,7 +175,12 @@ fn tiny_nnunet(n: usize, json: serde_json::Value) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     for k in 0..n {
         write_gray(&d.path().join(format!("imagesTr/c{k}_0000.png")), 8, 8, 100);
-        write_gray(&d.path().join(format!("labelsTr/c{k}.png")), 8, 8, (k % 2) as u8);
+        write_gray(
+            &d.path().join(format!("labelsTr/c{k}.png")),
+            8,
+            8,
+            (k % 2) as u8,
+        );
     }
     let mut base = serde_json::json!({
         "channel_names": {"0": "OCT"},
@@ -156,7 +197,9 @@ fn tiny_nnunet(n: usize, json: serde_json::Value) -> tempfile::TempDir {
 
 /// The first problem `sweep data check` reports, and `Dataset::open`'s error (5-fold CV).
 fn problems(root: &Path) -> (String, String) {
-    let r = check(root).map(|r| r.problems.join("\n")).unwrap_or_else(|e| e.to_string());
+    let r = check(root)
+        .map(|r| r.problems.join("\n"))
+        .unwrap_or_else(|e| e.to_string());
     let open = Dataset::open(&DataConfig {
         root: root.to_path_buf(),
         split: fold(2, 0),
@@ -189,14 +232,20 @@ fn a_0_255_mask_without_label_values_names_the_file_and_the_fix() {
 fn label_values_outside_the_declared_ids_are_named() {
     let d = tiny_nnunet(4, serde_json::json!({}));
     write_gray(&d.path().join("labelsTr/c2.png"), 8, 8, 3);
-    assert_named(d.path(), &["labelsTr/c2.png: values {3}, the data set declares {0, 1}"]);
+    assert_named(
+        d.path(),
+        &["labelsTr/c2.png: values {3}, the data set declares {0, 1}"],
+    );
 }
 
 #[test]
 fn an_image_without_a_label_and_a_label_without_an_image_are_named() {
     let d = tiny_nnunet(4, serde_json::json!({}));
     std::fs::remove_file(d.path().join("labelsTr/c1.png")).unwrap();
-    assert_named(d.path(), &["case \"c1\" has no label", "labelsTr/c1.png not found"]);
+    assert_named(
+        d.path(),
+        &["case \"c1\" has no label", "labelsTr/c1.png not found"],
+    );
     let d = tiny_nnunet(4, serde_json::json!({}));
     write_gray(&d.path().join("labelsTr/stray.png"), 8, 8, 0);
     assert_named(d.path(), &["labelsTr/stray.png: a label with no image"]);
@@ -207,46 +256,75 @@ fn a_label_of_another_size_is_named() {
     let d = tiny_nnunet(4, serde_json::json!({}));
     write_gray(&d.path().join("labelsTr/c0.png"), 8, 6, 0);
     let (check, open) = problems(d.path());
-    assert!(check.contains("labelsTr/c0.png: the label is 8x6 but its image") && check.contains("is 8x8"), "{check}");
-    assert!(open.contains("imagesTr/c0_0000.png is 8x8 but its mask") && open.contains("8x6"), "{open}");
+    assert!(
+        check.contains("labelsTr/c0.png: the label is 8x6 but its image")
+            && check.contains("is 8x8"),
+        "{check}"
+    );
+    assert!(
+        open.contains("imagesTr/c0_0000.png is 8x8 but its mask") && open.contains("8x6"),
+        "{open}"
+    );
 }
 
 #[test]
 fn a_lossy_label_format_is_refused() {
     let d = tiny_nnunet(2, serde_json::json!({"file_ending": ".jpg"}));
-    assert_named(d.path(), &["`file_ending`: .jpg: label files must be lossless"]);
+    assert_named(
+        d.path(),
+        &["`file_ending`: .jpg: label files must be lossless"],
+    );
 }
 
 #[test]
 fn a_missing_channel_file_is_named() {
-    let d = tiny_nnunet(3, serde_json::json!({"channel_names": {"0": "T1", "1": "T2"}}));
+    let d = tiny_nnunet(
+        3,
+        serde_json::json!({"channel_names": {"0": "T1", "1": "T2"}}),
+    );
     for k in [0, 2] {
         write_gray(&d.path().join(format!("imagesTr/c{k}_0001.png")), 8, 8, 9);
     }
-    assert_named(d.path(), &["case \"c1\": channel file(s) missing: c1_0001.png"]);
+    assert_named(
+        d.path(),
+        &["case \"c1\": channel file(s) missing: c1_0001.png"],
+    );
 }
 
 #[test]
 fn a_missing_or_mistyped_dataset_json_key_is_named() {
     let d = tiny_nnunet(2, serde_json::json!({}));
     let path = d.path().join("dataset.json");
-    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     json.as_object_mut().unwrap().remove("file_ending");
     std::fs::write(&path, json.to_string()).unwrap();
-    assert_named(d.path(), &["dataset.json: the key `file_ending` is missing"]);
+    assert_named(
+        d.path(),
+        &["dataset.json: the key `file_ending` is missing"],
+    );
     json["file_ending"] = ".png".into();
     json["numTraining"] = "2".into();
     std::fs::write(&path, json.to_string()).unwrap();
-    assert_named(d.path(), &["dataset.json: `numTraining`: invalid type: string \"2\""]);
+    assert_named(
+        d.path(),
+        &["dataset.json: `numTraining`: invalid type: string \"2\""],
+    );
     json["numTraining"] = 3.into();
     std::fs::write(&path, json.to_string()).unwrap();
     let (check, _) = problems(d.path());
-    assert!(check.contains("`numTraining`: 3, but imagesTr and labelsTr hold 2 cases"), "{check}");
+    assert!(
+        check.contains("`numTraining`: 3, but imagesTr and labelsTr hold 2 cases"),
+        "{check}"
+    );
 }
 
 #[test]
 fn a_splits_final_fold_that_cuts_a_patient_is_refused() {
-    let d = tiny_nnunet(4, serde_json::json!({"sweep": {"groups": {"c0": "p1", "c1": "p1", "c2": "p2", "c3": "p2"}}}));
+    let d = tiny_nnunet(
+        4,
+        serde_json::json!({"sweep": {"groups": {"c0": "p1", "c1": "p1", "c2": "p2", "c3": "p2"}}}),
+    );
     std::fs::write(
         d.path().join("splits_final.json"),
         r#"[{"train": ["c0", "c2"], "val": ["c1", "c3"]}]"#,
@@ -262,7 +340,10 @@ fn a_splits_final_fold_that_cuts_a_patient_is_refused() {
 
 #[test]
 fn a_case_without_a_group_is_named_when_groups_are_given() {
-    let d = tiny_nnunet(4, serde_json::json!({"sweep": {"groups": "c(?P<group>[012])"}}));
+    let d = tiny_nnunet(
+        4,
+        serde_json::json!({"sweep": {"groups": "c(?P<group>[012])"}}),
+    );
     assert_named(d.path(), &["groups: 1 case(s) have no group (c3)"]);
 }
 
@@ -280,7 +361,10 @@ fn two_cases_with_one_id_are_named() {
          val: {img_path: val/img, seg_map_path: val/lab}\n",
     )
     .unwrap();
-    assert_named(d.path(), &["val/img/a.png: case \"a\": two cases with one id"]);
+    assert_named(
+        d.path(),
+        &["val/img/a.png: case \"a\": two cases with one id"],
+    );
 }
 
 #[test]
@@ -293,7 +377,8 @@ fn an_unknown_dataset_yaml_key_is_named_with_a_suggestion() {
     .unwrap();
     let e = DataSet::describe(d.path()).unwrap_err().to_string();
     assert!(
-        e.contains("dataset.yaml: `reduce_zero_lable`: unknown key") && e.contains("did you mean \"reduce_zero_label\""),
+        e.contains("dataset.yaml: `reduce_zero_lable`: unknown key")
+            && e.contains("did you mean \"reduce_zero_label\""),
         "{e}"
     );
 }

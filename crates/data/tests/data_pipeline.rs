@@ -360,7 +360,11 @@ fn flip_draw_flips_image_and_label_together() {
     cfg.data.photometric = false;
     cfg.data.cat_max_ratio = 1.0;
     cfg.data.flip = 1.0;
-    let ex = train_example(&ds.train.loaded().unwrap()[0], &cfg, &mut keyed_rng(1, 2, 3, 4));
+    let ex = train_example(
+        &ds.train.loaded().unwrap()[0],
+        &cfg,
+        &mut keyed_rng(1, 2, 3, 4),
+    );
     assert!(ex.flipped);
     let s = &ds.train.loaded().unwrap()[0];
     for y in 0..16 {
@@ -398,7 +402,13 @@ fn dme_study_and_subject_splits() {
     assert_eq!((ds.train_len(), ds.val_len()), (88, 22));
     assert_eq!(ds.val.loaded().unwrap()[0].name, "img_20"); // first line of val.txt
     assert_eq!(ds.val.loaded().unwrap()[21].name, "img_96"); // last line, no trailing newline
-    for s in ds.train.loaded().unwrap().iter().chain(ds.val.loaded().unwrap()) {
+    for s in ds
+        .train
+        .loaded()
+        .unwrap()
+        .iter()
+        .chain(ds.val.loaded().unwrap())
+    {
         assert_eq!((s.w, s.h, s.channels), (256, 256, 1));
         assert!(s.label.iter().all(|&v| v <= 1));
     }
@@ -429,7 +439,10 @@ fn dme_study_and_subject_splits() {
     })
     .unwrap();
     assert_eq!((limited.train_len(), limited.val_len()), (5, 2));
-    assert_eq!(limited.train.loaded().unwrap()[0].name, ds.train.loaded().unwrap()[0].name);
+    assert_eq!(
+        limited.train.loaded().unwrap()[0].name,
+        ds.train.loaded().unwrap()[0].name
+    );
 
     let val: Vec<_> = limited.val_images().collect::<Result<_, _>>().unwrap();
     assert_eq!(
@@ -439,7 +452,14 @@ fn dme_study_and_subject_splits() {
     assert_eq!(val[0].image.len(), 3 * 512 * 512);
     assert_eq!(val[0].label, limited.val.loaded().unwrap()[0].label);
     // Pixel (3, 5) of the resized image, normalised, channel 2.
-    let resized = resize_bilinear(&limited.val.loaded().unwrap()[0].image, 256, 256, 1, 512, 512);
+    let resized = resize_bilinear(
+        &limited.val.loaded().unwrap()[0].image,
+        256,
+        256,
+        1,
+        512,
+        512,
+    );
     let want = (f32::from(resized[5 * 512 + 3]) - MEAN[2]) / STD[2];
     assert_eq!(val[0].image[2 * 512 * 512 + 5 * 512 + 3], want);
 
@@ -448,7 +468,10 @@ fn dme_study_and_subject_splits() {
         val: vec![2],
     }));
     let e = overlap.unwrap_err().to_string();
-    assert!(e.ends_with("data.split.subjects: subject 2 is in both the train and the val split"), "{e}");
+    assert!(
+        e.ends_with("data.split.subjects: subject 2 is in both the train and the val split"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -461,9 +484,17 @@ fn dme_full_size_layout() {
     };
     let ds = Dataset::open(&cfg).unwrap();
     assert_eq!(ds.val.loaded().unwrap()[0].name, "img_20");
-    assert_eq!((ds.val.loaded().unwrap()[0].w, ds.val.loaded().unwrap()[0].h), (768, 496));
+    assert_eq!(
+        (ds.val.loaded().unwrap()[0].w, ds.val.loaded().unwrap()[0].h),
+        (768, 496)
+    );
     // 0 / 255 masks become 0 / 1.
-    assert!(ds.train.loaded().unwrap().iter().all(|s| s.label.iter().all(|&v| v <= 1)));
+    assert!(ds
+        .train
+        .loaded()
+        .unwrap()
+        .iter()
+        .all(|s| s.label.iter().all(|&v| v <= 1)));
 }
 
 #[test]
@@ -479,7 +510,13 @@ fn chase_db1_split_and_masks() {
     assert_eq!(ds.val.loaded().unwrap()[0].name, "Image_11L");
     assert_eq!(ds.val.loaded().unwrap()[7].name, "Image_14R");
     let (mut vessel, mut total) = (0usize, 0usize);
-    for s in ds.train.loaded().unwrap().iter().chain(ds.val.loaded().unwrap()) {
+    for s in ds
+        .train
+        .loaded()
+        .unwrap()
+        .iter()
+        .chain(ds.val.loaded().unwrap())
+    {
         assert_eq!((s.w, s.h, s.channels), (999, 960, 3));
         assert!(s.label.iter().all(|&v| v <= 1));
         vessel += s.label.iter().filter(|&&v| v == 1).count();
@@ -652,7 +689,8 @@ fn missing_root() {
     // A folder without a description is named, with where to read how to describe one.
     let e = open(Path::new("/nonexistent/dme")).unwrap_err();
     assert!(
-        e.to_string().starts_with("/nonexistent/dme: no data set description: expected dataset.json"),
+        e.to_string()
+            .starts_with("/nonexistent/dme: no data set description: expected dataset.json"),
         "{e}"
     );
 }
@@ -736,7 +774,10 @@ fn a_split_read_from_disk_gives_the_same_batches_and_images() {
         ..JobConfig::default()
     };
     let e = train_batch(&lazy, &job, 0).unwrap_err().to_string();
-    assert!(e.contains("256/images/img_") && e.contains("not found"), "{e}");
+    assert!(
+        e.contains("256/images/img_") && e.contains("not found"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -744,7 +785,10 @@ fn the_fingerprint_follows_the_files_of_each_split() {
     let d = tiny_dme();
     let fp = || open(d.path()).unwrap().fingerprint().unwrap();
     let before = fp();
-    assert!(before.starts_with("train:") && before.contains(" val:"), "{before}");
+    assert!(
+        before.starts_with("train:") && before.contains(" val:"),
+        "{before}"
+    );
     assert_eq!(fp(), before);
     // A changed validation label changes the val part only.
     write_png(&d.path().join("256/masks/img_2.png"), 8, 8, 1);

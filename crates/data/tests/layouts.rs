@@ -31,9 +31,12 @@ pub fn nnunet_dme(data: &Path, study_split: bool) -> tempfile::TempDir {
             dst.join(format!("imagesTr/img_{k}_0000.png")),
         )
         .unwrap();
-        let mut mask = image::open(src.join(format!("256/masks/img_{k}.png"))).unwrap().into_luma8();
+        let mut mask = image::open(src.join(format!("256/masks/img_{k}.png")))
+            .unwrap()
+            .into_luma8();
         mask.pixels_mut().for_each(|p| p.0[0] *= 255);
-        mask.save(dst.join(format!("labelsTr/img_{k}.png"))).unwrap();
+        mask.save(dst.join(format!("labelsTr/img_{k}.png")))
+            .unwrap();
     }
     std::fs::copy(src.join("subjects.csv"), dst.join("subjects.csv")).unwrap();
     let json = serde_json::json!({
@@ -46,7 +49,11 @@ pub fn nnunet_dme(data: &Path, study_split: bool) -> tempfile::TempDir {
         "converted_by": "sweep's tests",
         "sweep": {"label_values": {"255": 1}, "groups": {"file": "subjects.csv"}},
     });
-    std::fs::write(dst.join("dataset.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
+    std::fs::write(
+        dst.join("dataset.json"),
+        serde_json::to_string_pretty(&json).unwrap(),
+    )
+    .unwrap();
     if study_split {
         let split = serde_json::json!([{
             "train": lines(&src.join("splits/train.txt")),
@@ -70,9 +77,14 @@ pub fn mmseg_chase(data: &Path) -> tempfile::TempDir {
             for eye in ["L", "R"] {
                 let stem = format!("Image_{child:02}{eye}");
                 let link = |from: PathBuf, kind: &str, name: String| {
-                    std::os::unix::fs::symlink(from, d.path().join(kind).join(split).join(name)).unwrap()
+                    std::os::unix::fs::symlink(from, d.path().join(kind).join(split).join(name))
+                        .unwrap()
                 };
-                link(src.join(format!("images/{stem}.jpg")), "images", format!("{stem}.jpg"));
+                link(
+                    src.join(format!("images/{stem}.jpg")),
+                    "images",
+                    format!("{stem}.jpg"),
+                );
                 let mask = format!("{stem}_1stHO.png");
                 link(src.join("1st_manual").join(&mask), "annotations", mask);
             }
@@ -90,4 +102,3 @@ pub fn mmseg_chase(data: &Path) -> tempfile::TempDir {
     .unwrap();
     d
 }
-

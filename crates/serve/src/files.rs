@@ -208,7 +208,10 @@ mod colour_tests {
     fn every_class_has_its_own_colour_and_a_palette_wins() {
         let colours: Vec<[u8; 3]> = (0..12).map(|c| class_colour(c, None)).collect();
         for (i, a) in colours.iter().enumerate() {
-            assert!(colours[i + 1..].iter().all(|b| b != a), "class {i}: {colours:?}");
+            assert!(
+                colours[i + 1..].iter().all(|b| b != a),
+                "class {i}: {colours:?}"
+            );
         }
         let palette = [[1, 2, 3], [4, 5, 6]];
         assert_eq!(class_colour(1, Some(&palette)), [4, 5, 6]);

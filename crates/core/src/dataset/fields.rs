@@ -39,7 +39,10 @@ impl<'a> Fields<'a> {
     }
 
     /// The key's value, if present (`null` counts as absent).
-    pub fn optional<T: DeserializeOwned>(&self, key: &'static str) -> Result<Option<T>, DataSetError> {
+    pub fn optional<T: DeserializeOwned>(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<T>, DataSetError> {
         self.read.borrow_mut().push(key);
         match self.object.get(key) {
             None | Some(Value::Null) => Ok(None),

@@ -69,7 +69,8 @@ impl LabelCoding {
                 pairs.join(", ")
             );
         }
-        "map them to class ids with label_values (raw value: class id), or declare an ignore label".into()
+        "map them to class ids with label_values (raw value: class id), or declare an ignore label"
+            .into()
     }
 }
 
@@ -84,14 +85,20 @@ mod tests {
             ..LabelCoding::default()
         };
         let t = coding.table(2);
-        assert_eq!((t[0], t[1], t[255], t[2]), (Some(0), Some(1), Some(1), None));
+        assert_eq!(
+            (t[0], t[1], t[255], t[2]),
+            (Some(0), Some(1), Some(1), None)
+        );
 
         let coding = LabelCoding {
             ignore: Some(2),
             ..LabelCoding::default()
         };
         let t = coding.table(2);
-        assert_eq!((t[1], t[2], t[3], t[255]), (Some(1), Some(IGNORE), None, None));
+        assert_eq!(
+            (t[1], t[2], t[3], t[255]),
+            (Some(1), Some(IGNORE), None, None)
+        );
     }
 
     #[test]
@@ -111,6 +118,8 @@ mod tests {
     fn hints_name_the_fix() {
         let c = LabelCoding::default();
         assert!(c.hint(&[255], 2).contains("label_values: {255: 1}"));
-        assert!(c.hint(&[50, 100, 150], 4).contains("{50: 1, 100: 2, 150: 3}"));
+        assert!(c
+            .hint(&[50, 100, 150], 4)
+            .contains("{50: 1, 100: 2, 150: 3}"));
     }
 }

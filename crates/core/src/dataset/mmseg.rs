@@ -25,21 +25,36 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
     }
     let palette: Option<Vec<[u8; 3]>> = f.optional("palette")?;
     if palette.as_ref().is_some_and(|p| p.len() != classes.len()) {
-        return Err(f.error("palette", format!("give one [r, g, b] per class ({})", classes.len())));
+        return Err(f.error(
+            "palette",
+            format!("give one [r, g, b] per class ({})", classes.len()),
+        ));
     }
     let suffixes = Suffixes {
         image: f.optional("img_suffix")?.unwrap_or_else(|| ".jpg".into()),
-        label: f.optional("seg_map_suffix")?.unwrap_or_else(|| ".png".into()),
+        label: f
+            .optional("seg_map_suffix")?
+            .unwrap_or_else(|| ".png".into()),
     };
     let reduce_zero_label = f.optional("reduce_zero_label")?.unwrap_or(false);
     let ignore_index: Option<u8> = f.optional("ignore_index")?;
     let settings = Settings::read(&f, root)?;
     if settings.splits.is_some() {
-        return Err(f.error("splits", "is nnU-Net's splits_final.json; an MMSeg layout names its `train` and `val`"));
+        return Err(f.error(
+            "splits",
+            "is nnU-Net's splits_final.json; an MMSeg layout names its `train` and `val`",
+        ));
     }
     let splits: Vec<(&'static str, Option<SplitSpec>)> = ["train", "val", "test"]
         .into_iter()
-        .map(|s| Ok((s, f.raw(s).map(|v| SplitSpec::read(file, s, v, root)).transpose()?)))
+        .map(|s| {
+            Ok((
+                s,
+                f.raw(s)
+                    .map(|v| SplitSpec::read(file, s, v, root))
+                    .transpose()?,
+            ))
+        })
         .collect::<Result<_, DataSetError>>()?;
     f.deny_unknown()?;
 
@@ -59,13 +74,22 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         };
         let listed = spec.cases(&suffixes, *split == "test", &mut problems);
         if *split == "test" {
-            test = listed.into_iter().map(|c| Unlabelled { id: c.id, images: c.images }).collect();
+            test = listed
+                .into_iter()
+                .map(|c| Unlabelled {
+                    id: c.id,
+                    images: c.images,
+                })
+                .collect();
         } else {
             lists.push(listed);
         }
     }
     if splits[0].1.is_none() {
-        return Err(f.error("train", "is missing: name the training images and labels (img_path, seg_map_path)"));
+        return Err(f.error(
+            "train",
+            "is missing: name the training images and labels (img_path, seg_map_path)",
+        ));
     }
     let (train, val) = (&lists[0], &lists[1]);
     // The same files on both sides is a choice (an overfitting check); two files under one
@@ -74,7 +98,10 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         if train.iter().any(|t| t.id == c.id && t.images != c.images) {
             problems.push(DataSetError::new(
                 &c.images[0],
-                format!("case {:?}: two cases with one id (in train and in val)", c.id),
+                format!(
+                    "case {:?}: two cases with one id (in train and in val)",
+                    c.id
+                ),
             ));
         }
     }
@@ -126,7 +153,12 @@ struct SplitSpec {
 }
 
 impl SplitSpec {
-    fn read(file: &Path, split: &str, v: &serde_json::Value, root: &Path) -> Result<Self, DataSetError> {
+    fn read(
+        file: &Path,
+        split: &str,
+        v: &serde_json::Value,
+        root: &Path,
+    ) -> Result<Self, DataSetError> {
         let f = Fields::new(file, &format!("{split}."), v)?;
         let (img, seg): (Option<PathBuf>, Option<PathBuf>) = match f.raw("data_prefix") {
             Some(p) => {
@@ -139,9 +171,13 @@ impl SplitSpec {
         };
         let ann_file: Option<PathBuf> = f.optional("ann_file")?;
         f.deny_unknown()?;
-        let img = img.ok_or_else(|| f.error("img_path", "is missing: the folder of this split's images"))?;
+        let img = img
+            .ok_or_else(|| f.error("img_path", "is missing: the folder of this split's images"))?;
         if seg.is_none() && split != "test" {
-            return Err(f.error("seg_map_path", "is missing: the folder of this split's label maps"));
+            return Err(f.error(
+                "seg_map_path",
+                "is missing: the folder of this split's label maps",
+            ));
         }
         Ok(SplitSpec {
             images: root.join(img),
@@ -151,10 +187,18 @@ impl SplitSpec {
     }
 
     /// The split's cases, in the `ann_file`'s order or else natural order of the images.
-    fn cases(&self, sfx: &Suffixes, unlabelled: bool, problems: &mut Vec<DataSetError>) -> Vec<Case> {
+    fn cases(
+        &self,
+        sfx: &Suffixes,
+        unlabelled: bool,
+        problems: &mut Vec<DataSetError>,
+    ) -> Vec<Case> {
         let stems: Vec<(String, Option<(PathBuf, usize)>)> = match &self.ann_file {
             Some(ann) => match read_lines(ann) {
-                Ok(lines) => lines.into_iter().map(|(n, s)| (s, Some((ann.clone(), n)))).collect(),
+                Ok(lines) => lines
+                    .into_iter()
+                    .map(|(n, s)| (s, Some((ann.clone(), n))))
+                    .collect(),
                 Err(e) => {
                     problems.push(e);
                     return Vec::new();
@@ -175,19 +219,39 @@ impl SplitSpec {
                 None => path.to_path_buf(),
             };
             let image = self.images.join(format!("{id}{}", sfx.image));
-            let label = self.labels.as_ref().map(|l| l.join(format!("{id}{}", sfx.label)));
+            let label = self
+                .labels
+                .as_ref()
+                .map(|l| l.join(format!("{id}{}", sfx.label)));
             if out.iter().any(|c| c.id == id) {
-                problems.push(DataSetError::new(at(&image), format!("case {id:?} is listed twice")));
+                problems.push(DataSetError::new(
+                    at(&image),
+                    format!("case {id:?} is listed twice"),
+                ));
             } else if !image.is_file() {
-                problems.push(DataSetError::new(at(&image), format!("case {id:?}: image not found: {}", image.display())));
+                problems.push(DataSetError::new(
+                    at(&image),
+                    format!("case {id:?}: image not found: {}", image.display()),
+                ));
             } else if let Some(label) = label.filter(|_| !unlabelled) {
                 if label.is_file() {
-                    out.push(Case { id, images: vec![image], label });
+                    out.push(Case {
+                        id,
+                        images: vec![image],
+                        label,
+                    });
                 } else {
-                    problems.push(DataSetError::new(at(&image), format!("case {id:?} has no label: {} not found", label.display())));
+                    problems.push(DataSetError::new(
+                        at(&image),
+                        format!("case {id:?} has no label: {} not found", label.display()),
+                    ));
                 }
             } else {
-                out.push(Case { id, images: vec![image], label: PathBuf::new() });
+                out.push(Case {
+                    id,
+                    images: vec![image],
+                    label: PathBuf::new(),
+                });
             }
         }
         out
@@ -196,7 +260,11 @@ impl SplitSpec {
 
 /// Whether a label file of this ending keeps every value exactly.
 pub(super) fn lossless(ending: &str) -> bool {
-    let ext = ending.rsplit('.').next().unwrap_or_default().to_ascii_lowercase();
+    let ext = ending
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     matches!(ext.as_str(), "png" | "bmp" | "tif" | "tiff")
 }
 

@@ -20,9 +20,9 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
     // `modality` is nnU-Net v1's name for `channel_names`.
     let channels: BTreeMap<String, String> = match f.optional("channel_names")? {
         Some(c) => c,
-        None => f.optional("modality")?.ok_or_else(|| {
-            DataSetError::new(file, "the key `channel_names` is missing")
-        })?,
+        None => f
+            .optional("modality")?
+            .ok_or_else(|| DataSetError::new(file, "the key `channel_names` is missing"))?,
     };
     let channels = channel_list(&f, channels)?;
     let (classes, ignore) = classes(&f, f.required("labels")?)?;
@@ -65,7 +65,10 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
     if labelled.len() != declared && problems.is_empty() {
         problems.push(f.error(
             "numTraining",
-            format!("{declared}, but imagesTr and labelsTr hold {} cases", labelled.len()),
+            format!(
+                "{declared}, but imagesTr and labelsTr hold {} cases",
+                labelled.len()
+            ),
         ));
     }
     let test = list_cases(root, "imagesTs", &ending, channels.len(), &mut problems)
@@ -105,7 +108,10 @@ pub(super) fn folder_name(root: &Path) -> String {
 }
 
 /// `{"0": "OCT", "1": "..."}` in channel order; the keys must be 0, 1, ...
-fn channel_list(f: &Fields, channels: BTreeMap<String, String>) -> Result<Vec<String>, DataSetError> {
+fn channel_list(
+    f: &Fields,
+    channels: BTreeMap<String, String>,
+) -> Result<Vec<String>, DataSetError> {
     let mut by_index: Vec<(usize, String)> = Vec::new();
     for (k, name) in channels {
         let i: usize = k
@@ -115,7 +121,10 @@ fn channel_list(f: &Fields, channels: BTreeMap<String, String>) -> Result<Vec<St
     }
     by_index.sort();
     if by_index.is_empty() || by_index.iter().enumerate().any(|(i, (k, _))| i != *k) {
-        return Err(f.error("channel_names", "channels must be numbered 0, 1, ... without gaps"));
+        return Err(f.error(
+            "channel_names",
+            "channels must be numbered 0, 1, ... without gaps",
+        ));
     }
     Ok(by_index.into_iter().map(|(_, n)| n).collect())
 }
@@ -131,7 +140,8 @@ fn classes(
     for (name, id) in labels {
         let Some(id) = id.as_u64().filter(|id| *id < 255) else {
             let why = if id.is_array() {
-                "region-based labels (a list of ids) are not supported; give each label one id".to_string()
+                "region-based labels (a list of ids) are not supported; give each label one id"
+                    .to_string()
             } else {
                 format!("{id} is not a label id (a whole number from 0 to 254)")
             };
@@ -157,7 +167,10 @@ fn classes(
     if let Some(i) = ignore.filter(|i| usize::from(*i) != by_id.len()) {
         return Err(f.error(
             "labels",
-            format!("\"ignore\": {i}: the ignore label must be the highest id ({})", by_id.len()),
+            format!(
+                "\"ignore\": {i}: the ignore label must be the highest id ({})",
+                by_id.len()
+            ),
         ));
     }
     Ok((by_id.into_iter().map(|(_, n)| n).collect(), ignore))
@@ -191,11 +204,16 @@ fn list_cases(
         match parsed {
             Some((id, x)) => {
                 let path = dir.join(format!("{stem}{ending}"));
-                cases.entry(id.to_string()).or_default().insert(x.parse().unwrap_or(0), path);
+                cases
+                    .entry(id.to_string())
+                    .or_default()
+                    .insert(x.parse().unwrap_or(0), path);
             }
             None => problems.push(DataSetError::new(
                 dir.join(format!("{stem}{ending}")),
-                format!("not named {{case}}_{{XXXX}}{ending} (XXXX: the channel, 0000 for the first)"),
+                format!(
+                    "not named {{case}}_{{XXXX}}{ending} (XXXX: the channel, 0000 for the first)"
+                ),
             )),
         }
     }
@@ -262,7 +280,10 @@ fn splits_final(
     let text = std::fs::read_to_string(&file)
         .map_err(|e| DataSetError::new(&file, format!("cannot read the splits file: {e}")))?;
     let folds: Vec<Fold> = serde_json::from_str(&text).map_err(|e| {
-        DataSetError::new(&file, format!("expected [{{\"train\": [...], \"val\": [...]}}, ...]: {e}"))
+        DataSetError::new(
+            &file,
+            format!("expected [{{\"train\": [...], \"val\": [...]}}, ...]: {e}"),
+        )
     })?;
     for (k, fold) in folds.iter().enumerate() {
         for id in fold.train.iter().chain(&fold.val) {

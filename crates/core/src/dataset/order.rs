@@ -66,11 +66,27 @@ mod tests {
 
     #[test]
     fn natural_order_reads_numbers_as_numbers() {
-        let mut ids = vec!["img_10", "img_2", "img_1", "img_100", "Image_01R", "Image_01L", "a"];
+        let mut ids = vec![
+            "img_10",
+            "img_2",
+            "img_1",
+            "img_100",
+            "Image_01R",
+            "Image_01L",
+            "a",
+        ];
         ids.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(
             ids,
-            ["Image_01L", "Image_01R", "a", "img_1", "img_2", "img_10", "img_100"]
+            [
+                "Image_01L",
+                "Image_01R",
+                "a",
+                "img_1",
+                "img_2",
+                "img_10",
+                "img_100"
+            ]
         );
         assert_eq!(natural_cmp("9", "10"), Ordering::Less);
         assert_eq!(natural_cmp("01", "1"), Ordering::Greater);
@@ -82,7 +98,11 @@ mod tests {
         let items: Vec<u32> = (1..=10).collect();
         let folds = kfold(&items, 3, "groups").unwrap();
         assert_eq!(folds, [vec![1, 2, 3, 4], vec![5, 6, 7], vec![8, 9, 10]]);
-        assert!(kfold(&items, 1, "groups").unwrap_err().contains("at least 2"));
-        assert!(kfold(&items, 11, "groups").unwrap_err().contains("10 groups"));
+        assert!(kfold(&items, 1, "groups")
+            .unwrap_err()
+            .contains("at least 2"));
+        assert!(kfold(&items, 11, "groups")
+            .unwrap_err()
+            .contains("10 groups"));
     }
 }

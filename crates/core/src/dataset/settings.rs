@@ -41,7 +41,9 @@ impl Groups {
     /// What to do about a case without a group.
     pub(super) fn hint(&self) -> String {
         match self {
-            Groups::Pattern(re) => format!("the pattern {:?} does not match their ids", re.as_str()),
+            Groups::Pattern(re) => {
+                format!("the pattern {:?} does not match their ids", re.as_str())
+            }
             Groups::Table(_) => "add them to the groups table".into(),
         }
     }
@@ -82,9 +84,15 @@ impl Settings {
             .into_iter()
             .map(|(raw, value)| {
                 let raw_value: u8 = raw.trim().parse().map_err(|_| {
-                    f.error("label_values", format!("{raw:?} is not a pixel value (0 to 255)"))
+                    f.error(
+                        "label_values",
+                        format!("{raw:?} is not a pixel value (0 to 255)"),
+                    )
                 })?;
-                let id = value.as_u64().and_then(|id| u8::try_from(id).ok()).filter(|id| *id < 255);
+                let id = value
+                    .as_u64()
+                    .and_then(|id| u8::try_from(id).ok())
+                    .filter(|id| *id < 255);
                 let id = id.ok_or_else(|| {
                     f.error(
                         "label_values",
@@ -100,7 +108,9 @@ impl Settings {
                 regex::Regex::new(&format!("^(?:{p})$"))
                     .map_err(|e| f.error("groups", format!("not a valid pattern: {e}")))?,
             )),
-            Some(GroupsSpec::File { file }) => Some(Groups::Table(read_group_file(&root.join(file))?)),
+            Some(GroupsSpec::File { file }) => {
+                Some(Groups::Table(read_group_file(&root.join(file))?))
+            }
             Some(GroupsSpec::Table(t)) => Some(Groups::Table(
                 t.into_iter()
                     .map(|(case, g)| {
@@ -149,7 +159,10 @@ fn read_group_file(path: &Path) -> Result<BTreeMap<String, String>, DataSetError
         if let Some(before) = table.insert(case.clone(), group) {
             return Err(DataSetError::new(
                 path,
-                format!("line {}: case {case:?} is listed twice (first in group {before:?})", i + 1),
+                format!(
+                    "line {}: case {case:?} is listed twice (first in group {before:?})",
+                    i + 1
+                ),
             ));
         }
     }

@@ -44,7 +44,11 @@ impl DataSet {
             }
             return Ok(own.iter().map(|(_, val)| val.clone()).collect());
         }
-        let what = if self.groups.is_some() { "groups" } else { "cases" };
+        let what = if self.groups.is_some() {
+            "groups"
+        } else {
+            "cases"
+        };
         kfold(&self.group_names(), folds, what).map_err(|m| DataSetError::new(&self.description, m))
     }
 
@@ -66,7 +70,9 @@ impl DataSet {
                         .ok_or_else(|| {
                             DataSetError::new(
                                 &self.description,
-                                format!("data.split.fold.fold: {fold} is not one of the {folds} folds"),
+                                format!(
+                                    "data.split.fold.fold: {fold} is not one of the {folds} folds"
+                                ),
                             )
                         })?;
                     self.by_groups(|g| !val_groups.contains(g), |g| val_groups.contains(g))
@@ -98,7 +104,11 @@ impl DataSet {
     }
 
     /// Cases (natural order) whose group passes `train` / `val`.
-    fn by_groups(&self, train: impl Fn(&String) -> bool, val: impl Fn(&String) -> bool) -> Selection<'_> {
+    fn by_groups(
+        &self,
+        train: impl Fn(&String) -> bool,
+        val: impl Fn(&String) -> bool,
+    ) -> Selection<'_> {
         let group = |c: &Case| self.group_of(&c.id).unwrap_or_else(|| c.id.clone());
         Selection {
             train: self.cases.iter().filter(|c| train(&group(c))).collect(),
@@ -151,7 +161,10 @@ impl DataSet {
             ids.iter()
                 .map(|id| {
                     self.cases.iter().find(|c| &c.id == id).ok_or_else(|| {
-                        DataSetError::new(&self.description, format!("case {id:?} of the split is not a labelled case"))
+                        DataSetError::new(
+                            &self.description,
+                            format!("case {id:?} of the split is not a labelled case"),
+                        )
                     })
                 })
                 .collect()
@@ -166,7 +179,9 @@ impl DataSet {
 fn describe_split(split: &SplitConfig) -> String {
     match split {
         SplitConfig::Study => "the data set's own split".into(),
-        SplitConfig::Subjects { .. } => "data.split.subjects: no case has one of those groups".into(),
+        SplitConfig::Subjects { .. } => {
+            "data.split.subjects: no case has one of those groups".into()
+        }
         SplitConfig::Fold { folds, fold, .. } => format!("fold {fold} of {folds}"),
     }
 }

@@ -60,12 +60,23 @@ pub(super) fn changed_files(groups: &[Group]) -> Vec<String> {
     // data config (its JSON) -> val fingerprint -> runs
     let mut by_split: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for r in groups.iter().flat_map(|g| g.runs.iter()) {
-        let Some(val) = r.data_fingerprint.as_deref().and_then(|f| f.split(' ').nth(1)) else {
+        let Some(val) = r
+            .data_fingerprint
+            .as_deref()
+            .and_then(|f| f.split(' ').nth(1))
+        else {
             continue;
         };
         let config: serde_json::Value = serde_json::from_str(&r.config_json).unwrap_or_default();
-        let data = config.get("data").map(|d| d.to_string()).unwrap_or_default();
-        *by_split.entry(data).or_default().entry(val.to_string()).or_default() += 1;
+        let data = config
+            .get("data")
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        *by_split
+            .entry(data)
+            .or_default()
+            .entry(val.to_string())
+            .or_default() += 1;
     }
     by_split
         .into_iter()

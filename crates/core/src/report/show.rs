@@ -45,6 +45,8 @@ pub struct JobView {
     pub config: Value,
     /// Class names of the job's data set by id (empty when not recorded).
     pub classes: Vec<String>,
+    /// `train:<hex> val:<hex>`: the files its result was trained and scored on.
+    pub data_fingerprint: Option<String>,
     pub attempts: Vec<AttemptView>,
     /// `{split: {"mDice": 81.2, "Dice.1": 70.3, ...}}`, keyed as `report --format json`.
     #[serde(serialize_with = "metrics_by_split")]
@@ -153,6 +155,7 @@ impl JobView {
             finished_at: job.finished_at,
             sweep_version: job.sweep_version,
             classes: job.classes,
+            data_fingerprint: job.data_fingerprint,
             metrics: job.metrics,
             attempts: Vec::new(),
             curve: None,
@@ -185,7 +188,11 @@ impl JobView {
             writeln!(out, "\nattempts:\n{}", attempts_table(&self.attempts))?;
         }
         if !self.metrics.is_empty() {
-            writeln!(out, "\nmetrics:\n{}", metrics_table(&self.metrics, &self.classes))?;
+            writeln!(
+                out,
+                "\nmetrics:\n{}",
+                metrics_table(&self.metrics, &self.classes)
+            )?;
         }
         match self.images.as_deref() {
             Some([]) => writeln!(
@@ -230,6 +237,9 @@ impl JobView {
         }
         if let Some(v) = &self.sweep_version {
             writeln!(out, "  result by  sweep {v}")?;
+        }
+        if let Some(d) = &self.data_fingerprint {
+            writeln!(out, "  data       {d}")?;
         }
         Ok(())
     }

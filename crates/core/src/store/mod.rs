@@ -319,7 +319,10 @@ pub struct JobRow {
 impl JobRow {
     /// The name of class `c`: the data set's, else the id (`1`).
     pub fn class_name(&self, c: usize) -> String {
-        self.classes.get(c).cloned().unwrap_or_else(|| c.to_string())
+        self.classes
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| c.to_string())
     }
 
     /// The first line of the job's error, for one-line displays.

@@ -70,7 +70,10 @@ mod tests {
     }
 
     fn plan(root: &Path, extra: &str) -> Result<Vec<crate::sweepfile::PlannedJob>, String> {
-        let text = format!("name: t\ndata: {{root: {}}}\nbase: {{{extra}}}\n", root.display());
+        let text = format!(
+            "name: t\ndata: {{root: {}}}\nbase: {{{extra}}}\n",
+            root.display()
+        );
         parse(Path::new("sweeps/t.yaml"), &text, &[])
             .map_err(|e| e.to_string())
             .and_then(|s| s.plan().map_err(|e| e.to_string()))
