@@ -17,6 +17,13 @@ fn stdout_of(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `sweep data check PATH`.
+fn data_check(sb: &Sandbox, path: &Path) -> std::process::Output {
+    sb.command(&["data", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
 fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -78,10 +85,7 @@ fn chase_db1_in_mmsegs_layout_scores_exactly_as_the_shipped_set() {
 fn data_check_reports_and_its_exit_status_says_whether_it_passed() {
     let sb = Sandbox::new();
     let dme = data_dir().join("dme");
-    let out = sb
-        .command(&["data", "check", dme.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = data_check(&sb, &dme);
     let text = stdout_of(&out);
     assert!(out.status.success(), "{text}{}", stderr_of(&out));
     assert!(
@@ -105,10 +109,7 @@ fn data_check_reports_and_its_exit_status_says_whether_it_passed() {
         v["sweep"]["unused"] = v["sweep"]["label_values"].take();
         v["sweep"].as_object_mut().unwrap().remove("label_values");
     });
-    let out = sb
-        .command(&["data", "check", copy.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = data_check(&sb, copy.path());
     assert_eq!(out.status.code(), Some(1));
     let text = stderr_of(&out);
     assert!(
@@ -119,10 +120,7 @@ fn data_check_reports_and_its_exit_status_says_whether_it_passed() {
     edit_json(&copy.path().join("dataset.json"), |v| {
         v["sweep"].as_object_mut().unwrap().remove("unused");
     });
-    let out = sb
-        .command(&["data", "check", copy.path().to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = data_check(&sb, copy.path());
     assert_eq!(out.status.code(), Some(1));
     let text = stdout_of(&out);
     assert!(

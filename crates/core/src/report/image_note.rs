@@ -62,31 +62,23 @@ pub(crate) fn render(note: &ImageNote) -> String {
         (s, r) if s == r => format!(" (mean over {s} runs)"),
         (s, _) => format!(" (mean over {s} seeds, each the union of its folds)"),
     };
+    let (none, images) = (c(t.neither + t.prediction_only), c(t.images));
+    let (neither, false_alarms, missed) = (c(t.neither), c(t.prediction_only), c(t.label_only));
+    let label = &note.label;
     if note.several {
         return format!(
-            "Per image and class ({}): {} of {} (validation image, class) pairs have none of the \
-             class ({class}) in the label; it predicts none on {} of them (Dice and distances \
-             undefined, left out of imgDice, HD95, ASSD) and some on {} (Dice 0, distances = the \
-             image diagonal), and misses the class entirely in {} pairs{over}.\n",
-            note.label,
-            c(t.neither + t.prediction_only),
-            c(t.images),
-            c(t.neither),
-            c(t.prediction_only),
-            c(t.label_only),
+            "Per image and class ({label}): {none} of {images} (validation image, class) pairs have \
+             none of the class ({class}) in the label; it predicts none on {neither} of them (Dice \
+             and distances undefined, left out of imgDice, HD95, ASSD) and some on {false_alarms} \
+             (Dice 0, distances = the image diagonal), and misses the class entirely in {missed} \
+             pairs{over}.\n"
         );
     }
     format!(
-        "Per image ({}): {} of {} validation images have no {class} in the label; it predicts \
-         none on {} of them (Dice and distances undefined, left out of imgDice, HD95, ASSD) \
-         and some on {} (Dice 0, distances = the image diagonal), and misses the {class} of \
-         {} images entirely{over}.\n",
-        note.label,
-        c(t.neither + t.prediction_only),
-        c(t.images),
-        c(t.neither),
-        c(t.prediction_only),
-        c(t.label_only),
+        "Per image ({label}): {none} of {images} validation images have no {class} in the label; \
+         it predicts none on {neither} of them (Dice and distances undefined, left out of imgDice, \
+         HD95, ASSD) and some on {false_alarms} (Dice 0, distances = the image diagonal), and \
+         misses the {class} of {missed} images entirely{over}.\n"
     )
 }
 
