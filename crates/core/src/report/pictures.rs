@@ -239,6 +239,7 @@ fn overlay_panels(
             w,
             h,
             class: 1,
+            class_name: run.class_name(1),
         });
     }
     Ok(panels)

@@ -338,6 +338,7 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
                     "artifact_dir": r.artifact_dir,
                     "error": r.error,
                     "sweep_version": r.sweep_version,
+                    "data_fingerprint": r.data_fingerprint,
                     "config": config_value(&r.config_json),
                     "metrics": by_split(&r.metrics),
                 })
@@ -353,6 +354,7 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
             "n": g.runs.len(),
             "job_ids": g.runs.iter().map(|r| r.job_id).collect::<Vec<_>>(),
             "config": config_value(&g.runs[0].config_json),
+            "classes": g.runs[0].classes,
             "metrics": metrics,
             "stats": row_stats(board, rank, opts),
             "artifact_dirs": g.runs.iter().map(|r| r.artifact_dir.clone()).collect::<Vec<_>>(),

@@ -34,6 +34,10 @@ pub(super) fn resolve(config: &mut JobConfig, tree: &Node) -> Result<Vec<String>
     if !dataset_given {
         config.data.dataset = data_set.name.clone();
     }
+    // The data set's pixel spacing makes distances mm (part of identity: it changes results).
+    if config.data.pixel_spacing.is_none() {
+        config.data.pixel_spacing = data_set.spacing;
+    }
     let n = data_set.num_classes();
     match set_at(tree, &["model", "num_classes"]) {
         Some(at) if config.model.num_classes != n => Err((
@@ -95,6 +99,24 @@ mod tests {
             e.starts_with("sweeps/t.yaml:3:16: base.model.num_classes: 2, but the data set")
                 && e.contains("has 4 classes (background, IRF, SRF, PED)"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn the_data_sets_spacing_makes_distances_mm_unless_the_job_gives_one() {
+        let d = folder("[background, fluid]\nspacing: [0.011, 0.0039]");
+        assert_eq!(
+            plan(d.path(), "").unwrap()[0].config.data.pixel_spacing,
+            Some([0.011, 0.0039])
+        );
+        let text = format!(
+            "name: t\ndata: {{root: {}, pixel_spacing: [1.0, 1.0]}}\n",
+            d.path().display()
+        );
+        let spec = parse(Path::new("sweeps/t.yaml"), &text, &[]).unwrap();
+        assert_eq!(
+            spec.plan().unwrap()[0].config.data.pixel_spacing,
+            Some([1.0, 1.0])
         );
     }
 

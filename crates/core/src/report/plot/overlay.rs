@@ -25,6 +25,8 @@ pub struct OverlayPanel {
     pub h: usize,
     /// The class whose true/false positives/negatives the overlay shows.
     pub class: u8,
+    /// Its name, as the data set calls it (`fluid`); empty: the id is shown.
+    pub class_name: String,
 }
 
 /// Draws one row of tiles per panel to `dir/<stem>.png` and `.svg` (the SVG embeds the tiles
@@ -110,7 +112,7 @@ fn tile_size(w: usize, h: usize) -> (usize, usize) {
 /// One panel, ready to blit: its title, class and four RGB tiles of `tw` x `th`.
 struct Row {
     title: String,
-    class: u8,
+    class: String,
     tw: usize,
     th: usize,
     tiles: [Vec<u8>; 4],
@@ -150,7 +152,11 @@ impl Row {
         ];
         Ok(Row {
             title: p.title.clone(),
-            class: p.class,
+            class: if p.class_name.is_empty() {
+                format!("class {}", p.class)
+            } else {
+                p.class_name.clone()
+            },
             tw,
             th,
             tiles,
@@ -233,7 +239,7 @@ fn draw_row<DB: DrawingBackend>(
         (M as i32, y + 10),
         font(15, LEFT),
     ))?;
-    let overlay = format!("overlay (class {})", row.class);
+    let overlay = format!("overlay ({})", row.class);
     let names = ["image", "ground truth", "prediction", overlay.as_str()];
     for (k, (tile, name)) in row.tiles.iter().zip(names).enumerate() {
         let x = (M + k * (row.tw + M)) as i32;
@@ -322,6 +328,7 @@ mod tests {
             w,
             h,
             class: 1,
+            class_name: "fluid".into(),
         }
     }
 
