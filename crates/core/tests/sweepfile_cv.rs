@@ -201,7 +201,7 @@ fn plan_shows_the_folds() {
     assert_eq!(
         first,
         "sweep t (sweeps/t.yaml): 6 job(s); 3-fold cross-validation by subject (fold k/3 \
-         validates on the k-th of 3 contiguous groups of the sorted subjects and trains on the others)"
+         validates on the k-th of 3 contiguous groups of the data set's subjects, in order, and trains on the others)"
     );
     let header = table.lines().nth(1 + 1).unwrap();
     assert!(header.contains(" fold "), "{table}");

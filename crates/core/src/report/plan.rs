@@ -64,7 +64,7 @@ fn cv_note(plan: &[PlannedJob]) -> String {
     cv.map_or_else(String::new, |(n, by)| {
         format!(
             "; {n}-fold cross-validation by {by} (fold k/{n} validates on the k-th of {n} \
-             contiguous groups of the sorted {by}s and trains on the others)"
+             contiguous groups of the data set's {by}s, in order, and trains on the others)"
         )
     })
 }
