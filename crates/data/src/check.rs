@@ -295,16 +295,20 @@ fn split_stats(data_set: &DataSet, results: &[CaseResult]) -> Vec<SplitStats> {
 /// they exist); an own train/val split that does is worth a note (DME's study split is
 /// documented as not by patient).
 fn split_problems(data_set: &DataSet, notes: &mut Vec<String>) -> Vec<String> {
+    if let OwnSplit::Lists { train, val } = &data_set.own_split {
+        let shared = train.iter().filter(|id| val.contains(id)).count();
+        if shared > 0 {
+            notes.push(format!(
+                "{shared} case(s) are in both the train and the val list of the data set's own split"
+            ));
+        }
+    }
     if data_set.groups.is_none() {
         return Vec::new();
     }
     match &data_set.own_split {
         OwnSplit::None => Vec::new(),
         OwnSplit::Lists { train, val } => {
-            let shared = train.iter().filter(|id| val.contains(id)).count();
-            if shared > 0 {
-                notes.push(format!("{shared} case(s) are in both the train and the val split of the data set's own split"));
-            }
             let both = data_set.cut_groups(train, val);
             if !both.is_empty() {
                 notes.push(format!(

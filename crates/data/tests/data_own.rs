@@ -382,3 +382,31 @@ fn an_unknown_dataset_yaml_key_is_named_with_a_suggestion() {
         "{e}"
     );
 }
+
+#[test]
+fn the_same_cases_in_train_and_val_are_allowed_and_noted() {
+    let d = tempfile::tempdir().unwrap();
+    for k in 0..2 {
+        write_gray(&d.path().join(format!("img/c{k}.png")), 8, 8, 1);
+        write_gray(&d.path().join(format!("lab/c{k}.png")), 8, 8, k);
+    }
+    std::fs::write(d.path().join("all.txt"), "c0\nc1\n").unwrap();
+    std::fs::write(
+        d.path().join("dataset.yaml"),
+        "classes: [background, x]\nimg_suffix: .png\n\
+         train: {img_path: img, seg_map_path: lab, ann_file: all.txt}\n\
+         val: {img_path: img, seg_map_path: lab, ann_file: all.txt}\n",
+    )
+    .unwrap();
+    let r = check(d.path()).unwrap();
+    assert!(r.passed(), "{:?}", r.problems);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("2 case(s) are in both")),
+        "{:?}",
+        r.notes
+    );
+    let ds = open(d.path(), SplitConfig::Study);
+    assert_eq!((ds.train_len(), ds.val_len()), (2, 2));
+}
