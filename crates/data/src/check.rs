@@ -109,27 +109,11 @@ pub fn check(root: &Path) -> Result<CheckReport, DataSetError> {
     })
 }
 
-/// Every case read on all cores; results in case order.
+/// Every case read on all cores, with a progress bar on a terminal; results in case order.
 fn read_all(data_set: &DataSet, labels: &LabelReader) -> Vec<CaseResult> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = data_set.cases.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = data_set
-            .cases
-            .chunks(chunk)
-            .map(|cases| {
-                s.spawn(move || {
-                    cases
-                        .iter()
-                        .map(|c| read_case(c, data_set, labels))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a data check thread panicked"))
-            .collect()
+    let cases = &data_set.cases;
+    crate::parallel::map_indexed(cases.len(), "check", |i| {
+        read_case(&cases[i], data_set, labels)
     })
 }
 

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod check;
 pub mod dataset;
 pub mod loader;
+mod parallel;
 pub mod pictures;
 pub mod samples;
 pub mod synthetic;

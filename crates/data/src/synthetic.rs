@@ -26,20 +26,9 @@ impl Synthetic {
         std::fs::create_dir_all(root.join("imagesTr"))?;
         std::fs::create_dir_all(root.join("labelsTr"))?;
         std::fs::write(root.join("dataset.json"), self.dataset_json())?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let ids: Vec<usize> = (0..self.cases).collect();
-        let chunk = ids.len().div_ceil(threads).max(1);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = ids
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || part.iter().try_for_each(|&i| self.write_case(root, i)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().expect("a writer thread panicked"))
-        })
+        crate::parallel::map_indexed(self.cases, "write", |i| self.write_case(root, i))
+            .into_iter()
+            .collect()
     }
 
     /// `case_{patient:04}_{k}`.
