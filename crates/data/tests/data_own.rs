@@ -410,3 +410,36 @@ fn the_same_cases_in_train_and_val_are_allowed_and_noted() {
     let ds = open(d.path(), SplitConfig::Study);
     assert_eq!((ds.train_len(), ds.val_len()), (2, 2));
 }
+
+#[test]
+fn an_ignore_label_is_neither_a_class_nor_an_error() {
+    // `sweep.ignore` (either layout's settings), nnU-Net's `ignore` label: the same thing.
+    for json in [
+        serde_json::json!({"sweep": {"ignore": 9}}),
+        serde_json::json!({"labels": {"background": 0, "fluid": 1, "ignore": 2}}),
+    ] {
+        let d = tiny_nnunet(4, json.clone());
+        let v = json["sweep"]["ignore"].as_u64().unwrap_or(2) as u8;
+        write_gray(&d.path().join("labelsTr/c0.png"), 8, 8, v);
+        let ds = open(d.path(), fold(2, 0));
+        let all: Vec<&sweep_data::Sample> = ds
+            .train
+            .loaded()
+            .unwrap()
+            .iter()
+            .chain(ds.val.loaded().unwrap())
+            .collect();
+        let c0 = all.iter().find(|s| s.name == "c0").unwrap();
+        assert_eq!(c0.label, vec![255u8; 64], "{json}");
+        assert_eq!(ds.num_classes, 2);
+    }
+    let d = tiny_nnunet(
+        4,
+        serde_json::json!({"labels": {"background": 0, "fluid": 1, "ignore": 2}, "sweep": {"ignore": 9}}),
+    );
+    let e = DataSet::describe(d.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("`sweep.ignore`: 9, but `labels.ignore` says 2"),
+        "{e}"
+    );
+}

@@ -92,7 +92,7 @@ pub(crate) async fn prediction(
 }
 
 /// Class colours when the data set gives no palette: background dark, class 1 red, class 2
-/// green, 3 blue, 4 yellow, then hues spread by the golden angle.
+/// green, 3 blue, 4 yellow, then the plots' Tableau 10.
 const COLOURS: [[u8; 3]; 5] = [
     [20, 20, 20],
     [230, 57, 70],
@@ -101,28 +101,12 @@ const COLOURS: [[u8; 3]; 5] = [
     [233, 196, 106],
 ];
 
-/// The colour of class `c`: the data set's palette, else [`COLOURS`] and then generated hues.
+/// The colour of class `c`: the data set's palette, else [`COLOURS`], then Tableau 10.
 fn class_colour(c: usize, palette: Option<&[[u8; 3]]>) -> [u8; 3] {
-    if let Some(colour) = palette.and_then(|p| p.get(c)) {
-        return *colour;
+    match palette.and_then(|p| p.get(c)).or_else(|| COLOURS.get(c)) {
+        Some(colour) => *colour,
+        None => sweep_core::report::plot::tableau10(c - COLOURS.len()),
     }
-    if let Some(colour) = COLOURS.get(c) {
-        return *colour;
-    }
-    // HSV with s = 0.6, v = 0.9 at hue c * 137.5 degrees.
-    let h = (c as f64 * 137.508) % 360.0 / 60.0;
-    let (v, s) = (0.9, 0.6);
-    let x = v * s * (1.0 - (h % 2.0 - 1.0).abs());
-    let (r, g, b) = match h as u32 {
-        0 => (v * s, x, 0.0),
-        1 => (x, v * s, 0.0),
-        2 => (0.0, v * s, x),
-        3 => (0.0, x, v * s),
-        4 => (x, 0.0, v * s),
-        _ => (v * s, 0.0, x),
-    };
-    let m = v - v * s;
-    [r, g, b].map(|u| ((u + m) * 255.0).round() as u8)
 }
 
 fn render(file: &FsPath, name: &str, config: &str, view: &str) -> Result<Vec<u8>, ApiError> {

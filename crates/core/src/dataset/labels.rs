@@ -2,13 +2,12 @@
 //! for a 0/255 mask), then MMSeg's `reduce_zero_label`, then the ignore label. A raw value
 //! none of these accounts for is an error, never a silent class.
 
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The stored value of a pixel that is neither trained nor scored.
 pub const IGNORE: u8 = 255;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelCoding {
     /// Raw pixel value -> class id, applied first.
     pub values: BTreeMap<u8, u8>,

@@ -4,6 +4,7 @@
 //! `seg_map_suffix`, `classes`, `palette`, `ignore_index`, `reduce_zero_label`.
 
 use super::fields::Fields;
+use super::files::{folder_name, list_files, lossless};
 use super::labels::LabelCoding;
 use super::order::natural_cmp;
 use super::settings::Settings;
@@ -58,6 +59,7 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         .collect::<Result<_, DataSetError>>()?;
     f.deny_unknown()?;
 
+    let ignore = settings.ignore_or(file, ("ignore", "ignore_index"), ignore_index)?;
     let mut problems = Vec::new();
     if !lossless(&suffixes.label) {
         problems.push(f.error(
@@ -117,7 +119,7 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
     cases.sort_by(|a, b| natural_cmp(&a.id, &b.id));
     cases.dedup_by(|a, b| a.id == b.id);
     Ok(DataSet {
-        name: name.unwrap_or_else(|| super::nnunet::folder_name(root)),
+        name: name.unwrap_or_else(|| folder_name(root)),
         root: root.to_path_buf(),
         layout: Layout::MmSeg,
         description: file.to_path_buf(),
@@ -127,7 +129,7 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         coding: LabelCoding {
             values: settings.label_values,
             reduce_zero_label,
-            ignore: ignore_index,
+            ignore,
         },
         spacing: settings.spacing,
         licence: settings.licence,
@@ -256,34 +258,6 @@ impl SplitSpec {
         }
         out
     }
-}
-
-/// Whether a label file of this ending keeps every value exactly.
-pub(super) fn lossless(ending: &str) -> bool {
-    let ext = ending
-        .rsplit('.')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    matches!(ext.as_str(), "png" | "bmp" | "tif" | "tiff")
-}
-
-/// The stems of the files in `dir` whose names end with `suffix`, in natural order.
-pub(super) fn list_files(dir: &Path, suffix: &str) -> Result<Vec<String>, DataSetError> {
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| DataSetError::new(dir, format!("cannot list the folder: {e}")))?;
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.map_err(|e| DataSetError::new(dir, format!("cannot list the folder: {e}")))?;
-        let name = e.file_name();
-        if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(suffix)) {
-            if !stem.is_empty() && !stem.starts_with('.') {
-                out.push(stem.to_string());
-            }
-        }
-    }
-    out.sort_by(|a, b| natural_cmp(a, b));
-    Ok(out)
 }
 
 /// Non-empty lines of a list file with their 1-based numbers.

@@ -8,6 +8,7 @@
 //! the classes, a split needs the case ids and their groups.
 
 mod fields;
+mod files;
 mod labels;
 mod mmseg;
 mod nnunet;
@@ -37,7 +38,7 @@ pub enum Layout {
 }
 
 /// One case: its image file(s) (one per channel, or one colour file) and its label file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Case {
     pub id: String,
     pub images: Vec<PathBuf>,
@@ -45,15 +46,14 @@ pub struct Case {
 }
 
 /// A case without a label (`imagesTs`, MMSeg's `test`): what `predict` reads.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unlabelled {
     pub id: String,
     pub images: Vec<PathBuf>,
 }
 
 /// The data set's own split, when it states one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OwnSplit {
     None,
     /// One train and one val list (MMSeg's `train` / `val`), in their files' order.
@@ -70,7 +70,7 @@ pub enum OwnSplit {
 
 /// A problem with the data set's description or files; names the file (and line, key or
 /// case) at fault.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {message}", path.display())]
 pub struct DataSetError {
     pub path: PathBuf,

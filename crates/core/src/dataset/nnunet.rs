@@ -4,6 +4,7 @@
 //! `labelsTr/{case}{ending}`, optional `imagesTs/`, optional `splits_final.json`.
 
 use super::fields::Fields;
+use super::files::{folder_name, list_files, lossless};
 use super::labels::LabelCoding;
 use super::order::natural_cmp;
 use super::settings::Settings;
@@ -40,8 +41,9 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         None => Settings::read(&Fields::new(file, "sweep.", &serde_json::json!({}))?, root)?,
     };
 
+    let ignore = settings.ignore_or(file, ("sweep.ignore", "labels.ignore"), ignore)?;
     let mut problems = Vec::new();
-    if !super::mmseg::lossless(&ending) {
+    if !lossless(&ending) {
         problems.push(f.error(
             "file_ending",
             format!("{ending}: label files must be lossless (PNG, BMP or TIFF): a lossy format changes label values at every edge"),
@@ -98,13 +100,6 @@ pub(super) fn describe(root: &Path, file: &Path) -> Result<DataSet, DataSetError
         declared_cases: Some(declared),
         problems,
     })
-}
-
-pub(super) fn folder_name(root: &Path) -> String {
-    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-    root.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "data".into())
 }
 
 /// `{"0": "OCT", "1": "..."}` in channel order; the keys must be 0, 1, ...
@@ -187,7 +182,7 @@ fn list_cases(
     problems: &mut Vec<DataSetError>,
 ) -> Vec<(String, Vec<PathBuf>)> {
     let dir = root.join(folder);
-    let names = match super::mmseg::list_files(&dir, ending) {
+    let names = match list_files(&dir, ending) {
         Ok(n) => n,
         Err(e) => {
             if folder == "imagesTr" {
@@ -245,7 +240,7 @@ fn list_cases(
 /// Label files with no image are named: they are usually a renamed or misplaced case.
 fn orphan_labels(root: &Path, ending: &str, problems: &mut Vec<DataSetError>) {
     let dir = root.join("labelsTr");
-    let Ok(names) = super::mmseg::list_files(&dir, ending) else {
+    let Ok(names) = list_files(&dir, ending) else {
         return;
     };
     for stem in names {

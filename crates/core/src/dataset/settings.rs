@@ -1,10 +1,10 @@
 //! `sweep`'s own settings of a data set, the same keys in both descriptions (top level of
 //! `dataset.yaml`, under `sweep` in nnU-Net's `dataset.json`, which ignores extra keys):
-//! `label_values`, `groups`, `spacing`, `splits`, `licence`.
+//! `label_values`, `groups`, `spacing`, `splits`, `ignore`, `licence`.
 
 use super::fields::Fields;
 use super::DataSetError;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -15,15 +15,6 @@ pub enum Groups {
     Pattern(regex::Regex),
     /// Case id -> group, from the description or a `case,group` CSV file.
     Table(BTreeMap<String, String>),
-}
-
-impl Serialize for Groups {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Groups::Pattern(re) => s.serialize_str(re.as_str()),
-            Groups::Table(t) => t.serialize(s),
-        }
-    }
 }
 
 impl Groups {
@@ -72,10 +63,30 @@ pub(super) struct Settings {
     pub spacing: Option<[f64; 2]>,
     /// nnU-Net's `splits_final.json` (a path relative to the data set folder).
     pub splits: Option<PathBuf>,
+    /// The label value (after `label_values`) that is neither trained nor scored: what
+    /// nnU-Net's `ignore` label and MMSeg's `ignore_index` say.
+    pub ignore: Option<u8>,
     pub licence: Option<String>,
 }
 
 impl Settings {
+    /// The ignore label, from the settings' `ignore` (at `at`, e.g. `sweep.ignore`) or the
+    /// layout's own key (`own`, named `key`); two that disagree are an error.
+    pub fn ignore_or(
+        &self,
+        file: &Path,
+        (at, key): (&str, &str),
+        own: Option<u8>,
+    ) -> Result<Option<u8>, DataSetError> {
+        match (self.ignore, own) {
+            (Some(a), Some(b)) if a != b => Err(DataSetError::new(
+                file,
+                format!("`{at}`: {a}, but `{key}` says {b}: give the ignore label once"),
+            )),
+            (a, b) => Ok(a.or(b)),
+        }
+    }
+
     /// Reads the settings from `f`; relative files are under `root`.
     pub fn read(f: &Fields, root: &Path) -> Result<Settings, DataSetError> {
         let label_values = f
@@ -134,6 +145,7 @@ impl Settings {
             groups,
             spacing,
             splits: f.optional("splits")?,
+            ignore: f.optional("ignore")?,
             licence: f.optional("licence")?,
         })
     }

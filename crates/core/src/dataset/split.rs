@@ -138,7 +138,12 @@ impl DataSet {
         let (train, val) = match &self.own_split {
             OwnSplit::Lists { train, val } => (train, val),
             OwnSplit::Folds { folds, file } => {
-                let (t, v) = &folds[fold.min(folds.len().saturating_sub(1))];
+                let Some((t, v)) = folds.get(fold) else {
+                    return Err(DataSetError::new(
+                        file,
+                        format!("has no fold {fold} (it holds {})", folds.len()),
+                    ));
+                };
                 let cut = self.cut_groups(t, v);
                 if !cut.is_empty() {
                     return Err(DataSetError::new(

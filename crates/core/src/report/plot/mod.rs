@@ -82,21 +82,25 @@ fn write_both(fig: &impl Figure, dir: &Path, stem: &str) -> Result<Vec<PathBuf>>
     Ok(vec![png, svg])
 }
 
-/// Colour `i` of Tableau 10: distinct, print-friendly.
-fn palette(i: usize) -> RGBColor {
-    const C: [(u8, u8, u8); 10] = [
-        (31, 119, 180),
-        (255, 127, 14),
-        (44, 160, 44),
-        (214, 39, 40),
-        (148, 103, 189),
-        (140, 86, 75),
-        (227, 119, 194),
-        (127, 127, 127),
-        (188, 189, 34),
-        (23, 190, 207),
+/// Colour `i` of Tableau 10 (cycling): distinct, print-friendly.
+pub fn tableau10(i: usize) -> [u8; 3] {
+    const C: [[u8; 3]; 10] = [
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+        [227, 119, 194],
+        [127, 127, 127],
+        [188, 189, 34],
+        [23, 190, 207],
     ];
-    let (r, g, b) = C[i % C.len()];
+    C[i % C.len()]
+}
+
+fn palette(i: usize) -> RGBColor {
+    let [r, g, b] = tableau10(i);
     RGBColor(r, g, b)
 }
 
