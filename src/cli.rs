@@ -306,6 +306,15 @@ pub enum Command {
     Compare(CompareArgs),
     /// Pictures: learning curves, the leaderboard with intervals, per-image Dice, overlays.
     Plot(PlotArgs),
+    /// Apply a trained model (a job, a configuration's seeds and folds as an ensemble, or an
+    /// exported package) to images: label PNGs, areas per class, optional probabilities.
+    Predict(PredictArgs),
+    /// Score a folder of predictions from any tool against a data set's labels and record it
+    /// on the leaderboard beside the sweep's own rows.
+    Evaluate(EvaluateArgs),
+    /// Write a model as a package usable without sweep's database: metadata.json,
+    /// model.safetensors (MMSegmentation's key names), model.onnx, README.md.
+    Export(ExportArgs),
     /// Benchmarks (ratios against a baseline measured in the same run).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -326,6 +335,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// One training step in sweep (burn-tch) vs PyTorch eager, same network and batch.
     Train(BenchTrainArgs),
+    /// Slide inference at the study's size: sweep vs PyTorch eager running the same window
+    /// loop on the same network, and ONNX Runtime on the exported file.
+    Predict(BenchPredictArgs),
     /// The dashboard: a large sweep's page load, and a sweep run with and without it polling.
     Serve(BenchServeArgs),
     /// Data sets at scale: a generated folder of many scans checked, opened and trained on
@@ -403,6 +415,123 @@ pub struct BenchTrainArgs {
     #[arg(long)]
     pub profile: bool,
     /// Also write the rows, with ratios and profiles, as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A job id, a hash prefix, a configuration's label (every seed and fold of it, as an
+    /// ensemble: the mean of their probabilities) or an exported package's folder.
+    pub model: String,
+    /// Image files, or folders of them (PNG, JPEG, BMP, TIFF; any size and count).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Folder the predictions go to: `{image}.png` (class ids) and `predictions.csv`.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only this sweep's jobs (when a label names jobs of several sweeps).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Test-time augmentation: `flip` also predicts the mirrored image and averages.
+    #[arg(long, value_enum, default_value_t = TtaArg::None)]
+    pub tta: TtaArg,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Windows (slide) or images (whole) per forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Write colour PNGs in the data set's palette instead of class ids.
+    #[arg(long)]
+    pub palette: bool,
+    /// Also write each image's class probabilities, `{image}.npy` (float32, C x H x W).
+    #[arg(long)]
+    pub probabilities: bool,
+    /// Also write each image with its prediction drawn over it, `{image}.overlay.png`.
+    #[arg(long)]
+    pub overlay: bool,
+    /// Pixel size in mm as X,Y for the areas in mm² (default: the data set's spacing).
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    pub spacing: Option<Vec<f64>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TtaArg {
+    None,
+    Flip,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// Folder of predictions: one label image of class ids per case, `{case}.png`.
+    pub predictions: PathBuf,
+    /// The data set: its folder (with dataset.json or dataset.yaml) or a shipped name (dme).
+    #[arg(long)]
+    pub data: String,
+    /// The cases scored: `val` (the data set's own split) or `fold:K/N`.
+    #[arg(long, default_value = "val")]
+    pub split: String,
+    /// The row's name on the leaderboard (default: the folder's name).
+    #[arg(long = "as")]
+    pub name: Option<String>,
+    /// The sweep the row joins (default: the latest sweep on this data set).
+    #[arg(long)]
+    pub sweep: Option<String>,
+    #[command(flatten)]
+    pub db: DbArg,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A job id, a hash prefix or a configuration's label (all its seeds and folds: one
+    /// package holding every network).
+    pub model: String,
+    /// The package's folder (created; must be empty or absent).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Files to write, comma-separated: safetensors, onnx, pth.
+    #[arg(long, value_delimiter = ',', default_value = "safetensors,onnx")]
+    pub format: Vec<ExportFormat>,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// Only this sweep's jobs.
+    #[arg(long)]
+    pub sweep: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Safetensors,
+    Onnx,
+    Pth,
+}
+
+#[derive(Args)]
+pub struct BenchPredictArgs {
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Images timed per side.
+    #[arg(long, default_value_t = 4)]
+    pub images: usize,
+    /// Image size as HEIGHTxWIDTH (the study's B-scans: 496x768).
+    #[arg(long, default_value = "496x768")]
+    pub size: String,
+    #[arg(long, default_value_t = 256)]
+    pub crop: usize,
+    #[arg(long, default_value_t = 170)]
+    pub stride: usize,
+    #[arg(long, default_value = "fcn")]
+    pub head: String,
+    #[arg(long, default_value_t = 64)]
+    pub base_channels: usize,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch: usize,
+    /// Also write the rows as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 }

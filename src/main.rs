@@ -52,7 +52,11 @@ fn main() -> ExitCode {
         } => commands::show(&db.db, &job, images, format),
         Command::Compare(args) => commands::compare(args),
         Command::Plot(args) => commands::plot(args),
+        Command::Predict(args) => commands::predict(args),
+        Command::Evaluate(args) => commands::evaluate(args),
+        Command::Export(args) => commands::export(args),
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train(args),
+        Command::Bench(BenchCommand::Predict(args)) => commands::bench_predict(args),
         Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve(args),
         Command::Bench(BenchCommand::Data {
             cases,

@@ -6,6 +6,14 @@ use crate::cli::{
     ReportArgs, RunArgs, ServeArgs, SlotArgs, SlurmArgs,
 };
 use crate::output::emit;
+
+mod evaluate;
+mod export;
+mod predict;
+
+pub use evaluate::evaluate;
+pub use export::export;
+pub use predict::{bench_predict, predict};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +23,7 @@ use sweep_core::scheduler::{self, AgentOptions, DeviceKind, RunOptions, RunSumma
 use sweep_core::store::DbLocation;
 use sweep_core::{bench_orchestrator, slurm, store, sweepfile};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -548,12 +556,12 @@ fn device_kind(d: DeviceArg) -> DeviceKind {
 }
 
 #[cfg(feature = "train")]
-fn require_training(_: &str) -> Result<()> {
+pub(crate) fn require_training(_: &str) -> Result<()> {
     Ok(())
 }
 
 #[cfg(not(feature = "train"))]
-fn require_training(what: &str) -> Result<()> {
+pub(crate) fn require_training(what: &str) -> Result<()> {
     bail!(
         "{what}: this sweep binary was built without training (cargo feature `train`, which needs \
          libtorch); it can plan, report, show and give status. Build it with default features to train."
