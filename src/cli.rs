@@ -493,7 +493,7 @@ pub struct ExportArgs {
     /// The package's folder (created; must be empty or absent).
     #[arg(long)]
     pub out: PathBuf,
-    /// Files to write, comma-separated: safetensors, onnx, pth.
+    /// Files to write per network, comma-separated: safetensors, onnx, pth.
     #[arg(long, value_delimiter = ',', default_value = "safetensors,onnx")]
     pub format: Vec<ExportFormat>,
     #[command(flatten)]

@@ -121,11 +121,10 @@ impl Dataset {
     }
 
     fn eval_image(&self, s: &Sample) -> EvalImage {
-        let (w, h) = scale_keep_ratio(s.w, s.h, self.config.scale);
-        let image = resize_bilinear(&s.image, s.w, s.h, s.channels, w, h);
+        let (image, h, w) = test_input(&s.image, s.channels, s.w, s.h, self.config.scale);
         EvalImage {
             name: s.name.clone(),
-            image: normalize_chw(&image, s.channels, w, h),
+            image,
             h,
             w,
             label: s.label.clone(),
@@ -133,6 +132,34 @@ impl Dataset {
             label_w: s.w,
         }
     }
+}
+
+/// MMSeg's test pipeline on one HWC image (`c` = 1 or 3 channels): Resize keep-ratio to
+/// `scale` (bilinear), normalised, CHW with 3 channels; returns `(image, h, w)` after the
+/// resize. A job's evaluation and `sweep predict` both prepare their inputs here.
+pub fn test_input(
+    image: &[u8],
+    c: usize,
+    w: usize,
+    h: usize,
+    scale: [usize; 2],
+) -> (Vec<f32>, usize, usize) {
+    let (rw, rh) = scale_keep_ratio(w, h, scale);
+    let resized = resize_bilinear(image, w, h, c, rw, rh);
+    (normalize_chw(&resized, c, rw, rh), rh, rw)
+}
+
+/// One image file as HWC bytes: `(pixels, channels (1 or 3), h, w)`. Grayscale stays one
+/// channel; colour (with or without alpha) becomes RGB. For images outside a data set
+/// (`sweep predict`).
+pub fn read_image(path: &Path) -> Result<(Vec<u8>, usize, usize, usize), DataError> {
+    let img = decode(path, "image")?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    Ok(if img.color().has_color() {
+        (img.into_rgb8().into_raw(), 3, h, w)
+    } else {
+        (img.into_luma8().into_raw(), 1, h, w)
+    })
 }
 
 /// Raw label values -> stored labels, with what the errors need to say.

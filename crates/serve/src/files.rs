@@ -4,6 +4,7 @@
 //! opened. Each resolved file must still lie inside the job's artifact folder (symlinks
 //! resolved), or it is not served.
 
+use sweep_core::report::plot::class_colour;
 use crate::api::{job_row, not_found_error, ApiError};
 use crate::App;
 use axum::extract::{Path, State};
@@ -91,24 +92,6 @@ pub(crate) async fn prediction(
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
-/// Class colours when the data set gives no palette: background dark, class 1 red, class 2
-/// green, 3 blue, 4 yellow, then the plots' Tableau 10.
-const COLOURS: [[u8; 3]; 5] = [
-    [20, 20, 20],
-    [230, 57, 70],
-    [42, 157, 143],
-    [69, 123, 157],
-    [233, 196, 106],
-];
-
-/// The colour of class `c`: the data set's palette, else [`COLOURS`], then Tableau 10.
-fn class_colour(c: usize, palette: Option<&[[u8; 3]]>) -> [u8; 3] {
-    match palette.and_then(|p| p.get(c)).or_else(|| COLOURS.get(c)) {
-        Some(colour) => *colour,
-        None => sweep_core::report::plot::tableau10(c - COLOURS.len()),
-    }
-}
-
 fn render(file: &FsPath, name: &str, config: &str, view: &str) -> Result<Vec<u8>, ApiError> {
     use sweep_core::report::pictures::Pictures;
     let fail = |e: anyhow::Error| ApiError::from(e);
@@ -186,7 +169,7 @@ pub(crate) fn log_tail(row: &JobRow) -> Option<String> {
 
 #[cfg(test)]
 mod colour_tests {
-    use super::class_colour;
+    use sweep_core::report::plot::class_colour;
 
     #[test]
     fn every_class_has_its_own_colour_and_a_palette_wins() {

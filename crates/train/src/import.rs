@@ -1,6 +1,7 @@
 //! `init`: initial weights from a file, either a checkpoint of this project (`.ckpt`, its
-//! final or rolling checkpoint) or an MMSegmentation state dict (`.pth`, as the model zoo
-//! ships them), told apart by the file's first bytes rather than its name.
+//! final or rolling checkpoint), an MMSegmentation state dict (`.pth`, as the model zoo
+//! ships them) or a safetensors file with MMSeg's keys (`sweep export` writes one), told
+//! apart by the file's first bytes rather than its name.
 //!
 //! An MMSeg file is read with burn-store's PyTorch reader (zip + pickle, no libtorch); its
 //! keys map onto our module paths through [`mmseg_key`] (`backbone.encoder.{i}.{0|1}.convs...`,
@@ -34,6 +35,8 @@ pub enum SourceFormat {
     Sweep,
     /// A PyTorch state dict with MMSegmentation's key names.
     Mmseg,
+    /// A safetensors file with MMSegmentation's key names (`sweep export` writes them).
+    Safetensors,
 }
 
 /// What an initialisation did (also written to the job's `init_report.json`).
@@ -64,6 +67,7 @@ impl InitReport {
         let kind = match self.format {
             SourceFormat::Sweep => "sweep checkpoint",
             SourceFormat::Mmseg => "MMSegmentation state dict",
+            SourceFormat::Safetensors => "safetensors file (MMSegmentation keys)",
         };
         let scope = match &self.backbone_only_reason {
             Some(r) => format!("backbone only ({r})"),
@@ -204,6 +208,9 @@ fn read_source(path: &Path) -> anyhow::Result<Source> {
             tensors,
         });
     }
+    if is_safetensors(path) {
+        return read_safetensors(path);
+    }
     let reader = PytorchReader::new(path).map_err(|e| {
         anyhow!(
             "{}: neither a sweep checkpoint nor a readable PyTorch file: {e}",
@@ -237,6 +244,33 @@ fn read_source(path: &Path) -> anyhow::Result<Source> {
         format: SourceFormat::Mmseg,
         keys,
         tensors,
+    })
+}
+
+/// A safetensors file starts with its header's length (u64 LE) and the header's `{`.
+fn is_safetensors(path: &Path) -> bool {
+    let mut head = [0u8; 9];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    read.is_ok() && head[8] == b'{' && u64::from_le_bytes(head[..8].try_into().expect("8 bytes")) < (1 << 32)
+}
+
+fn read_safetensors(path: &Path) -> anyhow::Result<Source> {
+    let tensors = sweep_export::safetensors::read(path)?;
+    Ok(Source {
+        format: SourceFormat::Safetensors,
+        keys: tensors.iter().map(|t| t.key.clone()).collect(),
+        tensors: tensors
+            .into_iter()
+            .map(|t| {
+                (
+                    t.key,
+                    FileTensor {
+                        shape: t.shape,
+                        payload: Payload::F32(t.data),
+                    },
+                )
+            })
+            .collect(),
     })
 }
 
@@ -361,7 +395,7 @@ fn match_tensors(
 ) -> anyhow::Result<Matched> {
     let file_key = |ours: &str| match src.format {
         SourceFormat::Sweep => ours.to_string(),
-        SourceFormat::Mmseg => mmseg_key(ours),
+        SourceFormat::Mmseg | SourceFormat::Safetensors => mmseg_key(ours),
     };
     let mut m = Matched::default();
     for (path_ours, dims) in &model_shapes(model) {

@@ -6,7 +6,8 @@ use burn::tensor::{Device, Tensor};
 use sweep_core::job::{DataConfig, EvalConfig};
 use sweep_core::metrics::{round2, Metrics};
 use sweep_data::{Dataset, EvalImage};
-use sweep_train::eval::{evaluate, infer, slide_windows};
+use sweep_train::eval::evaluate;
+use sweep_train::infer::{logits, slide_windows};
 
 fn close(a: f64, b: f64) {
     assert!((a - b).abs() < 1e-9, "{a} != {b}");
@@ -143,15 +144,27 @@ fn wave(x: usize, y: usize) -> f32 {
     ((x as f32 * 0.37).sin() + (y as f32 * 0.23).cos()) * 0.8 - 0.1
 }
 
+/// Slide / whole logits, one window per forward pass.
+fn infer(
+    forward: &mut dyn FnMut(Tensor<4>) -> Tensor<4>,
+    x: Tensor<4>,
+    eval: &EvalConfig,
+    num_classes: usize,
+) -> anyhow::Result<Tensor<4>> {
+    logits(forward, x, eval, num_classes, 1)
+}
+
 /// Pixelwise logits [-x0, x0]: class 1 where channel 0 is positive.
 fn pointwise(x: Tensor<4>) -> Tensor<4> {
-    let a = x.slice([0..1, 0..1]);
+    let n = x.dims()[0];
+    let a = x.slice([0..n, 0..1]);
     Tensor::cat(vec![a.clone().neg(), a], 1)
 }
 
 /// Logits that depend on the whole window: channel 0 minus its window mean.
 fn contextual(x: Tensor<4>) -> Tensor<4> {
-    let a = x.slice([0..1, 0..1]);
+    let n = x.dims()[0];
+    let a = x.slice([0..n, 0..1]);
     let centred = a.clone() - a.mean_dims(&[2, 3]);
     Tensor::cat(vec![centred.clone().neg(), centred], 1)
 }
@@ -306,6 +319,21 @@ fn small_images_are_padded_for_the_model() {
         .collect();
     want.add(&pred, &im.label);
     assert_eq!(m, want);
+}
+
+#[test]
+fn windows_go_through_the_network_in_batches() {
+    let mut seen = Vec::new();
+    let mut recording = |x: Tensor<4>| {
+        seen.push(x.dims());
+        contextual(x)
+    };
+    let im = eval_image("b", 48, 48, wave, some_label(48, 48), 48, 48);
+    let slide = cfg("slide", 32, 16);
+    let batched = values(logits(&mut recording, tensor(&im), &slide, 2, 3).unwrap());
+    assert_eq!(seen, vec![[3, 3, 32, 32], [1, 3, 32, 32]]);
+    let single = values(infer(&mut contextual, tensor(&im), &slide, 2).unwrap());
+    assert_eq!(batched, single);
 }
 
 #[test]

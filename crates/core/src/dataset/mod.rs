@@ -12,7 +12,7 @@ mod files;
 mod labels;
 mod mmseg;
 mod nnunet;
-mod order;
+pub mod order;
 mod settings;
 mod split;
 

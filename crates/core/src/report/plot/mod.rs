@@ -82,6 +82,25 @@ fn write_both(fig: &impl Figure, dir: &Path, stem: &str) -> Result<Vec<PathBuf>>
     Ok(vec![png, svg])
 }
 
+/// Class colours when the data set gives no palette: background dark, class 1 red, class 2
+/// green, 3 blue, 4 yellow, then Tableau 10.
+const CLASS_COLOURS: [[u8; 3]; 5] = [
+    [20, 20, 20],
+    [230, 57, 70],
+    [42, 157, 143],
+    [69, 123, 157],
+    [233, 196, 106],
+];
+
+/// The colour of class `c` in prediction pictures (dashboard, `sweep predict --palette`):
+/// the data set's palette, else [`CLASS_COLOURS`], then Tableau 10.
+pub fn class_colour(c: usize, palette: Option<&[[u8; 3]]>) -> [u8; 3] {
+    match palette.and_then(|p| p.get(c)).or_else(|| CLASS_COLOURS.get(c)) {
+        Some(colour) => *colour,
+        None => tableau10(c - CLASS_COLOURS.len()),
+    }
+}
+
 /// Colour `i` of Tableau 10 (cycling): distinct, print-friendly.
 pub fn tableau10(i: usize) -> [u8; 3] {
     const C: [[u8; 3]; 10] = [
