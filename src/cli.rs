@@ -440,9 +440,11 @@ pub struct PredictArgs {
     pub tta: TtaArg,
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// Windows (slide) or images (whole) per forward pass.
-    #[arg(long, default_value_t = 4)]
-    pub batch: usize,
+    /// Windows per forward pass (slide inference; default: as a job's own evaluation, so
+    /// that predictions of its validation images reproduce it exactly; other batches agree
+    /// to float rounding).
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Write colour PNGs in the data set's palette instead of class ids.
     #[arg(long)]
     pub palette: bool,
@@ -465,18 +467,23 @@ pub enum TtaArg {
 
 #[derive(Args)]
 pub struct EvaluateArgs {
-    /// Folder of predictions: one label image of class ids per case, `{case}.png`.
+    /// Folder of predictions: one grayscale label image of class ids per validation case,
+    /// `{case}.png` (or .bmp, .tif), the label's size, as nnU-Net and MMSegmentation write
+    /// them. Other files are listed, not scored.
     pub predictions: PathBuf,
     /// The data set: its folder (with dataset.json or dataset.yaml) or a shipped name (dme).
     #[arg(long)]
     pub data: String,
-    /// The cases scored: `val` (the data set's own split) or `fold:K/N`.
+    /// The cases scored: `val` (the data set's own split, a sweep's `split: study`) or
+    /// `fold:K/N` (fold K of N, counted from 1 as job labels do; a sweep's `cv: {folds: N}`).
     #[arg(long, default_value = "val")]
     pub split: String,
-    /// The row's name on the leaderboard (default: the folder's name).
+    /// The row's name on the leaderboard (default: the folder's name). The same name with
+    /// other files replaces the earlier row (kept, retired); the same files add nothing.
     #[arg(long = "as")]
     pub name: Option<String>,
-    /// The sweep the row joins (default: the latest sweep on this data set).
+    /// The sweep the row joins (default: the most recently updated sweep with rows on this
+    /// data set and split, else a new one named after the data set: `dme`, `dme-cv5`).
     #[arg(long)]
     pub sweep: Option<String>,
     #[command(flatten)]

@@ -41,8 +41,10 @@ pub fn evaluate(args: EvaluateArgs) -> Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let store = store::open(&args.db.db).await?;
-        let (chosen, recorded) = external::record(store.as_ref(), &sub, args.sweep.as_deref()).await?;
-        let view = EvaluationView::load(store.as_ref(), &chosen, &recorded, scored.not_scored).await?;
+        let (chosen, recorded) =
+            external::record(store.as_ref(), &sub, args.sweep.as_deref()).await?;
+        let view =
+            EvaluationView::load(store.as_ref(), &chosen, &recorded, scored.not_scored).await?;
         store.close().await;
         match args.format {
             PlanFormat::Table => emit(view.text().trim_end())?,

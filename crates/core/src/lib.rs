@@ -3,13 +3,16 @@
 //! The flow, one module each: [`sweepfile`] (the YAML sweep file) -> [`job`] (resolved
 //! config, identity, status) -> [`scheduler`] (slots, one job process per attempt, speaking
 //! [`protocol`]) -> [`store`] (the results database) -> [`report`] (leaderboard, status,
-//! plots). [`metrics`] is MMSegmentation's IoUMetric arithmetic, shared by the trainer and
-//! the reports; [`stats`] compares configurations on it (t intervals, Welch, Holm, and a
-//! paired bootstrap over validation images and seeds). [`slurm`] writes and submits the
-//! sbatch array whose tasks each run one agent on the shared queue.
+//! plots). [`external`] records another program's scored predictions (`sweep evaluate`) as a
+//! row beside the sweep's own. [`metrics`] is MMSegmentation's IoUMetric arithmetic, shared
+//! by the trainer, `sweep evaluate` and the reports; [`stats`] compares configurations on it
+//! (t intervals, Welch, Holm, and a paired bootstrap over validation images and seeds).
+//! [`slurm`] writes and submits the sbatch array whose tasks each run one agent on the
+//! shared queue.
 
 pub mod bench_orchestrator;
 pub mod dataset;
+pub mod external;
 pub mod job;
 pub mod metrics;
 pub mod protocol;

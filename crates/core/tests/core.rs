@@ -3,6 +3,7 @@
 
 mod util;
 
+mod report_external;
 mod report_leaderboard;
 mod report_show;
 mod report_statistics;

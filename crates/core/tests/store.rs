@@ -17,8 +17,8 @@ use sweep_core::job::{FailureKind, JobStatus};
 use sweep_core::metrics::surface::Presence;
 use sweep_core::protocol::ImageMetric;
 use sweep_core::store::{
-    ClaimRequest, CurvePoint, Ending, Finish, NewArtifact, NewJob, Owner, Reported, Store,
-    StoreError,
+    ClaimRequest, CurvePoint, Ending, External, Finish, NewArtifact, NewExternal, NewJob, Outcome,
+    Owner, Reported, Store, StoreError,
 };
 
 /// A database to run the suite against.
@@ -197,6 +197,7 @@ macro_rules! all_store_tests {
             live_leases_are_kept_and_heartbeats_renew_them,
             claims_span_sweeps_and_record_the_slurm_job,
             export_then_import_copies_everything_once,
+            external_rows_are_recorded_once_replaced_by_name_and_copied,
         );
     };
 }
@@ -1157,6 +1158,135 @@ async fn export_then_import_copies_everything_once<B: Backend>() {
     assert!(target.store().curve(id).await.unwrap()[1].loss.is_nan());
     assert_eq!(target.store().image_metrics(id).await.unwrap().len(), 1);
     assert_eq!(target.store().attempts(id).await.unwrap().len(), 1);
+}
+
+/// An external row (`sweep evaluate`) named `name` with content `content`, in `sweep`.
+fn external(sweep: i64, name: &str, hash: &str, dice: f64) -> NewExternal {
+    NewExternal {
+        sweep_id: sweep,
+        job: NewJob {
+            hash: hash.into(),
+            stage: None,
+            label: name.into(),
+            config_json: r#"{"data": {"dataset": "dme", "root": "data/dme", "split": "study"}}"#
+                .into(),
+            seed: 0,
+            depends_on: None,
+            classes: vec!["background".into(), "fluid".into()],
+        },
+        external: External {
+            name: name.into(),
+            predictions: format!("/preds/{hash}"),
+            content: hash.into(),
+            cases: 1,
+        },
+        metrics: vec![
+            metric("mDice", None, dice),
+            metric("Dice", Some(1), f64::NAN),
+        ],
+        images: vec![image_row("img_1", 1, (5, 6, 7), Some(dice))],
+        data_fingerprint: "train:- val:00ff".into(),
+        sweep_version: "0.2.0+test".into(),
+    }
+}
+
+fn mdice(row: &sweep_core::store::JobRow) -> f64 {
+    row.metrics
+        .iter()
+        .find(|m| m.name == "mDice")
+        .unwrap()
+        .value
+}
+
+/// External rows: recorded once (the same files again write nothing), replaced under the
+/// same name (the earlier row retired, and current again when its files come back), never
+/// the label of a sweep's own job, never claimed or retired by the sweep file, and copied.
+async fn external_rows_are_recorded_once_replaced_by_name_and_copied<B: Backend>() {
+    let (_db, store, sweep) = with_jobs::<B>(2, 3).await;
+    let first = store
+        .record_external(&external(sweep, "nnunet", "e1", 80.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.outcome, first.retired.as_slice()),
+        (Outcome::Added, &[][..])
+    );
+    let again = store
+        .record_external(&external(sweep, "nnunet", "e1", 99.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.job_id, again.outcome, again.scored_at),
+        (first.job_id, Outcome::Unchanged, first.scored_at)
+    );
+    let row = store.find_job("nnunet").await.unwrap();
+    assert_eq!(row.job_id, first.job_id);
+    assert_eq!(
+        (row.status, row.attempts, row.retired),
+        (JobStatus::Succeeded, 0, false)
+    );
+    assert_eq!(row.external.as_ref().unwrap().predictions, "/preds/e1");
+    assert_eq!(row.data_fingerprint.as_deref(), Some("train:- val:00ff"));
+    assert_eq!(row.classes, ["background", "fluid"]);
+    assert_eq!(mdice(&row), 80.0, "unchanged: the first numbers stay");
+    assert_eq!(store.image_metrics(row.job_id).await.unwrap().len(), 1);
+
+    let second = store
+        .record_external(&external(sweep, "nnunet", "e2", 70.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.outcome, second.retired.clone()),
+        (Outcome::Replaced, vec![first.job_id])
+    );
+    assert_eq!(
+        store.find_job("nnunet").await.unwrap().job_id,
+        second.job_id
+    );
+    let back = store
+        .record_external(&external(sweep, "nnunet", "e1", 81.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (back.job_id, back.outcome),
+        (first.job_id, Outcome::Replaced)
+    );
+    assert_eq!(back.retired, vec![second.job_id]);
+    assert_eq!(mdice(&store.find_job("nnunet").await.unwrap()), 81.0);
+
+    let own = store
+        .record_external(&external(sweep, "job 0", "e3", 1.0))
+        .await;
+    let err = format!("{:#}", own.unwrap_err());
+    assert!(err.contains("one of the sweep's own jobs"), "{err}");
+    // The sweep file knows nothing of external rows: they are neither retired nor claimed.
+    assert_eq!(
+        store.retire_others(sweep, &["h0000".into()]).await.unwrap(),
+        1
+    );
+    assert!(!store.find_job("nnunet").await.unwrap().retired);
+    let claimed = store.claim_next(sweep, &owner("a")).await.unwrap().unwrap();
+    assert_eq!(claimed.hash, "h0000");
+    assert!(store
+        .claim_next(sweep, &owner("a"))
+        .await
+        .unwrap()
+        .is_none());
+
+    let target = B::fresh().await;
+    target
+        .store()
+        .import(&store.export(None).await.unwrap()[0])
+        .await
+        .unwrap();
+    let copied = target.store().report_rows(Some("s")).await.unwrap();
+    let externals: Vec<_> = copied.iter().filter(|r| r.external.is_some()).collect();
+    assert_eq!(externals.len(), 2);
+    assert_eq!(externals[0].external, row.external);
+    assert_eq!(
+        externals.iter().map(|r| r.retired).collect::<Vec<_>>(),
+        [false, true]
+    );
 }
 
 /// What only a server can get wrong: unreachable, refused, a newer schema; every error names

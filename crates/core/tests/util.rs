@@ -88,5 +88,6 @@ pub fn job_row(
         sweep_version: None,
         classes: Vec::new(),
         data_fingerprint: None,
+        external: None,
     }
 }

@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod check;
 pub mod dataset;
+pub mod evaluate;
 pub mod loader;
 mod parallel;
 pub mod pictures;

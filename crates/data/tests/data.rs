@@ -6,5 +6,6 @@ mod layouts;
 mod util;
 
 mod data_cv;
+mod data_evaluate;
 mod data_own;
 mod data_pipeline;

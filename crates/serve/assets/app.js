@@ -76,7 +76,7 @@ function boardTable(rows) {
     const checked = state.selected.has(r.model) ? "checked" : "";
     return `<tr data-model="${esc(r.model)}" class="${r.stats && r.stats.best ? "best" : ""}">
       <td class="num"><input type="checkbox" data-select="${esc(r.model)}" ${checked}> ${r.rank ?? ""}</td>
-      <td><a href="#/job/${job}">${esc(r.model)}</a><span class="muted">${best}</span></td><td class="num">${r.n}</td>${cells}
+      <td><a href="#/job/${job}">${esc(r.model)}</a><span class="muted">${r.external ? " (external)" : ""}${best}</span></td><td class="num">${r.n}</td>${cells}
       <td class="num">${r.stats && r.stats.prob_best != null ? (100 * r.stats.prob_best).toFixed(0) + "%" : "–"}</td></tr>`;
   }).join("");
   return `<table id="leaderboard"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
@@ -205,7 +205,7 @@ async function jobView(id) {
     `<img src="/api/jobs/${job.id}/predictions/${i}?view=${v}" alt="${v}" title="${v}" ${v === "prediction" ? `data-prediction="${i}"` : ""} onerror="this.style.display='none'">`).join("")}</div>`).join("");
   const arts = job.artifacts.map((a) => `<li><a href="/api/jobs/${job.id}/artifacts/${a.id}">${esc(a.name)}</a> <span class="muted">${a.kind}${a.iteration != null ? " @" + a.iteration : ""}</span></li>`).join("");
   $view.innerHTML = `<h2>${esc(job.label)} <span class="status-${job.status}">${job.status}</span></h2>
-    <p class="muted">job ${job.id} · hash ${esc(job.hash)} · seed ${job.seed} · iteration ${job.iteration}/${job.total_iters ?? "?"} ${job.error ? "· " + esc(job.error) : ""}</p>
+    <p class="muted">job ${job.id} · hash ${esc(job.hash)} · ${job.external ? `external: predictions from ${esc(job.external.predictions)} (${job.external.cases} cases), scored by sweep evaluate` : `seed ${job.seed} · iteration ${job.iteration}/${job.total_iters ?? "?"}`} ${job.error ? "· " + esc(job.error) : ""}</p>
     <div class="grid"><div><h3>Curve</h3><div id="curve"></div></div>
     <div><h3>Metrics (validation)</h3><table id="metrics"><thead><tr><th>metric</th><th>class</th><th>value</th></tr></thead><tbody>${metrics}</tbody></table></div></div>
     <h3>Attempts</h3><table id="attempts"><thead><tr><th>#</th><th>ended as</th><th>owner</th><th>ended</th><th>reason</th></tr></thead><tbody>${attempts}</tbody></table>

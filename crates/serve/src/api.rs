@@ -162,7 +162,8 @@ pub(crate) async fn swept(State(app): State<Arc<App>>, Path(name): Path<String>)
     let rows = app.store.report_rows(Some(&name)).await?;
     let jobs: Vec<(Option<String>, Value)> = rows
         .iter()
-        .filter(|r| !r.retired)
+        // External rows (`sweep evaluate`) have no model config to sweep over.
+        .filter(|r| !r.retired && r.external.is_none())
         .filter_map(|r| Some((r.stage.clone(), serde_json::from_str(&r.config_json).ok()?)))
         .collect();
     let (stage, keys) = crate::swept::swept_keys(&jobs);
@@ -242,6 +243,7 @@ pub(crate) async fn job(State(app): State<Arc<App>>, Path(id): Path<i64>) -> Api
         "predictions": predictions,
         "log_tail": crate::files::log_tail(&row),
         "sweep_version": row.sweep_version,
+        "external": row.external,
     })))
 }
 

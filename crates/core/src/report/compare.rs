@@ -55,7 +55,8 @@ async fn select<'a>(
     selector: &str,
 ) -> Result<Group<'a>> {
     let s = selector.trim();
-    if let Some(g) = groups.iter().find(|g| g.label.eq_ignore_ascii_case(s)) {
+    let named = |g: &&Group| g.label.eq_ignore_ascii_case(s) || g.shown_label() == s;
+    if let Some(g) = groups.iter().find(named) {
         return Ok(g.clone());
     }
     let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();

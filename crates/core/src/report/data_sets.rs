@@ -119,7 +119,12 @@ pub async fn changed_since(
     }
     let mut changed: BTreeMap<String, usize> = BTreeMap::new();
     for row in store.report_rows(Some(sweep)).await? {
-        let Some(recorded) = &row.data_fingerprint else {
+        // An external row's files are checked when it is scored (`sweep evaluate`).
+        let Some(recorded) = row
+            .data_fingerprint
+            .as_ref()
+            .filter(|_| row.external.is_none())
+        else {
             continue;
         };
         let config: Option<crate::job::JobConfig> = serde_json::from_str(&row.config_json).ok();

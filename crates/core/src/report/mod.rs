@@ -14,9 +14,11 @@ pub use status::status;
 pub mod compare;
 mod compare_leaderboard;
 mod data_sets;
+pub mod external;
 pub use data_sets::changed_since;
 mod image_note;
 pub mod pictures;
+pub mod select;
 pub mod significance;
 mod table;
 
@@ -215,6 +217,20 @@ pub struct Group<'a> {
 }
 
 impl Group<'_> {
+    /// Whether the row was scored from another program's predictions (`sweep evaluate`).
+    pub fn is_external(&self) -> bool {
+        self.runs[0].external.is_some()
+    }
+
+    /// The label as tables show it: an external row says so.
+    pub fn shown_label(&self) -> String {
+        if self.is_external() {
+            format!("{} (external)", self.label)
+        } else {
+            self.label.clone()
+        }
+    }
+
     /// Why the group's runs did not succeed (their distinct first error lines), if any.
     pub fn reason(&self) -> Option<String> {
         let mut reasons: Vec<&str> = Vec::new();
@@ -316,6 +332,11 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
             }
             // Unparsable config: its own group.
             Err(_) => format!("job {}", row.job_id),
+        };
+        // External rows have no model config: each name is its own row (its folds one row).
+        let config = match &row.external {
+            Some(e) => format!("external {:?} {config}", e.name),
+            None => config,
         };
         let key = (row.sweep.clone(), row.stage.clone(), status.clone(), config);
         match index.get(&key) {

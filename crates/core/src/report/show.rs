@@ -7,7 +7,7 @@
 use crate::job::{FailureKind, JobStatus};
 use crate::metrics::surface::Presence;
 use crate::protocol::{ImageMetric, MetricValue, WORKER_LOG};
-use crate::store::{AttemptRow, CurvePoint, JobRow, Store};
+use crate::store::{AttemptRow, CurvePoint, External, JobRow, Store};
 use anyhow::Result;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::{Serialize, Serializer};
@@ -47,6 +47,8 @@ pub struct JobView {
     pub classes: Vec<String>,
     /// `train:<hex> val:<hex>`: the files its result was trained and scored on.
     pub data_fingerprint: Option<String>,
+    /// Scored from another program's predictions (`sweep evaluate`), not trained here.
+    pub external: Option<External>,
     pub attempts: Vec<AttemptView>,
     /// `{split: {"mDice": 81.2, "Dice.1": 70.3, ...}}`, keyed as `report --format json`.
     #[serde(serialize_with = "metrics_by_split")]
@@ -156,6 +158,7 @@ impl JobView {
             sweep_version: job.sweep_version,
             classes: job.classes,
             data_fingerprint: job.data_fingerprint,
+            external: job.external,
             metrics: job.metrics,
             attempts: Vec::new(),
             curve: None,
@@ -224,9 +227,21 @@ impl JobView {
         if let Some(reason) = &self.reason {
             writeln!(out, "  reason     {reason}")?;
         }
-        let total = self.total_iters.map_or("?".into(), |t| t.to_string());
-        writeln!(out, "  iteration  {}/{total}", self.iteration)?;
-        writeln!(out, "  attempts   {}", self.attempts_claimed)?;
+        if let Some(e) = &self.external {
+            let when = self
+                .finished_at
+                .map(super::external::utc)
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  external   predictions from {} ({} cases, content {}), scored {when}",
+                e.predictions, e.cases, e.content
+            )?;
+        } else {
+            let total = self.total_iters.map_or("?".into(), |t| t.to_string());
+            writeln!(out, "  iteration  {}/{total}", self.iteration)?;
+            writeln!(out, "  attempts   {}", self.attempts_claimed)?;
+        }
         if let Some(c) = &self.curve {
             let min = c.min_loss.map_or("-".into(), |l| format!("{l:.4}"));
             writeln!(
@@ -236,7 +251,12 @@ impl JobView {
             )?;
         }
         if let Some(v) = &self.sweep_version {
-            writeln!(out, "  result by  sweep {v}")?;
+            let by = if self.external.is_some() {
+                "scored by"
+            } else {
+                "result by"
+            };
+            writeln!(out, "  {by}  sweep {v}")?;
         }
         if let Some(d) = &self.data_fingerprint {
             writeln!(out, "  data       {d}")?;

@@ -69,7 +69,7 @@ fn grid(board: &Board, opts: &ReportOptions) -> (Vec<String>, Vec<Vec<String>>) 
         .iter()
         .enumerate()
         .map(|(i, g)| {
-            let mut row = vec![g.label.clone()];
+            let mut row = vec![g.shown_label()];
             if opts.all {
                 row.push(g.status.clone());
             }
@@ -118,7 +118,26 @@ fn footnotes(board: &Board, opts: &ReportOptions) -> String {
     for note in super::data_sets::changed_files(&board.groups) {
         out += &note;
     }
-    out
+    out + &external_note(&board.groups)
+}
+
+/// Which rows are external, and where their predictions came from.
+fn external_note(groups: &[Group]) -> String {
+    let sources: Vec<String> = groups
+        .iter()
+        .filter_map(|g| {
+            let e = g.runs[0].external.as_ref()?;
+            Some(format!("{} from {}", g.label, e.predictions))
+        })
+        .collect();
+    if sources.is_empty() {
+        return String::new();
+    }
+    format!(
+        "(external): rows scored by `sweep evaluate` from another program's predictions, not \
+         trained by this sweep: {}.\n",
+        sources.join("; ")
+    )
 }
 
 /// Terminal table (comfy-table); numbers right-aligned.
@@ -339,6 +358,7 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
                     "error": r.error,
                     "sweep_version": r.sweep_version,
                     "data_fingerprint": r.data_fingerprint,
+                    "external": r.external,
                     "config": config_value(&r.config_json),
                     "metrics": by_split(&r.metrics),
                 })
@@ -354,6 +374,7 @@ pub(super) fn json(board: &Board, opts: &ReportOptions) -> Result<String> {
             "n": g.runs.len(),
             "job_ids": g.runs.iter().map(|r| r.job_id).collect::<Vec<_>>(),
             "config": config_value(&g.runs[0].config_json),
+            "external": g.is_external(),
             "classes": g.runs[0].classes,
             "metrics": metrics,
             "stats": row_stats(board, rank, opts),

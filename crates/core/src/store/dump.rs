@@ -47,6 +47,8 @@ pub struct JobDump {
     /// Class names of the job's data set (JSON array), when recorded.
     pub classes: Option<String>,
     pub data_fingerprint: Option<String>,
+    /// What marks a row scored from another program's predictions (JSON), if it is one.
+    pub external: Option<String>,
     pub metrics: Vec<MetricValue>,
     pub curve: Vec<CurvePoint>,
     pub eval: Vec<(usize, MetricValue)>,

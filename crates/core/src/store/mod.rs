@@ -15,11 +15,13 @@
 //! cannot overwrite its successor's work (see [`owner`]).
 
 pub mod dump;
+pub mod external;
 pub mod location;
 pub mod owner;
 pub mod sql;
 
 pub use dump::{CopySummary, JobDump, SweepDump};
+pub use external::{External, NewExternal, Outcome, Recorded};
 pub use location::{DbLocation, PostgresUrl};
 pub use owner::{local_hostname, now_ms, owner_is_gone, Owner};
 pub use sql::SqlStore;
@@ -314,6 +316,8 @@ pub struct JobRow {
     pub classes: Vec<String>,
     /// `train:<hex> val:<hex>`: the files its result was trained and scored on.
     pub data_fingerprint: Option<String>,
+    /// Scored from another program's predictions (`sweep evaluate`), not trained here.
+    pub external: Option<External>,
 }
 
 impl JobRow {
@@ -374,8 +378,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         max_attempts: u32,
     ) -> Result<(usize, usize)>;
     /// Retires the sweep's jobs whose hash is not in `current` and brings back those that
-    /// are; returns how many are retired now. Retired jobs are never claimed.
+    /// are; returns how many are retired now. Retired jobs are never claimed. External rows
+    /// (see [`external`]) are not the sweep file's: left as they are.
     async fn retire_others(&self, sweep_id: i64, current: &[String]) -> Result<usize>;
+    /// Records an external result (one transaction): a new row, the row it already is
+    /// (nothing written), or a new row retiring the earlier ones of the same name. Refused
+    /// when the name is the label of one of the sweep's own jobs.
+    async fn record_external(&self, new: &NewExternal) -> Result<Recorded>;
 
     // The queue.
     /// Atomically hands the next runnable job to `req.owner` under a lease: a pending or

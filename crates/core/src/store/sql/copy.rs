@@ -45,11 +45,13 @@ struct JobRecord {
     slurm_job: Option<String>,
     classes: Option<String>,
     data_fingerprint: Option<String>,
+    external: Option<String>,
 }
 
 const DUMP_COLUMNS: &str = "id, hash, stage, label, config_json, seed, depends_on, status,
     attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at, iteration,
-    total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job, classes, data_fingerprint";
+    total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job, classes, data_fingerprint,
+    external";
 
 impl JobRecord {
     /// The row as it travels: a running job arrives interrupted (see `store::dump`).
@@ -85,6 +87,7 @@ impl JobRecord {
             slurm_job: self.slurm_job,
             classes: self.classes,
             data_fingerprint: self.data_fingerprint,
+            external: self.external,
             metrics: Vec::new(),
             curve: Vec::new(),
             eval: Vec::new(),
@@ -208,9 +211,9 @@ impl SqlStore {
             "INSERT INTO jobs (sweep_id, hash, stage, label, config_json, seed, depends_on, status,
                  attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at,
                  iteration, total_iters, error, stderr_tail, artifact_dir, created_at, retired_at,
-                 sweep_version, slurm_job, classes, data_fingerprint)
+                 sweep_version, slurm_job, classes, data_fingerprint, external)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26)
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
              ON CONFLICT (sweep_id, hash) DO NOTHING RETURNING id",
         )
         .bind(sweep_id)
@@ -239,6 +242,7 @@ impl SqlStore {
         .bind(&j.slurm_job)
         .bind(&j.classes)
         .bind(&j.data_fingerprint)
+        .bind(&j.external)
         .fetch_optional(&mut **tx)
         .await
         .with_context(|| format!("copying job {} ({})", j.hash, j.label))?;

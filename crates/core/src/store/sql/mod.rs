@@ -11,6 +11,7 @@ mod connect;
 mod copy;
 mod dialect;
 mod evaluation;
+mod external;
 mod queue;
 mod records;
 
@@ -18,8 +19,8 @@ pub use dialect::Dialect;
 
 use super::{
     now_ms, AttemptRow, BlockedJob, ClaimRequest, ClaimedJob, CopySummary, CurvePoint, Ending,
-    Fence, JobRow, LeaseState, NewArtifact, NewJob, Reported, RunningJob, Store, StoreError,
-    SweepDump, SweepRow,
+    Fence, JobRow, LeaseState, NewArtifact, NewExternal, NewJob, Recorded, Reported, RunningJob,
+    Store, StoreError, SweepDump, SweepRow,
 };
 use crate::job::JobStatus;
 use crate::protocol::{ImageMetric, MetricValue};
@@ -139,7 +140,7 @@ fn status(s: &str) -> Result<JobStatus> {
 
 const JOB_COLUMNS: &str = "s.name AS sweep, j.id, j.hash, j.stage, j.label, j.status, j.attempts,
     j.seed, j.config_json, j.artifact_dir, j.error, j.iteration, j.total_iters, j.started_at,
-    j.finished_at, j.retired_at, j.sweep_version, j.classes, j.data_fingerprint";
+    j.finished_at, j.retired_at, j.sweep_version, j.classes, j.data_fingerprint, j.external";
 
 impl SqlStore {
     pub fn dialect(&self) -> Dialect {
@@ -390,7 +391,7 @@ impl Store for SqlStore {
             "UPDATE jobs SET retired_at = CASE
                  WHEN hash IN ({}) THEN NULL
                  ELSE COALESCE(retired_at, $2) END
-             WHERE sweep_id = $3",
+             WHERE sweep_id = $3 AND external IS NULL",
             self.dialect.json_strings("$1")
         );
         sqlx::query(&sql)
@@ -401,13 +402,18 @@ impl Store for SqlStore {
             .await
             .map_err(self.query_error(format!("retiring jobs of sweep {sweep_id}")))?;
         let retired: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE sweep_id = $1 AND retired_at IS NOT NULL",
+            "SELECT COUNT(*) FROM jobs WHERE sweep_id = $1 AND retired_at IS NOT NULL
+                 AND external IS NULL",
         )
         .bind(sweep_id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(retired as usize)
+    }
+
+    async fn record_external(&self, new: &NewExternal) -> Result<Recorded> {
+        self.write_external(new).await
     }
 
     async fn claim(&self, req: ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
@@ -593,6 +599,11 @@ impl Store for SqlStore {
             .await?;
         if rows.is_empty() {
             rows = self.job_rows("WHERE j.label = $1", Some(selector)).await?;
+            // A label that a retired row shares with one current row names the current one
+            // (an external result replaced by another under the same name).
+            if rows.iter().filter(|r| !r.retired).count() == 1 {
+                rows.retain(|r| !r.retired);
+            }
         }
         match rows.len() {
             0 => Err(StoreError::NoSuchJob {

@@ -76,6 +76,7 @@ pub(super) struct JobRecord {
     pub sweep_version: Option<String>,
     pub classes: Option<String>,
     pub data_fingerprint: Option<String>,
+    pub external: Option<String>,
 }
 
 impl JobRecord {
@@ -104,6 +105,15 @@ impl JobRecord {
                 .and_then(|c| serde_json::from_str(&c).ok())
                 .unwrap_or_default(),
             data_fingerprint: self.data_fingerprint,
+            external: match self.external {
+                Some(e) => Some(serde_json::from_str(&e).map_err(|err| {
+                    anyhow::anyhow!(
+                        "job {}: its external record {e:?} does not read: {err}",
+                        self.id
+                    )
+                })?),
+                None => None,
+            },
         })
     }
 }
