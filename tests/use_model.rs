@@ -235,3 +235,50 @@ fn bad_inputs_are_named() {
     assert!(!r.status.success());
     assert!(!none.exists());
 }
+
+/// The validation metrics of `show --format json` (by name, class ids as `Dice.1`).
+fn val_metrics(v: &serde_json::Value) -> BTreeMap<String, f64> {
+    v["metrics"]["val"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, x)| (k.clone(), x.as_f64().unwrap_or(f64::NAN)))
+        .collect()
+}
+
+#[test]
+fn evaluating_predicted_images_reproduces_the_jobs_metrics() {
+    let sb = Sandbox::new();
+    let file = sb.write_sweep(&format!(
+        "name: whole\ndata: {{dataset: dme, root: {DME}}}\n\
+         base:\n  model: {{base_channels: 4, aux_head: false}}\n  crop: 32\n  batch: 2\n  iters: 3\n\
+         \x20 eval: {{mode: whole}}\n"
+    ));
+    ok(sb.run(&file, &[]));
+    let input = sb.path().join("scans");
+    std::fs::create_dir_all(&input).unwrap();
+    let list = std::fs::read_to_string(Path::new(DME).join("splits/val.txt")).unwrap();
+    for n in list.lines() {
+        let from = Path::new(DME).join(format!("256/images/{n}.png"));
+        std::fs::copy(from, input.join(format!("{n}.png"))).unwrap();
+    }
+    let pred = sb.path().join("pred");
+    let (i, p) = (input.to_str().unwrap(), pred.to_str().unwrap());
+    ok(sweep(&sb, &["predict", "1", i, "--out", p]));
+    std::fs::remove_file(pred.join("predictions.csv")).unwrap();
+    let o = ok(sweep(&sb, &["evaluate", p, "--data", DME, "--as", "predicted", "--sweep", "whole"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("predicted (external)"));
+    let show = |job: &str| {
+        let o = ok(sweep(&sb, &["show", job, "--format", "json"]));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (job, external) = (val_metrics(&show("1")), val_metrics(&show("predicted")));
+    for (name, want) in &job {
+        let got = external[name];
+        assert!(
+            (got - want).abs() < 1e-9 || (got.is_nan() && want.is_nan()),
+            "{name}: the job recorded {want}, its predictions score {got}"
+        );
+    }
+    assert_eq!(job.len(), external.len());
+}

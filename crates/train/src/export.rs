@@ -3,7 +3,9 @@
 //! results database nor the runs folder: `metadata.json`, one `model.safetensors` /
 //! `model.onnx` per network, and a README saying how to load them.
 
-use crate::trained::{describe_data, final_checkpoint, job_config, mmseg_tensors, recipe_of};
+use crate::trained::{
+    describe_data, final_checkpoint, job_config, mmseg_tensors, one_configuration, recipe_of,
+};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,16 +43,7 @@ pub struct Exported {
 
 /// Writes the package of `rows` (one configuration) into `out`, which must be absent or empty.
 pub fn export(rows: &[JobRow], out: &Path, formats: &[Format]) -> Result<Exported> {
-    let Some(first) = rows.first() else {
-        bail!("no job selected");
-    };
-    let cfg = job_config(first)?;
-    for row in &rows[1..] {
-        let other = job_config(row)?;
-        if other.model != cfg.model || recipe_of(&other) != recipe_of(&cfg) {
-            bail!("jobs {} and {} differ in their model or inference: not one configuration", first.job_id, row.job_id);
-        }
-    }
+    let cfg = one_configuration(rows)?;
     // Read every checkpoint before anything is written: a missing one leaves no half package.
     let weights = rows
         .iter()
@@ -71,7 +64,7 @@ pub fn export(rows: &[JobRow], out: &Path, formats: &[Format]) -> Result<Exporte
             job_id: row.job_id,
             job_hash: row.hash.clone(),
             seed: row.seed,
-            fold: fold_of(&cfg_of(row)?),
+            fold: fold_of(&job_config(row)?),
             files,
         });
     }
@@ -86,10 +79,6 @@ pub fn export(rows: &[JobRow], out: &Path, formats: &[Format]) -> Result<Exporte
         files,
         networks: rows.len(),
     })
-}
-
-fn cfg_of(row: &JobRow) -> Result<JobConfig> {
-    job_config(row)
 }
 
 fn fold_of(cfg: &JobConfig) -> Option<String> {

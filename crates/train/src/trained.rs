@@ -67,6 +67,26 @@ pub fn job_config(row: &JobRow) -> Result<JobConfig> {
         .with_context(|| format!("job {} ({}): its stored config", row.job_id, row.label))
 }
 
+/// The config `rows` share: one configuration's seeds and folds have the same model and
+/// inference recipe (what an ensemble and a package need).
+pub fn one_configuration(rows: &[JobRow]) -> Result<JobConfig> {
+    let Some(first) = rows.first() else {
+        bail!("no job selected");
+    };
+    let cfg = job_config(first)?;
+    for row in &rows[1..] {
+        let other = job_config(row)?;
+        if other.model != cfg.model || recipe_of(&other) != recipe_of(&cfg) {
+            bail!(
+                "jobs {} and {} differ in their model or inference: not one configuration",
+                first.job_id,
+                row.job_id
+            );
+        }
+    }
+    Ok(cfg)
+}
+
 /// A job's final checkpoint.
 pub fn final_checkpoint(row: &JobRow) -> Result<Checkpoint> {
     let Some(dir) = &row.artifact_dir else {
@@ -104,20 +124,8 @@ pub fn describe_data(cfg: &JobConfig) -> Option<DataSet> {
 impl Trained {
     /// The final checkpoints of `rows` (one configuration: the same model and recipe).
     pub fn from_jobs(rows: &[JobRow], device: &Device) -> Result<Trained> {
-        let Some(first) = rows.first() else {
-            bail!("no job selected");
-        };
-        let cfg = job_config(first)?;
-        for row in &rows[1..] {
-            let other = job_config(row)?;
-            if other.model != cfg.model || recipe_of(&other) != recipe_of(&cfg) {
-                bail!(
-                    "jobs {} and {} differ in their model or inference: not one configuration",
-                    first.job_id,
-                    row.job_id
-                );
-            }
-        }
+        let cfg = one_configuration(rows)?;
+        let first = &rows[0];
         let mut networks = Vec::with_capacity(rows.len());
         for row in rows {
             let ck = final_checkpoint(row)?;
