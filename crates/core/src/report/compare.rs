@@ -9,13 +9,13 @@
 //! Holm-corrected verdict on the same two sides ([`LeaderboardVerdict`]), which can differ.
 
 use super::compare_leaderboard;
+use super::select;
 pub use super::compare_leaderboard::{LeaderboardVerdict, Mark, SideMark};
 use super::significance::{build_arms, metric_fn, Evidence, BOOTSTRAP_SEED, REPLICATES};
 use super::{group_rows, Group, MetricKey};
-use crate::job::JobStatus;
 use crate::stats;
-use crate::store::{JobRow, Store};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::store::Store;
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 /// What was compared and what the test said.
@@ -45,41 +45,6 @@ pub struct Side {
     pub value: f64,
 }
 
-/// Resolves `selector`: a configuration's label names every seed and fold of it; anything
-/// else names one job as `sweep show` does ([`Store::find_job`]: id, hash prefix, label),
-/// which must be among the succeeded current jobs of `rows`.
-async fn select<'a>(
-    store: &dyn Store,
-    rows: &'a [JobRow],
-    groups: &[Group<'a>],
-    selector: &str,
-) -> Result<Group<'a>> {
-    let s = selector.trim();
-    let named = |g: &&Group| g.label.eq_ignore_ascii_case(s) || g.shown_label() == s;
-    if let Some(g) = groups.iter().find(named) {
-        return Ok(g.clone());
-    }
-    let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
-    let job = store
-        .find_job(s)
-        .await
-        .with_context(|| format!("configurations: {}", labels.join("; ")))?;
-    let Some(row) = rows.iter().find(|r| r.job_id == job.job_id) else {
-        bail!(
-            "job {} ({}) is {}, not a succeeded job of the compared sweep(s): it has no result to compare",
-            job.job_id,
-            job.label,
-            job.status
-        );
-    };
-    Ok(Group {
-        sweep: row.sweep.clone(),
-        label: row.label.clone(),
-        status: row.status.to_string(),
-        runs: vec![row],
-    })
-}
-
 fn side(g: &Group, key: &MetricKey, split: &str) -> Side {
     Side {
         label: g.label.clone(),
@@ -97,16 +62,11 @@ pub async fn compare(
     metric: &str,
     split: &str,
 ) -> Result<Comparison> {
-    let rows: Vec<JobRow> = store
-        .report_rows(sweep)
-        .await?
-        .into_iter()
-        .filter(|r| r.status == JobStatus::Succeeded)
-        .collect();
+    let rows = select::succeeded_rows(store, sweep).await?;
     let key = MetricKey::parse_in(metric, &rows)?;
     let groups = group_rows(&rows, false);
-    let ga = select(store, &rows, &groups, a).await?;
-    let gb = select(store, &rows, &groups, b).await?;
+    let ga = select::group(store, &rows, &groups, a).await?;
+    let gb = select::group(store, &rows, &groups, b).await?;
     if ga
         .runs
         .iter()

@@ -1,61 +1,83 @@
-//! Which trained runs a selector names, for commands that use models (`sweep predict`,
-//! `sweep export`): a configuration's label names every seed and fold of it (an ensemble);
-//! anything else names one job as `sweep show` does (id, hash prefix, label).
+//! Which runs a selector names: a configuration's label names every seed and fold of it;
+//! anything else names one job as `sweep show` does ([`Store::find_job`]: id, hash prefix,
+//! label). `sweep compare` picks its two sides this way, `sweep predict` and `sweep export`
+//! their networks (an ensemble when the label has several runs).
 
-use super::group_rows;
+use super::{group_rows, Group};
 use crate::job::JobStatus;
 use crate::store::{JobRow, Store};
 use anyhow::{bail, Context, Result};
 
-/// The succeeded, current runs `selector` names (of `sweep`, or of every sweep), in job-id
-/// order. Rows scored from another tool's predictions have no network and are refused.
-pub async fn runs(store: &dyn Store, sweep: Option<&str>, selector: &str) -> Result<Vec<JobRow>> {
-    let rows: Vec<JobRow> = store
+/// The succeeded jobs of `sweep` (or of every sweep), as the report reads them.
+pub(crate) async fn succeeded_rows(store: &dyn Store, sweep: Option<&str>) -> Result<Vec<JobRow>> {
+    Ok(store
         .report_rows(sweep)
         .await?
         .into_iter()
         .filter(|r| r.status == JobStatus::Succeeded)
-        .collect();
+        .collect())
+}
+
+/// The group of `groups` (made from `rows`) that `selector` names, or the one job it names,
+/// which must be among `rows`.
+pub(crate) async fn group<'a>(
+    store: &dyn Store,
+    rows: &'a [JobRow],
+    groups: &[Group<'a>],
+    selector: &str,
+) -> Result<Group<'a>> {
     let s = selector.trim();
+    let named = |g: &&Group| g.label.eq_ignore_ascii_case(s) || g.shown_label() == s;
+    if let Some(g) = groups.iter().find(named) {
+        return Ok(g.clone());
+    }
+    let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
+    let job = store
+        .find_job(s)
+        .await
+        .with_context(|| format!("configurations: {}", labels.join("; ")))?;
+    let Some(row) = rows.iter().find(|r| r.job_id == job.job_id) else {
+        bail!(
+            "job {} ({}) is {}, not a succeeded current job of the sweep(s) here: it has no result",
+            job.job_id,
+            job.label,
+            job.status
+        );
+    };
+    Ok(Group {
+        sweep: row.sweep.clone(),
+        label: row.label.clone(),
+        status: row.status.to_string(),
+        runs: vec![row],
+    })
+}
+
+/// The trained runs `selector` names (of `sweep`, or of every sweep), in job-id order. A
+/// label of several sweeps must be narrowed with `--sweep`; rows scored from another
+/// tool's predictions have no network and are refused.
+pub async fn runs(store: &dyn Store, sweep: Option<&str>, selector: &str) -> Result<Vec<JobRow>> {
+    let rows = succeeded_rows(store, sweep).await?;
     let groups = group_rows(&rows, false);
-    let matching: Vec<_> = groups
+    let s = selector.trim();
+    let sweeps: Vec<&str> = groups
         .iter()
         .filter(|g| g.label.eq_ignore_ascii_case(s))
+        .map(|g| g.sweep.as_str())
         .collect();
-    let chosen: Vec<JobRow> = match matching.as_slice() {
-        [g] => g.runs.iter().map(|r| (*r).clone()).collect(),
-        [] => {
-            let labels: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
-            let job = store
-                .find_job(s)
-                .await
-                .with_context(|| format!("configurations with results: {}", labels.join("; ")))?;
-            match rows.iter().find(|r| r.job_id == job.job_id) {
-                Some(row) => vec![row.clone()],
-                None => bail!(
-                    "job {} ({}) is {}: it has no trained model (only a succeeded, current job has)",
-                    job.job_id,
-                    job.label,
-                    job.status
-                ),
-            }
-        }
-        several => bail!(
+    if sweeps.len() > 1 {
+        bail!(
             "{s:?} is a configuration of {} sweeps ({}): name one with --sweep",
-            several.len(),
-            several
-                .iter()
-                .map(|g| g.sweep.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    if let Some(r) = chosen.iter().find(|r| r.external.is_some()) {
+            sweeps.len(),
+            sweeps.join(", ")
+        );
+    }
+    let chosen = group(store, &rows, &groups, s).await?;
+    if let Some(r) = chosen.runs.iter().find(|r| r.external.is_some()) {
         bail!(
             "{} (job {}) was scored from another program's predictions (`sweep evaluate`): there is no network to use",
             r.label,
             r.job_id
         );
     }
-    Ok(chosen)
+    Ok(chosen.runs.into_iter().cloned().collect())
 }
