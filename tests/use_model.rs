@@ -78,7 +78,8 @@ fn predicted_counts(dir: &Path, names: &[String]) -> Counts {
         let pred = gray(&dir.join(format!("{n}.png")));
         let label = gray(&Path::new(DME).join(format!("256/masks/{n}.png")));
         for c in 0..2u8 {
-            let count = |f: &dyn Fn(usize) -> bool| (0..pred.len()).filter(|&i| f(i)).count() as u64;
+            let count =
+                |f: &dyn Fn(usize) -> bool| (0..pred.len()).filter(|&i| f(i)).count() as u64;
             let i = count(&|i| pred[i] == c && label[i] == c);
             let p = count(&|i| pred[i] == c);
             let g = count(&|i| label[i] == c);
@@ -93,7 +94,12 @@ fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -105,19 +111,39 @@ fn predict_reproduces_the_counts_a_job_recorded() {
     let names = val_images(&input);
     let out = sb.path().join("pred");
     let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
-    ok(sweep(&sb, &["predict", "1", i, "--out", o, "--probabilities", "--overlay", "--palette"]));
+    ok(sweep(
+        &sb,
+        &[
+            "predict",
+            "1",
+            i,
+            "--out",
+            o,
+            "--probabilities",
+            "--overlay",
+            "--palette",
+        ],
+    ));
     // --palette writes colours: predict again as class ids for the counts.
     let ids = sb.path().join("ids");
-    ok(sweep(&sb, &["predict", "1", i, "--out", ids.to_str().unwrap()]));
+    ok(sweep(
+        &sb,
+        &["predict", "1", i, "--out", ids.to_str().unwrap()],
+    ));
     assert_eq!(predicted_counts(&ids, &names), recorded_counts(&sb, "1"));
     // The same PNGs the job wrote at its own evaluation.
-    let own: Vec<_> = std::fs::read_dir(sb.path().join("runs/tiny")).unwrap().collect();
+    let own: Vec<_> = std::fs::read_dir(sb.path().join("runs/tiny"))
+        .unwrap()
+        .collect();
     let own = own[0].as_ref().unwrap().path().join("predictions");
     assert_eq!(files_of(&ids), files_of(&own));
     // Areas per class, one row per image in natural order, and the extra outputs.
     let csv = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "image,file,height,width,background_px,fluid_px");
+    assert_eq!(
+        lines.next().unwrap(),
+        "image,file,height,width,background_px,fluid_px"
+    );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 4);
     let counts = recorded_counts(&sb, "1");
@@ -130,7 +156,10 @@ fn predict_reproduces_the_counts_a_job_recorded() {
         assert!(out.join(format!("{n}.npy")).is_file());
         let overlay = image::open(out.join(format!("{n}.overlay.png"))).unwrap();
         assert_eq!(overlay.color(), image::ColorType::Rgb8);
-        assert_eq!(image::open(out.join(format!("{n}.png"))).unwrap().color(), image::ColorType::Rgb8);
+        assert_eq!(
+            image::open(out.join(format!("{n}.png"))).unwrap().color(),
+            image::ColorType::Rgb8
+        );
     }
 }
 
@@ -142,11 +171,28 @@ fn an_exported_ensemble_predicts_the_same_without_the_database() {
     let names = val_images(&input);
     let i = input.to_str().unwrap();
     let ens = sb.path().join("ensemble");
-    let o = ok(sweep(&sb, &["predict", LABEL, i, "--out", ens.to_str().unwrap()]));
-    assert!(stderr_of(&o).contains("2 networks, 2 passes per image"), "{}", stderr_of(&o));
+    let o = ok(sweep(
+        &sb,
+        &["predict", LABEL, i, "--out", ens.to_str().unwrap()],
+    ));
+    assert!(
+        stderr_of(&o).contains("2 networks, 2 passes per image"),
+        "{}",
+        stderr_of(&o)
+    );
     let pkg = sb.path().join("pkg");
     let p = pkg.to_str().unwrap();
-    ok(sweep(&sb, &["export", LABEL, "--out", p, "--format", "safetensors,onnx,pth"]));
+    ok(sweep(
+        &sb,
+        &[
+            "export",
+            LABEL,
+            "--out",
+            p,
+            "--format",
+            "safetensors,onnx,pth",
+        ],
+    ));
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(pkg.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["classes"], serde_json::json!(["background", "fluid"]));
@@ -154,7 +200,7 @@ fn an_exported_ensemble_predicts_the_same_without_the_database() {
     assert_eq!(meta["inference"]["crop"], 64);
     assert_eq!(meta["data_license"], "CC0-1.0");
     assert_eq!(meta["checksums"].as_object().unwrap().len(), 7); // 2 x 3 files + README
-    // No database, no runs folder: the package alone.
+                                                                 // No database, no runs folder: the package alone.
     std::fs::remove_dir_all(sb.path().join("runs")).unwrap();
     std::fs::remove_file(sb.db()).unwrap();
     let alone = sb.path().join("alone");
@@ -178,14 +224,22 @@ fn an_exported_ensemble_predicts_the_same_without_the_database() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(stderr_of(&o).contains("model-2.safetensors: changed since the package was written"), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("model-2.safetensors: changed since the package was written"),
+        "{}",
+        stderr_of(&o)
+    );
     assert!(!refused.exists());
     std::fs::remove_file(pkg.join("model-1.onnx")).unwrap();
     let o = sb
         .command(&["predict", p, i, "--out", refused.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(stderr_of(&o).contains("model-1.onnx: missing from the package"), "{}", stderr_of(&o));
+    assert!(
+        stderr_of(&o).contains("model-1.onnx: missing from the package"),
+        "{}",
+        stderr_of(&o)
+    );
     assert!(!refused.exists());
 }
 
@@ -194,7 +248,17 @@ fn exported_weights_initialise_a_job_to_the_same_scores() {
     let sb = Sandbox::new();
     trained(&sb, "[0]");
     let pkg = sb.path().join("pkg");
-    ok(sweep(&sb, &["export", "1", "--out", pkg.to_str().unwrap(), "--format", "safetensors"]));
+    ok(sweep(
+        &sb,
+        &[
+            "export",
+            "1",
+            "--out",
+            pkg.to_str().unwrap(),
+            "--format",
+            "safetensors",
+        ],
+    ));
     for file in ["model.safetensors"] {
         let other = Sandbox::new();
         let path: PathBuf = pkg.join(file);
@@ -206,7 +270,11 @@ fn exported_weights_initialise_a_job_to_the_same_scores() {
         ));
         let out = other.run(&f, &[]);
         assert!(out.status.success(), "{}", stderr_of(&out));
-        assert_eq!(recorded_counts(&other, "1"), recorded_counts(&sb, "1"), "{file}");
+        assert_eq!(
+            recorded_counts(&other, "1"),
+            recorded_counts(&sb, "1"),
+            "{file}"
+        );
     }
 }
 
@@ -227,11 +295,23 @@ fn bad_inputs_are_named() {
     assert_eq!(files_of(&out).len(), names.len());
     // A label naming no job: one message, nothing written.
     let none = sb.path().join("none");
-    let r = sweep(&sb, &["predict", "no such model", i, "--out", none.to_str().unwrap()]);
+    let r = sweep(
+        &sb,
+        &[
+            "predict",
+            "no such model",
+            i,
+            "--out",
+            none.to_str().unwrap(),
+        ],
+    );
     assert!(!r.status.success());
     assert!(stderr_of(&r).contains("no such model"), "{}", stderr_of(&r));
     assert!(!none.exists());
-    let r = sweep(&sb, &["export", "no such model", "--out", none.to_str().unwrap()]);
+    let r = sweep(
+        &sb,
+        &["export", "no such model", "--out", none.to_str().unwrap()],
+    );
     assert!(!r.status.success());
     assert!(!none.exists());
 }
@@ -266,7 +346,19 @@ fn evaluating_predicted_images_reproduces_the_jobs_metrics() {
     let (i, p) = (input.to_str().unwrap(), pred.to_str().unwrap());
     ok(sweep(&sb, &["predict", "1", i, "--out", p]));
     std::fs::remove_file(pred.join("predictions.csv")).unwrap();
-    let o = ok(sweep(&sb, &["evaluate", p, "--data", DME, "--as", "predicted", "--sweep", "whole"]));
+    let o = ok(sweep(
+        &sb,
+        &[
+            "evaluate",
+            p,
+            "--data",
+            DME,
+            "--as",
+            "predicted",
+            "--sweep",
+            "whole",
+        ],
+    ));
     assert!(String::from_utf8_lossy(&o.stdout).contains("predicted (external)"));
     let show = |job: &str| {
         let o = ok(sweep(&sb, &["show", job, "--format", "json"]));

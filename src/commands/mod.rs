@@ -11,10 +11,10 @@ mod evaluate;
 mod export;
 mod predict;
 
+use anyhow::{bail, Context, Result};
 pub use evaluate::evaluate;
 pub use export::export;
 pub use predict::{bench_predict, predict};
-use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use sweep_core::store::{self, DbLocation, JobRow};
 
 /// The jobs `selector` names in the results database (every seed and fold of a label).
-pub(super) fn selected_runs(db: &DbLocation, sweep: Option<&str>, selector: &str) -> Result<Vec<JobRow>> {
+pub(super) fn selected_runs(
+    db: &DbLocation,
+    sweep: Option<&str>,
+    selector: &str,
+) -> Result<Vec<JobRow>> {
     runtime()?.block_on(async {
         let store = store::open_existing(db).await?;
         sweep_core::report::select::runs(store.as_ref(), sweep, selector).await
@@ -42,7 +46,7 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
             TtaArg::None => Tta::None,
             TtaArg::Flip => Tta::Flip,
         },
-        batch: args.batch,
+        batch: args.batch.unwrap_or(sweep_train::infer::WINDOW_BATCH),
         palette: args.palette,
         probabilities: args.probabilities,
         overlay: args.overlay,
@@ -77,8 +81,30 @@ pub fn predict(_: PredictArgs) -> Result<ExitCode> {
 
 #[cfg(feature = "train")]
 pub fn bench_predict(args: BenchPredictArgs) -> Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("sweep bench predict: in progress")
+    use anyhow::Context;
+    use sweep_train::bench_predict::{bench_predict, parse_size, BenchPredictArgs as Bench};
+    let head = serde_yaml::from_str(&args.head)
+        .with_context(|| format!("--head {}: expected fcn, deeplabv3 or pspnet", args.head))?;
+    let bench = Bench {
+        device: args.device.choice(),
+        images: args.images,
+        size: parse_size(&args.size).map_err(|e| anyhow::anyhow!("--size: {e}"))?,
+        crop: args.crop,
+        stride: args.stride,
+        head,
+        base_channels: args.base_channels,
+        batch: args.batch,
+    };
+    let run = bench_predict(&bench)?;
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&run.json()).expect("JSON");
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if run.sides.iter().any(|s| s.failed()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(not(feature = "train"))]

@@ -4,7 +4,6 @@
 //! opened. Each resolved file must still lie inside the job's artifact folder (symlinks
 //! resolved), or it is not served.
 
-use sweep_core::report::plot::class_colour;
 use crate::api::{job_row, not_found_error, ApiError};
 use crate::App;
 use axum::extract::{Path, State};
@@ -13,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use sweep_core::protocol::WORKER_LOG;
+use sweep_core::report::plot::class_colour;
 use sweep_core::store::JobRow;
 
 /// The job's folder and `path` inside it, both canonical; None if `path` is outside.

@@ -53,7 +53,11 @@ pub fn export(rows: &[JobRow], out: &Path, formats: &[Format]) -> Result<Exporte
     let size = onnx_size(&cfg);
     let mut networks = Vec::new();
     for (i, (row, tensors)) in rows.iter().zip(&weights).enumerate() {
-        let stem = if rows.len() == 1 { "model".to_string() } else { format!("model-{}", i + 1) };
+        let stem = if rows.len() == 1 {
+            "model".to_string()
+        } else {
+            format!("model-{}", i + 1)
+        };
         let mut files = BTreeMap::new();
         for &f in formats {
             let file = format!("{stem}.{}", f.name());
@@ -68,7 +72,12 @@ pub fn export(rows: &[JobRow], out: &Path, formats: &[Format]) -> Result<Exporte
             files,
         });
     }
-    let mut meta = metadata(rows, &cfg, networks, formats.contains(&Format::Onnx).then_some(size));
+    let mut meta = metadata(
+        rows,
+        &cfg,
+        networks,
+        formats.contains(&Format::Onnx).then_some(size),
+    );
     std::fs::write(out.join("README.md"), readme(&meta))
         .with_context(|| format!("writing {}", out.join("README.md").display()))?;
     meta.seal(out)?;
@@ -90,7 +99,8 @@ fn fold_of(cfg: &JobConfig) -> Option<String> {
 
 fn prepare_dir(out: &Path) -> Result<()> {
     if out.exists() {
-        let mut entries = std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+        let mut entries =
+            std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
         if entries.next().is_some() {
             bail!("{}: not empty; export into a new folder", out.display());
         }
@@ -144,7 +154,12 @@ fn write_network(
 }
 
 /// The package's description of `rows`.
-fn metadata(rows: &[JobRow], cfg: &JobConfig, networks: Vec<Network>, onnx_size: Option<[usize; 2]>) -> Metadata {
+fn metadata(
+    rows: &[JobRow],
+    cfg: &JobConfig,
+    networks: Vec<Network>,
+    onnx_size: Option<[usize; 2]>,
+) -> Metadata {
     let first = &rows[0];
     let data = describe_data(cfg);
     let classes = first.classes.clone();
@@ -158,7 +173,11 @@ fn metadata(rows: &[JobRow], cfg: &JobConfig, networks: Vec<Network>, onnx_size:
             "{} ({} network{}) trained by sweep on {}: UNet-S5-D16 with a {} decode head",
             first.label,
             rows.len(),
-            if rows.len() == 1 { "" } else { "s, an ensemble: average their softmax probabilities" },
+            if rows.len() == 1 {
+                ""
+            } else {
+                "s, an ensemble: average their softmax probabilities"
+            },
             cfg.data.dataset,
             cfg.model.head.display()
         ),
@@ -231,10 +250,22 @@ fn readme(meta: &Metadata) -> String {
         r.std,
         r.pad_multiple,
         r.mode,
-        if r.mode == EvalMode::Slide { format!(" windows of {0}x{0} every {1} pixels, logits averaged where they overlap", r.crop, r.stride) } else { String::new() },
+        if r.mode == EvalMode::Slide {
+            format!(
+                " windows of {0}x{0} every {1} pixels, logits averaged where they overlap",
+                r.crop, r.stride
+            )
+        } else {
+            String::new()
+        },
     );
     s += "## With sweep\n\n```sh\nsweep predict . scans/ --out predictions/\n```\n\n";
-    let files = |f: &str| meta.networks.iter().filter_map(|n| n.files.get(f).cloned()).collect::<Vec<_>>();
+    let files = |f: &str| {
+        meta.networks
+            .iter()
+            .filter_map(|n| n.files.get(f).cloned())
+            .collect::<Vec<_>>()
+    };
     if let Some(f) = files("safetensors").first() {
         s += &format!(
             "## PyTorch (MMSegmentation)\n\nThe weights carry MMSegmentation's state-dict keys: build the \

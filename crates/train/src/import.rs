@@ -251,7 +251,9 @@ fn read_source(path: &Path) -> anyhow::Result<Source> {
 fn is_safetensors(path: &Path) -> bool {
     let mut head = [0u8; 9];
     let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
-    read.is_ok() && head[8] == b'{' && u64::from_le_bytes(head[..8].try_into().expect("8 bytes")) < (1 << 32)
+    read.is_ok()
+        && head[8] == b'{'
+        && u64::from_le_bytes(head[..8].try_into().expect("8 bytes")) < (1 << 32)
 }
 
 fn read_safetensors(path: &Path) -> anyhow::Result<Source> {

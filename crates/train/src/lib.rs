@@ -7,6 +7,7 @@
 //! The model code ([`model`]) is burn `Module` + `Tensor`; [`ops`] puts conv, batch norm and
 //! ReLU on libtorch's kernels.
 
+pub mod bench_predict;
 pub mod bench_train;
 pub mod checkpoint;
 pub mod doctor;

@@ -207,14 +207,16 @@ fn by_module_path(
     let mut entries = Vec::new();
     let mut missing = Vec::new();
     let shell = Segmentor::new(model, &Device::libtorch());
-    visit_paths(&shell, |path, _| match by_key.get(mmseg_key(path).as_str()) {
-        Some(t) => entries.push(TensorEntry {
-            path: path.to_string(),
-            id: 0,
-            shape: t.shape.clone(),
-            data: t.data.clone(),
-        }),
-        None => missing.push(mmseg_key(path)),
+    visit_paths(&shell, |path, _| {
+        match by_key.get(mmseg_key(path).as_str()) {
+            Some(t) => entries.push(TensorEntry {
+                path: path.to_string(),
+                id: 0,
+                shape: t.shape.clone(),
+                data: t.data.clone(),
+            }),
+            None => missing.push(mmseg_key(path)),
+        }
     });
     if !missing.is_empty() {
         bail!(

@@ -48,7 +48,10 @@ fn values(t: Tensor<4>) -> Vec<f32> {
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn predictor(networks: Vec<Segmentor>, tta: Tta) -> Predictor {
@@ -82,8 +85,15 @@ fn a_single_pass_keeps_the_logits_of_the_jobs_evaluation() {
     let n = net(0);
     let mut forward = |x: Tensor<4>| n.forward(x);
     let x = image(72, 88);
-    let want = resize_logits(logits(&mut forward, x.clone(), &slide(), 3, 4).unwrap(), 80, 100);
-    let Scores::Logits(got) = predictor(vec![net(0)], Tta::None).scores(x, 80, 100).unwrap() else {
+    let want = resize_logits(
+        logits(&mut forward, x.clone(), &slide(), 3, 4).unwrap(),
+        80,
+        100,
+    );
+    let Scores::Logits(got) = predictor(vec![net(0)], Tta::None)
+        .scores(x, 80, 100)
+        .unwrap()
+    else {
         panic!("one network without TTA must keep its logits");
     };
     assert_eq!(values(got), values(want));
@@ -118,7 +128,9 @@ fn flip_tta_averages_the_mirrored_pass() {
     let mirrored = logits(&mut forward, x.clone().flip([3]), &slide(), 3, 4).unwrap();
     let mirrored = softmax(mirrored.flip([3]), 1);
     let want = values((plain + mirrored) / 2.0);
-    let got = predictor(vec![net(2)], Tta::Flip).scores(x, 72, 88).unwrap();
+    let got = predictor(vec![net(2)], Tta::Flip)
+        .scores(x, 72, 88)
+        .unwrap();
     let d = max_diff(&values(got.probabilities()), &want);
     assert!(d <= 1e-6, "max |Δ| {d}");
 }

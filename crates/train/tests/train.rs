@@ -10,7 +10,10 @@
 
 mod util;
 
+mod bench_predict;
 mod bench_train;
+mod export_chain;
+mod infer;
 mod metrics_eval;
 mod ops_batch_norm;
 mod ops_bench;

@@ -9,8 +9,8 @@
 //! Holm-corrected verdict on the same two sides ([`LeaderboardVerdict`]), which can differ.
 
 use super::compare_leaderboard;
-use super::select;
 pub use super::compare_leaderboard::{LeaderboardVerdict, Mark, SideMark};
+use super::select;
 use super::significance::{build_arms, metric_fn, Evidence, BOOTSTRAP_SEED, REPLICATES};
 use super::{group_rows, Group, MetricKey};
 use crate::stats;

@@ -104,7 +104,9 @@ fn slide(
     for group in slide_windows(h, w, crop, stride).chunks(batch) {
         let inputs = group
             .iter()
-            .map(|&(y1, y2, x1, x2)| pad(x.clone().slice([0..1, 0..channels, y1..y2, x1..x2]), th, tw))
+            .map(|&(y1, y2, x1, x2)| {
+                pad(x.clone().slice([0..1, 0..channels, y1..y2, x1..x2]), th, tw)
+            })
             .collect();
         let out = checked_forward(forward, Tensor::cat(inputs, 0), num_classes)?;
         for (i, &(y1, y2, x1, x2)) in group.iter().enumerate() {

@@ -87,7 +87,9 @@ mod tests {
         let twice = [dir.path().join("scan_2.png"), dir.path().to_path_buf()];
         let err = expand(&twice).unwrap_err().to_string();
         assert!(err.contains("would both write scan_2.png"), "{err}");
-        let err = expand(&[dir.path().join("nope.png")]).unwrap_err().to_string();
+        let err = expand(&[dir.path().join("nope.png")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("nope.png: no such file"), "{err}");
     }
 }

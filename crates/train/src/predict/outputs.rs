@@ -15,13 +15,25 @@ pub fn write_labels(
     palette: Option<Option<&[[u8; 3]]>>,
 ) -> Result<()> {
     let result = match palette {
-        None => image::save_buffer(path, labels, w as u32, h as u32, image::ExtendedColorType::L8),
+        None => image::save_buffer(
+            path,
+            labels,
+            w as u32,
+            h as u32,
+            image::ExtendedColorType::L8,
+        ),
         Some(p) => {
             let rgb: Vec<u8> = labels
                 .iter()
                 .flat_map(|&c| class_colour(usize::from(c), p))
                 .collect();
-            image::save_buffer(path, &rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
+            image::save_buffer(
+                path,
+                &rgb,
+                w as u32,
+                h as u32,
+                image::ExtendedColorType::Rgb8,
+            )
         }
     };
     result.with_context(|| format!("writing {}", path.display()))
@@ -53,8 +65,14 @@ pub fn write_overlay(
             });
         }
     }
-    image::save_buffer(path, &rgb, w as u32, h as u32, image::ExtendedColorType::Rgb8)
-        .with_context(|| format!("writing {}", path.display()))
+    image::save_buffer(
+        path,
+        &rgb,
+        w as u32,
+        h as u32,
+        image::ExtendedColorType::Rgb8,
+    )
+    .with_context(|| format!("writing {}", path.display()))
 }
 
 /// `values` (C x H x W, float32) as a NumPy `.npy` file (version 1.0, little-endian).
@@ -106,12 +124,18 @@ pub struct AreaRow<'a> {
 
 impl AreasCsv {
     pub fn create(path: &Path, classes: &[String], spacing: Option<[f64; 2]>) -> Result<AreasCsv> {
-        let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let f =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
         let mut csv = AreasCsv {
             file: std::io::BufWriter::new(f),
             spacing,
         };
-        let mut cols = vec!["image".to_string(), "file".into(), "height".into(), "width".into()];
+        let mut cols = vec![
+            "image".to_string(),
+            "file".into(),
+            "height".into(),
+            "width".into(),
+        ];
         cols.extend(classes.iter().map(|c| format!("{}_px", csv_field(c))));
         if spacing.is_some() {
             cols.extend(classes.iter().map(|c| format!("{}_mm2", csv_field(c))));
@@ -130,7 +154,11 @@ impl AreasCsv {
         ];
         cols.extend(r.areas.iter().map(u64::to_string));
         if let Some([sx, sy]) = self.spacing {
-            cols.extend(r.areas.iter().map(|&a| format!("{:.4}", a as f64 * sx * sy)));
+            cols.extend(
+                r.areas
+                    .iter()
+                    .map(|&a| format!("{:.4}", a as f64 * sx * sy)),
+            );
         }
         writeln!(self.file, "{}", cols.join(","))?;
         Ok(())
@@ -163,8 +191,13 @@ mod tests {
         let b = std::fs::read(&p).unwrap();
         let len = u16::from_le_bytes([b[8], b[9]]) as usize;
         assert_eq!((10 + len) % 64, 0);
-        assert!(std::str::from_utf8(&b[10..10 + len]).unwrap().contains("'shape': (1, 1, 2)"));
-        assert_eq!(&b[10 + len..], [1f32.to_le_bytes(), 2f32.to_le_bytes()].concat());
+        assert!(std::str::from_utf8(&b[10..10 + len])
+            .unwrap()
+            .contains("'shape': (1, 1, 2)"));
+        assert_eq!(
+            &b[10 + len..],
+            [1f32.to_le_bytes(), 2f32.to_le_bytes()].concat()
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ const CLASS_COLOURS: [[u8; 3]; 5] = [
 /// The colour of class `c` in prediction pictures (dashboard, `sweep predict --palette`):
 /// the data set's palette, else [`CLASS_COLOURS`], then Tableau 10.
 pub fn class_colour(c: usize, palette: Option<&[[u8; 3]]>) -> [u8; 3] {
-    match palette.and_then(|p| p.get(c)).or_else(|| CLASS_COLOURS.get(c)) {
+    match palette
+        .and_then(|p| p.get(c))
+        .or_else(|| CLASS_COLOURS.get(c))
+    {
         Some(colour) => *colour,
         None => tableau10(c - CLASS_COLOURS.len()),
     }
