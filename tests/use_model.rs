@@ -248,18 +248,12 @@ fn exported_weights_initialise_a_job_to_the_same_scores() {
     let sb = Sandbox::new();
     trained(&sb, "[0]");
     let pkg = sb.path().join("pkg");
+    let p = pkg.to_str().unwrap();
     ok(sweep(
         &sb,
-        &[
-            "export",
-            "1",
-            "--out",
-            pkg.to_str().unwrap(),
-            "--format",
-            "safetensors",
-        ],
+        &["export", "1", "--out", p, "--format", "safetensors,pth"],
     ));
-    for file in ["model.safetensors"] {
+    for file in ["model.safetensors", "model.pth"] {
         let other = Sandbox::new();
         let path: PathBuf = pkg.join(file);
         let f = other.write_sweep(&format!(
