@@ -12,7 +12,6 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 use std::path::Path;
-use std::process::Command;
 use sweep_core::job::{Head, ModelConfig};
 use sweep_export::NamedTensor;
 use sweep_train::checkpoint::{load_tensors, model_tensors};
@@ -31,33 +30,10 @@ fn head_name(head: Head) -> &'static str {
     }
 }
 
-/// Runs export_parity.py with `args`: its last stdout line as JSON. Panics when Python or a
-/// package is missing (the script exits naming scripts/setup-libtorch) or the script fails.
+/// Runs export_parity.py with `args` (the export crate's Python side): its last stdout
+/// line as JSON. Panics when Python or a package is missing or the script fails.
 fn parity(args: &[&str]) -> serde_json::Value {
-    let py = crate::util::python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../export/tests/export_parity.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}): run scripts/setup-libtorch (it makes {}/.venv), or set \
-                 SWEEP_PYTHON to a Python with torch, onnx, onnxruntime and safetensors",
-                py.display(),
-                crate::util::workspace_root().display()
-            )
-        });
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} export_parity.py {args:?} failed ({}):\n{stderr}",
-        py.display(),
-        out.status
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    crate::export_python::run(args)
 }
 
 fn number(json: &serde_json::Value, key: &str) -> f64 {

@@ -8,6 +8,10 @@
 //! saying so, without it.
 #![allow(deprecated)] // burn marks its LibTorch backend deprecated; it is the backend this project chose.
 
+/// The export crate's Python runner (export_parity.py), shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../export/tests/python.rs"]
+mod export_python;
 mod util;
 
 mod bench_predict;

@@ -29,7 +29,7 @@ pub async fn choose(store: &dyn Store, given: Option<&str>, sub: &Submission) ->
     if let Some(name) = given {
         let Some(id) = store.sweep_id(name).await? else {
             let known = store.sweeps().await?.into_iter().map(|s| s.name).collect();
-            return Err(no_such_sweep(known, name));
+            return Err(StoreError::no_such_sweep(known, name));
         };
         let rows = store.report_rows(Some(name)).await?;
         let mut chosen = found(id, name, &rows, &root, sub);
@@ -138,16 +138,4 @@ fn notes(row: &JobRow, sub: &Submission) -> Vec<String> {
         ));
     }
     notes
-}
-
-fn no_such_sweep(known: Vec<String>, name: &str) -> anyhow::Error {
-    StoreError::NoSuchSweep {
-        name: name.to_string(),
-        known: if known.is_empty() {
-            "none".into()
-        } else {
-            known.join(", ")
-        },
-    }
-    .into()
 }

@@ -85,6 +85,21 @@ pub enum StoreError {
     Invalid(String),
 }
 
+impl StoreError {
+    /// No sweep called `name`; `known` are the sweeps there are.
+    pub fn no_such_sweep(known: Vec<String>, name: &str) -> anyhow::Error {
+        StoreError::NoSuchSweep {
+            name: name.to_string(),
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            },
+        }
+        .into()
+    }
+}
+
 /// A job to enqueue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewJob {

@@ -103,7 +103,7 @@ impl SqlStore {
         if let Some(name) = only {
             if self.sweep_id(name).await?.is_none() {
                 let known = self.sweeps().await?.into_iter().map(|s| s.name).collect();
-                return Err(Self::no_such_sweep(known, name));
+                return Err(crate::store::StoreError::no_such_sweep(known, name));
             }
         }
         let sweeps: Vec<SweepRecord> = sqlx::query_as(

@@ -229,18 +229,6 @@ impl SqlStore {
             })
             .collect()
     }
-
-    fn no_such_sweep(known: Vec<String>, name: &str) -> anyhow::Error {
-        StoreError::NoSuchSweep {
-            name: name.to_string(),
-            known: if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            },
-        }
-        .into()
-    }
 }
 
 #[async_trait]
@@ -575,7 +563,7 @@ impl Store for SqlStore {
         };
         if self.sweep_id(name).await?.is_none() {
             let known: Vec<String> = self.sweeps().await?.into_iter().map(|s| s.name).collect();
-            return Err(Self::no_such_sweep(known, name));
+            return Err(StoreError::no_such_sweep(known, name));
         }
         self.job_rows("WHERE s.name = $1", Some(name)).await
     }
