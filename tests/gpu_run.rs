@@ -53,6 +53,7 @@ fn the_gpu_script_rehearses_every_step_on_cpu_and_reports_each() {
         "pergpu1",
         "pergpu4",
         "study",
+        "predict",
         "transfer",
     ];
     assert_eq!(names, all, "{log}");
