@@ -28,7 +28,8 @@ pub fn python() -> PathBuf {
 /// fails) when Python or a package is missing, or the script fails.
 pub fn run(args: &[&str]) -> serde_json::Value {
     let py = python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export_parity.py");
+    // By the workspace root: the train crate's tests run this file too.
+    let script = workspace().join("crates/export/tests/export_parity.py");
     let out = Command::new(&py)
         .arg(&script)
         .args(args)
