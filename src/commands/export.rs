@@ -1,11 +1,12 @@
 //! `sweep export`: a job's (or a configuration's) networks as a package.
 
-use crate::cli::{ExportArgs, ExportFormat};
+use crate::cli::ExportArgs;
 use anyhow::Result;
 use std::process::ExitCode;
 
 #[cfg(feature = "train")]
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
+    use crate::cli::ExportFormat;
     use sweep_train::export::{export, Format};
     let rows = super::predict::selected_runs(&args.db.db, args.sweep.as_deref(), &args.model)?;
     let mut formats = Vec::new();

@@ -1,13 +1,18 @@
 //! `sweep predict` and `sweep bench predict`.
 
-use super::runtime;
-use crate::cli::{BenchPredictArgs, PredictArgs, TtaArg};
+use crate::cli::{BenchPredictArgs, PredictArgs};
 use anyhow::Result;
-use std::path::Path;
 use std::process::ExitCode;
-use sweep_core::store::{self, DbLocation, JobRow};
+#[cfg(feature = "train")]
+use {
+    super::runtime,
+    crate::cli::TtaArg,
+    std::path::Path,
+    sweep_core::store::{self, DbLocation, JobRow},
+};
 
 /// The jobs `selector` names in the results database (every seed and fold of a label).
+#[cfg(feature = "train")]
 pub(super) fn selected_runs(
     db: &DbLocation,
     sweep: Option<&str>,
@@ -20,6 +25,7 @@ pub(super) fn selected_runs(
 }
 
 /// Whether MODEL is an exported package (a folder with `metadata.json`) rather than a job.
+#[cfg(feature = "train")]
 fn is_package(model: &str) -> bool {
     Path::new(model)
         .join(sweep_export::package::METADATA_FILE)
