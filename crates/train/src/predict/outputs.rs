@@ -14,29 +14,28 @@ pub fn write_labels(
     (w, h): (usize, usize),
     palette: Option<Option<&[[u8; 3]]>>,
 ) -> Result<()> {
-    let result = match palette {
-        None => image::save_buffer(
-            path,
-            labels,
-            w as u32,
-            h as u32,
-            image::ExtendedColorType::L8,
-        ),
+    let (pixels, colour) = match palette {
+        None => (labels.to_vec(), image::ExtendedColorType::L8),
         Some(p) => {
-            let rgb: Vec<u8> = labels
+            let rgb = labels
                 .iter()
                 .flat_map(|&c| class_colour(usize::from(c), p))
                 .collect();
-            image::save_buffer(
-                path,
-                &rgb,
-                w as u32,
-                h as u32,
-                image::ExtendedColorType::Rgb8,
-            )
+            (rgb, image::ExtendedColorType::Rgb8)
         }
     };
-    result.with_context(|| format!("writing {}", path.display()))
+    save(path, &pixels, (w, h), colour)
+}
+
+/// One PNG, its error naming the file.
+fn save(
+    path: &Path,
+    pixels: &[u8],
+    (w, h): (usize, usize),
+    colour: image::ExtendedColorType,
+) -> Result<()> {
+    image::save_buffer(path, pixels, w as u32, h as u32, colour)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The image (HWC, 1 or 3 channels) with every non-background class blended in its colour.
@@ -65,14 +64,7 @@ pub fn write_overlay(
             });
         }
     }
-    image::save_buffer(
-        path,
-        &rgb,
-        w as u32,
-        h as u32,
-        image::ExtendedColorType::Rgb8,
-    )
-    .with_context(|| format!("writing {}", path.display()))
+    save(path, &rgb, (w, h), image::ExtendedColorType::Rgb8)
 }
 
 /// `values` (C x H x W, float32) as a NumPy `.npy` file (version 1.0, little-endian).
