@@ -42,24 +42,10 @@ fn number(json: &serde_json::Value, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no number `{key}` in {json}"))
 }
 
-/// `data` of `shape` as a NumPy `.npy` file (format 1.0, little-endian float32, C order).
+/// `data` of `shape` as a `.npy` file (`sweep predict --probabilities` writes them so).
 fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
     assert_eq!(shape.iter().product::<usize>(), data.len());
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
-        dims.join(", ")
-    );
-    // Magic (6) + version (2) + length (2) + header + '\n', padded to a multiple of 64.
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
-    std::fs::write(path, bytes).unwrap();
+    sweep_train::predict::outputs::write_npy(path, data, shape).unwrap();
 }
 
 fn values(t: Tensor<4>) -> Vec<f32> {

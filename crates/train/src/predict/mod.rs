@@ -145,7 +145,7 @@ fn predict_one(
             .into_data()
             .to_vec::<f32>()
             .expect("f32 probabilities");
-        write_npy(&file(".npy"), &p, [predictor.num_classes, h, w])?;
+        write_npy(&file(".npy"), &p, &[predictor.num_classes, h, w])?;
     }
     if o.opts.overlay {
         write_overlay(

@@ -67,12 +67,16 @@ pub fn write_overlay(
     save(path, &rgb, (w, h), image::ExtendedColorType::Rgb8)
 }
 
-/// `values` (C x H x W, float32) as a NumPy `.npy` file (version 1.0, little-endian).
-pub fn write_npy(path: &Path, values: &[f32], shape: [usize; 3]) -> Result<()> {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}, {}), }}",
-        shape[0], shape[1], shape[2]
-    );
+/// `values` (row-major, float32) of `shape` as a NumPy `.npy` file (version 1.0,
+/// little-endian): probabilities C x H x W here, test inputs and logits in the tests.
+pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> Result<()> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    // A one-element Python tuple needs its comma.
+    let tuple = match dims.as_slice() {
+        [one] => format!("({one},)"),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
     // Magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
@@ -179,7 +183,7 @@ mod tests {
     fn npy_header_is_aligned_and_data_follows() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.npy");
-        write_npy(&p, &[1.0, 2.0], [1, 1, 2]).unwrap();
+        write_npy(&p, &[1.0, 2.0], &[1, 1, 2]).unwrap();
         let b = std::fs::read(&p).unwrap();
         let len = u16::from_le_bytes([b[8], b[9]]) as usize;
         assert_eq!((10 + len) % 64, 0);
