@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod report;
 pub mod scheduler;
+pub mod search;
 pub mod slurm;
 pub mod stats;
 pub mod store;

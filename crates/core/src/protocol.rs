@@ -79,6 +79,12 @@ pub struct Ticket {
     pub config: crate::job::JobConfig,
     pub device: DeviceChoice,
     pub init_checkpoint: Option<PathBuf>,
+    /// Adaptive search: stop at this iteration (a rung of the fidelity, below the job's
+    /// `iters`), evaluate, checkpoint and end with [`Outcome::Paused`]. The scheduler continues
+    /// the job later from that checkpoint if the stopping rule promotes it. Not part of the
+    /// job's identity: a paused job is the same job, stopped part-way on purpose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_at: Option<usize>,
 }
 
 impl Ticket {
@@ -152,6 +158,15 @@ pub enum Outcome {
     },
     /// A stop was requested; a checkpoint at `iter` was written and the job can resume.
     Interrupted { iter: usize },
+    /// The job reached the ticket's `pause_at` (a rung of an adaptive search): it was
+    /// evaluated there (`metrics`, `images` as for a completed job) and checkpointed, and
+    /// continues from that checkpoint when promoted.
+    Paused {
+        iter: usize,
+        metrics: Vec<MetricValue>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<ImageMetric>,
+    },
     /// The job cannot run as configured: bad configuration or input (a checkpoint whose
     /// tensors do not fit the model, a missing file). Another attempt would fail the same way.
     Rejected { reason: String },
@@ -246,9 +261,22 @@ impl JobResult {
                 .is_some_and(|c| c.store == claim.store && c.job_id == claim.job_id)
     }
 
-    /// A finished outcome (an interrupted one is work in progress, not a result).
+    /// A finished outcome (an interrupted one is work in progress, not a result; a paused
+    /// one is the result of its rung only: see [`JobResult::is_result_for`]).
     pub fn is_finished(&self) -> bool {
-        !matches!(self.outcome, Outcome::Interrupted { .. })
+        !matches!(
+            self.outcome,
+            Outcome::Interrupted { .. } | Outcome::Paused { .. }
+        )
+    }
+
+    /// Is this the result an attempt with ticket `pause_at` would produce? A final outcome
+    /// always is; a pause only at the same rung (a promoted job continues past it).
+    pub fn is_result_for(&self, pause_at: Option<usize>) -> bool {
+        match &self.outcome {
+            Outcome::Paused { iter, .. } => Some(*iter) == pause_at,
+            _ => self.is_finished(),
+        }
     }
 }
 

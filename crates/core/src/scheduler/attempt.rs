@@ -127,6 +127,7 @@ async fn attempt(
         config: config.clone(),
         device: slot.device,
         init_checkpoint: init_checkpoint(shared, job).await?,
+        pause_at: None,
     };
     record_folder(shared, job, fence, &dir).await?;
     overhead.folder += t.elapsed();

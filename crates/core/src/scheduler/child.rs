@@ -347,7 +347,7 @@ fn finish_from(result: JobResult) -> Finish {
             iter,
             last_finite_loss,
         },
-        Outcome::Interrupted { .. } => Finish::Interrupted,
+        Outcome::Interrupted { .. } | Outcome::Paused { .. } => Finish::Interrupted,
         Outcome::Rejected { reason } => Finish::Failed {
             reason,
             stderr_tail: String::new(),

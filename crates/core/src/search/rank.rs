@@ -1,0 +1,1 @@
+//! Rank correlation (helper B).
