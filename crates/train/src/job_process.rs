@@ -82,7 +82,7 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
     // Finished for this claim's job before (the orchestrator died before recording it):
     // report it again, don't retrain. The scheduler moved aside any other database's files.
     if JobResult::read(&artifact_dir)
-        .is_some_and(|r| r.is_for_job(&ticket.hash, &ticket.claim) && r.is_finished())
+        .is_some_and(|r| r.is_for_job(&ticket.hash, &ticket.claim) && r.is_result_for(ticket.pause_at))
     {
         return Ok(0);
     }
@@ -91,6 +91,7 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
         artifact_dir: artifact_dir.clone(),
         attempt: ticket.claim.attempt,
         init_checkpoint: ticket.init_checkpoint.clone(),
+        pause_at: ticket.pause_at,
     };
     let (outcome, code) = match crate::run(&ticket.config, &ctx, &mut StdoutObserver) {
         Ok(outcome) => (outcome, 0),

@@ -51,6 +51,9 @@ pub struct TrainContext {
     pub attempt: u32,
     /// Resolved `init.from`: the final checkpoint of the stage this job starts from.
     pub init_checkpoint: Option<PathBuf>,
+    /// Adaptive search: stop at this iteration (below `iters`), evaluate and checkpoint
+    /// ([`sweep_core::protocol::Outcome::Paused`]).
+    pub pause_at: Option<usize>,
 }
 
 /// Receives a job's progress; the job process prints it for the orchestrator.

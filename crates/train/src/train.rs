@@ -187,6 +187,10 @@ fn run_unet(
         resumed_from: state.start,
     });
     let mut pace = Pace::default();
+    if let Some(rung) = rung_reached(cfg, ctx, state.start) {
+        // Paused here before and asked for the same rung again: its result was lost.
+        return evaluate_rung(&state.model, &ds, cfg, rung, &device);
+    }
     let model = if state.start < cfg.iters {
         match train(state, ds.clone(), cfg, ctx, &ad, &mut pace, obs)? {
             ControlFlow::Continue(model) => model,
@@ -329,6 +333,7 @@ fn train(
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
     let sched = LrSchedule::from_job(cfg);
     let during = DuringTraining::new(ds.clone(), cfg)?;
+    let ds_for_rung = ds.clone();
     let mut loader = TrainLoader::new(ds, cfg, state.start);
     let mut window = LossWindow::new(loss_window::DEFAULT_WINDOW);
     for it in state.start..cfg.iters {
@@ -351,7 +356,8 @@ fn train(
         // Losses are read a window at a time (no device sync per step), and always before
         // a checkpoint or a validation, so neither ever sees a diverged model.
         let stop = obs.stop_requested();
-        let needs_losses = stop || iter == cfg.iters || checkpoint_due(cfg, iter);
+        let pause = ctx.pause_at == Some(iter) && iter < cfg.iters;
+        let needs_losses = stop || pause || iter == cfg.iters || checkpoint_due(cfg, iter);
         if window.due() || needs_losses || validation_due(cfg, iter) {
             if let Some(outcome) = report_steps(&mut window, &mut state, pace, obs)? {
                 return Ok(ControlFlow::Break(outcome));
@@ -359,7 +365,11 @@ fn train(
         }
         let (model, optim, last_loss) = (&state.model, &state.optim, state.last_loss);
         let save_rolling = |path: &Path| save(model, Some(optim), cfg, iter, last_loss, path);
-        if rolling_checkpoint(cfg, iter, stop, &ckpt_path, obs, save_rolling)? {
+        if rolling_checkpoint(cfg, iter, stop || pause, &ckpt_path, obs, save_rolling)? {
+            if pause {
+                let paused = evaluate_rung(&state.model, &ds_for_rung, cfg, iter, ad)?;
+                return Ok(ControlFlow::Break(paused));
+            }
             return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
         }
         during.validate(&state.model, cfg, iter, ad, obs)?;
@@ -526,8 +536,6 @@ fn evaluate_final(
     pace: &Pace,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<Outcome> {
-    let valid = model.valid();
-    let mut images = ds.val_images().map(|r| r.map_err(anyhow::Error::from));
     let pred_dir = cfg
         .eval
         .save_predictions
@@ -535,20 +543,7 @@ fn evaluate_final(
     if let Some(d) = &pred_dir {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    let mut forward = |x: Tensor<4>| valid.forward(x);
-    let target = eval::EvalTarget {
-        split: "val",
-        scale: DistanceScale::new(cfg.data.pixel_spacing),
-        predictions_dir: pred_dir.as_deref(),
-    };
-    let evaluation = eval::score(
-        &mut forward,
-        &mut images,
-        &cfg.eval,
-        cfg.model.num_classes,
-        device,
-        &target,
-    )?;
+    let evaluation = score_val(model, ds, cfg, device, pred_dir.as_deref())?;
     let mut values = evaluation.metrics.to_values("val");
     values.extend(image_summaries("val", &evaluation.images));
     if cfg.eval.every > 0 {
@@ -572,6 +567,57 @@ fn evaluate_final(
         images: evaluation.images,
         data: Some(ds.fingerprint()?),
     })
+}
+
+/// The pause at a rung of an adaptive search: the same evaluation as the final one (the
+/// stopping rule compares rungs with finished runs), no predictions saved.
+fn evaluate_rung(
+    model: &Segmentor,
+    ds: &Dataset,
+    cfg: &JobConfig,
+    iter: usize,
+    device: &Device,
+) -> anyhow::Result<Outcome> {
+    let evaluation = score_val(model, ds, cfg, device, None)
+        .with_context(|| format!("evaluating at the rung at iteration {iter}"))?;
+    let mut metrics = evaluation.metrics.to_values("val");
+    metrics.extend(image_summaries("val", &evaluation.images));
+    Ok(Outcome::Paused {
+        iter,
+        metrics,
+        images: evaluation.images,
+    })
+}
+
+/// The rung a job resumed at already (its checkpoint is at the ticket's `pause_at`).
+fn rung_reached(cfg: &JobConfig, ctx: &TrainContext, start: usize) -> Option<usize> {
+    ctx.pause_at.filter(|p| *p < cfg.iters && start >= *p && start > 0).map(|_| start)
+}
+
+/// The validation split through `model`, with every image's rows.
+fn score_val(
+    model: &Segmentor,
+    ds: &Dataset,
+    cfg: &JobConfig,
+    device: &Device,
+    predictions_dir: Option<&Path>,
+) -> anyhow::Result<eval::Evaluation> {
+    let valid = model.valid();
+    let mut images = ds.val_images().map(|r| r.map_err(anyhow::Error::from));
+    let mut forward = |x: Tensor<4>| valid.forward(x);
+    let target = eval::EvalTarget {
+        split: "val",
+        scale: DistanceScale::new(cfg.data.pixel_spacing),
+        predictions_dir,
+    };
+    eval::score(
+        &mut forward,
+        &mut images,
+        &cfg.eval,
+        cfg.model.num_classes,
+        device,
+        &target,
+    )
 }
 
 /// The summary numbers (no per-class values) of a validation during training.

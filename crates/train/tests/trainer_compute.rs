@@ -10,6 +10,7 @@ use sweep_train::{run, DeviceChoice, Event, TrainContext};
 fn losses(cfg: &JobConfig) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
     let ctx = TrainContext {
+        pause_at: None,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.path().to_path_buf(),
         attempt: 1,

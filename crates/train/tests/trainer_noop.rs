@@ -18,6 +18,7 @@ fn noop(iters: usize, checkpoint_every: usize) -> JobConfig {
 
 fn ctx(dir: &std::path::Path, attempt: u32) -> TrainContext {
     TrainContext {
+        pause_at: None,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
         attempt,

@@ -11,6 +11,7 @@ fn ctx(dir: &Path, attempt: u32) -> TrainContext {
     // One libtorch thread: tiny networks gain nothing from more, and CI shares its 2 cores.
     sweep_train::train::set_cpu_threads(1);
     TrainContext {
+        pause_at: None,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
         attempt,
@@ -250,4 +251,43 @@ fn a_stage_starts_from_another_jobs_final_weights() {
         log.starts_with(&format!("init loaded {backbone}:")),
         "{log}"
     );
+}
+
+#[test]
+fn a_job_paused_at_a_rung_and_continued_equals_one_that_never_paused() {
+    let (_tmp, root) = dme_subset(&["img_5", "img_48", "img_60"]);
+    let mut cfg = tiny(&root);
+    cfg.iters = 6;
+    cfg.checkpoint_every = 0;
+    cfg.schedule.horizon = Some(6);
+    let straight = tempfile::tempdir().unwrap();
+    let out_straight = run(&cfg, &ctx(straight.path(), 1), &mut Vec::new()).unwrap();
+
+    // Paused at the rung of iteration 3: evaluated there, checkpointed, a result of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let paused_ctx = TrainContext {
+        pause_at: Some(3),
+        ..ctx(dir.path(), 1)
+    };
+    let paused = run(&cfg, &paused_ctx, &mut Vec::new()).unwrap();
+    let Outcome::Paused { iter, metrics: at_rung, images } = &paused else {
+        panic!("not paused: {paused:?}");
+    };
+    assert_eq!(*iter, 3);
+    assert!(at_rung.iter().any(|m| m.name == "mDice" && m.class.is_none()));
+    assert_eq!(images.len(), 3 * 2, "3 images x 2 classes");
+    assert!(dir.path().join(CHECKPOINT_FILE).exists());
+    assert!(!dir.path().join(FINAL_FILE).exists());
+
+    // The same rung asked again (its result was lost): evaluated again, nothing trained.
+    let mut ev: Vec<Event> = Vec::new();
+    let again = run(&cfg, &TrainContext { attempt: 2, ..paused_ctx }, &mut ev).unwrap();
+    assert_eq!(again, paused);
+
+    // Promoted: continues from the rung's checkpoint to the end, bit-identical.
+    let mut ev: Vec<Event> = Vec::new();
+    let out = run(&cfg, &ctx(dir.path(), 3), &mut ev).unwrap();
+    assert_eq!(ev[0], Event::Started { iters: 6, resumed_from: 3 });
+    assert_eq!(metrics(&out), metrics(&out_straight));
+    assert_eq!(final_tensors(dir.path()), final_tensors(straight.path()));
 }

@@ -40,6 +40,7 @@ fn tiny(iters: usize) -> JobConfig {
 
 fn ctx(dir: &Path, init_checkpoint: Option<PathBuf>) -> TrainContext {
     TrainContext {
+        pause_at: None,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
         attempt: 1,

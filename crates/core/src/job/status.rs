@@ -20,23 +20,31 @@ pub enum JobStatus {
     Diverged,
     /// Stopped on purpose (Ctrl-C, an orchestrator gone): resumes from its checkpoint.
     Interrupted,
+    /// Adaptive search: reached its rung, evaluated and checkpointed; waits for the stopping
+    /// rule to promote it (back to pending, to the next rung) or to stop it.
+    Paused,
+    /// Adaptive search: the stopping rule ended the trial at a rung. Terminal, but its
+    /// checkpoint is kept: a later decision (more trials or budget) may continue it.
+    Stopped,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 8] = [
         JobStatus::Pending,
         JobStatus::Running,
         JobStatus::Succeeded,
         JobStatus::Failed,
         JobStatus::Diverged,
         JobStatus::Interrupted,
+        JobStatus::Paused,
+        JobStatus::Stopped,
     ];
 
     /// The job will not run again: it has its final result (or its final failure).
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Diverged
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Diverged | JobStatus::Stopped
         )
     }
 
@@ -54,6 +62,8 @@ impl JobStatus {
             JobStatus::Failed => "failed",
             JobStatus::Diverged => "diverged",
             JobStatus::Interrupted => "interrupted",
+            JobStatus::Paused => "paused",
+            JobStatus::Stopped => "stopped",
         }
     }
 }
@@ -128,7 +138,12 @@ mod tests {
             .collect();
         assert_eq!(
             finished,
-            [JobStatus::Succeeded, JobStatus::Failed, JobStatus::Diverged]
+            [
+                JobStatus::Succeeded,
+                JobStatus::Failed,
+                JobStatus::Diverged,
+                JobStatus::Stopped
+            ]
         );
     }
 

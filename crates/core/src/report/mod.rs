@@ -6,6 +6,7 @@
 
 pub mod plan;
 pub mod plot;
+pub mod replay;
 pub mod show;
 pub mod status;
 pub use plan::{plan_json, plan_table};

@@ -127,7 +127,7 @@ async fn attempt(
         config: config.clone(),
         device: slot.device,
         init_checkpoint: init_checkpoint(shared, job).await?,
-        pause_at: None,
+        pause_at: job.pause_at,
     };
     record_folder(shared, job, fence, &dir).await?;
     overhead.folder += t.elapsed();
@@ -146,6 +146,7 @@ async fn attempt(
         claim: &ticket.claim,
         cuda_visible: slot.cuda_visible.clone(),
         torch_threads: slot.torch_threads,
+        pause_at: job.pause_at,
     };
     let (ending, timings) = run_child(
         spec,
@@ -162,7 +163,7 @@ async fn attempt(
 
     let t = Instant::now();
     let finish = ending.finish.clone();
-    let status = record(shared, fence, &dir, &config, ending).await?;
+    let status = record(shared, sweep, fence, &dir, &config, ending).await?;
     overhead.finish = t.elapsed();
     shared
         .progress
@@ -225,6 +226,7 @@ async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<Pat
 /// Records the attempt's end and, for a success, its final checkpoint: one transaction.
 async fn record(
     shared: &Shared,
+    sweep: &SweepInfo,
     fence: &Fence,
     dir: &Path,
     config: &JobConfig,
@@ -238,7 +240,11 @@ async fn record(
             iteration: Some(config.iters),
         });
     }
-    shared.store.end_attempt(fence, ending).await
+    let search = sweep.search.as_deref();
+    shared
+        .store
+        .end_attempt_in_search(fence, ending, search)
+        .await
 }
 
 /// The line printed above the progress bars when an attempt ends.
@@ -276,5 +282,10 @@ fn describe(job: &ClaimedJob, finish: &Finish, status: JobStatus) -> String {
             }
         ),
         Finish::Interrupted => format!("stopped  {}  (resumes from its checkpoint)", job.label),
+        Finish::Paused { iter, .. } => match status {
+            JobStatus::Pending => format!("promoted {}  past iteration {iter}", job.label),
+            JobStatus::Stopped => format!("stopped  {}  at iteration {iter} (stopping rule)", job.label),
+            _ => format!("paused   {}  at iteration {iter} (rung)", job.label),
+        },
     }
 }

@@ -32,6 +32,8 @@ pub struct ChildSpec<'a> {
     pub cuda_visible: Option<String>,
     /// libtorch intra-op threads for this worker (its share of the CPU cores).
     pub torch_threads: usize,
+    /// The ticket's rung to pause at: a paused result of another rung is an earlier attempt's.
+    pub pause_at: Option<usize>,
 }
 
 /// What the orchestrator measured about one attempt (for the orchestrator benchmark).
@@ -288,8 +290,11 @@ impl Watch<'_> {
         stderr_tail: String,
     ) -> Result<(Ending, AttemptTimings)> {
         // Only a result produced for this claim counts (see `protocol`).
-        let result =
-            JobResult::read(spec.artifact_dir).filter(|r| r.is_for_job(spec.hash, spec.claim));
+        let result = JobResult::read(spec.artifact_dir).filter(|r| {
+            let earlier_rung =
+                matches!(r.outcome, Outcome::Paused { iter, .. } if Some(iter) != spec.pause_at);
+            r.is_for_job(spec.hash, spec.claim) && !earlier_rung
+        });
         let finished = result.as_ref().is_some_and(|r| r.is_finished());
         if !self.lost_ownership && !finished {
             // So that `status` and an interrupted job show the last iteration (a finished
@@ -347,7 +352,16 @@ fn finish_from(result: JobResult) -> Finish {
             iter,
             last_finite_loss,
         },
-        Outcome::Interrupted { .. } | Outcome::Paused { .. } => Finish::Interrupted,
+        Outcome::Interrupted { .. } => Finish::Interrupted,
+        Outcome::Paused {
+            iter,
+            metrics,
+            images,
+        } => Finish::Paused {
+            iter,
+            metrics,
+            images,
+        },
         Outcome::Rejected { reason } => Finish::Failed {
             reason,
             stderr_tail: String::new(),

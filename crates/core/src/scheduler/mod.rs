@@ -15,6 +15,7 @@ pub mod folder;
 pub mod overhead;
 mod pool;
 pub mod progress;
+pub mod search;
 mod slots;
 pub mod sweeps;
 
@@ -99,6 +100,8 @@ pub struct RunSummary {
     pub diverged: usize,
     /// Failed attempts that went back to the queue and were tried again.
     pub retried: usize,
+    /// Attempts that ended at a rung of an adaptive search (paused for the stopping rule).
+    pub paused: usize,
     /// Claims given back untouched: this node cannot see the sweep's runs folder.
     pub handed_back: usize,
     /// Attempts taken over by another agent after this one's lease lapsed.
@@ -122,7 +125,8 @@ impl RunSummary {
             JobStatus::Failed => self.failed += 1,
             JobStatus::Diverged => self.diverged += 1,
             JobStatus::Pending => self.retried += 1,
-            JobStatus::Interrupted | JobStatus::Running => {}
+            JobStatus::Paused => self.paused += 1,
+            JobStatus::Stopped | JobStatus::Interrupted | JobStatus::Running => {}
         }
     }
 
@@ -154,20 +158,16 @@ pub async fn register(
     if let Some(runs) = runs.or(spec.runs.as_deref()) {
         sweeps::register_runs(store, sweep_id, runs).await?;
     }
-    let jobs: Vec<NewJob> = plan
-        .iter()
-        .map(|p| NewJob {
-            hash: p.hash.clone(),
-            stage: p.stage.clone(),
-            label: p.label.clone(),
-            config_json: serde_json::to_string(&p.config).expect("config serialises"),
-            seed: p.config.seed,
-            depends_on: p.depends_on.clone(),
-            classes: p.classes.clone(),
-        })
-        .collect();
+    let jobs: Vec<NewJob> = plan.iter().map(search::new_job).collect();
     let (added, existing) = store.add_jobs(sweep_id, &jobs, spec.max_attempts).await?;
     let current: Vec<String> = plan.iter().map(|p| p.hash.clone()).collect();
+    if let Some(policy) = &spec.search {
+        // A search's trials are its own: the file's plan holds only its stages.
+        let trials = search::SpecTrials(spec.clone());
+        store
+            .start_search(sweep_id, policy, &spec.effective_yaml(), &trials)
+            .await?;
+    }
     let retired = store.retire_others(sweep_id, &current).await?;
     if retired > 0 {
         tracing::info!(

@@ -6,10 +6,11 @@
 //! another path) is told so, and the job it claimed goes back to the queue untouched instead
 //! of training into a local folder that no other node would find.
 
-use crate::store::{Store, SweepRow};
+use crate::store::{Store, SweepRow, TrialJobs};
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// Marks a runs folder as a database's (see the module doc).
@@ -37,6 +38,8 @@ pub async fn register_runs(store: &dyn Store, sweep_id: i64, runs: &Path) -> Res
 pub struct SweepInfo {
     pub name: String,
     pub runs: PathBuf,
+    /// An adaptive search's trials (None: a grid).
+    pub search: Option<Arc<dyn TrialJobs>>,
 }
 
 /// Sweep ids to names and artifact roots, looked up once per sweep.
@@ -67,7 +70,8 @@ impl SweepDirectory {
             .into_iter()
             .find(|s| s.id == sweep_id)
             .with_context(|| format!("sweep {sweep_id} vanished from {}", store.location()))?;
-        let info = self.resolve(&row)?;
+        let mut info = self.resolve(&row)?;
+        info.search = super::search::load(store, sweep_id, &row.spec_path).await?;
         self.known.lock().await.insert(sweep_id, info.clone());
         Ok(info)
     }
@@ -85,6 +89,7 @@ impl SweepDirectory {
         Ok(SweepInfo {
             name: row.name.clone(),
             runs,
+            search: None,
         })
     }
 }

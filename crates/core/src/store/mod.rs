@@ -18,12 +18,14 @@ pub mod dump;
 pub mod external;
 pub mod location;
 pub mod owner;
+pub mod search;
 pub mod sql;
 
 pub use dump::{CopySummary, JobDump, SweepDump};
 pub use external::{External, NewExternal, Outcome, Recorded};
 pub use location::{DbLocation, PostgresUrl};
 pub use owner::{local_hostname, now_ms, owner_is_gone, Owner};
+pub use search::{SearchLog, TrialJobs};
 pub use sql::SqlStore;
 
 /// How long a claim holds without a heartbeat unless the agent says otherwise (`--lease`).
@@ -133,6 +135,8 @@ pub struct ClaimedJob {
     pub artifact_dir: Option<String>,
     /// `depends_on`: look up its folder with [`Store::dependency_artifact`].
     pub init_from_hash: Option<String>,
+    /// Adaptive search: the rung iteration to pause at (None: run to the end).
+    pub pause_at: Option<usize>,
 }
 
 impl ClaimedJob {
@@ -201,6 +205,12 @@ pub enum Finish {
     },
     /// Stopped on purpose (Ctrl-C, shutdown): resumable.
     Interrupted,
+    /// Adaptive search: evaluated and checkpointed at a rung (`iter`); waits for the rule.
+    Paused {
+        iter: usize,
+        metrics: Vec<MetricValue>,
+        images: Vec<ImageMetric>,
+    },
 }
 
 /// What a running job reported that the orchestrator has not written yet. Written in one
@@ -394,7 +404,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<(usize, usize)>;
     /// Retires the sweep's jobs whose hash is not in `current` and brings back those that
     /// are; returns how many are retired now. Retired jobs are never claimed. External rows
-    /// (see [`external`]) are not the sweep file's: left as they are.
+    /// (see [`external`]) and a search's trials are not the file's plan: left as they are.
     async fn retire_others(&self, sweep_id: i64, current: &[String]) -> Result<usize>;
     /// Records an external result (one transaction): a new row, the row it already is
     /// (nothing written), or a new row retiring the earlier ones of the same name. Refused
@@ -415,7 +425,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         self.end_attempt(fence, finish.into()).await
     }
     /// [`Store::finish`] with what the job reported last, in the same transaction.
-    async fn end_attempt(&self, fence: &Fence, ending: Ending) -> Result<JobStatus>;
+    async fn end_attempt(&self, fence: &Fence, ending: Ending) -> Result<JobStatus> {
+        self.end_attempt_in_search(fence, ending, None).await
+    }
+    /// [`Store::end_attempt`] for a job of an adaptive search: what it reached (a rung, its
+    /// end, a failure) is an event of the search, and the decisions it calls for are taken
+    /// in the same transaction (`trials` builds the jobs of proposed trials). Fails for a
+    /// search's job without `trials`.
+    async fn end_attempt_in_search(
+        &self,
+        fence: &Fence,
+        ending: Ending,
+        trials: Option<&dyn TrialJobs>,
+    ) -> Result<JobStatus>;
+    /// `sweep run` on a search file: records its policy (when new or changed) and the
+    /// effective sweep file agents build trials from, then takes the decisions due.
+    async fn start_search(
+        &self,
+        sweep_id: i64,
+        policy: &crate::search::Policy,
+        spec_yaml: &str,
+        trials: &dyn TrialJobs,
+    ) -> Result<Vec<crate::search::Action>>;
+    /// The effective sweep file of a search (None: the sweep is a grid).
+    async fn search_spec(&self, sweep_id: i64) -> Result<Option<String>>;
+    /// The search's event and decision logs (empty for a grid).
+    async fn search_log(&self, sweep_id: i64) -> Result<SearchLog>;
     /// Running jobs (of one sweep, or all) whose owner `is_gone(owner, lease)` become
     /// `interrupted` (resumable), the attempt recorded. Returns their ids.
     async fn release_where(

@@ -83,6 +83,7 @@ impl SqlStore {
         for attempt in 0..5 {
             self.refuse_newer_schema().await?;
             match self.dialect.migrator().run(&self.pool).await {
+                Ok(()) if self.dialect == Dialect::Sqlite => return self.widen_sqlite_statuses().await,
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last_err = Some(e);
@@ -94,6 +95,73 @@ impl SqlStore {
         Err(anyhow::Error::new(e)).with_context(|| {
             format!(
                 "results database {}: applying the schema migrations failed",
+                self.location
+            )
+        })
+    }
+
+    /// SQLite keeps a column's CHECK in the table's definition and cannot change it in a
+    /// migration's transaction without dropping the table, which with foreign keys on would
+    /// cascade into every job's results. So the statuses of adaptive search ('paused',
+    /// 'stopped') are added here, once, the way SQLite documents for such changes: foreign
+    /// keys off on one connection, the table rebuilt from its own definition with the wider
+    /// CHECK, the foreign keys checked, committed. Idempotent; concurrent openers serialise
+    /// on `BEGIN IMMEDIATE` and the later ones find it done.
+    async fn widen_sqlite_statuses(&self) -> Result<()> {
+        const OLD: &str = "'diverged', 'interrupted')";
+        const NEW: &str = "'diverged', 'interrupted', 'paused', 'stopped')";
+        let widen = async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+            let rebuilt = async {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let table: String =
+                    sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'jobs'")
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if table.contains(NEW) || !table.contains(OLD) {
+                    sqlx::query("COMMIT").execute(&mut *conn).await?;
+                    return Ok::<_, sqlx::Error>(());
+                }
+                let indexes: Vec<String> = sqlx::query_scalar(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'jobs' AND sql IS NOT NULL",
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let create = table
+                    .replacen("CREATE TABLE jobs", "CREATE TABLE jobs_widened", 1)
+                    .replace(OLD, NEW);
+                let mut steps = vec![
+                    create,
+                    "INSERT INTO jobs_widened SELECT * FROM jobs".to_string(),
+                    "DROP TABLE jobs".to_string(),
+                    "ALTER TABLE jobs_widened RENAME TO jobs".to_string(),
+                ];
+                steps.extend(indexes);
+                for step in &steps {
+                    sqlx::query(step).execute(&mut *conn).await?;
+                }
+                let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                if !broken.is_empty() {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "foreign keys broken after the rebuild in {broken:?}; nothing was changed"
+                    )));
+                }
+                sqlx::query("COMMIT").execute(&mut *conn).await?;
+                Ok(())
+            }
+            .await;
+            if rebuilt.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+            rebuilt
+        };
+        widen.await.with_context(|| {
+            format!(
+                "results database {}: adding the statuses 'paused' and 'stopped' to its jobs table",
                 self.location
             )
         })

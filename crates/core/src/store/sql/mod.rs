@@ -14,13 +14,14 @@ mod evaluation;
 mod external;
 mod queue;
 mod records;
+mod search;
 
 pub use dialect::Dialect;
 
 use super::{
     now_ms, AttemptRow, BlockedJob, ClaimRequest, ClaimedJob, CopySummary, CurvePoint, Ending,
     Fence, JobRow, LeaseState, NewArtifact, NewExternal, NewJob, Recorded, Reported, RunningJob,
-    Store, StoreError, SweepDump, SweepRow,
+    SearchLog, Store, StoreError, SweepDump, SweepRow, TrialJobs,
 };
 use crate::job::JobStatus;
 use crate::protocol::{ImageMetric, MetricValue};
@@ -379,7 +380,7 @@ impl Store for SqlStore {
             "UPDATE jobs SET retired_at = CASE
                  WHEN hash IN ({}) THEN NULL
                  ELSE COALESCE(retired_at, $2) END
-             WHERE sweep_id = $3 AND external IS NULL",
+             WHERE sweep_id = $3 AND external IS NULL AND trial IS NULL",
             self.dialect.json_strings("$1")
         );
         sqlx::query(&sql)
@@ -391,7 +392,7 @@ impl Store for SqlStore {
             .map_err(self.query_error(format!("retiring jobs of sweep {sweep_id}")))?;
         let retired: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM jobs WHERE sweep_id = $1 AND retired_at IS NOT NULL
-                 AND external IS NULL",
+                 AND external IS NULL AND trial IS NULL",
         )
         .bind(sweep_id)
         .fetch_one(&mut *tx)
@@ -412,8 +413,42 @@ impl Store for SqlStore {
         self.renew(fence, iteration).await
     }
 
-    async fn end_attempt(&self, fence: &Fence, ending: Ending) -> Result<JobStatus> {
-        self.record_end(fence, ending).await
+    async fn end_attempt_in_search(
+        &self,
+        fence: &Fence,
+        ending: Ending,
+        trials: Option<&dyn TrialJobs>,
+    ) -> Result<JobStatus> {
+        self.record_end(fence, ending, trials).await
+    }
+
+    async fn start_search(
+        &self,
+        sweep_id: i64,
+        policy: &crate::search::Policy,
+        spec_yaml: &str,
+        trials: &dyn TrialJobs,
+    ) -> Result<Vec<crate::search::Action>> {
+        let by = super::Owner::current().to_string();
+        self.begin_search(sweep_id, policy, spec_yaml, trials, &by)
+            .await
+    }
+
+    async fn search_spec(&self, sweep_id: i64) -> Result<Option<String>> {
+        let spec: Option<Option<String>> =
+            sqlx::query_scalar("SELECT search_spec FROM sweeps WHERE id = $1")
+                .bind(sweep_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(self.query_error(format!("reading the search of sweep {sweep_id}")))?;
+        Ok(spec.flatten())
+    }
+
+    async fn search_log(&self, sweep_id: i64) -> Result<SearchLog> {
+        let mut tx = self.pool.begin().await.map_err(self.query_error("reading a search"))?;
+        let log = self.load_search(&mut tx, sweep_id).await?;
+        tx.rollback().await.map_err(self.query_error("reading a search"))?;
+        Ok(log)
     }
 
     async fn release_where(

@@ -5,12 +5,13 @@
 //! and is applied only while the row still says both. A reclaim increments the attempt, so
 //! a stalled owner's late heartbeat, curve or result is refused ([`StoreError::NotOwner`]).
 
+use super::search::JobReport;
 use super::{batch, now_ms, SqlStore, Tx};
 use crate::job::{FailureKind, JobStatus, RetryRule};
 use crate::protocol::MetricValue;
 use crate::store::{
     ClaimRequest, ClaimedJob, Ending, Fence, Finish, LeaseState, NewArtifact, StoreError,
-    ARTIFACT_KINDS, DEFAULT_LEASE,
+    TrialJobs, ARTIFACT_KINDS, DEFAULT_LEASE,
 };
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -49,7 +50,7 @@ impl SqlStore {
                  ORDER BY CASE j.status WHEN 'interrupted' THEN 0 ELSE 1 END, j.id
                  LIMIT 1 {skip_locked})
              RETURNING id, sweep_id, hash, label, config_json, attempts, failures, max_attempts,
-                 artifact_dir, depends_on",
+                 artifact_dir, depends_on, pause_at",
             now_db = self.dialect.now_ms(),
             ids = self.dialect.json_ids("$5"),
             skip_locked = self.dialect.skip_locked(),
@@ -75,6 +76,7 @@ impl SqlStore {
             max_attempts: r.max_attempts as u32,
             artifact_dir: r.artifact_dir,
             init_from_hash: r.depends_on,
+            pause_at: r.pause_at.map(|p| p as usize),
         }))
     }
 
@@ -120,7 +122,12 @@ impl SqlStore {
 
     /// Ends the attempt: what the job reported last, the attempt, the job's new status and
     /// (a success) its final checkpoint, in one transaction under the fence.
-    pub(super) async fn record_end(&self, fence: &Fence, ending: Ending) -> Result<JobStatus> {
+    pub(super) async fn record_end(
+        &self,
+        fence: &Fence,
+        ending: Ending,
+        trials: Option<&dyn TrialJobs>,
+    ) -> Result<JobStatus> {
         check_artifact_kinds(fence, &ending.reported.artifacts)?;
         check_artifact_kinds(fence, ending.final_checkpoint.as_slice())?;
         let Ending {
@@ -153,8 +160,25 @@ impl SqlStore {
         Self::insert_reported(&mut tx, job_id, &reported)
             .await
             .map_err(self.query_error(format!("recording the last reports of job {job_id}")))?;
-        let new_status =
+        let trial = self.trial_of(&mut tx, job_id).await?;
+        let ended = trial.as_ref().map(|_| finish.clone());
+        let mut new_status =
             Self::record_outcome(&mut tx, job_id, finish, failures, max_attempts).await?;
+        let report = ended.as_ref().and_then(|f| search_report(f, new_status));
+        if let (Some(at), Some(report)) = (trial, report) {
+            let trials = trials.with_context(|| {
+                format!("job {job_id} is a trial of an adaptive search, but its end was recorded without the search")
+            })?;
+            self.search_report(&mut tx, job_id, &at, report, trials, &fence.owner)
+                .await?;
+            // A decision may have moved the job on already (promoted at once, or stopped).
+            let now: String = sqlx::query_scalar("SELECT status FROM jobs WHERE id = $1")
+                .bind(job_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(self.query_error(format!("reading job {job_id}")))?;
+            new_status = now.parse()?;
+        }
         tx.commit()
             .await
             .map_err(self.query_error(format!("recording the end of job {job_id}")))?;
@@ -202,6 +226,22 @@ impl SqlStore {
                 Self::record_attempt(tx, job_id, next, Some(*kind), Some(reason), None).await?;
                 Self::finish_failed(tx, job_id, next, failures, reason, stderr_tail).await?;
                 next
+            }
+            Finish::Paused { iter, metrics, .. } => {
+                Self::record_attempt(tx, job_id, JobStatus::Paused, None, None, None).await?;
+                Self::insert_eval(tx, job_id, *iter, metrics)
+                    .await
+                    .with_context(|| format!("recording the rung evaluation of job {job_id}"))?;
+                sqlx::query(
+                    "UPDATE jobs SET status = 'paused', owner = NULL, lease_expires_at = NULL,
+                         heartbeat_at = $1, iteration = $2 WHERE id = $3",
+                )
+                .bind(now_ms())
+                .bind(*iter as i64)
+                .bind(job_id)
+                .execute(&mut **tx)
+                .await?;
+                JobStatus::Paused
             }
             Finish::Interrupted => {
                 Self::record_attempt(tx, job_id, JobStatus::Interrupted, None, None, None).await?;
@@ -463,6 +503,39 @@ impl SqlStore {
             .execute(&mut **tx)
             .await?;
         Ok(())
+    }
+}
+
+/// What an attempt's end is to its trial's search: a rung or the end reached, or the job
+/// failed for good (a retried failure and an interruption are nothing yet).
+fn search_report(finish: &Finish, status: JobStatus) -> Option<JobReport<'_>> {
+    match finish {
+        Finish::Succeeded {
+            metrics,
+            images,
+            iterations,
+            ..
+        } => Some(JobReport::Reached {
+            iter: *iterations,
+            metrics,
+            images,
+        }),
+        Finish::Paused {
+            iter,
+            metrics,
+            images,
+        } => Some(JobReport::Reached {
+            iter: *iter,
+            metrics,
+            images,
+        }),
+        Finish::Diverged { iter, .. } => Some(JobReport::Failed {
+            reason: format!("diverged at iteration {iter}"),
+        }),
+        Finish::Failed { reason, .. } if status == JobStatus::Failed => Some(JobReport::Failed {
+            reason: reason.clone(),
+        }),
+        Finish::Failed { .. } | Finish::Interrupted => None,
     }
 }
 

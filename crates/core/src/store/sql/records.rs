@@ -19,6 +19,7 @@ pub(super) struct ClaimRecord {
     pub max_attempts: i64,
     pub artifact_dir: Option<String>,
     pub depends_on: Option<String>,
+    pub pause_at: Option<i64>,
 }
 
 #[derive(FromRow)]
