@@ -120,6 +120,7 @@ mod tests {
             config: serde_json::from_str("{}").unwrap(),
             device: crate::protocol::DeviceChoice::Cpu,
             init_checkpoint: None,
+            pause_at: None,
         };
         ticket.write(&job).unwrap();
         JobResult::new("h", claim("new-db"), Outcome::Interrupted { iter: 1 })

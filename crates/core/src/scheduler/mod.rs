@@ -159,14 +159,16 @@ pub async fn register(
         sweeps::register_runs(store, sweep_id, runs).await?;
     }
     let jobs: Vec<NewJob> = plan.iter().map(search::new_job).collect();
-    let (added, existing) = store.add_jobs(sweep_id, &jobs, spec.max_attempts).await?;
+    let (mut added, existing) = store.add_jobs(sweep_id, &jobs, spec.max_attempts).await?;
     let current: Vec<String> = plan.iter().map(|p| p.hash.clone()).collect();
     if let Some(policy) = &spec.search {
         // A search's trials are its own: the file's plan holds only its stages.
         let trials = search::SpecTrials(spec.clone());
-        store
+        let taken = store
             .start_search(sweep_id, policy, &spec.effective_yaml(), &trials)
             .await?;
+        let proposed = taken.iter().filter(|a| a.name() == "propose").count();
+        added += proposed * policy.jobs_per_trial as usize;
     }
     let retired = store.retire_others(sweep_id, &current).await?;
     if retired > 0 {
@@ -188,8 +190,12 @@ pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
     let store = store::open(&opts.db).await?;
     let (sweep_id, added, _) = register(store.as_ref(), spec, &plan, opts.runs.as_deref()).await?;
     let (shared, already_done) = start(store, &[sweep_id], opts).await?;
+    let planned = match &spec.search {
+        Some(p) => plan.len() + (p.trials * p.jobs_per_trial) as usize,
+        None => plan.len(),
+    };
     let mut summary = RunSummary {
-        planned: plan.len(),
+        planned,
         added,
         already_done,
         ..Default::default()
@@ -275,12 +281,17 @@ async fn start(
     }
     let (mut done, mut total) = (0, 0);
     for id in sweep_ids {
+        let mut jobs = 0;
         for (status, n) in store.counts(*id).await? {
-            total += n;
+            jobs += n;
             if status.is_finished() {
                 done += n;
             }
         }
+        // A search's jobs come as it decides: the bar counts all it may make.
+        let log = store.search_log(*id).await?;
+        let most = log.state().policy().map_or(0, |p| (p.trials * p.jobs_per_trial) as usize);
+        total += jobs.max(most);
     }
     let exe = match &opts.exe {
         Some(e) => e.clone(),
