@@ -55,6 +55,10 @@ pub struct SlotArgs {
     /// any agent takes the job back and resumes it from its checkpoint.
     #[arg(long, default_value_t = 15.0)]
     pub lease: f64,
+    /// The program to run job processes with (tests and benchmarks: a worker that speaks
+    /// the job protocol without training; default: this executable).
+    #[arg(long, hide = true)]
+    pub worker_exe: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -97,9 +101,6 @@ pub struct AgentArgs {
     /// Print the run's counts as one JSON line on stdout at the end (benchmarks, scripts).
     #[arg(long)]
     pub json: bool,
-    /// The program to run job processes with (benchmarks; default: this executable).
-    #[arg(long, hide = true)]
-    pub worker_exe: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -288,6 +289,16 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+    /// An adaptive search's decision log, re-derived from the database's events with the
+    /// decision step the agents ran; exit status 1 if it differs from the recorded one.
+    Replay {
+        sweep: String,
+        #[command(flatten)]
+        db: DbArg,
+        /// The events and decisions as JSON (re-derived beside recorded).
+        #[arg(long)]
+        json: bool,
+    },
     /// The leaderboard: one row per configuration, seeds as mean ± std.
     Report(ReportArgs),
     /// One job in full: config, status, attempts and why each ended, metrics, files, log.
@@ -340,6 +351,10 @@ pub enum BenchCommand {
     Predict(BenchPredictArgs),
     /// The dashboard: a large sweep's page load, and a sweep run with and without it polling.
     Serve(BenchServeArgs),
+    /// Search efficiency on the LCBench surrogate: random, random + ASHA and TPE + ASHA run by
+    /// the offline simulator (the agents' own decision step, simulated workers) beside
+    /// Optuna's random sampler + successive halving on the same harness.
+    Search(BenchSearchArgs),
     /// Data sets at scale: a generated folder of many scans checked, opened and trained on
     /// (scans/s, data wait, peak memory beside a 100-scan set).
     Data {
@@ -384,6 +399,38 @@ pub struct BenchServeArgs {
     /// No-op jobs of the sweep run with and without a dashboard polling it.
     #[arg(long, default_value_t = 24)]
     pub run_jobs: usize,
+}
+
+#[derive(Args)]
+pub struct BenchSearchArgs {
+    /// The LCBench surrogate's folder (YAHPO Gym's model.onnx, encoding.json, config_space.json).
+    #[arg(long, default_value = "../shared/bench/lcbench")]
+    pub surrogate: PathBuf,
+    /// Only the first N of the 34 tasks (quick runs).
+    #[arg(long)]
+    pub tasks: Option<usize>,
+    /// Seeds per task and method.
+    #[arg(long, default_value_t = 10)]
+    pub seeds: usize,
+    /// Simulated asynchronous workers.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Budget of job time, in units of the task's mean 52-epoch time.
+    #[arg(long, default_value_t = 100.0)]
+    pub budget: f64,
+    /// Random configurations whose best is each task's reference (computed once, cached).
+    #[arg(long, default_value_t = 5000)]
+    pub reference: u64,
+    /// Where the references are cached.
+    #[arg(long, default_value = "target/bench-search")]
+    pub cache: PathBuf,
+    /// Skip Optuna's side (goal 3).
+    #[arg(long)]
+    pub no_optuna: bool,
+    /// Also write the summary and every run as JSON to this file (`-`: to stdout, instead
+    /// of the table).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         ),
         Command::Plan { file, set, format } => commands::plan(&file, &set, format),
         Command::Status { sweep, db } => commands::status(&db.db, sweep.as_deref()),
+        Command::Replay { sweep, db, json } => commands::replay(&db.db, &sweep, json),
         Command::Report(args) => commands::report(args),
         Command::Show {
             job,
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Train(args)) => commands::bench_train(args),
         Command::Bench(BenchCommand::Predict(args)) => commands::bench_predict(args),
         Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve(args),
+        Command::Bench(BenchCommand::Search(args)) => commands::bench_search(args),
         Command::Bench(BenchCommand::Data {
             cases,
             size,

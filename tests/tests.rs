@@ -12,6 +12,7 @@ mod evaluate;
 mod gpu_run;
 mod own_data;
 mod reliability;
+mod search;
 mod services;
 mod statistics;
 mod use_model;

@@ -7,11 +7,13 @@ use crate::cli::{
 };
 use crate::output::emit;
 
+mod bench_search;
 mod evaluate;
 mod export;
 mod predict;
 
 use anyhow::{bail, Context, Result};
+pub use bench_search::bench_search;
 pub use evaluate::evaluate;
 pub use export::export;
 pub use predict::{bench_predict, predict};
@@ -38,7 +40,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if args.enqueue_only {
         return enqueue(&spec, &plan, &args.db.db, args.slots.runs.as_deref());
     }
-    require_training("sweep run")?;
+    if args.slots.worker_exe.is_none() {
+        require_training("sweep run")?;
+    }
     let opts = RunOptions {
         adopt: args.adopt,
         ..run_options(&args.db.db, &args.slots)?
@@ -100,21 +104,21 @@ fn run_options(db: &DbLocation, slots: &SlotArgs) -> Result<RunOptions> {
         gpus: slots.gpus.clone(),
         per_gpu: slots.per_gpu,
         lease: Duration::from_secs_f64(slots.lease),
+        exe: slots.worker_exe.clone(),
         ..RunOptions::new(db.clone())
     })
 }
 
 /// `sweep agent`: pull jobs until none is left.
 pub fn agent(args: AgentArgs) -> Result<ExitCode> {
-    require_training("sweep agent")?;
+    if args.slots.worker_exe.is_none() {
+        require_training("sweep agent")?;
+    }
     if !(args.idle_exit.is_finite() && args.idle_exit >= 0.0) {
         bail!("--idle-exit {}: give seconds, 0 or more", args.idle_exit);
     }
     let opts = AgentOptions {
-        run: RunOptions {
-            exe: args.worker_exe.clone(),
-            ..run_options(&args.db.db, &args.slots)?
-        },
+        run: run_options(&args.db.db, &args.slots)?,
         sweeps: args.sweeps.clone(),
         max_jobs: args.max_jobs,
         idle_exit: Duration::from_secs_f64(args.idle_exit),
@@ -171,6 +175,9 @@ fn summary_line(s: &RunSummary) -> String {
         s.attempts,
         s.elapsed.as_secs_f64()
     );
+    if s.paused > 0 {
+        line += &format!(", {} paused at a rung", s.paused);
+    }
     if s.handed_back + s.superseded + s.store_errors > 0 {
         line += &format!(
             "; {} handed back (runs folder not visible), {} taken over by another agent, {} not recorded (store error)",
@@ -351,6 +358,40 @@ pub fn status(db: &DbLocation, sweep: Option<&str>) -> Result<ExitCode> {
         let store = store::open_existing(db).await?;
         emit(&report::status(store.as_ref(), sweep).await?)?;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `sweep replay SWEEP`.
+pub fn replay(db: &DbLocation, sweep: &str, json: bool) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = store::open_existing(db).await?;
+        let Some(id) = store.sweep_id(sweep).await? else {
+            let known = store.sweeps().await?.into_iter().map(|s| s.name).collect();
+            return Err(store::StoreError::no_such_sweep(known, sweep));
+        };
+        let log = store.search_log(id).await?;
+        if log.events.is_empty() {
+            bail!("sweep {sweep:?} is not an adaptive search (it has no `search:`): nothing to replay");
+        }
+        let replay = report::replay::replay(&log);
+        if json {
+            let out = serde_json::json!({
+                "sweep": sweep,
+                "events": log.events,
+                "recorded": log.decisions,
+                "derived": replay.derived,
+                "agrees": replay.agrees(),
+                "difference": replay.difference,
+            });
+            emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
+        } else {
+            emit(&replay.text)?;
+        }
+        Ok(if replay.agrees() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

@@ -12,3 +12,5 @@ mod sweepfile_cv;
 mod sweepfile_errors;
 mod sweepfile_fuzz;
 mod sweepfile_plan;
+mod search_run;
+mod toy_worker;

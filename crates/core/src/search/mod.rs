@@ -17,6 +17,7 @@ pub mod rank;
 pub mod rng;
 pub mod rule;
 pub mod sampler;
+pub mod simulate;
 pub mod space;
 pub mod state;
 

@@ -3,7 +3,7 @@
 //! mapped back to the line that set the offending value.
 
 use super::de::{from_node, DeError};
-use super::parse::{Cv, Sweep};
+use super::parse::{Cv, Stage, Sweep};
 use super::suggest::{did_you_mean, humanize};
 use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
 use super::{format_value, Ctx, PlannedJob, SpecError, MAX_JOBS};
@@ -18,6 +18,8 @@ const LABEL_SHOWN: &[&str] = &["crop", "iters", "model.head", "loss", "seed", "f
 pub(crate) struct Planned {
     pub jobs: Vec<PlannedJob>,
     pub warnings: Vec<SpecError>,
+    /// With `search:`: the policy and what builds each trial's jobs.
+    pub search: Option<(crate::search::Policy, super::trial::TrialPlan)>,
 }
 
 /// The names of `JobConfig`'s keys, read from serde's own "expected one of" list so that
@@ -41,10 +43,10 @@ pub(crate) fn job_fields() -> &'static [String] {
     })
 }
 
-type Located = (Origin, String);
+pub(super) type Located = (Origin, String);
 
 /// Deserialises a job tree, or says where and why not.
-fn to_config(tree: &Node) -> Result<JobConfig, Located> {
+pub(super) fn to_config(tree: &Node) -> Result<JobConfig, Located> {
     from_node::<JobConfig>(tree).map_err(|e| locate_de(tree, &[], e))
 }
 
@@ -169,14 +171,24 @@ fn get<'a>(value: &'a Value, path: &[Seg]) -> Option<&'a Value> {
     })
 }
 
-struct Candidate {
-    tree: Node,
-    /// What this point sets, for messages: `crop=288, loss=focal`.
-    context: Vec<(String, String)>,
-    stage: Option<String>,
+/// The value at `path`, numeric keys indexing lists (`loss.0.class_weight.1`), as
+/// [`Node::set`] reads them.
+pub(super) fn lookup<'a>(value: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, seg| match (seg, v) {
+        (Seg::Key(k), Value::Sequence(items)) => items.get(k.parse::<usize>().ok()?),
+        (Seg::Key(k), _) => v.get(k.as_str()),
+        (Seg::Index(i), _) => v.get(*i),
+    })
 }
 
-struct Built {
+pub(super) struct Candidate {
+    pub tree: Node,
+    /// What this point sets, for messages: `crop=288, loss=focal`.
+    pub context: Vec<(String, String)>,
+    pub stage: Option<String>,
+}
+
+pub(super) struct Built {
     tree: Node,
     stage: Option<String>,
     config: JobConfig,
@@ -192,7 +204,7 @@ impl Built {
     }
 }
 
-fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
+pub(super) fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
     let with_job = |mut e: SpecError| {
         if !c.context.is_empty() {
             let pairs: Vec<String> = c.context.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -220,12 +232,15 @@ fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
 }
 
 /// Turns a [`Located`] problem into the sweep file's error.
-fn fail<'a>(ctx: &'a Ctx) -> impl Fn(Located) -> SpecError + 'a {
+pub(super) fn fail<'a>(ctx: &'a Ctx) -> impl Fn(Located) -> SpecError + 'a {
     move |(at, m)| ctx.error(&at, m)
 }
 
 pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
     let base = base_tree(sw, ctx)?;
+    if let Some(search) = &sw.search {
+        return super::trial::plan(sw, search, base, ctx);
+    }
     let mut points = grid_points(sw, &base, ctx)?;
     points.extend(include_points(sw, &base, ctx)?);
     if sw.grid.is_empty() && sw.include.is_empty() {
@@ -235,34 +250,65 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
             stage: None,
         });
     }
-    let points = with_folds(points, sw, ctx)?;
-    let built = with_seeds(points, sw, ctx)?
+    let points = with_folds(points, sw.cv.as_ref(), ctx)?;
+    let built = with_seeds(points, sw.seeds.as_deref(), ctx)?
         .into_iter()
         .map(|c| build(c, ctx))
         .collect::<Result<Vec<_>, _>>()?;
     let (built, mut warnings) = exclude(sw, &base, built, ctx)?;
     let (stages, stage_hash) = build_stages(sw, &base, ctx)?;
-    warnings.extend(stages_seeing_folds(sw, &stages, &built, ctx));
+    warnings.extend(stages_seeing_folds(sw.cv.as_ref(), &stages, &built, ctx));
     let varied_keys = varied_keys(sw);
+    let order = Order {
+        stages: &sw.stages,
+        stage_hash: &stage_hash,
+        varied_keys: &varied_keys,
+        trial: None,
+    };
+    let jobs = order.jobs(stages.into_iter().chain(built), ctx)?;
+    Ok(Planned {
+        jobs,
+        warnings,
+        search: None,
+    })
+}
 
-    let mut seen = HashSet::new();
-    let mut jobs = Vec::new();
-    for mut b in stages.into_iter().chain(built) {
-        let depends_on = dependency(&b, &stage_hash, ctx)?;
-        // Fine-tune jobs are new jobs when their stage changes (stages are chained already).
-        if let (None, Some(dep)) = (&b.stage, &depends_on) {
-            b.hash = chained_hash(&b.hash, dep);
+/// What turns built jobs into the plan's jobs: their stages, labels and `varied` keys.
+pub(super) struct Order<'a> {
+    pub stages: &'a [Stage],
+    pub stage_hash: &'a HashMap<String, String>,
+    pub varied_keys: &'a [String],
+    /// The trial of an adaptive search the jobs belong to (in their labels).
+    pub trial: Option<u64>,
+}
+
+impl Order<'_> {
+    /// Dependencies resolved and chained into the hashes; a job hashing the same as an
+    /// earlier one is dropped.
+    pub fn jobs(
+        &self,
+        built: impl IntoIterator<Item = Built>,
+        ctx: &Ctx,
+    ) -> Result<Vec<PlannedJob>, SpecError> {
+        let mut seen = HashSet::new();
+        let mut jobs = Vec::new();
+        for mut b in built {
+            let depends_on = dependency(&b, self.stage_hash, ctx)?;
+            // Fine-tune jobs are new jobs when their stage changes (stages are chained already).
+            if let (None, Some(dep)) = (&b.stage, &depends_on) {
+                b.hash = chained_hash(&b.hash, dep);
+            }
+            if !seen.insert(b.hash.clone()) {
+                continue;
+            }
+            jobs.push(self.planned_job(b, depends_on));
         }
-        if !seen.insert(b.hash.clone()) {
-            continue;
-        }
-        jobs.push(planned_job(b, depends_on, sw, &varied_keys));
+        Ok(jobs)
     }
-    Ok(Planned { jobs, warnings })
 }
 
 /// `base` with the top-level `data` set into it: what every job starts from.
-fn base_tree(sw: &Sweep, ctx: &Ctx) -> Result<Node, SpecError> {
+pub(super) fn base_tree(sw: &Sweep, ctx: &Ctx) -> Result<Node, SpecError> {
     let base_at = sw
         .base
         .as_ref()
@@ -348,8 +394,12 @@ fn include_points(sw: &Sweep, base: &Node, ctx: &Ctx) -> Result<Vec<Candidate>, 
 
 /// With `cv`, every point once per fold (point-major, then fold), `data.split` set to the
 /// fold. A point that sets another split is an error: `cv` defines the split.
-fn with_folds(points: Vec<Candidate>, sw: &Sweep, ctx: &Ctx) -> Result<Vec<Candidate>, SpecError> {
-    let Some(cv) = &sw.cv else {
+pub(super) fn with_folds(
+    points: Vec<Candidate>,
+    cv: Option<&Cv>,
+    ctx: &Ctx,
+) -> Result<Vec<Candidate>, SpecError> {
+    let Some(cv) = cv else {
         return Ok(points);
     };
     if points.len().saturating_mul(cv.folds as usize) > MAX_JOBS {
@@ -439,8 +489,13 @@ fn job_context(context: &[(String, String)]) -> Option<String> {
 
 /// Warnings for stages that train on the data the folds are cut from: their weights have
 /// seen every fold's val subjects, so the dependants' fold scores are not held out.
-fn stages_seeing_folds(sw: &Sweep, stages: &[Built], built: &[Built], ctx: &Ctx) -> Vec<SpecError> {
-    let Some(cv) = &sw.cv else {
+pub(super) fn stages_seeing_folds(
+    cv: Option<&Cv>,
+    stages: &[Built],
+    built: &[Built],
+    ctx: &Ctx,
+) -> Vec<SpecError> {
+    let Some(cv) = cv else {
         return Vec::new();
     };
     let same_data = |s: &Built| {
@@ -468,8 +523,12 @@ fn stages_seeing_folds(sw: &Sweep, stages: &[Built], built: &[Built], ctx: &Ctx)
 
 /// Every point once per seed, all points of the first seed first (so an interrupted sweep
 /// has covered every config).
-fn with_seeds(points: Vec<Candidate>, sw: &Sweep, ctx: &Ctx) -> Result<Vec<Candidate>, SpecError> {
-    let Some(seeds) = &sw.seeds else {
+pub(super) fn with_seeds(
+    points: Vec<Candidate>,
+    seeds: Option<&[(u64, Origin)]>,
+    ctx: &Ctx,
+) -> Result<Vec<Candidate>, SpecError> {
+    let Some(seeds) = seeds else {
         return Ok(points);
     };
     if points.len().saturating_mul(seeds.len()) > MAX_JOBS {
@@ -559,7 +618,7 @@ fn exclude(
 
 /// The stages, one job each on top of base, dependencies before dependants; and each
 /// stage's name -> its (chained) hash.
-fn build_stages(
+pub(super) fn build_stages(
     sw: &Sweep,
     base: &Node,
     ctx: &Ctx,
@@ -606,6 +665,11 @@ fn varied_keys(sw: &Sweep) -> Vec<String> {
         leaf_paths(entry, &[], &mut paths);
         keys.extend(paths.iter().map(|k| path_string(k)));
     }
+    with_seed_and_fold(keys, sw)
+}
+
+/// `keys`, then `seed` and `fold` when the sweep varies them, `init.*` folded into `init`.
+pub(super) fn with_seed_and_fold(mut keys: Vec<String>, sw: &Sweep) -> Vec<String> {
     if sw.seeds.is_some() {
         keys.push("seed".into());
     }
@@ -636,64 +700,71 @@ fn dependency(
     Err(ctx.error(&at, format!("no stage named {from:?}{hint}")))
 }
 
-/// A built job with its `varied` values and label.
-fn planned_job(
-    b: Built,
-    depends_on: Option<String>,
-    sw: &Sweep,
-    varied_keys: &[String],
-) -> PlannedJob {
-    // A stage shows what its own body sets; the other jobs what the sweep varies.
-    let keys: Vec<String> = match (
-        &b.stage,
-        sw.stages.iter().find(|s| Some(&s.name) == b.stage.as_ref()),
-    ) {
-        (Some(_), Some(s)) => {
-            let mut keys = Vec::new();
-            leaf_paths(&s.body, &[], &mut keys);
-            collapse_init(keys.iter().map(|k| path_string(k)).collect())
+impl Order<'_> {
+    /// A built job with its `varied` values and label.
+    fn planned_job(&self, b: Built, depends_on: Option<String>) -> PlannedJob {
+        // A stage shows what its own body sets; the other jobs what the sweep varies.
+        let keys: Vec<String> = match (
+            &b.stage,
+            self.stages
+                .iter()
+                .find(|s| Some(&s.name) == b.stage.as_ref()),
+        ) {
+            (Some(_), Some(s)) => {
+                let mut keys = Vec::new();
+                leaf_paths(&s.body, &[], &mut keys);
+                collapse_init(keys.iter().map(|k| path_string(k)).collect())
+            }
+            _ => self.varied_keys.to_vec(),
+        };
+        let varied: Vec<(String, String)> = keys
+            .into_iter()
+            .map(|k| {
+                let v = varied_value(&b, &k);
+                (k, v)
+            })
+            .collect();
+        let mut label = b.config.label();
+        for (k, v) in &varied {
+            if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
+                label.push_str(&format!(", {k}={v}"));
+            }
         }
-        _ => varied_keys.to_vec(),
-    };
-    let varied: Vec<(String, String)> = keys
-        .into_iter()
-        .map(|k| {
-            let v = if k == "init" {
-                init_label(&b.config)
-            } else if k == "fold" {
-                b.config
-                    .data
-                    .split
-                    .fold_label()
-                    .map_or_else(|| "-".into(), |l| l.trim_start_matches("fold ").to_string())
-            } else {
-                parse_path(&k)
-                    .and_then(|p| get(&b.resolved, &p).map(format_value))
-                    .unwrap_or_else(|| "-".into())
-            };
-            (k, v)
-        })
-        .collect();
-    let mut label = b.config.label();
-    for (k, v) in &varied {
-        if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
-            label.push_str(&format!(", {k}={v}"));
+        if let Some(trial) = self.trial {
+            label.push_str(&format!(", trial {trial}"));
+        }
+        if let Some(fold) = b.config.data.split.fold_label() {
+            label.push_str(&format!(", {fold}"));
+        }
+        if let Some(s) = &b.stage {
+            label = format!("{s}: {label}");
+        }
+        PlannedJob {
+            config: b.config,
+            hash: b.hash,
+            label,
+            varied,
+            stage: b.stage,
+            depends_on,
+            classes: b.classes,
         }
     }
-    if let Some(fold) = b.config.data.split.fold_label() {
-        label.push_str(&format!(", {fold}"));
-    }
-    if let Some(s) = &b.stage {
-        label = format!("{s}: {label}");
-    }
-    PlannedJob {
-        config: b.config,
-        hash: b.hash,
-        label,
-        varied,
-        stage: b.stage,
-        depends_on,
-        classes: b.classes,
+}
+
+/// A job's value of a `varied` key, as shown: `init` by [`init_label`], `fold` as `k/N`.
+fn varied_value(b: &Built, key: &str) -> String {
+    if key == "init" {
+        init_label(&b.config)
+    } else if key == "fold" {
+        b.config
+            .data
+            .split
+            .fold_label()
+            .map_or_else(|| "-".into(), |l| l.trim_start_matches("fold ").to_string())
+    } else {
+        parse_path(key)
+            .and_then(|p| lookup(&b.resolved, &p).map(format_value))
+            .unwrap_or_else(|| "-".into())
     }
 }
 

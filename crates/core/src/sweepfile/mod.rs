@@ -14,6 +14,22 @@
 //! stages: {pre: {data: {dataset: chase_db1, root: data/chase_db1}}}  # jobs others start from
 //! ```
 //!
+//! Instead of `grid`/`include`, an adaptive search (see [`crate::search`]) proposes the
+//! values of `search.space` one trial at a time and `stop:` may end trials early:
+//!
+//! ```yaml
+//! search:
+//!   method: tpe                      # random | sobol | tpe
+//!   trials: 40                       # at most this many proposals
+//!   space:
+//!     optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}
+//!     model.head: {choice: [fcn, deeplabv3, pspnet]}
+//! stop: {rule: asha, fidelity: {key: iters, min: 50, max: 450, eta: 3}}
+//! ```
+//!
+//! [`SweepSpec::plan`] then lists the stages only, and [`SweepSpec::trial_jobs`] builds a
+//! trial's jobs (one per seed and fold) from the values the sampler proposed.
+//!
 //! A job whose `init.from` names a stage depends on it; stages are built on `base` minus
 //! its `init` (so `base: {init: {from: pre}}` makes every job, not `pre`, start from `pre`).
 //!
@@ -31,10 +47,16 @@ pub(crate) mod parse;
 #[cfg(test)]
 mod pinned;
 mod positions;
+mod search;
+mod space;
 pub mod suggest;
+#[cfg(test)]
+mod tests_search;
 mod tree;
+mod trial;
 
 use crate::job::JobConfig;
+use crate::search::Policy;
 use serde_yaml::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -65,8 +87,11 @@ pub struct SweepSpec {
     pub runs: Option<PathBuf>,
     /// Non-fatal findings (an `exclude` entry that matches no job), formatted like errors.
     pub warnings: Vec<SpecError>,
+    /// `search:` and `stop:`, checked (None for a grid sweep).
+    pub search: Option<Policy>,
     effective: Value,
     jobs: Vec<PlannedJob>,
+    trials: Option<trial::TrialPlan>,
 }
 
 /// One job of the plan.
@@ -98,8 +123,30 @@ impl SweepSpec {
     /// per seed (all configs of seed 0 first, so an interrupted sweep covers every config);
     /// with `cv`, each config once per fold right after each other (seed, config, fold).
     /// Jobs whose config hashes the same as an earlier one are dropped.
+    ///
+    /// With `search:`, only the stages: the trials' jobs come from [`Self::trial_jobs`].
     pub fn plan(&self) -> Result<Vec<PlannedJob>, SpecError> {
         Ok(self.jobs.clone())
+    }
+
+    /// The jobs of trial `trial` of a search, `params` being the values of the space's keys
+    /// in its order: one job per seed, then per fold (seed-major, as `jobs_per_trial`
+    /// counts them; the index is the job's index within the trial). Under a stopping rule
+    /// every job runs to `fidelity.max` (it pauses at the rungs). An invalid combination
+    /// (a crop that is no multiple of 16, say) is an error naming the key and value, for
+    /// the caller to record as the trial's failure.
+    pub fn trial_jobs(
+        &self,
+        trial: u64,
+        params: &[serde_json::Value],
+    ) -> Result<Vec<PlannedJob>, String> {
+        match &self.trials {
+            Some(t) => t.jobs(trial, params).map_err(|e| e.to_string()),
+            None => Err(format!(
+                "{}: the sweep has no search: (its jobs are all in the plan)",
+                self.path.display()
+            )),
+        }
     }
 
     /// The sweep after `--set`, as YAML: what was actually run.
@@ -147,6 +194,8 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
         warnings: planned.warnings,
         effective: root.to_value(),
         jobs: planned.jobs,
+        search: planned.search.as_ref().map(|(p, _)| p.clone()),
+        trials: planned.search.map(|(_, t)| t),
     })
 }
 

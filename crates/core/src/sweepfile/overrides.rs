@@ -1,6 +1,6 @@
 //! `--set key=value`: a dotted path from the file's top, a YAML value.
 
-use super::tree::{parse_path, Kind, Node, Origin, Seg};
+use super::tree::{parse_path, Entry, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError};
 use serde_yaml::Value;
 
@@ -28,16 +28,18 @@ pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx) -> Result<(), SpecErr
         set: Some(set.into()),
     };
     let node = Node::from_value(&value, None, at.clone());
-    // Grid keys are themselves dotted (`grid: {model.head: [...]}`): everything after
-    // `grid.` is one key.
-    if path.first() == Some(&Seg::Key("grid".into())) {
-        if path.len() > 1 && path[1..].iter().all(|s| matches!(s, Seg::Key(_))) {
-            path = vec![path[0].clone(), Seg::Key(key["grid.".len()..].to_string())];
-        } else if let (1, Kind::Map(entries)) = (path.len(), &node.kind) {
+    if let Some(n) = dotted_section(&path) {
+        let head = path[..n].to_vec();
+        if path.len() > n && path[n..].iter().all(|s| matches!(s, Seg::Key(_))) {
+            // `grid.` / `search.space.`: each segment and its dot
+            let section_len: usize = head.iter().map(|s| s.to_string().len() + 1).sum();
+            path = head;
+            path.push(Seg::Key(key[section_len..].to_string()));
+        } else if let (true, Kind::Map(entries)) = (path.len() == n, &node.kind) {
             for e in entries {
-                let p = [path[0].clone(), Seg::Key(e.key.clone())];
-                root.set(&p, &e.value, &e.key_at)
-                    .map_err(|(at, m)| ctx.error(&at, m))?;
+                let mut p = head.clone();
+                p.push(Seg::Key(e.key.clone()));
+                set_value(root, &p, &e.value, &e.key_at, ctx)?;
             }
             return Ok(());
         }
@@ -48,6 +50,56 @@ pub(crate) fn apply(root: &mut Node, set: &str, ctx: &Ctx) -> Result<(), SpecErr
         // not a sweep file at all: say that (later), not that --set cannot go into it
         _ => return Ok(()),
     }
-    root.set(&path, &node, &at)
+    set_value(root, &path, &node, &at, ctx)
+}
+
+/// Grid and search-space keys are themselves dotted (`grid: {model.head: [...]}`):
+/// everything after `grid.` / `search.space.` is one key. The length of the section's
+/// path, when `path` is in one.
+fn dotted_section(path: &[Seg]) -> Option<usize> {
+    [&["grid"][..], &["search", "space"][..]]
+        .iter()
+        .find(|section| {
+            path.len() >= section.len()
+                && section
+                    .iter()
+                    .zip(path)
+                    .all(|(k, s)| *s == Seg::Key(k.to_string()))
+        })
+        .map(|section| section.len())
+}
+
+/// Sets one value. A search-space distribution replaces the one written: merged,
+/// `{choice: ..}` into `{int: ..}` would give two.
+fn set_value(
+    root: &mut Node,
+    path: &[Seg],
+    node: &Node,
+    at: &Origin,
+    ctx: &Ctx,
+) -> Result<(), SpecError> {
+    if let Some(entry) = space_entry(root, path) {
+        entry.key_at = at.clone();
+        entry.value = node.clone();
+        return Ok(());
+    }
+    root.set(path, node, at)
         .map_err(|(at, m)| ctx.error(&at, m))
+}
+
+/// The entry of `search.space` that `path` (`search.space.<key>`) names, if the file has it.
+fn space_entry<'a>(root: &'a mut Node, path: &[Seg]) -> Option<&'a mut Entry> {
+    let [Seg::Key(search), Seg::Key(space), Seg::Key(key)] = path else {
+        return None;
+    };
+    if (search.as_str(), space.as_str()) != ("search", "space") {
+        return None;
+    }
+    let find = |n: &'a mut Node, k: &str| match &mut n.kind {
+        Kind::Map(entries) => entries.iter_mut().find(|e| e.key == k),
+        _ => None,
+    };
+    let section = &mut find(root, "search")?.value;
+    let section = &mut find(section, "space")?.value;
+    find(section, key)
 }

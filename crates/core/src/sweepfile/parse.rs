@@ -21,6 +21,8 @@ pub const TOP_KEYS: &[&str] = &[
     "max_attempts",
     "stages",
     "runs",
+    "search",
+    "stop",
 ];
 
 pub(crate) struct Sweep {
@@ -39,9 +41,14 @@ pub(crate) struct Sweep {
     pub seeds: Option<Vec<(u64, Origin)>>,
     pub cv: Option<Cv>,
     pub stages: Vec<Stage>,
+    /// `search:` and `stop:` as written (key, value): read by [`super::search`], which
+    /// needs the base job to check them.
+    pub search: Option<(Origin, Node)>,
+    pub stop: Option<(Origin, Node)>,
 }
 
 /// `cv: {folds: 5, by: subject}`: every job once per fold (stages excepted).
+#[derive(Clone, Debug)]
 pub(crate) struct Cv {
     pub folds: u32,
     pub by: FoldBy,
@@ -86,7 +93,7 @@ fn check_name(ctx: &Ctx, at: &Origin, what: &str, name: &str) -> Result<(), Spec
     }
 }
 
-fn describe(node: &Node) -> String {
+pub(super) fn describe(node: &Node) -> String {
     match &node.kind {
         Kind::Leaf(Value::Null) => "nothing".into(),
         Kind::Leaf(Value::String(s)) => format!("the text {s:?}"),
@@ -96,7 +103,11 @@ fn describe(node: &Node) -> String {
     }
 }
 
-fn expect_map<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<Option<&'a Node>, SpecError> {
+pub(super) fn expect_map<'a>(
+    ctx: &Ctx,
+    node: &'a Node,
+    what: &str,
+) -> Result<Option<&'a Node>, SpecError> {
     match &node.kind {
         Kind::Map(_) => Ok(Some(node)),
         Kind::Leaf(Value::Null) => Ok(None),
@@ -107,7 +118,11 @@ fn expect_map<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<Option<&'a No
     }
 }
 
-fn expect_list<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a [Node], SpecError> {
+pub(super) fn expect_list<'a>(
+    ctx: &Ctx,
+    node: &'a Node,
+    what: &str,
+) -> Result<&'a [Node], SpecError> {
     match &node.kind {
         Kind::Seq(items) => Ok(items),
         Kind::Leaf(Value::Null) => Ok(&[]),
@@ -118,7 +133,7 @@ fn expect_list<'a>(ctx: &Ctx, node: &'a Node, what: &str) -> Result<&'a [Node], 
     }
 }
 
-fn expect_text(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
+pub(super) fn expect_text(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
     match &node.kind {
         Kind::Leaf(Value::String(s)) => Ok(s.clone()),
         _ => Err(ctx.error(
@@ -128,7 +143,7 @@ fn expect_text(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
     }
 }
 
-fn expect_uint(ctx: &Ctx, node: &Node) -> Result<u64, SpecError> {
+pub(super) fn expect_uint(ctx: &Ctx, node: &Node) -> Result<u64, SpecError> {
     match &node.kind {
         Kind::Leaf(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
         _ => Err(ctx.error(
@@ -177,6 +192,8 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "seeds" => sweep.seeds = Some(seeds(ctx, v)?),
             "cv" => sweep.cv = cv(ctx, &e.key_at, v)?,
             "stages" => sweep.stages = stages(ctx, v)?,
+            "search" => sweep.search = Some((e.key_at.clone(), v.clone())),
+            "stop" => sweep.stop = Some((e.key_at.clone(), v.clone())),
             other => return Err(unknown_key(ctx, &e.key_at, other)),
         }
     }
@@ -193,7 +210,66 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "seeds are given by `seeds:`; vary them there, not in the grid",
         ));
     }
+    search_alone(&sweep, ctx)?;
     Ok(sweep)
+}
+
+/// `search:` varies jobs by itself (one trial at a time), so the keys that list jobs up
+/// front do not combine with it; `stop:` acts on its trials, so it needs it.
+fn search_alone(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
+    if sweep.search.is_none() {
+        return match &sweep.stop {
+            Some((at, _)) => Err(ctx.error(
+                at,
+                "needs search: stopping rules act on the trials of an adaptive search; add a search: section or drop stop:",
+            )),
+            None => Ok(()),
+        };
+    }
+    const ADVICE: &str = "list grid keys in search.space as {choice: [...]}";
+    let also = |key: &str| {
+        let space = sweep.search.as_ref().and_then(|(_, s)| s.get("space"));
+        match space.and_then(|e| e.value.get(key)) {
+            Some(_) => format!("{key} is also a search.space key, and "),
+            None => String::new(),
+        }
+    };
+    if let Some(axis) = sweep.grid.first() {
+        let axis = sweep
+            .grid
+            .iter()
+            .find(|a| !also(&a.key).is_empty())
+            .unwrap_or(axis);
+        return Err(ctx.error(
+            &axis.key_at,
+            format!(
+                "{}grid does not combine with search: {ADVICE}",
+                also(&axis.key)
+            ),
+        ));
+    }
+    if let Some(first) = sweep.include.first() {
+        let shared = sweep
+            .include
+            .iter()
+            .flat_map(|entry| entry.entries().unwrap_or_default())
+            .find(|e| !also(&e.key).is_empty());
+        let (at, key) = shared.map_or((&first.at, ""), |e| (&e.key_at, e.key.as_str()));
+        return Err(ctx.error(
+            at,
+            format!(
+                "{}include does not combine with search: {ADVICE}",
+                also(key)
+            ),
+        ));
+    }
+    if let Some(entry) = sweep.exclude.first() {
+        return Err(ctx.error(
+            &entry.at,
+            "exclude does not combine with search: narrow search.space instead",
+        ));
+    }
+    Ok(())
 }
 
 impl Sweep {
@@ -213,6 +289,8 @@ impl Sweep {
             seeds: None,
             cv: None,
             stages: Vec::new(),
+            search: None,
+            stop: None,
         }
     }
 }
