@@ -79,7 +79,12 @@ fn an_asha_search_runs_its_trials_promotes_the_best_and_replays() {
         assert_eq!(decisions(&log, "propose").len(), 9);
         let total: usize = counts.values().sum();
         assert_eq!(total, 9, "{counts:?}");
-        for st in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused, JobStatus::Interrupted] {
+        for st in [
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Paused,
+            JobStatus::Interrupted,
+        ] {
             assert_eq!(counts[&st], 0, "{st}: {counts:?}");
         }
         // Successive halving: some trials reach the end, most are stopped at a rung.
@@ -91,6 +96,16 @@ fn an_asha_search_runs_its_trials_promotes_the_best_and_replays() {
         let replayed = replay(&log);
         assert!(replayed.agrees(), "{}", replayed.text);
         assert_eq!(replayed.derived, log.decisions.len());
+        // `sweep status` says where the search stands, from the same rows.
+        let status = sweep_core::report::status(store.as_ref(), Some("toy-asha"))
+            .await
+            .unwrap();
+        let line = format!(
+            "9 of 9 trials proposed (random, seed 4, stop: asha); 0 in flight, 0 paused at a rung, \
+             {finished} finished, {} stopped, 0 failed",
+            9 - finished
+        );
+        assert!(status.contains(&line), "{status}");
         store.close().await;
     });
 

@@ -34,7 +34,11 @@ pub fn replay(log: &SearchLog) -> Replay {
         let event = &logged.event;
         state.events.push(event.clone());
         let policy = state.policy().cloned();
-        let _ = writeln!(text, "{}", describe_event(event, policy.as_ref(), logged.job_id));
+        let _ = writeln!(
+            text,
+            "{}",
+            describe_event(event, policy.as_ref(), logged.job_id)
+        );
         loop {
             let actions = decide(&state);
             if actions.is_empty() {
@@ -97,7 +101,11 @@ fn first_difference(derived: &[(u64, Action)], recorded: &[LoggedDecision]) -> O
 }
 
 /// `event 12  trial 3 job 1 reached rung 0 (iters 50): mDice 51.20  [job 17, 3.2 s]`.
-fn describe_event(event: &crate::search::Event, policy: Option<&Policy>, job_id: Option<i64>) -> String {
+fn describe_event(
+    event: &crate::search::Event,
+    policy: Option<&Policy>,
+    job_id: Option<i64>,
+) -> String {
     let head = format!("event {:<4}", event.seq);
     match &event.kind {
         EventKind::Policy { policy } => format!("{head} policy: {}", describe_policy(policy)),
@@ -192,4 +200,45 @@ pub fn describe_action(action: &Action, policy: Option<&Policy>) -> String {
 
 fn json_to_yaml(v: &serde_json::Value) -> serde_yaml::Value {
     serde_yaml::to_value(v).unwrap_or(serde_yaml::Value::Null)
+}
+
+/// One line on where a search stands (`sweep status`): trials proposed of the cap, in
+/// flight, paused, stopped, finished and failed, job time spent, the last decision.
+pub fn summary(name: &str, log: &SearchLog) -> Option<String> {
+    let state = log.state();
+    let policy = state.policy()?;
+    let view = crate::search::decide::View::new(policy, &state);
+    let rungs = view.rungs;
+    let (mut running, mut paused, mut stopped, mut done, mut failed) = (0, 0, 0, 0, 0);
+    for t in view.trials.values() {
+        if t.failed {
+            failed += 1;
+        } else if t.stopped {
+            stopped += 1;
+        } else if t.completed.contains_key(&(rungs - 1)) {
+            done += 1;
+        } else if t.completed.contains_key(&t.target) {
+            paused += 1;
+        } else {
+            running += 1;
+        }
+    }
+    let budget = policy
+        .budget_hours
+        .map(|h| format!(" of {h} h"))
+        .unwrap_or_default();
+    let rule = policy.stop.as_ref().map_or("none", |s| s.rule.as_str());
+    let mut line = format!(
+        "search {name}: {} of {} trials proposed ({}, seed {}, stop: {rule}); {running} in flight, \
+         {paused} paused at a rung, {done} finished, {stopped} stopped, {failed} failed; job time {:.2} h{budget}",
+        view.trials.len(),
+        policy.trials,
+        policy.method.as_str(),
+        policy.seed,
+        view.spent_s / 3600.0,
+    );
+    if let Some(last) = log.decisions.last() {
+        line += &format!("\n  last decision: {}", describe_action(&last.action, Some(policy)));
+    }
+    Some(line)
 }

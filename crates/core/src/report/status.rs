@@ -42,6 +42,12 @@ pub async fn status(store: &dyn Store, sweep: Option<&str>) -> Result<String> {
     }
     let mut out = String::new();
     writeln!(out, "{counts}")?;
+    for s in &selected {
+        let log = store.search_log(s.id).await?;
+        if let Some(line) = super::replay::summary(&s.name, &log) {
+            writeln!(out, "{line}")?;
+        }
+    }
     if running.row_count() > 0 {
         writeln!(out, "running:\n{running}")?;
     }
