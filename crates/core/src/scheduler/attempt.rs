@@ -284,7 +284,10 @@ fn describe(job: &ClaimedJob, finish: &Finish, status: JobStatus) -> String {
         Finish::Interrupted => format!("stopped  {}  (resumes from its checkpoint)", job.label),
         Finish::Paused { iter, .. } => match status {
             JobStatus::Pending => format!("promoted {}  past iteration {iter}", job.label),
-            JobStatus::Stopped => format!("stopped  {}  at iteration {iter} (stopping rule)", job.label),
+            JobStatus::Stopped => format!(
+                "stopped  {}  at iteration {iter} (stopping rule)",
+                job.label
+            ),
             _ => format!("paused   {}  at iteration {iter} (rung)", job.label),
         },
     }

@@ -290,7 +290,10 @@ async fn start(
         }
         // A search's jobs come as it decides: the bar counts all it may make.
         let log = store.search_log(*id).await?;
-        let most = log.state().policy().map_or(0, |p| (p.trials * p.jobs_per_trial) as usize);
+        let most = log
+            .state()
+            .policy()
+            .map_or(0, |p| (p.trials * p.jobs_per_trial) as usize);
         total += jobs.max(most);
     }
     let exe = match &opts.exe {

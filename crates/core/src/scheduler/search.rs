@@ -47,7 +47,10 @@ pub async fn load(
         return Ok(None);
     };
     let spec = sweepfile::parse(Path::new(spec_path), &yaml, &[]).with_context(|| {
-        format!("sweep {sweep_id}: the search recorded in {} no longer parses", store.location())
+        format!(
+            "sweep {sweep_id}: the search recorded in {} no longer parses",
+            store.location()
+        )
     })?;
     Ok(Some(Arc::new(SpecTrials(spec))))
 }

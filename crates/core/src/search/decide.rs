@@ -93,7 +93,8 @@ impl Trial {
 
     /// Mean over its jobs at `rung` of the value and of each image's score.
     fn mean_at(&self, rung: usize) -> Option<(f64, Vec<f64>)> {
-        let at: Vec<&(f64, Vec<f64>)> = self.reports.values().filter_map(|r| r.get(&rung)).collect();
+        let at: Vec<&(f64, Vec<f64>)> =
+            self.reports.values().filter_map(|r| r.get(&rung)).collect();
         if at.is_empty() {
             return None;
         }
@@ -371,7 +372,14 @@ fn fill(view: &mut View, rule: &dyn StopRule, out: &mut Vec<Action>) {
             break;
         }
         match view.proposal(number, &table) {
-            Some(params) => push(view, out, Action::Propose { trial: number, params }),
+            Some(params) => push(
+                view,
+                out,
+                Action::Propose {
+                    trial: number,
+                    params,
+                },
+            ),
             None => exhausted = true,
         }
     }
@@ -558,7 +566,9 @@ mod tests {
         });
         let next = settle(&mut state);
         assert_eq!(next.len(), 2, "{next:?}");
-        assert!(matches!(&next[0], Action::Stop { trial: 0, evidence, .. } if evidence.contains("exit code 3")));
+        assert!(
+            matches!(&next[0], Action::Stop { trial: 0, evidence, .. } if evidence.contains("exit code 3"))
+        );
         assert!(matches!(next[1], Action::Propose { trial: 1, .. }));
     }
 
@@ -578,10 +588,15 @@ mod tests {
         let mut p = policy(10, 2, Some(RuleKind::Asha));
         p.budget_hours = Some(5.0 / 3600.0);
         let mut state = start(p);
-        assert!(report(&mut state, 0, 0, 1.0).is_empty(), "spent: no proposal");
+        assert!(
+            report(&mut state, 0, 0, 1.0).is_empty(),
+            "spent: no proposal"
+        );
         let end = report(&mut state, 1, 0, 2.0);
         assert_eq!(count(&end, "propose"), 0, "{end:?}");
         assert_eq!(count(&end, "stop"), 2, "{end:?}");
-        assert!(end.iter().all(|a| !matches!(a, Action::Stop { evidence, .. } if !evidence.contains("budget"))));
+        assert!(end
+            .iter()
+            .all(|a| !matches!(a, Action::Stop { evidence, .. } if !evidence.contains("budget"))));
     }
 }

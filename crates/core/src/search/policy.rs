@@ -50,7 +50,11 @@ impl Goal {
         let (metric, class) = match key.rsplit_once('.') {
             Some((m, c)) => match c.parse::<usize>() {
                 Ok(c) => (m, Some(c)),
-                Err(_) => return Err(format!("{key:?}: expected a metric (mDice) or a metric of one class (Dice.1)")),
+                Err(_) => {
+                    return Err(format!(
+                        "{key:?}: expected a metric (mDice) or a metric of one class (Dice.1)"
+                    ))
+                }
             },
             None => (key, None),
         };
@@ -151,7 +155,15 @@ mod tests {
 
     #[test]
     fn rungs_grow_by_eta_and_end_at_max() {
-        let f = |min, max, eta| Fidelity { key: "iters".into(), min, max, eta }.rungs();
+        let f = |min, max, eta| {
+            Fidelity {
+                key: "iters".into(),
+                min,
+                max,
+                eta,
+            }
+            .rungs()
+        };
         assert_eq!(f(50, 450, 3), [50, 150, 450]);
         assert_eq!(f(25, 300, 3), [25, 75, 225, 300]);
         assert_eq!(f(2, 52, 3), [2, 6, 18, 52]);
@@ -162,7 +174,10 @@ mod tests {
     fn goals_know_their_direction() {
         assert!(Goal::parse("mDice").unwrap().maximize);
         let g = Goal::parse("HD95.1").unwrap();
-        assert_eq!((g.metric.as_str(), g.class, g.maximize), ("HD95", Some(1), false));
+        assert_eq!(
+            (g.metric.as_str(), g.class, g.maximize),
+            ("HD95", Some(1), false)
+        );
         assert_eq!(g.key(), "HD95.1");
         assert!(Goal::parse("Dice.x").is_err());
     }

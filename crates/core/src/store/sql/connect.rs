@@ -83,7 +83,9 @@ impl SqlStore {
         for attempt in 0..5 {
             self.refuse_newer_schema().await?;
             match self.dialect.migrator().run(&self.pool).await {
-                Ok(()) if self.dialect == Dialect::Sqlite => return self.widen_sqlite_statuses().await,
+                Ok(()) if self.dialect == Dialect::Sqlite => {
+                    return self.widen_sqlite_statuses().await
+                }
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     last_err = Some(e);
@@ -112,7 +114,9 @@ impl SqlStore {
         const NEW: &str = "'diverged', 'interrupted', 'paused', 'stopped')";
         let widen = async {
             let mut conn = self.pool.acquire().await?;
-            sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+            sqlx::query("PRAGMA foreign_keys = OFF")
+                .execute(&mut *conn)
+                .await?;
             let rebuilt = async {
                 sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
                 let table: String =
@@ -156,7 +160,9 @@ impl SqlStore {
             if rebuilt.is_err() {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
             }
-            sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&mut *conn)
+                .await?;
             rebuilt
         };
         widen.await.with_context(|| {

@@ -445,9 +445,15 @@ impl Store for SqlStore {
     }
 
     async fn search_log(&self, sweep_id: i64) -> Result<SearchLog> {
-        let mut tx = self.pool.begin().await.map_err(self.query_error("reading a search"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(self.query_error("reading a search"))?;
         let log = self.load_search(&mut tx, sweep_id).await?;
-        tx.rollback().await.map_err(self.query_error("reading a search"))?;
+        tx.rollback()
+            .await
+            .map_err(self.query_error("reading a search"))?;
         Ok(log)
     }
 

@@ -5,8 +5,8 @@
 //! `migrations/*/..._search.sql` refuse whatever would still slip through.
 
 use super::{now_ms, SqlStore, Tx};
-use crate::search::{decide, Action, Event, EventKind, Policy, State};
 use crate::protocol::{ImageMetric, MetricValue};
+use crate::search::{decide, Action, Event, EventKind, Policy, State};
 use crate::store::search::{
     goal_images, goal_value, LoggedDecision, LoggedEvent, SearchLog, TrialJobs,
 };
@@ -226,7 +226,8 @@ impl SqlStore {
             let after = state.events.last().map_or(0, |e| e.seq);
             for action in &actions {
                 let seq = state.decisions.len() as u64 + 1;
-                self.log_decision(tx, sweep_id, seq, after, action, by).await?;
+                self.log_decision(tx, sweep_id, seq, after, action, by)
+                    .await?;
                 if let Some(reason) = self.apply(tx, sweep_id, &policy, action, trials).await? {
                     invalid.push_back((action.trial(), reason));
                 }
@@ -295,9 +296,8 @@ impl SqlStore {
         trials: &dyn TrialJobs,
     ) -> Result<Option<String>> {
         let rungs = policy.rungs();
-        let pause_at = |rung: usize| -> Option<i64> {
-            (rung + 1 < rungs.len()).then(|| rungs[rung] as i64)
-        };
+        let pause_at =
+            |rung: usize| -> Option<i64> { (rung + 1 < rungs.len()).then(|| rungs[rung] as i64) };
         match action {
             Action::Propose { trial, params } => {
                 let jobs = match trials.jobs(*trial, params) {
@@ -326,7 +326,9 @@ impl SqlStore {
                 .await
                 .map_err(self.query_error(format!("promoting trial {trial}")))?;
             }
-            Action::Stop { trial, evidence, .. } => {
+            Action::Stop {
+                trial, evidence, ..
+            } => {
                 sqlx::query(
                     "UPDATE jobs SET status = 'stopped', finished_at = $1, error = $2, owner = NULL,
                          lease_expires_at = NULL
