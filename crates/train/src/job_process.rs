@@ -81,9 +81,9 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
 
     // Finished for this claim's job before (the orchestrator died before recording it):
     // report it again, don't retrain. The scheduler moved aside any other database's files.
-    if JobResult::read(&artifact_dir)
-        .is_some_and(|r| r.is_for_job(&ticket.hash, &ticket.claim) && r.is_result_for(ticket.pause_at))
-    {
+    if JobResult::read(&artifact_dir).is_some_and(|r| {
+        r.is_for_job(&ticket.hash, &ticket.claim) && r.is_result_for(ticket.pause_at)
+    }) {
         return Ok(0);
     }
     let ctx = TrainContext {

@@ -591,7 +591,9 @@ fn evaluate_rung(
 
 /// The rung a job resumed at already (its checkpoint is at the ticket's `pause_at`).
 fn rung_reached(cfg: &JobConfig, ctx: &TrainContext, start: usize) -> Option<usize> {
-    ctx.pause_at.filter(|p| *p < cfg.iters && start >= *p && start > 0).map(|_| start)
+    ctx.pause_at
+        .filter(|p| *p < cfg.iters && start >= *p && start > 0)
+        .map(|_| start)
 }
 
 /// The validation split through `model`, with every image's rows.

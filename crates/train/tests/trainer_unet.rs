@@ -270,24 +270,45 @@ fn a_job_paused_at_a_rung_and_continued_equals_one_that_never_paused() {
         ..ctx(dir.path(), 1)
     };
     let paused = run(&cfg, &paused_ctx, &mut Vec::new()).unwrap();
-    let Outcome::Paused { iter, metrics: at_rung, images } = &paused else {
+    let Outcome::Paused {
+        iter,
+        metrics: at_rung,
+        images,
+    } = &paused
+    else {
         panic!("not paused: {paused:?}");
     };
     assert_eq!(*iter, 3);
-    assert!(at_rung.iter().any(|m| m.name == "mDice" && m.class.is_none()));
+    assert!(at_rung
+        .iter()
+        .any(|m| m.name == "mDice" && m.class.is_none()));
     assert_eq!(images.len(), 3 * 2, "3 images x 2 classes");
     assert!(dir.path().join(CHECKPOINT_FILE).exists());
     assert!(!dir.path().join(FINAL_FILE).exists());
 
     // The same rung asked again (its result was lost): evaluated again, nothing trained.
     let mut ev: Vec<Event> = Vec::new();
-    let again = run(&cfg, &TrainContext { attempt: 2, ..paused_ctx }, &mut ev).unwrap();
+    let again = run(
+        &cfg,
+        &TrainContext {
+            attempt: 2,
+            ..paused_ctx
+        },
+        &mut ev,
+    )
+    .unwrap();
     assert_eq!(again, paused);
 
     // Promoted: continues from the rung's checkpoint to the end, bit-identical.
     let mut ev: Vec<Event> = Vec::new();
     let out = run(&cfg, &ctx(dir.path(), 3), &mut ev).unwrap();
-    assert_eq!(ev[0], Event::Started { iters: 6, resumed_from: 3 });
+    assert_eq!(
+        ev[0],
+        Event::Started {
+            iters: 6,
+            resumed_from: 3
+        }
+    );
     assert_eq!(metrics(&out), metrics(&out_straight));
     assert_eq!(final_tensors(dir.path()), final_tensors(straight.path()));
 }

@@ -238,7 +238,10 @@ pub fn summary(name: &str, log: &SearchLog) -> Option<String> {
         view.spent_s / 3600.0,
     );
     if let Some(last) = log.decisions.last() {
-        line += &format!("\n  last decision: {}", describe_action(&last.action, Some(policy)));
+        line += &format!(
+            "\n  last decision: {}",
+            describe_action(&last.action, Some(policy))
+        );
     }
     Some(line)
 }
