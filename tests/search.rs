@@ -52,7 +52,12 @@ fn agent(sb: &Sandbox, db: &str, node: &str) -> Child {
     let log = std::fs::File::create(sb.path().join(format!("{node}.log"))).unwrap();
     let runs = sb.path().join("runs");
     sb.command(&["agent", "--sweep", "kill-search", "--lease", "1.5"])
-        .args(["--runs", runs.to_str().unwrap(), "--worker-exe", toy.to_str().unwrap()])
+        .args([
+            "--runs",
+            runs.to_str().unwrap(),
+            "--worker-exe",
+            toy.to_str().unwrap(),
+        ])
         .env("SWEEP_DB", db)
         .env("SWEEP_NODE", node)
         .env("SWEEP_TOY_ITER_MS", "60")
@@ -98,9 +103,16 @@ fn killed_agents_lose_and_repeat_nothing(db: &str) {
     }
     let deadline = Instant::now() + Duration::from_secs(300);
     for (node, child) in &mut agents {
-        let left = deadline.saturating_duration_since(Instant::now()).as_secs().max(1);
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs()
+            .max(1);
         let status = wait_child(child, left);
-        assert!(status.success(), "agent {node}: {}", crate::util::agent_log(&sb, node));
+        assert!(
+            status.success(),
+            "agent {node}: {}",
+            crate::util::agent_log(&sb, node)
+        );
     }
     check_the_record(db, &sb);
 }
@@ -128,7 +140,10 @@ fn check_the_record(db: &str, sb: &Sandbox) {
     let mut by_trial: BTreeMap<u64, i64> = BTreeMap::new();
     for r in &rows {
         let trial = trial_of(&r.label);
-        assert!(by_trial.insert(trial, r.job_id).is_none(), "trial {trial} has two jobs");
+        assert!(
+            by_trial.insert(trial, r.job_id).is_none(),
+            "trial {trial} has two jobs"
+        );
         assert!(
             matches!(r.status, JobStatus::Succeeded | JobStatus::Stopped),
             "{} ended {}: {:?}",
@@ -140,9 +155,12 @@ fn check_the_record(db: &str, sb: &Sandbox) {
 
     // No attempt of a trial started after the decision that stopped it.
     for d in &log.decisions {
-        let Action::Stop { trial, .. } = &d.action else { continue };
+        let Action::Stop { trial, .. } = &d.action else {
+            continue;
+        };
         let resumed = log.decisions.iter().any(|later| {
-            later.seq > d.seq && matches!(&later.action, Action::Promote { trial: t, .. } if t == trial)
+            later.seq > d.seq
+                && matches!(&later.action, Action::Promote { trial: t, .. } if t == trial)
         });
         assert!(!resumed, "ASHA never continues a stopped trial");
         let attempts = store.call(|s| s.attempts(by_trial[trial]));
@@ -157,7 +175,10 @@ fn check_the_record(db: &str, sb: &Sandbox) {
     // Every rung reported once per job (the unique key would refuse a second).
     let mut rungs = BTreeSet::new();
     for e in &log.events {
-        if let sweep_core::search::EventKind::Rung { trial, job, rung, .. } = &e.event.kind {
+        if let sweep_core::search::EventKind::Rung {
+            trial, job, rung, ..
+        } = &e.event.kind
+        {
             assert!(rungs.insert((*trial, *job, *rung)), "rung reported twice");
         }
     }
@@ -169,7 +190,11 @@ fn check_the_record(db: &str, sb: &Sandbox) {
             store
                 .call(|s| s.attempts(r.job_id))
                 .iter()
-                .filter(|a| a.reason.as_deref().is_some_and(|w| w.contains("lease expired")))
+                .filter(|a| {
+                    a.reason
+                        .as_deref()
+                        .is_some_and(|w| w.contains("lease expired"))
+                })
                 .count()
         })
         .sum();
@@ -178,7 +203,10 @@ fn check_the_record(db: &str, sb: &Sandbox) {
         rows.iter().filter(|r| r.status == JobStatus::Succeeded).count(),
         rows.iter().filter(|r| r.status == JobStatus::Stopped).count(),
     );
-    assert!(released >= 1, "no killed agent's job was taken back: the kills missed");
+    assert!(
+        released >= 1,
+        "no killed agent's job was taken back: the kills missed"
+    );
 
     // The log follows from its events, as replay re-derives it.
     let out = sb

@@ -89,7 +89,7 @@ fn an_asha_search_runs_its_trials_promotes_the_best_and_replays() {
         }
         // Successive halving: some trials reach the end, most are stopped at a rung.
         let finished = counts[&JobStatus::Succeeded];
-        assert!(finished >= 1 && finished < 9, "{counts:?}");
+        assert!((1..9).contains(&finished), "{counts:?}");
         assert_eq!(counts[&JobStatus::Stopped], 9 - finished, "{counts:?}");
         assert!(!decisions(&log, "promote").is_empty());
         // The log follows from its events.
