@@ -2,7 +2,7 @@
 //! trials that reached the rung before it stops there. Cheap and familiar, but blind to
 //! noise: with few seeds a good configuration can be stopped by one unlucky run.
 
-use super::{num, RungTable, StopRule, Verdict};
+use super::{num, OnArrival, RungTable};
 
 /// The median rule; `startup` results must be at a rung before anything stops there.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,7 +17,20 @@ impl Default for Median {
     }
 }
 
-impl Median {
+/// The median of non-empty values (the mean of the middle two for an even count).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+impl OnArrival for Median {
+    const NAME: &'static str = "median";
+
     /// Stop? and why, against the results that completed `k` before `trial`.
     fn judge(&self, table: &RungTable, trial: u64, k: usize) -> (bool, String) {
         let at = table.name(k);
@@ -54,41 +67,11 @@ impl Median {
     }
 }
 
-impl StopRule for Median {
-    fn on_rung(&self, table: &RungTable, trial: u64, rung: usize) -> Option<Verdict> {
-        let (stop, why) = self.judge(table, trial, rung);
-        stop.then(|| Verdict::new(why))
-    }
-
-    /// Whatever was not stopped on arrival continues, first paused first.
-    fn promote(&self, table: &RungTable, paused: &[(u64, usize)]) -> Option<(u64, Verdict)> {
-        let &(trial, k) = paused.first()?;
-        Some((trial, Verdict::new(self.judge(table, trial, k).1)))
-    }
-
-    fn final_stop(&self, table: &RungTable, _: u64, rung: usize) -> Verdict {
-        Verdict::new(format!(
-            "median: search over before promotion from rung {}",
-            table.name(rung)
-        ))
-    }
-}
-
-/// The median of non-empty values (the mean of the middle two for an even count).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::tests::table;
     use super::*;
+    use crate::search::rule::StopRule;
 
     /// Five earlier results at rung 0 (median 0.7), then trial 6 with `value`.
     fn five_then(value: f64) -> RungTable {

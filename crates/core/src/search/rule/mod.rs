@@ -153,6 +153,36 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// A rule that judges a trial once, when it completes a rung (median, paired): what it does
+/// not stop there continues at once; what is still paused when the search ends was never
+/// judged worse.
+pub trait OnArrival {
+    const NAME: &'static str;
+    /// Stop? and why, against the results that completed rung `k` before `trial`.
+    fn judge(&self, table: &RungTable, trial: u64, k: usize) -> (bool, String);
+}
+
+impl<R: OnArrival> StopRule for R {
+    fn on_rung(&self, table: &RungTable, trial: u64, rung: usize) -> Option<Verdict> {
+        let (stop, why) = self.judge(table, trial, rung);
+        stop.then(|| Verdict::new(why))
+    }
+
+    /// Whatever was not stopped on arrival continues, first paused first.
+    fn promote(&self, table: &RungTable, paused: &[(u64, usize)]) -> Option<(u64, Verdict)> {
+        let &(trial, k) = paused.first()?;
+        Some((trial, Verdict::new(self.judge(table, trial, k).1)))
+    }
+
+    fn final_stop(&self, table: &RungTable, _: u64, rung: usize) -> Verdict {
+        Verdict::new(format!(
+            "{}: search over before promotion from rung {}",
+            R::NAME,
+            table.name(rung)
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

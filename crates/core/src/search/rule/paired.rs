@@ -8,7 +8,7 @@
 //! `stats::bootstrap` resamples pixel counts of whole arms, not per-image scores, so the
 //! small resampler lives here.
 
-use super::{by_merit, num, RungTable, StopRule, Verdict};
+use super::{by_merit, num, OnArrival, RungTable};
 use crate::search::rng::Rng;
 
 /// Bootstrap resamples per test.
@@ -23,64 +23,6 @@ pub struct Paired {
 impl Paired {
     pub fn new(alpha: f64) -> Paired {
         Paired { alpha }
-    }
-
-    /// Stop? and why: `trial` against the best of the trials that completed rung `k` before
-    /// it with per-image scores.
-    fn judge(&self, table: &RungTable, trial: u64, k: usize) -> (bool, String) {
-        let at = table.name(k);
-        let (Some((_, before)), Some(mine)) =
-            (table.arrival(trial, k), table.images.get(&(trial, k)))
-        else {
-            return (
-                false,
-                format!("paired: no per-image scores at rung {at}, not tested"),
-            );
-        };
-        let Some((inc, theirs)) = incumbent(table, before, k) else {
-            return (
-                false,
-                format!("paired: no earlier trial with per-image scores at rung {at}"),
-            );
-        };
-        if mine.len() != theirs.len() {
-            let (a, b) = (mine.len(), theirs.len());
-            return (
-                false,
-                format!("paired: {a} vs {b} images of trial {inc} at rung {at}, not comparable"),
-            );
-        }
-        let level = self.alpha / table.non_final() as f64;
-        let (worse, diff, upper) = paired_worse(mine, theirs, level, seed(trial, k));
-        let op = if worse { "<" } else { ">=" };
-        let why = format!(
-            "paired: mean diff {} vs trial {inc} on {} images at rung {at} ({}% upper bound {} {op} 0)",
-            num(diff),
-            mine.len(),
-            num(100.0 * (1.0 - level)),
-            num(upper),
-        );
-        (worse, why)
-    }
-}
-
-impl StopRule for Paired {
-    fn on_rung(&self, table: &RungTable, trial: u64, rung: usize) -> Option<Verdict> {
-        let (stop, why) = self.judge(table, trial, rung);
-        stop.then(|| Verdict::new(why))
-    }
-
-    /// Whatever was not stopped on arrival continues, first paused first.
-    fn promote(&self, table: &RungTable, paused: &[(u64, usize)]) -> Option<(u64, Verdict)> {
-        let &(trial, k) = paused.first()?;
-        Some((trial, Verdict::new(self.judge(table, trial, k).1)))
-    }
-
-    fn final_stop(&self, table: &RungTable, _: u64, rung: usize) -> Verdict {
-        Verdict::new(format!(
-            "paired: search over before promotion from rung {}",
-            table.name(rung)
-        ))
     }
 }
 
@@ -141,10 +83,53 @@ fn seed(trial: u64, rung: usize) -> u64 {
     trial.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ rung as u64
 }
 
+impl OnArrival for Paired {
+    const NAME: &'static str = "paired";
+
+    /// Stop? and why: `trial` against the best of the trials that completed rung `k` before
+    /// it with per-image scores.
+    fn judge(&self, table: &RungTable, trial: u64, k: usize) -> (bool, String) {
+        let at = table.name(k);
+        let (Some((_, before)), Some(mine)) =
+            (table.arrival(trial, k), table.images.get(&(trial, k)))
+        else {
+            return (
+                false,
+                format!("paired: no per-image scores at rung {at}, not tested"),
+            );
+        };
+        let Some((inc, theirs)) = incumbent(table, before, k) else {
+            return (
+                false,
+                format!("paired: no earlier trial with per-image scores at rung {at}"),
+            );
+        };
+        if mine.len() != theirs.len() {
+            let (a, b) = (mine.len(), theirs.len());
+            return (
+                false,
+                format!("paired: {a} vs {b} images of trial {inc} at rung {at}, not comparable"),
+            );
+        }
+        let level = self.alpha / table.non_final() as f64;
+        let (worse, diff, upper) = paired_worse(mine, theirs, level, seed(trial, k));
+        let op = if worse { "<" } else { ">=" };
+        let why = format!(
+            "paired: mean diff {} vs trial {inc} on {} images at rung {at} ({}% upper bound {} {op} 0)",
+            num(diff),
+            mine.len(),
+            num(100.0 * (1.0 - level)),
+            num(upper),
+        );
+        (worse, why)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::table;
     use super::*;
+    use crate::search::rule::StopRule;
 
     /// 40 images of the incumbent: 60..80, unevenly hard.
     fn base() -> Vec<f64> {
