@@ -168,7 +168,12 @@ async fn attempt(
     shared
         .progress
         .attempt_ended(status, &describe(job, &finish, status));
-    Ok((status, timings.startup))
+    // A pause is what the attempt did, even when the rule promoted the job at once.
+    let ended = match finish {
+        Finish::Paused { .. } => JobStatus::Paused,
+        _ => status,
+    };
+    Ok((ended, timings.startup))
 }
 
 /// Creates the job's folder and moves aside what another database left there.

@@ -188,6 +188,7 @@ pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
     let started = Instant::now();
     let plan = spec.plan()?;
     let store = store::open(&opts.db).await?;
+    let jobs_before = job_count(store.as_ref(), &spec.name).await?;
     let (sweep_id, added, _) = register(store.as_ref(), spec, &plan, opts.runs.as_deref()).await?;
     let (shared, already_done) = start(store, &[sweep_id], opts).await?;
     let planned = match &spec.search {
@@ -208,8 +209,21 @@ pub async fn run(spec: &SweepSpec, opts: &RunOptions) -> Result<RunSummary> {
     let free = slots(opts.device, opts.workers, &opts.gpus, opts.per_gpu);
     pool::drive(&shared, free, Some(vec![sweep_id]), &until, &mut summary).await?;
     shared.progress.clear();
+    if spec.search.is_some() {
+        // A search adds its trials' jobs as it decides, not only when registered.
+        let now = job_count(shared.store.as_ref(), &spec.name).await?;
+        summary.added = now.saturating_sub(jobs_before);
+    }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Jobs the sweep has (0 before its first registration).
+async fn job_count(store: &dyn Store, name: &str) -> Result<usize> {
+    Ok(match store.sweep_id(name).await? {
+        Some(id) => store.counts(id).await?.values().sum(),
+        None => 0,
+    })
 }
 
 /// A pull-based agent for one node: runs jobs of the named sweeps (or of every sweep) until
