@@ -544,7 +544,29 @@ fn columns(opts: &ReportOptions, rows: &[JobRow]) -> Result<Vec<(String, MetricK
 pub async fn report(store: &dyn Store, opts: &ReportOptions) -> Result<String> {
     let rows = store.report_rows(opts.sweep.as_deref()).await?;
     let evidence = Evidence::load(store, &rows).await?;
-    render_with(&rows, &evidence, opts)
+    let mut out = render_with(&rows, &evidence, opts)?;
+    if let Some(name) = &opts.sweep {
+        out += &search_section(store, name).await?;
+    }
+    Ok(out)
+}
+
+/// Below a search's leaderboard: where it stands and whether its early rungs rank trials as
+/// their final values do.
+async fn search_section(store: &dyn Store, name: &str) -> Result<String> {
+    let Some(id) = store.sweep_id(name).await? else {
+        return Ok(String::new());
+    };
+    let log = store.search_log(id).await?;
+    let Some(summary) = replay::summary(name, &log) else {
+        return Ok(String::new());
+    };
+    let mut out = format!("\n{summary}\n");
+    for line in replay::rung_correlations(&log) {
+        out += &format!("  {line}\n");
+    }
+    out += &format!("  each decision with its evidence: `sweep replay {name}`\n");
+    Ok(out)
 }
 
 #[cfg(test)]

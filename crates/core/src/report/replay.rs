@@ -245,3 +245,160 @@ pub fn summary(name: &str, log: &SearchLog) -> Option<String> {
     }
     Some(line)
 }
+
+/// Trials that must have reached the last rung before rung correlations are worth printing.
+pub const MIN_FINISHED_FOR_CORRELATION: usize = 10;
+/// Below this Spearman correlation a rung ranks trials too unlike their final values for
+/// early stopping to be trusted on it.
+pub const LOW_CORRELATION: f64 = 0.5;
+
+/// Is early stopping safe here? For each rung below the last: Spearman's rank correlation
+/// between the trials' values there and their final values (trials that reached both),
+/// with a warning when it is low. Empty without rungs; a note until enough trials finished.
+pub fn rung_correlations(log: &SearchLog) -> Vec<String> {
+    let state = log.state();
+    let Some(policy) = state.policy() else {
+        return Vec::new();
+    };
+    let view = crate::search::decide::View::new(policy, &state);
+    let table = view.table();
+    let last = view.rungs - 1;
+    if last == 0 {
+        return Vec::new();
+    }
+    let finals: std::collections::BTreeMap<u64, f64> =
+        table.by_rung[last].iter().copied().collect();
+    if finals.len() < MIN_FINISHED_FOR_CORRELATION {
+        return vec![format!(
+            "rung correlations: {} trial(s) reached the last rung, {MIN_FINISHED_FOR_CORRELATION} needed",
+            finals.len()
+        )];
+    }
+    let levels = policy.rungs();
+    (0..last)
+        .map(|k| {
+            let pairs: Vec<(f64, f64)> = table.by_rung[k]
+                .iter()
+                .filter_map(|(t, v)| finals.get(t).map(|f| (*v, *f)))
+                .collect();
+            let at = levels.get(k).map_or(k.to_string(), |r| r.to_string());
+            match crate::search::rank::spearman(&pairs) {
+                Some(rho) if rho < LOW_CORRELATION => format!(
+                    "rung {at}: Spearman ρ {rho:.2} with the final value over {} trials: LOW, early \
+                     stopping at this rung can rank configurations badly",
+                    pairs.len()
+                ),
+                Some(rho) => format!(
+                    "rung {at}: Spearman ρ {rho:.2} with the final value over {} trials",
+                    pairs.len()
+                ),
+                None => format!("rung {at}: no correlation ({} trials, or no spread)", pairs.len()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::policy::{Fidelity, Goal, RuleKind, StopSpec};
+    use crate::search::sampler::Method;
+    use crate::search::space::{Dist, Param, Space};
+    use crate::search::Event;
+    use crate::store::search::LoggedEvent;
+
+    /// Ten trials through rungs 1, 3 and 9: rung 3 ranks them as the end does, rung 1 the
+    /// other way round.
+    fn log() -> SearchLog {
+        let policy = Policy {
+            method: Method::Random,
+            trials: 10,
+            parallel: 10,
+            seed: 0,
+            budget_hours: None,
+            space: Space {
+                params: vec![Param {
+                    key: "crop".into(),
+                    dist: Dist::Int {
+                        low: 1,
+                        high: 99,
+                        step: 1,
+                    },
+                }],
+            },
+            goal: Goal::parse("mDice").unwrap(),
+            stop: Some(StopSpec {
+                rule: RuleKind::Median,
+                fidelity: Fidelity {
+                    key: "iters".into(),
+                    min: 1,
+                    max: 9,
+                    eta: 3,
+                },
+                alpha: 0.05,
+            }),
+            jobs_per_trial: 1,
+        };
+        let mut kinds = vec![EventKind::Policy {
+            policy: Box::new(policy),
+        }];
+        for trial in 0..10u64 {
+            let t = trial as f64;
+            for (rung, value) in [(0, 50.0 - t), (1, 50.0 + t), (2, 60.0 + t)] {
+                kinds.push(EventKind::Rung {
+                    trial,
+                    job: 0,
+                    rung,
+                    value,
+                    images: Vec::new(),
+                    cost_s: 1.0,
+                });
+            }
+        }
+        let events = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| LoggedEvent {
+                event: Event {
+                    seq: i as u64 + 1,
+                    kind,
+                },
+                job_id: None,
+                recorded_at: 0,
+            })
+            .collect();
+        SearchLog {
+            events,
+            decisions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rung_correlations_warn_where_early_values_rank_unlike_the_final_ones() {
+        let lines = rung_correlations(&log());
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("rung 1: Spearman ρ -1.00") && lines[0].contains("LOW"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("rung 3: Spearman ρ 1.00 with the final value over 10 trials"),
+            "{}",
+            lines[1]
+        );
+        assert!(!lines[1].contains("LOW"));
+    }
+
+    #[test]
+    fn rung_correlations_wait_for_ten_finished_trials() {
+        let mut short = log();
+        // Drop the last trial's final report: nine at the end.
+        short.events.pop();
+        let lines = rung_correlations(&short);
+        assert_eq!(
+            lines,
+            ["rung correlations: 9 trial(s) reached the last rung, 10 needed"]
+        );
+    }
+}
