@@ -301,44 +301,14 @@ pub fn rung_correlations(log: &SearchLog) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::policy::{Fidelity, Goal, RuleKind, StopSpec};
-    use crate::search::sampler::Method;
-    use crate::search::space::{Dist, Param, Space};
+    use crate::search::policy::RuleKind;
     use crate::search::Event;
     use crate::store::search::LoggedEvent;
 
     /// Ten trials through rungs 1, 3 and 9: rung 3 ranks them as the end does, rung 1 the
     /// other way round.
     fn log() -> SearchLog {
-        let policy = Policy {
-            method: Method::Random,
-            trials: 10,
-            parallel: 10,
-            seed: 0,
-            budget_hours: None,
-            space: Space {
-                params: vec![Param {
-                    key: "crop".into(),
-                    dist: Dist::Int {
-                        low: 1,
-                        high: 99,
-                        step: 1,
-                    },
-                }],
-            },
-            goal: Goal::parse("mDice").unwrap(),
-            stop: Some(StopSpec {
-                rule: RuleKind::Median,
-                fidelity: Fidelity {
-                    key: "iters".into(),
-                    min: 1,
-                    max: 9,
-                    eta: 3,
-                },
-                alpha: 0.05,
-            }),
-            jobs_per_trial: 1,
-        };
+        let policy = crate::search::policy::test_policy(10, 10, Some(RuleKind::Median));
         let mut kinds = vec![EventKind::Policy {
             policy: Box::new(policy),
         }];

@@ -427,41 +427,12 @@ fn push(view: &mut View, out: &mut Vec<Action>, action: Action) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::policy::{Fidelity, Goal, RuleKind, StopSpec};
-    use crate::search::sampler::Method;
-    use crate::search::space::{Dist, Param, Space};
+    use crate::search::policy::RuleKind;
+    use crate::search::space::Dist;
     use crate::search::state::Event;
 
     fn policy(trials: u64, parallel: u64, stop: Option<RuleKind>) -> Policy {
-        Policy {
-            method: Method::Random,
-            trials,
-            parallel,
-            seed: 7,
-            budget_hours: None,
-            space: Space {
-                params: vec![Param {
-                    key: "optimizer.lr".into(),
-                    dist: Dist::LogUniform {
-                        low: 1e-4,
-                        high: 1e-1,
-                        step: None,
-                    },
-                }],
-            },
-            goal: Goal::parse("mDice").unwrap(),
-            stop: stop.map(|rule| StopSpec {
-                rule,
-                fidelity: Fidelity {
-                    key: "iters".into(),
-                    min: 1,
-                    max: 9,
-                    eta: 3,
-                },
-                alpha: 0.05,
-            }),
-            jobs_per_trial: 1,
-        }
+        crate::search::policy::test_policy(trials, parallel, stop)
     }
 
     /// A state with `policy` registered and its first decisions applied.

@@ -149,6 +149,42 @@ impl Policy {
     }
 }
 
+/// A one-parameter random search with rungs 1, 3, 9 (eta 3) under `rule`, for the tests of
+/// the modules that decide and report on searches.
+#[cfg(test)]
+pub(crate) fn test_policy(trials: u64, parallel: u64, rule: Option<RuleKind>) -> Policy {
+    use super::space::{Dist, Param};
+    Policy {
+        method: Method::Random,
+        trials,
+        parallel,
+        seed: 7,
+        budget_hours: None,
+        space: Space {
+            params: vec![Param {
+                key: "optimizer.lr".into(),
+                dist: Dist::LogUniform {
+                    low: 1e-4,
+                    high: 1e-1,
+                    step: None,
+                },
+            }],
+        },
+        goal: Goal::parse("mDice").unwrap(),
+        stop: rule.map(|rule| StopSpec {
+            rule,
+            fidelity: Fidelity {
+                key: "iters".into(),
+                min: 1,
+                max: 9,
+                eta: 3,
+            },
+            alpha: 0.05,
+        }),
+        jobs_per_trial: 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
