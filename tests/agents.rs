@@ -4,17 +4,27 @@
 
 use crate::util::{
     agent_log, fresh_postgres, spawn_agent, stderr_of, wait_child, wait_for, OpenDb, Sandbox,
+    TINY_UNET,
 };
 use std::collections::BTreeMap;
 use sweep_core::job::JobStatus;
 
-/// `n` noop jobs of `iters` iterations at `ms` each, checkpointing every 5.
-fn fleet_sweep(sb: &Sandbox, name: &str, n: usize, iters: usize, ms: u64) -> std::path::PathBuf {
+/// `n` jobs (one per seed) of `iters` iterations, checkpointing every 5: tiny UNets on
+/// 64x64 images, cheap even when really trained (the Slurm test). The other tests run them
+/// on the toy worker, at the pace their sandbox sets.
+fn fleet_sweep(sb: &Sandbox, name: &str, n: usize, iters: usize) -> std::path::PathBuf {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/data/dme");
     let seeds: Vec<String> = (0..n).map(|s| s.to_string()).collect();
     sb.write_sweep(&format!(
-        "name: {name}\nbase:\n  model: {{backbone: noop, noop_ms: {ms}}}\n  iters: {iters}\n  checkpoint_every: 5\nseeds: [{}]\n",
+        "name: {name}\ndata: {{dataset: dme, root: {root}, scale: [64, 64], limit_train: 4, limit_val: 2}}\n\
+         base:\n  {TINY_UNET}\n  iters: {iters}\n  checkpoint_every: 5\nseeds: [{}]\n",
         seeds.join(", ")
     ))
+}
+
+/// A sandbox whose agents run their jobs on the toy worker at `ms` per iteration.
+fn toy_at(ms: u64) -> Sandbox {
+    Sandbox::toy(&[("SWEEP_TOY_ITER_MS", &ms.to_string())])
 }
 
 fn enqueue(sb: &Sandbox, file: &std::path::Path, db: &str) {
@@ -57,8 +67,8 @@ fn successes(db: &OpenDb, ids: &[i64]) -> BTreeMap<i64, usize> {
 #[test]
 fn three_agents_one_killed_mid_job_every_job_once() {
     let Some(db) = fresh_postgres() else { return };
-    let sb = Sandbox::new();
-    let file = fleet_sweep(&sb, "fleet", 6, 40, 50);
+    let sb = toy_at(50);
+    let file = fleet_sweep(&sb, "fleet", 6, 40);
     enqueue(&sb, &file, &db);
     let store = OpenDb::new(&db);
     let sweep = store.call(|s| s.sweep_id("fleet")).unwrap();
@@ -142,8 +152,8 @@ fn three_agents_one_killed_mid_job_every_job_once() {
 #[test]
 fn an_agent_stalled_past_its_lease_is_taken_over_and_its_late_writes_refused() {
     let Some(db) = fresh_postgres() else { return };
-    let sb = Sandbox::new();
-    let file = fleet_sweep(&sb, "stall", 1, 60, 50);
+    let sb = toy_at(50);
+    let file = fleet_sweep(&sb, "stall", 1, 60);
     enqueue(&sb, &file, &db);
     let store = OpenDb::new(&db);
     let sweep = store.call(|s| s.sweep_id("stall")).unwrap();
@@ -204,8 +214,8 @@ fn an_agent_stalled_past_its_lease_is_taken_over_and_its_late_writes_refused() {
 #[test]
 fn db_copy_sqlite_to_postgres_and_back_leaves_the_report_identical() {
     let Some(pg) = fresh_postgres() else { return };
-    let sb = Sandbox::new();
-    let file = fleet_sweep(&sb, "copied", 3, 5, 1);
+    let sb = toy_at(1);
+    let file = fleet_sweep(&sb, "copied", 3, 5);
     let out = sb.run(&file, &["--workers", "2"]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let back = sb.path().join("back.db");
@@ -255,8 +265,9 @@ fn sweep_slurm_submit_runs_a_sweep_with_two_array_tasks() {
         return;
     }
     let Some(db) = fresh_postgres() else { return };
+    // Really trained: the script's agents run `sweep worker` (tiny UNets, a few seconds).
     let sb = Sandbox::new();
-    let file = fleet_sweep(&sb, "on-slurm", 4, 10, 20);
+    let file = fleet_sweep(&sb, "on-slurm", 4, 10);
     let (runs, out_dir) = (sb.path().join("runs"), sb.path().join("slurm"));
     let out = sb
         .command(&[
@@ -307,9 +318,9 @@ fn sweep_slurm_submit_runs_a_sweep_with_two_array_tasks() {
 
 #[test]
 fn sigusr1_makes_an_agent_hand_its_job_back_for_another_to_resume() {
-    let sb = Sandbox::new();
+    let sb = toy_at(50);
     let db = sb.db().to_str().unwrap().to_string();
-    let file = fleet_sweep(&sb, "preempted", 1, 80, 50);
+    let file = fleet_sweep(&sb, "preempted", 1, 80);
     enqueue(&sb, &file, &db);
     let store = OpenDb::new(&db);
     let sweep = store.call(|s| s.sweep_id("preempted")).unwrap();
@@ -342,9 +353,9 @@ fn sigusr1_makes_an_agent_hand_its_job_back_for_another_to_resume() {
 
 #[test]
 fn a_node_that_cannot_see_the_runs_folder_hands_the_job_back_unfailed() {
-    let sb = Sandbox::new();
+    let sb = toy_at(1);
     let db = sb.db().to_str().unwrap().to_string();
-    let file = fleet_sweep(&sb, "shared", 1, 3, 1);
+    let file = fleet_sweep(&sb, "shared", 1, 3);
     let shared = sb.path().join("shared-runs");
     let out = sb
         .command(&[
@@ -384,8 +395,8 @@ fn a_node_that_cannot_see_the_runs_folder_hands_the_job_back_unfailed() {
 
 #[test]
 fn bad_database_urls_fail_in_one_line_naming_host_and_database() {
-    let sb = Sandbox::new();
-    let file = fleet_sweep(&sb, "nowhere", 1, 1, 1);
+    let sb = toy_at(1);
+    let file = fleet_sweep(&sb, "nowhere", 1, 1);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

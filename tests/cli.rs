@@ -22,15 +22,13 @@ fn run_logged(sb: &Sandbox, file: &std::path::Path, extra: &[&str]) -> std::proc
     sb.command(&args).env("RUST_LOG", "info").output().unwrap()
 }
 
-/// A noop job whose first attempt exits with an error; the retry succeeds.
-const FLAKY: &str = "name: flaky\n\
-    base: {model: {backbone: noop}, iters: 6, checkpoint_every: 2}\n\
-    include:\n  - {fault: {kind: exit, at_iter: 3, attempts: [1]}}\n\
-    max_attempts: 3\n";
+/// A toy job whose first attempt exits with an error (code 3) at iteration 3; the retry
+/// succeeds.
+const FLAKY: &str = "name: flaky\nbase: {iters: 6, checkpoint_every: 2}\nmax_attempts: 3\n";
 
 #[test]
 fn a_retry_that_succeeds_is_a_success_counted_once() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::toy(&[("SWEEP_TOY_FAULTS", "exit@3/1")]);
     let file = sb.write_sweep(FLAKY);
     let out = run_logged(&sb, &file, &[]);
     let err = stderr_of(&out);
@@ -49,6 +47,19 @@ fn a_retry_that_succeeds_is_a_success_counted_once() {
         (rows[0].status, rows[0].attempts),
         (JobStatus::Succeeded, 2)
     );
+    // `show` lists both attempts, the first with how it ended.
+    let db = sb.db().to_str().unwrap().to_string();
+    let out = sb
+        .command(&["show", "1", "--db", &db, "--format", "json"])
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show prints JSON");
+    let attempts = j["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{j}");
+    assert_eq!(attempts[0]["outcome"], "retried");
+    let reason = attempts[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("exit code 3"), "{}", attempts[0]);
+    assert_eq!(attempts[1]["outcome"], "succeeded");
 }
 
 /// A real (tiny) UNet job whose init checkpoint does not exist: bad input, not retried.
@@ -110,10 +121,8 @@ fn a_permanent_failure_is_not_retried_and_its_reason_is_shown() {
 
 #[test]
 fn show_names_an_unknown_or_ambiguous_job() {
-    let sb = Sandbox::new();
-    let file = sb.write_sweep(
-        "name: two\nbase: {model: {backbone: noop}, iters: 1, checkpoint_every: 0}\nseeds: [0, 1]\n",
-    );
+    let sb = Sandbox::toy(&[]);
+    let file = sb.write_sweep("name: two\nbase: {iters: 1, checkpoint_every: 0}\nseeds: [0, 1]\n");
     assert!(sb.run(&file, &[]).status.success());
     let db = sb.db().to_str().unwrap().to_string();
     let out = sb.command(&["show", "zzzz", "--db", &db]).output().unwrap();
@@ -142,7 +151,7 @@ fn show_names_an_unknown_or_ambiguous_job() {
 /// `sweep X | head`: the reader goes away; the command ends quietly with status 0.
 #[test]
 fn a_closed_pipe_ends_the_command_quietly() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::toy(&[]);
     // The plan of the 81-job grid as JSON is over 100 KB: more than a pipe holds, so the
     // writer must meet the closed pipe whatever the timing.
     let mut child = sb
@@ -170,9 +179,8 @@ fn a_closed_pipe_ends_the_command_quietly() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("panicked") && err.is_empty(), "{err}");
 
-    let file = sb.write_sweep(
-        "name: pipe\nbase: {model: {backbone: noop}, iters: 1, checkpoint_every: 0}\nseeds: [0, 1, 2]\n",
-    );
+    let file =
+        sb.write_sweep("name: pipe\nbase: {iters: 1, checkpoint_every: 0}\nseeds: [0, 1, 2]\n");
     assert!(sb.run(&file, &[]).status.success());
     let db = sb.db().to_str().unwrap().to_string();
     let out = sb
@@ -200,13 +208,13 @@ fn curve_lengths(sb: &Sandbox) -> Vec<usize> {
     })
 }
 
-const TWO_NOOPS: &str =
-    "name: again\nbase: {model: {backbone: noop}, iters: 4, checkpoint_every: 2}\nseeds: [0, 1]\n";
+/// Two toy jobs of 4 iterations.
+const TWO_JOBS: &str = "name: again\nbase: {iters: 4, checkpoint_every: 2}\nseeds: [0, 1]\n";
 
 #[test]
 fn a_new_database_trains_again_unless_asked_to_adopt() {
-    let sb = Sandbox::new();
-    let file = sb.write_sweep(TWO_NOOPS);
+    let sb = Sandbox::toy(&[]);
+    let file = sb.write_sweep(TWO_JOBS);
     let runs = sb.path().join("runs");
     let runs_arg = runs.to_str().unwrap().to_string();
     let first = sb.run(&file, &["--runs", &runs_arg]);
@@ -246,8 +254,8 @@ fn a_new_database_trains_again_unless_asked_to_adopt() {
 
 #[test]
 fn every_result_records_the_build_that_produced_it() {
-    let sb = Sandbox::new();
-    let file = sb.write_sweep(TWO_NOOPS);
+    let sb = Sandbox::toy(&[]);
+    let file = sb.write_sweep(TWO_JOBS);
     assert!(sb.run(&file, &[]).status.success());
     let version = sb.rows()[0]
         .sweep_version
@@ -256,8 +264,8 @@ fn every_result_records_the_build_that_produced_it() {
     assert!(version.starts_with(env!("CARGO_PKG_VERSION")), "{version}");
 }
 
-/// `show --format json` on a real tiny UNet job whose first attempt exits at iteration 1:
-/// both attempts, the metrics, the curve and (with `--images`) every validation image.
+/// `show --format json` on a real tiny UNet job: its attempt, the metrics, the curve and
+/// (with `--images`) every validation image.
 #[test]
 fn show_as_json_has_the_attempts_metrics_and_images_of_a_real_job() {
     let sb = Sandbox::new();
@@ -266,8 +274,7 @@ fn show_as_json_has_the_attempts_metrics_and_images_of_a_real_job() {
         "name: shown\n\
          data: {{dataset: dme, root: {root}, scale: [64, 64], limit_train: 2, limit_val: 2}}\n\
          base:\n  model: {{base_channels: 4, aux_head: false}}\n  crop: 32\n  iters: 2\n  batch: 1\n\
-         \x20 eval: {{mode: whole}}\n  fault: {{kind: exit, at_iter: 1, attempts: [1]}}\n\
-         max_attempts: 2\n"
+         \x20 eval: {{mode: whole}}\n"
     ));
     let out = sb.run(&file, &[]);
     assert!(out.status.success(), "{}", stderr_of(&out));
@@ -287,17 +294,8 @@ fn show_as_json_has_the_attempts_metrics_and_images_of_a_real_job() {
     assert_eq!(j["status"], "succeeded");
     assert_eq!(j["config"]["iters"], 2, "the config is an object");
     let attempts = j["attempts"].as_array().unwrap();
-    assert_eq!(attempts.len(), 2, "{j}");
-    assert_eq!(attempts[0]["outcome"], "retried");
-    assert!(
-        attempts[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("exit code 3"),
-        "{}",
-        attempts[0]
-    );
-    assert_eq!(attempts[1]["outcome"], "succeeded");
+    assert_eq!(attempts.len(), 1, "{j}");
+    assert_eq!(attempts[0]["outcome"], "succeeded");
     assert!(j["metrics"]["val"]["mDice"].is_number(), "{}", j["metrics"]);
     assert_eq!(j["curve"]["last"]["iteration"], 2);
     assert!(j["log"]["lines"].is_array(), "the log tail: {}", j["log"]);

@@ -1,12 +1,13 @@
 //! `sweep serve` in a real browser: Debian's Chromium, headless, driven through the DevTools
 //! protocol (a small client below: a WebSocket, `Runtime.evaluate`, `Page.navigate`,
 //! `Page.captureScreenshot`). The sweep is real: tiny UNets with saved predictions, then a
-//! `sweep run` started while the page is open, whose job the page must show finishing.
+//! `sweep run` started while the page is open, whose job (on the toy worker, 60 ms per
+//! iteration) the page must show finishing.
 //!
 //! Needs `SWEEP_TEST_CHROMIUM` (scripts/test sets it); without it the test is skipped
 //! loudly, and fails when `CI` is set. `SWEEP_SCREENSHOTS=DIR` keeps the screenshots.
 
-use crate::util::{stderr_of, Sandbox};
+use crate::util::{on_toy, stderr_of, Sandbox};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::io::BufRead;
@@ -230,13 +231,11 @@ fn chromium() -> Option<String> {
     None
 }
 
+/// The sweep; `extra_job` adds a job of 100 iterations (the only one whose label says
+/// `100 it`), which the test runs on the toy worker.
 fn sweep_yaml(extra_job: bool) -> String {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/data/dme");
-    let extra = if extra_job {
-        "- {model.backbone: noop, model.noop_ms: 60, iters: 100}\n"
-    } else {
-        ""
-    };
+    let extra = if extra_job { "- {iters: 100}\n" } else { "" };
     format!(
         "name: dash\n\
          description: dashboard test\n\
@@ -362,8 +361,11 @@ async fn the_dashboard_shows_the_leaderboard_sorts_opens_a_job_and_goes_live() {
     // Live: a job added and run while the page is open appears, runs and finishes there.
     browser.goto(&format!("{url}#/sweep/dash")).await;
     let file = sb.write_sweep(&sweep_yaml(true));
-    let mut run = run_sweep(&sb, &file).spawn().unwrap();
-    let status = "(() => { const r = [...document.querySelectorAll('#jobs tbody tr')].find(tr => tr.textContent.includes('noop')); return r ? r.dataset.status : null })()";
+    let mut cmd = run_sweep(&sb, &file);
+    let mut run = on_toy(&mut cmd, &[("SWEEP_TOY_ITER_MS", "60")])
+        .spawn()
+        .unwrap();
+    let status = "(() => { const r = [...document.querySelectorAll('#jobs tbody tr')].find(tr => tr.textContent.includes('100 it')); return r ? r.dataset.status : null })()";
     let first = browser.wait_for("the new job's row", status, 60).await;
     assert!(
         first == "pending" || first == "running",

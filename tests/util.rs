@@ -13,15 +13,61 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sweep")
 }
 
+/// The test worker beside the `sweep` binary (crates/core/src/bin/sweep-toy-worker): it
+/// speaks the job protocol with analytic learning curves and trains nothing, at the pace
+/// and with the failures its environment asks for (`SWEEP_TOY_*`). `scripts/test` builds
+/// it; alone: `cargo build -p sweep-core --bin sweep-toy-worker`.
+pub fn toy_worker() -> PathBuf {
+    let toy = Path::new(bin()).with_file_name("sweep-toy-worker");
+    assert!(
+        toy.exists(),
+        "{} is missing: build it with `cargo build -p sweep-core --bin sweep-toy-worker`",
+        toy.display()
+    );
+    toy
+}
+
+/// Every variable the toy worker reads: removed from each command of a sandbox, so that
+/// only what a test sets reaches it.
+const TOY_VARS: [&str; 4] = [
+    "SWEEP_TOY_ITER_MS",
+    "SWEEP_TOY_FAIL_LR_ABOVE",
+    "SWEEP_TOY_CRASH_AT",
+    "SWEEP_TOY_FAULTS",
+];
+
+/// Makes `cmd` (a `sweep run` or `sweep agent`) run its jobs on the toy worker, whose job
+/// processes inherit `env` from it.
+pub fn on_toy<'c>(cmd: &'c mut Command, env: &[(&str, &str)]) -> &'c mut Command {
+    cmd.arg("--worker-exe")
+        .arg(toy_worker())
+        .envs(env.iter().copied())
+}
+
 /// A temporary folder with the sweep file and the database (`sweep.db`) of one test.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
+    /// Set: `sweep run` and `sweep agent` run their jobs on the toy worker with this
+    /// environment (see [`Sandbox::toy`]).
+    toy: Option<Vec<(String, String)>>,
 }
 
 impl Sandbox {
+    /// Jobs run on the real trainer (`sweep worker`).
     pub fn new() -> Self {
         Sandbox {
             dir: tempfile::tempdir().expect("temp dir"),
+            toy: None,
+        }
+    }
+
+    /// Jobs of `sweep run` and `sweep agent` run on the toy worker with the toy variables
+    /// `env` (e.g. `SWEEP_TOY_ITER_MS`, `SWEEP_TOY_FAULTS`): no training, no libtorch.
+    pub fn toy(env: &[(&str, &str)]) -> Self {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Sandbox {
+            toy: Some(env.collect()),
+            ..Sandbox::new()
         }
     }
     pub fn path(&self) -> &Path {
@@ -41,6 +87,14 @@ impl Sandbox {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env_remove("SWEEP_DB")
             .env("RUST_LOG", "warn");
+        for v in TOY_VARS {
+            c.env_remove(v);
+        }
+        if let (Some(env), Some(&("run" | "agent"))) = (&self.toy, args.first()) {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            on_toy(&mut c, &env);
+        }
         c
     }
     pub fn run(&self, file: &Path, extra: &[&str]) -> Output {

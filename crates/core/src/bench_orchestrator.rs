@@ -1,21 +1,30 @@
-//! `sweep bench orchestrator`: the scheduler with jobs that train nothing (`model.backbone:
-//! noop`), so what is measured is the orchestrator itself: claiming, ticket writing,
-//! event streaming, result recording — and, separately, the worker process start-up.
+//! `sweep bench orchestrator`: the scheduler with jobs that train nothing (their job
+//! processes are `sweep-noop-worker`, which speaks the job protocol and loads no libtorch),
+//! so what is measured is the orchestrator itself: claiming, ticket writing, event
+//! streaming, result recording — and, separately, the worker process start-up.
 
 use crate::scheduler::{self, DeviceKind, RunOptions};
 use crate::store::{self, DbLocation};
 use crate::sweepfile;
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The job process of the benchmarks: the job protocol, no training, no libtorch.
+pub const NOOP_WORKER: &str = "sweep-noop-worker";
+/// The test worker: analytic curves at the pace `SWEEP_TOY_ITER_MS` sets (and the failures
+/// `SWEEP_TOY_FAULTS` asks for); `sweep bench serve` runs its jobs with it.
+pub const TOY_WORKER: &str = "sweep-toy-worker";
 
 pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let dir = tempfile_dir("bench")?;
-    let spec = noop_sweep(&dir, "bench-orchestrator", jobs, 1, 0)?;
+    let spec = bench_sweep(&dir, "bench-orchestrator", jobs, 1)?;
+    let exe = std::env::current_exe().context("locating the sweep executable")?;
     let opts = RunOptions {
         runs: Some(dir.join("runs")),
         device: DeviceKind::Cpu,
         workers,
+        exe: Some(sibling_worker(&exe, NOOP_WORKER)?),
         ..RunOptions::new(dir.join("bench.db").into())
     };
     let t = Instant::now();
@@ -26,7 +35,7 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let overhead_ms = per_job_ms(summary.overhead.total());
     let startup_ms = summary.startup.as_secs_f64() * 1e3 / summary.startup_samples.max(1) as f64;
     println!(
-        "orchestrator benchmark: {jobs} noop jobs, {workers} workers, SQLite at {}",
+        "orchestrator benchmark: {jobs} no-op jobs ({NOOP_WORKER}), {workers} workers, SQLite at {}",
         opts.db
     );
     println!("  jobs succeeded            {}", summary.succeeded);
@@ -39,9 +48,9 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     for (phase, d) in summary.overhead.phases() {
         println!("    {phase:<23} {:.2} ms/job", per_job_ms(d));
     }
-    println!("  worker start-up           {startup_ms:.1} ms/job (spawn to first event; process + libtorch load)");
+    println!("  worker start-up           {startup_ms:.1} ms/job (spawn to first event; a process without libtorch, which a training job loads on top)");
     println!(
-        "  ratio overhead/start-up   {:.3} (the orchestrator's share of a job's fixed cost)",
+        "  ratio overhead/start-up   {:.3} (the orchestrator's cost against a bare job process's start-up)",
         overhead_ms / startup_ms.max(1e-9)
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -95,7 +104,7 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
         std::process::id(),
         rand::random::<u32>() & 0xffffff
     );
-    let spec = noop_sweep(dir, &name, jobs, 1, 0)?;
+    let spec = bench_sweep(dir, &name, jobs, 1)?;
     let store = store::open(db).await?;
     // The sweep exists (empty) while the agents start; its jobs come once all are ready, so
     // the clock measures the queue, not 16 processes loading libtorch.
@@ -161,19 +170,18 @@ async fn measure_agents(dir: &Path, db: &DbLocation, n: usize, jobs: usize) -> R
     Ok(run)
 }
 
-/// `jobs` no-op jobs of one iteration each.
-/// A sweep file in `dir` of `jobs` no-op jobs (one per seed) of `iters` iterations that
-/// sleep `noop_ms` each: the benchmarks' workload.
-pub fn noop_sweep(
+/// A sweep file in `dir` of `jobs` plain jobs (one per seed) of `iters` iterations: the
+/// benchmarks' workload, run by a worker that trains nothing ([`NOOP_WORKER`], or
+/// [`TOY_WORKER`] for a pace per iteration).
+pub fn bench_sweep(
     dir: &Path,
     name: &str,
     jobs: usize,
     iters: usize,
-    noop_ms: u64,
 ) -> Result<sweepfile::SweepSpec> {
     let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
     let yaml = format!(
-        "name: {name}\nbase:\n  model: {{backbone: noop, noop_ms: {noop_ms}}}\n  iters: {iters}\n  checkpoint_every: 0\nseeds: [{}]\n",
+        "name: {name}\nbase:\n  iters: {iters}\n  checkpoint_every: 0\nseeds: [{}]\n",
         seeds.join(", ")
     );
     let path = dir.join(format!("{name}.yaml"));
@@ -200,7 +208,7 @@ impl BenchAgent {
 
 async fn start_agents(db: &DbLocation, sweep: &str, n: usize) -> Result<Vec<BenchAgent>> {
     let exe = std::env::current_exe().context("locating the sweep executable")?;
-    let worker = noop_worker(&exe)?;
+    let worker = sibling_worker(&exe, NOOP_WORKER)?;
     (0..n)
         .map(|_| {
             let mut child = tokio::process::Command::new(&exe)
@@ -221,13 +229,13 @@ async fn start_agents(db: &DbLocation, sweep: &str, n: usize) -> Result<Vec<Benc
         .collect()
 }
 
-/// `sweep-noop-worker` beside the `sweep` binary (`cargo build --workspace` makes it).
-fn noop_worker(sweep: &Path) -> Result<std::path::PathBuf> {
-    let worker = sweep.with_file_name("sweep-noop-worker");
+/// Worker program `name` beside the `sweep` binary (`cargo build --workspace` makes both).
+pub fn sibling_worker(sweep: &Path, name: &str) -> Result<PathBuf> {
+    let worker = sweep.with_file_name(name);
     if !worker.is_file() {
         bail!(
-            "{} is missing: build it with `cargo build -p sweep-core --bin sweep-noop-worker` (the \
-             agents benchmark runs its jobs with it, so that libtorch's load time is not measured)",
+            "{} is missing: build it with `cargo build -p sweep-core --bin {name}` (the \
+             benchmarks run their jobs with it: they measure the orchestrator, not training)",
             worker.display()
         );
     }

@@ -16,8 +16,14 @@ fn check(text: &str, sets: &[String]) {
             let jobs = spec.plan().expect("a parsed spec plans");
             assert!(!jobs.is_empty() && jobs.len() <= MAX_JOBS);
             for j in &jobs {
-                // The config's hash, chained with its stage's when it starts from one.
-                let expected = j.depends_on.as_ref().map_or(j.config.hash(), |dep| {
+                // The config's hash, chained with its stage's when it starts from one (a
+                // job continuing a shorter run has the stage the chain's first job has).
+                let mut first = j;
+                while first.continues {
+                    let dep = first.depends_on.as_ref().expect("a continued job depends");
+                    first = jobs.iter().find(|p| &p.hash == dep).expect("in the plan");
+                }
+                let expected = first.depends_on.as_ref().map_or(j.config.hash(), |dep| {
                     sweep_core::job::chained_hash(&j.config.hash(), dep)
                 });
                 assert_eq!(j.hash, expected);

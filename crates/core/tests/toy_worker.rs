@@ -58,6 +58,8 @@ fn ticket(dir: &Path, cfg: &JobConfig, attempt: u32, pause_at: Option<usize>) ->
         device: DeviceChoice::Cpu,
         init_checkpoint: None,
         pause_at,
+        continue_from: None,
+        keep_state: false,
     }
     .write(dir)
     .unwrap()

@@ -35,6 +35,7 @@ pub fn job(i: usize) -> NewJob {
         config_json: format!(r#"{{"iters": 100, "crop": 256, "seed": {i}}}"#),
         seed: i as u64,
         depends_on: None,
+        continues: false,
         classes: Vec::new(),
     }
 }

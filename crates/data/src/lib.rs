@@ -101,13 +101,9 @@ pub fn check_datasets(
     jobs: &[sweep_core::sweepfile::PlannedJob],
 ) -> anyhow::Result<Vec<(sweep_core::job::DataConfig, String)>> {
     use anyhow::Context;
-    use sweep_core::job::Backbone;
     let mut seen: Vec<&sweep_core::job::DataConfig> = Vec::new();
     let mut fingerprints = Vec::new();
-    for job in jobs
-        .iter()
-        .filter(|j| j.config.model.backbone != Backbone::Noop)
-    {
+    for job in jobs {
         if seen.contains(&&job.config.data) {
             continue;
         }

@@ -29,6 +29,7 @@ pub async fn make_large_sweep(db: &Path, jobs: usize, points: usize) -> Result<(
                 ),
                 seed: seed as u64,
                 depends_on: None,
+                continues: false,
                 classes: Vec::new(),
             }
         })

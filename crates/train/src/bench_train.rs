@@ -602,7 +602,6 @@ fn time_sweep(
             loss,
             started,
             data_wait: Duration::ZERO,
-            forced_nan: false,
         });
         if window.due() || i + 1 == steps.end {
             if let Some(step) = window.read(read_losses)?.last() {

@@ -12,7 +12,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
@@ -285,24 +285,4 @@ pub fn load_tensors<M: Module>(
     report.unused = l.by_path.keys().map(|k| k.to_string()).collect();
     report.unused.sort();
     (model, report)
-}
-
-/// The `noop` backbone's checkpoint: JSON with the iteration.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NoopCheckpoint {
-    pub noop: bool,
-    pub iteration: usize,
-    pub config_hash: String,
-}
-
-impl NoopCheckpoint {
-    pub fn save(&self, path: &Path) -> io::Result<()> {
-        write_atomic(path, |w| {
-            serde_json::to_writer(&mut *w, self).map_err(io::Error::other)
-        })
-    }
-    pub fn load(path: &Path) -> anyhow::Result<NoopCheckpoint> {
-        let text = fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-    }
 }

@@ -24,8 +24,6 @@ struct Pending<L> {
     /// `secs` holds the host's time for the step (asking for its batch to having queued
     /// it) until the read scales it; `loss` is filled in by the read.
     step: StepRead,
-    /// Fault injection: the step reports a NaN loss whatever it computed.
-    forced_nan: bool,
 }
 
 /// One step with its loss read: what [`crate::Event::Iter`] reports.
@@ -50,7 +48,6 @@ pub struct QueuedStep<L> {
     pub loss: L,
     pub started: Instant,
     pub data_wait: Duration,
-    pub forced_nan: bool,
 }
 
 /// The steps queued since the last read.
@@ -82,7 +79,6 @@ impl<L> LossWindow<L> {
                 secs: step.started.elapsed().as_secs_f64(),
                 data_wait_secs: step.data_wait.as_secs_f64(),
             },
-            forced_nan: step.forced_nan,
         });
     }
 
@@ -104,20 +100,18 @@ impl<L> LossWindow<L> {
         let Some(opened) = self.opened.take() else {
             return Ok(Vec::new());
         };
-        let (losses, mut steps): (Vec<L>, Vec<(StepRead, bool)>) = pending
-            .into_iter()
-            .map(|p| (p.loss, (p.step, p.forced_nan)))
-            .unzip();
+        let (losses, mut steps): (Vec<L>, Vec<StepRead>) =
+            pending.into_iter().map(|p| (p.loss, p.step)).unzip();
         let values = read(losses)?;
         let wall = opened.elapsed().as_secs_f64();
-        let host: f64 = steps.iter().map(|(s, _)| s.secs).sum();
+        let host: f64 = steps.iter().map(|s| s.secs).sum();
         // On CPU host time is the step time and the scale is ~1; on CUDA it adds the wait.
         let scale = if host > 0.0 { wall / host } else { 0.0 };
-        for ((step, forced_nan), loss) in steps.iter_mut().zip(values) {
-            step.loss = if *forced_nan { f64::NAN } else { loss };
+        for (step, loss) in steps.iter_mut().zip(values) {
+            step.loss = loss;
             step.secs *= scale;
         }
-        Ok(steps.into_iter().map(|(step, _)| step).collect())
+        Ok(steps)
     }
 }
 
@@ -144,7 +138,7 @@ pub fn read_losses(losses: Vec<Tensor<1>>) -> anyhow::Result<Vec<f64>> {
 mod tests {
     use super::*;
 
-    fn queued(iter: usize, loss: f64, forced_nan: bool) -> QueuedStep<f64> {
+    fn queued(iter: usize, loss: f64) -> QueuedStep<f64> {
         QueuedStep {
             iter,
             lr: 0.01,
@@ -152,7 +146,6 @@ mod tests {
             loss,
             started: Instant::now(),
             data_wait: Duration::from_millis(1),
-            forced_nan,
         }
     }
 
@@ -164,7 +157,7 @@ mod tests {
     fn reads_every_step_in_order_with_one_read_per_window() {
         let mut w = LossWindow::new(Duration::from_secs(3600));
         for i in 1..=5 {
-            w.push(queued(i, i as f64 / 10.0, false));
+            w.push(queued(i, i as f64 / 10.0));
         }
         assert!(!w.due(), "an hour-long window is not due after 5 steps");
         let mut reads = 0;
@@ -194,7 +187,7 @@ mod tests {
         let opened = Instant::now();
         for i in 1..=3 {
             std::thread::sleep(Duration::from_millis(5));
-            w.push(queued(i, 1.0, false));
+            w.push(queued(i, 1.0));
         }
         // The device's wait, which the host times do not see.
         std::thread::sleep(Duration::from_millis(20));
@@ -209,24 +202,24 @@ mod tests {
     fn a_zero_window_is_due_after_each_step_and_a_full_one_whatever_the_time() {
         let mut w = LossWindow::new(Duration::ZERO);
         assert!(!w.due(), "nothing queued");
-        w.push(queued(1, 1.0, false));
+        w.push(queued(1, 1.0));
         assert!(w.due());
         let mut w = LossWindow::new(Duration::from_secs(3600));
         for i in 0..MAX_STEPS {
-            w.push(queued(i + 1, 1.0, false));
+            w.push(queued(i + 1, 1.0));
         }
         assert!(w.due());
     }
 
     #[test]
-    fn fault_injection_reports_nan_and_read_errors_pass_through() {
+    fn a_nan_loss_is_reported_and_read_errors_pass_through() {
         let mut w = LossWindow::new(Duration::ZERO);
-        w.push(queued(1, 0.5, false));
-        w.push(queued(2, 0.4, true));
+        w.push(queued(1, 0.5));
+        w.push(queued(2, f64::NAN));
         let steps = w.read(values).unwrap();
         assert_eq!(steps[0].loss, 0.5);
         assert!(steps[1].loss.is_nan());
-        w.push(queued(3, 0.3, false));
+        w.push(queued(3, 0.3));
         assert_eq!(
             w.read(|_| Err::<Vec<f64>, _>("device lost")),
             Err("device lost")

@@ -11,6 +11,8 @@ fn losses(cfg: &JobConfig) -> Vec<f64> {
     let dir = tempfile::tempdir().unwrap();
     let ctx = TrainContext {
         pause_at: None,
+        continue_from: None,
+        keep_state: false,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.path().to_path_buf(),
         attempt: 1,

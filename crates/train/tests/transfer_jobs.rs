@@ -41,6 +41,8 @@ fn tiny(iters: usize) -> JobConfig {
 fn ctx(dir: &Path, init_checkpoint: Option<PathBuf>) -> TrainContext {
     TrainContext {
         pause_at: None,
+        continue_from: None,
+        keep_state: false,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
         attempt: 1,

@@ -1,6 +1,7 @@
-//! A job process that trains nothing and loads no libtorch, for `sweep bench orchestrator
-//! --agents`: it speaks the job protocol (`sweep_core::protocol`) as `sweep worker` does, so
-//! the benchmark measures the queue and the agents rather than libtorch's load time.
+//! A job process that trains nothing and loads no libtorch, for `sweep bench orchestrator`:
+//! it speaks the job protocol (`sweep_core::protocol`) as `sweep worker` does, at once (no
+//! curves, no sleeps), so the benchmark measures the scheduler, the queue and the agents
+//! rather than libtorch's load time. (The tests use `sweep-toy-worker`.)
 //!
 //! Usage (as the scheduler starts workers): `sweep-noop-worker worker TICKET`.
 

@@ -86,9 +86,6 @@ pub struct JobConfig {
     /// Numerics and memory layout of the training step (fp32 unless asked).
     #[serde(default, skip_serializing_if = "ComputeConfig::is_default")]
     pub compute: ComputeConfig,
-    /// Fault injection for the reliability tests (never set in real sweeps).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<FaultConfig>,
 }
 
 /// How the training step computes: precision and layout of the convolutions.
@@ -238,7 +235,7 @@ named!(FoldBy, "fold grouping", { Subject => "subject" });
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `unet-s5-d16`, or `noop` (no network: sleeps `noop_ms` per iteration; orchestrator benchmarks).
+    /// `unet-s5-d16`, the only one so far.
     #[serde(default)]
     pub backbone: Backbone,
     #[serde(default)]
@@ -254,9 +251,6 @@ pub struct ModelConfig {
     pub num_classes: usize,
     #[serde(default = "d_dropout")]
     pub dropout: f32,
-    /// Milliseconds slept per iteration by the `noop` backbone.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub noop_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -265,12 +259,9 @@ pub enum Backbone {
     #[default]
     #[serde(rename = "unet-s5-d16")]
     UnetS5D16,
-    /// No network: the job sleeps `model.noop_ms` per iteration (orchestrator benchmarks).
-    #[serde(rename = "noop")]
-    Noop,
 }
 
-named!(Backbone, "backbone", { UnetS5D16 => "unet-s5-d16", Noop => "noop" });
+named!(Backbone, "backbone", { UnetS5D16 => "unet-s5-d16" });
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -540,37 +531,6 @@ pub struct InitConfig {
     pub backbone_only: bool,
 }
 
-/// Fault injection, for the reliability suite.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultConfig {
-    /// Iteration at which the job process misbehaves.
-    pub at_iter: usize,
-    /// `abort` (SIGABRT), `exit` (exit code 3), `oom` (allocation failure), `nan` (loss becomes NaN).
-    pub kind: FaultKind,
-    /// Only on these attempts (1-based); empty: every attempt.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<u32>,
-}
-
-/// How a job misbehaves at `fault.at_iter`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaultKind {
-    /// The process dies of SIGABRT.
-    Abort,
-    /// The process exits with code 3.
-    Exit,
-    /// The process dies as when an allocation fails.
-    Oom,
-    /// The loss becomes NaN (the job diverges).
-    Nan,
-    /// A libtorch call fails: tch panics, as on a CUDA out-of-memory or a missing kernel.
-    Torch,
-}
-
-named!(FaultKind, "fault", { Abort => "abort", Exit => "exit", Oom => "oom", Nan => "nan", Torch => "torch" });
-
 impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
@@ -599,7 +559,6 @@ impl Default for ModelConfig {
             base_channels: d_base_channels(),
             num_classes: d_num_classes(),
             dropout: d_dropout(),
-            noop_ms: 0,
         }
     }
 }
@@ -688,9 +647,6 @@ fn d_eval_crop() -> usize {
 fn d_stride() -> usize {
     170
 }
-fn is_zero(v: &u64) -> bool {
-    *v == 0
-}
 fn is_zero_usize(v: &usize) -> bool {
     *v == 0
 }
@@ -717,22 +673,14 @@ mod tests {
 
     #[test]
     fn names_match_serde() {
-        check_names(&[Backbone::UnetS5D16, Backbone::Noop]);
-        assert_eq!(Backbone::NAMES, ["unet-s5-d16", "noop"]);
+        check_names(&[Backbone::UnetS5D16]);
+        assert_eq!(Backbone::NAMES, ["unet-s5-d16"]);
         check_names(&[ScheduleKind::Poly, ScheduleKind::Constant]);
         assert_eq!(ScheduleKind::NAMES, ["poly", "constant"]);
         check_names(&[EvalMode::Slide, EvalMode::Whole]);
         check_names(&[FoldBy::Subject]);
         assert_eq!(FoldBy::NAMES, ["subject"]);
         assert_eq!(EvalMode::NAMES, ["slide", "whole"]);
-        let faults = [
-            FaultKind::Abort,
-            FaultKind::Exit,
-            FaultKind::Oom,
-            FaultKind::Nan,
-        ];
-        check_names(&faults);
-        assert_eq!(FaultKind::NAMES, ["abort", "exit", "oom", "nan", "torch"]);
     }
 
     #[test]

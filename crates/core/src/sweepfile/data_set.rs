@@ -4,7 +4,7 @@
 
 use super::tree::{Node, Origin, Seg};
 use crate::dataset::DataSet;
-use crate::job::{Backbone, JobConfig};
+use crate::job::JobConfig;
 use std::path::PathBuf;
 
 type Located = (Origin, String);
@@ -26,7 +26,7 @@ pub(super) fn resolve(config: &mut JobConfig, tree: &Node) -> Result<Vec<String>
     if root_at.is_none() && dataset_given {
         config.data.root = PathBuf::from("data").join(&config.data.dataset);
     }
-    if config.model.backbone == Backbone::Noop || !DataSet::is_described(&config.data.root) {
+    if !DataSet::is_described(&config.data.root) {
         return Ok(Vec::new());
     }
     let at = root_at.unwrap_or_else(|| tree.at.clone());

@@ -409,7 +409,10 @@ mod tests {
         let (p, m, k) = err("data: {split: {subjectz: 1}}");
         assert_eq!((p.as_str(), k), ("data.split.subjectz", true));
         assert!(m.starts_with("unknown variant `subjectz`"), "{m}");
-        let (p, m, _) = err("fault: {at_iter: 3}");
-        assert_eq!((p.as_str(), m.as_str()), ("fault", "missing field `kind`"));
+        let (p, m, _) = err("data: {split: {subjects: {train: [1]}}}");
+        assert_eq!(
+            (p.as_str(), m.as_str()),
+            ("data.split.subjects", "missing field `val`")
+        );
     }
 }

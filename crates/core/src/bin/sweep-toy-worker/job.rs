@@ -3,6 +3,7 @@
 //! Checkpoints hold only the iteration: the curves need nothing else to continue.
 
 use crate::curve::Toy;
+use crate::fault::{self, JobView};
 use crate::{emit, stop_requested, ToyEnv};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,8 @@ struct Attempt<'a> {
     toy: Toy,
     dir: &'a Path,
     env: &'a ToyEnv,
+    /// What `SWEEP_TOY_FAULTS` selects faults by.
+    job: JobView<'a>,
 }
 
 /// Runs the ticket's attempt in artifact folder `dir` and returns its outcome.
@@ -39,6 +42,11 @@ pub fn run(ticket: &Ticket, dir: &Path, env: &ToyEnv) -> anyhow::Result<Outcome>
         toy: Toy::new(cfg),
         dir,
         env,
+        job: JobView {
+            seed: cfg.seed,
+            label: &ticket.label,
+            attempt: ticket.claim.attempt,
+        },
     };
     let start = a.resume_point()?;
     let pause = ticket.pause_at.filter(|&p| p < cfg.iters);
@@ -92,6 +100,16 @@ impl Attempt<'_> {
     /// Iteration `iter`; Some(outcome) when the attempt ends here (paused or interrupted).
     fn step(&self, iter: usize, pause: Option<usize>) -> anyhow::Result<Option<Outcome>> {
         self.maybe_crash(iter)?;
+        if let Some(kind) = self.env.faults.at(&self.job, iter) {
+            if kind != fault::Kind::Nan {
+                fault::die(kind, iter);
+            }
+            // As the trainer: the diverged iteration reports nothing and saves nothing.
+            return Ok(Some(Outcome::Diverged {
+                iter,
+                last_finite_loss: (iter > 1).then(|| self.toy.loss(iter - 1)),
+            }));
+        }
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_millis(self.env.iter_ms));
         emit(&Event::Iter {

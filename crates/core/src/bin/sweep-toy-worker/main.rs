@@ -13,9 +13,15 @@
 //!   or kill it mid-run;
 //! - `SWEEP_TOY_FAIL_LR_ABOVE=x`: a config with lr > x is rejected (exit 65);
 //! - `SWEEP_TOY_CRASH_AT=k`: abort at iteration k, on the first attempt only (a marker file
-//!   in the artifact folder remembers the crash), so that a retry succeeds.
+//!   in the artifact folder remembers the crash), so that a retry succeeds;
+//! - `SWEEP_TOY_FAULTS`: failures by job (seed, label), iteration and attempt, each the way
+//!   the real one reaches the scheduler, e.g. `seed=1:abort@4; seed=2:exit@6/1` (see `fault`).
+//!
+//! The tests set these on the `sweep run` / `sweep agent` process (with the hidden
+//! `--worker-exe` naming this program); the job processes inherit its environment.
 
 mod curve;
+mod fault;
 mod job;
 
 use std::io::Write;
@@ -30,6 +36,7 @@ pub struct ToyEnv {
     pub iter_ms: u64,
     pub fail_lr_above: Option<f64>,
     pub crash_at: Option<usize>,
+    pub faults: fault::Faults,
 }
 
 impl ToyEnv {
@@ -38,6 +45,7 @@ impl ToyEnv {
             iter_ms: var("SWEEP_TOY_ITER_MS")?.unwrap_or(0),
             fail_lr_above: var("SWEEP_TOY_FAIL_LR_ABOVE")?,
             crash_at: var("SWEEP_TOY_CRASH_AT")?,
+            faults: var("SWEEP_TOY_FAULTS")?.unwrap_or_default(),
         })
     }
 }
@@ -114,6 +122,7 @@ fn main() {
 /// Runs the ticket's attempt; returns the exit status (0, or [`EXIT_REJECTED`]).
 fn run_ticket() -> anyhow::Result<i32> {
     install_signal_handlers();
+    fault::install_panic_report();
     let ticket_path = std::env::args_os()
         .nth(2)
         .map(PathBuf::from)
