@@ -11,6 +11,7 @@ mod dashboard;
 mod evaluate;
 mod gpu_run;
 mod own_data;
+mod prefix;
 mod reliability;
 mod search;
 mod services;

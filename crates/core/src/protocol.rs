@@ -85,6 +85,13 @@ pub struct Ticket {
     /// job's identity: a paused job is the same job, stopped part-way on purpose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_at: Option<usize>,
+    /// A shared prefix: the final checkpoint (with optimiser state) of the shorter job of
+    /// the same training that this job continues, when the job has no checkpoint of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_from: Option<PathBuf>,
+    /// A longer job continues this one: keep the optimiser state in the final checkpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_state: bool,
 }
 
 impl Ticket {

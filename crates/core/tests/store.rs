@@ -17,7 +17,7 @@ use sweep_core::job::{FailureKind, JobStatus};
 use sweep_core::metrics::surface::Presence;
 use sweep_core::protocol::ImageMetric;
 use sweep_core::store::{
-    ClaimRequest, CurvePoint, Ending, External, Finish, NewArtifact, NewExternal, NewJob, Outcome,
+    ClaimRequest, CurvePoint, Ending, External, Fence, Finish, NewArtifact, NewExternal, NewJob, Outcome,
     Owner, Reported, Store, StoreError,
 };
 
@@ -183,6 +183,7 @@ macro_rules! all_store_tests {
             add_jobs_is_idempotent,
             claims_are_exclusive_under_concurrency,
             dependencies_gate_claims_and_blocked_jobs_are_listed,
+            a_continued_job_waits_keeps_state_and_inherits_curves,
             failures_retry_until_max_attempts,
             permanent_failures_are_not_retried,
             finish_records_metrics_divergence_and_checks_the_owner,
@@ -302,6 +303,64 @@ async fn claims_are_exclusive_under_concurrency<B: Backend>() {
     let counts = a.counts(sweep).await.unwrap();
     assert_eq!(counts[&JobStatus::Running], 200);
     assert_eq!(counts[&JobStatus::Pending], 0);
+}
+
+/// A shared prefix: the longer job waits for the shorter, which is told to keep its
+/// optimiser state; when the longer one starts it takes over the shorter's curves (idempotently,
+/// keeping points of its own), and only while its fence holds.
+async fn a_continued_job_waits_keeps_state_and_inherits_curves<B: Backend>() {
+    let db = B::fresh().await;
+    let store = db.store();
+    let sweep = store.upsert_sweep("s", "s.yaml", "").await.unwrap();
+    let short = job(0);
+    let mut long = job(1);
+    long.depends_on = Some(short.hash.clone());
+    long.continues = true;
+    store
+        .add_jobs(sweep, &[long.clone(), short.clone()], 1)
+        .await
+        .unwrap();
+    let me = owner("x");
+    let a = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(a.hash, short.hash, "the longer job waits");
+    assert!(a.keep_state && !a.continues);
+    let fa = a.fence(&me);
+    let points: Vec<CurvePoint> = (1..=2).map(|i| curve_point(i, 1.0 / i as f64, 0.1, 0.5)).collect();
+    store.record_curve(&fa, &points).await.unwrap();
+    store
+        .record_eval(&fa, 2, &[metric("mDice", None, 40.0)])
+        .await
+        .unwrap();
+    store.finish(&fa, succeeded(vec![], 2)).await.unwrap();
+
+    let b = store.claim_next(sweep, &me).await.unwrap().unwrap();
+    assert_eq!(b.hash, long.hash);
+    assert!(b.continues && !b.keep_state);
+    assert_eq!(b.init_from_hash.as_ref(), Some(&short.hash));
+    let fb = b.fence(&me);
+    store
+        .record_curve(&fb, &[curve_point(2, 9.0, 9.0, 9.0)])
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        store
+            .inherit_prefix_curves(&fb, sweep, &short.hash)
+            .await
+            .unwrap();
+    }
+    let curve = store.curve(b.id).await.unwrap();
+    assert_eq!(curve.len(), 2, "{curve:?}");
+    assert_eq!(curve[0], points[0], "taken over");
+    assert_eq!(curve[1].loss, 9.0, "its own point is kept");
+    assert_eq!(store.eval_curve(b.id).await.unwrap().len(), 1, "once");
+    let stale = Fence {
+        attempt: b.attempts + 1,
+        ..fb.clone()
+    };
+    assert!(store
+        .inherit_prefix_curves(&stale, sweep, &short.hash)
+        .await
+        .is_err());
 }
 
 async fn dependencies_gate_claims_and_blocked_jobs_are_listed<B: Backend>() {
@@ -1172,6 +1231,7 @@ fn external(sweep: i64, name: &str, hash: &str, dice: f64) -> NewExternal {
                 .into(),
             seed: 0,
             depends_on: None,
+            continues: false,
             classes: vec!["background".into(), "fluid".into()],
         },
         external: External {

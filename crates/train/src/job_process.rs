@@ -92,6 +92,8 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
         attempt: ticket.claim.attempt,
         init_checkpoint: ticket.init_checkpoint.clone(),
         pause_at: ticket.pause_at,
+        continue_from: ticket.continue_from.clone(),
+        keep_state: ticket.keep_state,
     };
     let (outcome, code) = match crate::run(&ticket.config, &ctx, &mut StdoutObserver) {
         Ok(outcome) => (outcome, 0),

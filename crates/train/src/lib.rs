@@ -54,6 +54,11 @@ pub struct TrainContext {
     /// Adaptive search: stop at this iteration (below `iters`), evaluate and checkpoint
     /// ([`sweep_core::protocol::Outcome::Paused`]).
     pub pause_at: Option<usize>,
+    /// A shared prefix: the final checkpoint of the shorter job of the same training that
+    /// this job continues (used when the job has no checkpoint of its own yet).
+    pub continue_from: Option<PathBuf>,
+    /// A longer job continues this one: keep the optimiser state in the final checkpoint.
+    pub keep_state: bool,
 }
 
 /// Receives a job's progress; the job process prints it for the orchestrator.

@@ -6,9 +6,7 @@
 //! so a resumed job replays nothing and ends with exactly the metrics of an uninterrupted one
 //! (on CPU; GPU kernels may be non-deterministic).
 
-use super::checkpoint::{
-    load_tensors, model_tensors, Checkpoint, NoopCheckpoint, CHECKPOINT_FILE, FINAL_FILE,
-};
+use super::checkpoint::{load_tensors, model_tensors, Checkpoint, CHECKPOINT_FILE, FINAL_FILE};
 use super::freeze::{apply_freeze, check_freeze};
 use super::import::init_model;
 use super::loss::{check_spec, total_loss};
@@ -54,15 +52,10 @@ pub fn run(cfg: &JobConfig, ctx: &TrainContext, obs: &mut dyn Observer) -> anyho
     }
     std::fs::create_dir_all(&ctx.artifact_dir)
         .with_context(|| format!("creating artifact folder {}", ctx.artifact_dir.display()))?;
-    if cfg.model.backbone == sweep_core::job::Backbone::Noop {
-        run_noop(cfg, ctx, obs)
-    } else {
-        run_unet(cfg, ctx, obs)
-    }
+    run_unet(cfg, ctx, obs)
 }
 
-/// `JobConfig::validate` plus what only the trainer knows (losses, frozen parts). The fault
-/// kind is an enum, checked when the config is read.
+/// `JobConfig::validate` plus what only the trainer knows (losses, frozen parts).
 pub fn check_config(cfg: &JobConfig) -> Result<(), ConfigError> {
     cfg.validate()?;
     check_spec("loss", &cfg.loss)?;
@@ -71,52 +64,6 @@ pub fn check_config(cfg: &JobConfig) -> Result<(), ConfigError> {
     }
     check_freeze(&cfg.freeze, &cfg.model)?;
     Ok(())
-}
-
-/// What the fault injection asks of iteration `iter` (1-based) on this attempt.
-enum Fault {
-    None,
-    Nan,
-}
-
-fn fault_at(cfg: &JobConfig, ctx: &TrainContext, iter: usize, obs: &mut dyn Observer) -> Fault {
-    let Some(f) = &cfg.fault else {
-        return Fault::None;
-    };
-    if f.at_iter != iter || !(f.attempts.is_empty() || f.attempts.contains(&ctx.attempt)) {
-        return Fault::None;
-    }
-    obs.event(Event::Log {
-        message: format!(
-            "fault injection: {} at iteration {iter} (attempt {})",
-            f.kind, ctx.attempt
-        ),
-    });
-    use sweep_core::job::FaultKind;
-    match f.kind {
-        FaultKind::Abort => std::process::abort(),
-        FaultKind::Exit => std::process::exit(3),
-        FaultKind::Oom => die_of_oom(),
-        FaultKind::Nan => Fault::Nan,
-        FaultKind::Torch => fail_in_libtorch(),
-    }
-}
-
-/// A libtorch call that fails as a real one does: tch panics with libtorch's error.
-fn fail_in_libtorch() -> ! {
-    let a = tch::Tensor::zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu));
-    let _ = a.matmul(&a);
-    unreachable!("a 2x3 by 2x3 matmul fails in libtorch")
-}
-
-/// Dies as a process does when an allocation fails: Rust's allocation-failure handler prints
-/// "memory allocation of N bytes failed" and aborts. 64 TiB is refused by any machine here.
-fn die_of_oom() -> ! {
-    let layout = std::alloc::Layout::from_size_align(1 << 46, 64).expect("valid layout");
-    // SAFETY: a non-zero-size layout; the block (if the kernel overcommits it) is never used.
-    let p = unsafe { std::alloc::alloc(layout) };
-    let _ = p;
-    std::alloc::handle_alloc_error(layout)
 }
 
 /// libtorch kernels always; cuDNN autotuning on CUDA (crops are fixed per job, so every
@@ -224,7 +171,11 @@ fn resume_or_init(
     let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
     let final_path = ctx.artifact_dir.join(FINAL_FILE);
     if let Some((path, ck)) = find_checkpoint([&ckpt_path, &final_path], Checkpoint::load, obs) {
-        return resume(model, optim, cfg, path, ck);
+        check_hash(path, &ck.config_hash, cfg)?;
+        return restore(model, optim, path, ck);
+    }
+    if let Some(prefix) = &ctx.continue_from {
+        return continue_prefix(model, optim, cfg, prefix, obs);
     }
     let model = match init_source(cfg, ctx)? {
         Some(init) => init_fresh(model, cfg, ctx, &init, &final_path, obs)?,
@@ -259,16 +210,61 @@ fn find_checkpoint<'p, C, E: std::fmt::Display>(
     None
 }
 
-/// Continues from checkpoint `ck` (read from `path`): it must be of this config and fit the
-/// model exactly; the optimiser state is absent from a final checkpoint.
-fn resume(
+/// A shared prefix: continues from the final checkpoint of the shorter job of the same
+/// training. That it is one is checked here, not trusted: its config hash must be this
+/// config's at the checkpoint's length, the schedule must not depend on `iters` (or the
+/// learning rates differ), and the optimiser state must be there.
+fn continue_prefix(
     model: Segmentor,
     optim: ModuleOptimizer,
     cfg: &JobConfig,
     path: &Path,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<TrainState> {
+    let ck = Checkpoint::load(path)?;
+    let prefix = cfg.with_iters(ck.iteration);
+    if ck.iteration >= cfg.iters || ck.config_hash != prefix.hash() {
+        bail!(
+            "{}: not a shorter run of this job (config {} at iteration {}; this job at \
+             iteration {} would be {})",
+            path.display(),
+            ck.config_hash,
+            ck.iteration,
+            ck.iteration,
+            prefix.hash()
+        );
+    }
+    if cfg.schedule_depends_on_iters() {
+        bail!(
+            "{}: cannot continue a shorter run: the poly schedule's horizon is `iters`, so \
+             its learning rates differ from this job's",
+            path.display()
+        );
+    }
+    if ck.optimizer.is_empty() {
+        bail!(
+            "{}: the shorter run kept no optimiser state to continue from",
+            path.display()
+        );
+    }
+    obs.event(Event::Log {
+        message: format!(
+            "continuing the {}-iteration run of the same training ({})",
+            ck.iteration,
+            path.display()
+        ),
+    });
+    restore(model, optim, path, ck)
+}
+
+/// Continues from checkpoint `ck` (read from `path`), which must fit the model exactly; the
+/// optimiser state is absent from a final checkpoint.
+fn restore(
+    model: Segmentor,
+    optim: ModuleOptimizer,
+    path: &Path,
     ck: Checkpoint,
 ) -> anyhow::Result<TrainState> {
-    check_hash(path, &ck.config_hash, cfg)?;
     let (model, report) = load_tensors(model, &ck.tensors, &|_| true, true);
     if !(report.missing.is_empty() && report.mismatched.is_empty() && report.unused.is_empty()) {
         bail!(
@@ -338,7 +334,6 @@ fn train(
     let mut window = LossWindow::new(loss_window::DEFAULT_WINDOW);
     for it in state.start..cfg.iters {
         let iter = it + 1;
-        let fault = fault_at(cfg, ctx, iter, obs);
         let started = Instant::now();
         let (batch, images, data_wait) = next_batch(&mut loader, it, ad)?;
         let lr = sched.lr(it);
@@ -351,7 +346,6 @@ fn train(
             loss,
             started,
             data_wait,
-            forced_nan: matches!(fault, Fault::Nan),
         });
         // Losses are read a window at a time (no device sync per step), and always before
         // a checkpoint or a validation, so neither ever sees a diverged model.
@@ -374,9 +368,11 @@ fn train(
         }
         during.validate(&state.model, cfg, iter, ad, obs)?;
     }
-    // Final weights without optimiser state; the rolling checkpoint is then redundant.
+    // Final weights, without optimiser state unless a longer job continues from them; the
+    // rolling checkpoint is then redundant.
     let (model, last_loss) = (state.model, state.last_loss);
-    save(&model, None, cfg, cfg.iters, last_loss, &final_path)?;
+    let optim = ctx.keep_state.then_some(&state.optim);
+    save(&model, optim, cfg, cfg.iters, last_loss, &final_path)?;
     final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
     Ok(ControlFlow::Continue(model))
 }
@@ -735,122 +731,4 @@ fn init_from(
     super::checkpoint::write_atomic(&report_path, |w| w.write_all(&json))
         .with_context(|| format!("writing {}", report_path.display()))?;
     Ok(model)
-}
-
-/// The `noop` backbone: no network and no data. Sleeps `model.noop_ms` per iteration, emits the
-/// same events and (JSON) checkpoints as a real job, honours fault injection, and returns
-/// **synthetic** metrics: a deterministic function of the config hash (see
-/// [`synthetic_metrics`]). For orchestrator benchmarks and reliability tests only.
-fn run_noop(
-    cfg: &JobConfig,
-    ctx: &TrainContext,
-    obs: &mut dyn Observer,
-) -> anyhow::Result<Outcome> {
-    let ckpt_path = ctx.artifact_dir.join(CHECKPOINT_FILE);
-    let final_path = ctx.artifact_dir.join(FINAL_FILE);
-    let mut start = 0;
-    if let Some((path, ck)) = find_checkpoint([&ckpt_path, &final_path], NoopCheckpoint::load, obs)
-    {
-        check_hash(path, &ck.config_hash, cfg)?;
-        start = ck.iteration;
-    }
-    obs.event(Event::Started {
-        iters: cfg.iters,
-        resumed_from: start,
-    });
-    if let ControlFlow::Break(outcome) = noop_train(cfg, ctx, start, &ckpt_path, obs)? {
-        return Ok(outcome);
-    }
-    if start < cfg.iters {
-        save_noop(cfg, cfg.iters, &final_path)?;
-        final_saved(obs, cfg.iters, &final_path, &ckpt_path)?;
-    }
-    Ok(Outcome::Completed {
-        iterations: cfg.iters,
-        metrics: synthetic_metrics(cfg),
-        images: Vec::new(),
-        data: None,
-    })
-}
-
-/// The `noop` iterations from `start`: a sleep, a synthetic loss `1 / (1 + iter)`, the same
-/// events and rolling checkpoints as a real job. `Break(outcome)` when it stopped early.
-fn noop_train(
-    cfg: &JobConfig,
-    ctx: &TrainContext,
-    start: usize,
-    ckpt_path: &Path,
-    obs: &mut dyn Observer,
-) -> anyhow::Result<ControlFlow<Outcome>> {
-    let mut last_loss = None;
-    for it in start..cfg.iters {
-        let iter = it + 1;
-        let fault = fault_at(cfg, ctx, iter, obs);
-        let t0 = Instant::now();
-        std::thread::sleep(Duration::from_millis(cfg.model.noop_ms));
-        let loss = if matches!(fault, Fault::Nan) {
-            f64::NAN
-        } else {
-            1.0 / (1.0 + iter as f64)
-        };
-        if !loss.is_finite() {
-            return Ok(ControlFlow::Break(Outcome::Diverged {
-                iter,
-                last_finite_loss: last_loss,
-            }));
-        }
-        last_loss = Some(loss);
-        obs.event(Event::Iter {
-            iter,
-            loss,
-            lr: LrSchedule::from_job(cfg).lr(it),
-            secs: t0.elapsed().as_secs_f64(),
-            data_wait_secs: 0.0,
-        });
-        if rolling_checkpoint(cfg, iter, obs.stop_requested(), ckpt_path, obs, |p| {
-            save_noop(cfg, iter, p)
-        })? {
-            return Ok(ControlFlow::Break(Outcome::Interrupted { iter }));
-        }
-    }
-    Ok(ControlFlow::Continue(()))
-}
-
-/// A `noop` job's (JSON) checkpoint: its config hash and iteration, no weights.
-fn save_noop(cfg: &JobConfig, iteration: usize, path: &Path) -> anyhow::Result<()> {
-    NoopCheckpoint {
-        noop: true,
-        iteration,
-        config_hash: cfg.hash(),
-    }
-    .save(path)
-    .with_context(|| format!("saving checkpoint {}", path.display()))
-}
-
-/// Synthetic metrics of the `noop` backbone (NOT a measurement): from the first 8 bytes of the
-/// config hash, mDice in [50, 90), mIoU = mDice / (200 - mDice) x 100 (IoU = D / (2 - D)),
-/// mFscore = mPrecision = mRecall = mDice, aAcc in [90, 99), mAcc in [60, 95); split "val";
-/// no per-class values.
-pub fn synthetic_metrics(cfg: &JobConfig) -> Vec<MetricValue> {
-    let h = u64::from_str_radix(&cfg.hash()[..16], 16).unwrap_or(0);
-    let round = |v: f64| (v * 100.0).round() / 100.0;
-    let mdice = 50.0 + (h % 4000) as f64 / 100.0;
-    let values = [
-        ("aAcc", 90.0 + ((h >> 16) % 900) as f64 / 100.0),
-        ("mIoU", mdice / (200.0 - mdice) * 100.0),
-        ("mAcc", 60.0 + ((h >> 32) % 3500) as f64 / 100.0),
-        ("mDice", mdice),
-        ("mFscore", mdice),
-        ("mPrecision", mdice),
-        ("mRecall", mdice),
-    ];
-    values
-        .into_iter()
-        .map(|(name, v)| MetricValue {
-            split: "val".into(),
-            name: name.into(),
-            class: None,
-            value: round(v),
-        })
-        .collect()
 }

@@ -3,7 +3,7 @@
 
 use crate::util::dme_subset;
 use std::path::Path;
-use sweep_core::job::{FaultConfig, JobConfig, OptimizerConfig};
+use sweep_core::job::{JobConfig, OptimizerConfig};
 use sweep_train::checkpoint::{Checkpoint, CHECKPOINT_FILE, FINAL_FILE};
 use sweep_train::{run, DeviceChoice, Event, MetricValue, Observer, Outcome, TrainContext};
 
@@ -12,6 +12,8 @@ fn ctx(dir: &Path, attempt: u32) -> TrainContext {
     sweep_train::train::set_cpu_threads(1);
     TrainContext {
         pause_at: None,
+        continue_from: None,
+        keep_state: false,
         device: DeviceChoice::Cpu,
         artifact_dir: dir.to_path_buf(),
         attempt,
@@ -168,11 +170,13 @@ fn same_seed_is_identical_and_resume_equals_uninterrupted() {
 fn a_nan_loss_stops_training_as_diverged() {
     let (_tmp, root) = dme_subset(&["img_5", "img_48"]);
     let mut cfg = tiny(&root);
-    cfg.fault = Some(FaultConfig {
-        at_iter: 2,
-        kind: "nan".parse().unwrap(),
-        attempts: vec![],
-    });
+    // A learning rate beyond f32's range: the first update makes the weights infinite, so
+    // the loss of iteration 2 is not finite.
+    cfg.optimizer = OptimizerConfig::Sgd {
+        lr: 1e300,
+        momentum: 0.9,
+        weight_decay: 0.0,
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut ev: Vec<Event> = Vec::new();
     let out = run(&cfg, &ctx(dir.path(), 1), &mut ev).unwrap();
@@ -311,4 +315,74 @@ fn a_job_paused_at_a_rung_and_continued_equals_one_that_never_paused() {
     );
     assert_eq!(metrics(&out), metrics(&out_straight));
     assert_eq!(final_tensors(dir.path()), final_tensors(straight.path()));
+}
+
+#[test]
+fn a_job_continued_from_a_shorter_run_of_the_same_training_equals_one_run_straight() {
+    // The shared prefix of grid rows that differ only in `iters`: the 3-iteration row keeps
+    // its optimiser state, the 6-iteration row continues from it, bit-identically.
+    let (_tmp, root) = dme_subset(&["img_5", "img_48", "img_60"]);
+    let mut cfg = tiny(&root);
+    cfg.iters = 6;
+    cfg.checkpoint_every = 0;
+    cfg.eval.every = 3;
+    cfg.schedule.horizon = Some(6);
+    let straight = tempfile::tempdir().unwrap();
+    let out_straight = run(&cfg, &ctx(straight.path(), 1), &mut Vec::new()).unwrap();
+
+    let short = tempfile::tempdir().unwrap();
+    let keep = TrainContext {
+        keep_state: true,
+        ..ctx(short.path(), 1)
+    };
+    let out_short = run(&cfg.with_iters(3), &keep, &mut Vec::new()).unwrap();
+    assert!(matches!(out_short, Outcome::Completed { iterations: 3, .. }));
+    let prefix = short.path().join(FINAL_FILE);
+    assert!(!Checkpoint::load(&prefix).unwrap().optimizer.is_empty());
+
+    let long = tempfile::tempdir().unwrap();
+    let continuing = TrainContext {
+        continue_from: Some(prefix.clone()),
+        ..ctx(long.path(), 1)
+    };
+    let mut ev: Vec<Event> = Vec::new();
+    let out = run(&cfg, &continuing, &mut ev).unwrap();
+    assert!(ev.contains(&Event::Started {
+        iters: 6,
+        resumed_from: 3
+    }));
+    assert_eq!(metrics(&out), metrics(&out_straight));
+    assert_eq!(final_tensors(long.path()), final_tensors(straight.path()));
+
+    // What is not the same training is refused, naming the checkpoint.
+    let refused = |cfg: &JobConfig, from: &Path| {
+        let dir = tempfile::tempdir().unwrap();
+        let c = TrainContext {
+            continue_from: Some(from.to_path_buf()),
+            ..ctx(dir.path(), 1)
+        };
+        format!("{:#}", run(cfg, &c, &mut Vec::new()).unwrap_err())
+    };
+    let mut other_lr = cfg.clone();
+    other_lr.optimizer = OptimizerConfig::Sgd {
+        lr: 0.5,
+        momentum: 0.9,
+        weight_decay: 0.0,
+    };
+    assert!(refused(&other_lr, &prefix).contains("not a shorter run of this job"));
+    let mut poly_over_iters = cfg.clone();
+    poly_over_iters.schedule.horizon = None;
+    assert!(refused(&poly_over_iters, &prefix).contains("not a shorter run"));
+    let short_poly = tempfile::tempdir().unwrap();
+    let keep = TrainContext {
+        keep_state: true,
+        ..ctx(short_poly.path(), 1)
+    };
+    run(&poly_over_iters.with_iters(3), &keep, &mut Vec::new()).unwrap();
+    let poly_prefix = short_poly.path().join(FINAL_FILE);
+    assert!(refused(&poly_over_iters, &poly_prefix).contains("horizon is `iters`"));
+    let no_state = straight.path().join(FINAL_FILE);
+    let mut longer = cfg.clone();
+    longer.iters = 9;
+    assert!(refused(&longer, &no_state).contains("kept no optimiser state"));
 }

@@ -142,6 +142,7 @@ impl Submission {
                 config_json: self.config_json(chosen),
                 seed: 0,
                 depends_on: None,
+                continues: false,
                 classes: self.data.classes.clone(),
             },
             external: External {

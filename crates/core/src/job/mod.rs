@@ -176,11 +176,26 @@ impl JobConfig {
         Ok(())
     }
 
+    /// Whether the learning rate at an iteration depends on how long the job runs: a poly
+    /// schedule without `horizon` decays over `iters`. Only when it does not is the first k
+    /// iterations of this job the same training as a k-iteration job (a shared prefix, an
+    /// adaptive search's rung).
+    pub fn schedule_depends_on_iters(&self) -> bool {
+        self.schedule.kind == ScheduleKind::Poly && self.schedule.horizon.is_none()
+    }
+
+    /// This config run for `iters` iterations instead: what a shorter job with the same
+    /// training would be. With a schedule independent of `iters`, its checkpoint at the end
+    /// is this job's state at iteration `iters` (the hash of it is what a continued job checks).
+    pub fn with_iters(&self, iters: usize) -> JobConfig {
+        JobConfig {
+            iters,
+            ..self.clone()
+        }
+    }
+
     /// The study's "Model" column: `UNet + DeepLabV3, crop 320, 200 it, dice`.
     pub fn label(&self) -> String {
-        if self.model.backbone == Backbone::Noop {
-            return format!("noop, {} it", self.iters);
-        }
         format!(
             "UNet + {}, crop {}, {} it, {}",
             self.model.head.display(),

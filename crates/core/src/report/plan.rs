@@ -3,7 +3,7 @@
 
 use crate::job::SplitConfig;
 use crate::search::{Policy, RuleKind};
-use crate::sweepfile::{PlannedJob, SweepSpec};
+use crate::sweepfile::{prefix, PlannedJob, SweepSpec};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use std::fmt::Write;
 
@@ -59,23 +59,78 @@ fn jobs_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
                 _ => String::new(),
             });
         }
-        // The stage this job waits for, by name.
-        let after = p.depends_on.as_ref().map(|h| {
-            plan.iter()
-                .find(|q| &q.hash == h)
-                .and_then(|q| q.stage.clone())
-                .unwrap_or_else(|| h.clone())
-        });
-        row.push(after.unwrap_or_default());
+        row.push(after(plan, p));
         table.add_row(row);
     }
     format!(
-        "sweep {} ({}): {} job(s){}\n{table}",
+        "sweep {} ({}): {} job(s){}\n{table}{}",
         spec.name,
         spec.path.display(),
         plan.len(),
-        cv_note(plan)
+        cv_note(plan),
+        prefix_note(plan)
     )
+}
+
+/// The job this one waits for: a stage by name, or the shorter run it continues by row.
+fn after(plan: &[PlannedJob], p: &PlannedJob) -> String {
+    let Some(h) = &p.depends_on else {
+        return String::new();
+    };
+    let Some((i, q)) = plan.iter().enumerate().find(|(_, q)| &q.hash == h) else {
+        return h.clone();
+    };
+    match (&q.stage, p.continues) {
+        (_, true) => format!("continues #{}", i + 1),
+        (Some(stage), false) => stage.clone(),
+        (None, false) => format!("#{}", i + 1),
+    }
+}
+
+/// What shared prefixes save, and which rows that differ only in `iters` train separately
+/// and why; empty when no rows differ only in `iters`.
+fn prefix_note(plan: &[PlannedJob]) -> String {
+    let groups = prefix::groups(plan);
+    if groups.is_empty() {
+        return String::new();
+    }
+    let rows = |g: &prefix::PrefixGroup| {
+        let rows: Vec<String> = g
+            .jobs
+            .iter()
+            .map(|&i| format!("#{} ({} it)", i + 1, plan[i].config.iters))
+            .collect();
+        rows.join(" -> ")
+    };
+    let (shared, separate): (Vec<_>, Vec<_>) = groups.iter().partition(|g| g.separate.is_none());
+    let mut out = String::new();
+    if !shared.is_empty() {
+        let trained: usize = shared.iter().map(|g| g.trained(plan)).sum();
+        let apart: usize = shared.iter().map(|g| g.separately(plan)).sum();
+        let _ = write!(
+            out,
+            "\nshared prefixes: {} group(s) of rows that differ only in iters train {trained} \
+             iterations instead of {apart}; each longer row continues the next shorter one \
+             from its final checkpoint (same config and schedule, so bit-identical to a \
+             separate run):",
+            shared.len()
+        );
+        for g in &shared {
+            let _ = write!(out, "\n  {}", rows(g));
+        }
+    }
+    let mut reasons: Vec<&str> = separate.iter().filter_map(|g| g.separate.as_deref()).collect();
+    reasons.dedup();
+    for why in reasons {
+        let _ = write!(
+            out,
+            "\ntrained separately, though they differ only in iters ({why}):"
+        );
+        for g in separate.iter().filter(|g| g.separate.as_deref() == Some(why)) {
+            let _ = write!(out, "\n  {}", rows(g));
+        }
+    }
+    out
 }
 
 /// `; 5-fold cross-validation by subject (...)` when the jobs are folds (`cv:`), else nothing.
@@ -215,6 +270,7 @@ pub fn plan_json(spec: &SweepSpec, plan: &[PlannedJob]) -> serde_json::Result<St
                 "label": p.label,
                 "stage": p.stage,
                 "depends_on": p.depends_on,
+                "continues": p.continues,
                 "varied": p.varied.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
                 "config": p.config,
             })

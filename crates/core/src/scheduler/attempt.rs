@@ -128,6 +128,8 @@ async fn attempt(
         device: slot.device,
         init_checkpoint: init_checkpoint(shared, job).await?,
         pause_at: job.pause_at,
+        continue_from: continue_from(shared, job, fence).await?,
+        keep_state: job.keep_state,
     };
     record_folder(shared, job, fence, &dir).await?;
     overhead.folder += t.elapsed();
@@ -217,15 +219,41 @@ async fn record_folder(shared: &Shared, job: &ClaimedJob, fence: &Fence, dir: &P
 
 /// The final checkpoint of the stage the job starts from (`init.from`).
 async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<PathBuf>> {
-    let Some(hash) = &job.init_from_hash else {
+    match &job.init_from_hash {
+        Some(hash) if !job.continues => {
+            Ok(Some(dependency_checkpoint(shared, job, hash, "init stage").await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A shared prefix: the final checkpoint of the shorter run this job continues, whose curves
+/// become the job's first iterations.
+async fn continue_from(shared: &Shared, job: &ClaimedJob, fence: &Fence) -> Result<Option<PathBuf>> {
+    let Some(hash) = job.init_from_hash.as_deref().filter(|_| job.continues) else {
         return Ok(None);
     };
+    let path = dependency_checkpoint(shared, job, hash, "shorter run").await?;
+    shared
+        .store
+        .inherit_prefix_curves(fence, job.sweep_id, hash)
+        .await?;
+    Ok(Some(path))
+}
+
+/// The final checkpoint of the sweep's job `hash`, which succeeded (the claim waited for it).
+async fn dependency_checkpoint(
+    shared: &Shared,
+    job: &ClaimedJob,
+    hash: &str,
+    what: &str,
+) -> Result<PathBuf> {
     let dep = shared
         .store
         .dependency_artifact(job.sweep_id, hash)
         .await?
-        .with_context(|| format!("job {}: its init stage {hash} has no artifacts", job.id))?;
-    Ok(Some(PathBuf::from(dep).join(FINAL_CHECKPOINT)))
+        .with_context(|| format!("job {}: its {what} {hash} has no artifacts", job.id))?;
+    Ok(PathBuf::from(dep).join(FINAL_CHECKPOINT))
 }
 
 /// Records the attempt's end and, for a success, its final checkpoint: one transaction.

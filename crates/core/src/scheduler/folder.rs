@@ -121,6 +121,8 @@ mod tests {
             device: crate::protocol::DeviceChoice::Cpu,
             init_checkpoint: None,
             pause_at: None,
+            continue_from: None,
+            keep_state: false,
         };
         ticket.write(&job).unwrap();
         JobResult::new("h", claim("new-db"), Outcome::Interrupted { iter: 1 })

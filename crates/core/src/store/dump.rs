@@ -49,6 +49,8 @@ pub struct JobDump {
     pub data_fingerprint: Option<String>,
     /// What marks a row scored from another program's predictions (JSON), if it is one.
     pub external: Option<String>,
+    /// `depends_on` is a shorter run of the same training that this job continues.
+    pub continues: bool,
     pub metrics: Vec<MetricValue>,
     pub curve: Vec<CurvePoint>,
     pub eval: Vec<(usize, MetricValue)>,

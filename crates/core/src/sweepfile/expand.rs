@@ -265,7 +265,10 @@ pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
         varied_keys: &varied_keys,
         trial: None,
     };
-    let jobs = order.jobs(stages.into_iter().chain(built), ctx)?;
+    let mut jobs = order.jobs(stages.into_iter().chain(built), ctx)?;
+    if sw.share_prefixes {
+        super::prefix::share(&mut jobs);
+    }
     Ok(Planned {
         jobs,
         warnings,
@@ -746,6 +749,7 @@ impl Order<'_> {
             varied,
             stage: b.stage,
             depends_on,
+            continues: false,
             classes: b.classes,
         }
     }

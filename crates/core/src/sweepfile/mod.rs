@@ -10,6 +10,7 @@
 //! seeds: [0, 1, 2]                                       # every job once per seed
 //! cv: {folds: 5, by: subject}                            # every job once per fold (data.split)
 //! max_attempts: 3                                        # scheduler retries (not identity)
+//! share_prefixes: false                                  # rows differing in iters train apart
 //! runs: /shared/sweeps/runs                              # artifact root all nodes see (not identity)
 //! stages: {pre: {data: {dataset: chase_db1, root: data/chase_db1}}}  # jobs others start from
 //! ```
@@ -47,6 +48,7 @@ pub(crate) mod parse;
 #[cfg(test)]
 mod pinned;
 mod positions;
+pub mod prefix;
 mod search;
 mod space;
 pub mod suggest;
@@ -110,8 +112,12 @@ pub struct PlannedJob {
     pub varied: Vec<(String, String)>,
     /// Name of the stage this job is (stages come first in the plan).
     pub stage: Option<String>,
-    /// Hash of the stage whose final checkpoint initialises this job (`init.from`).
+    /// Hash of the stage whose final checkpoint initialises this job (`init.from`), or with
+    /// `continues`, of the shorter run of the same training that it continues.
     pub depends_on: Option<String>,
+    /// A shared prefix ([`prefix`]): `depends_on` is this job's training stopped earlier, so
+    /// this job continues from its end instead of training those iterations again.
+    pub continues: bool,
     /// Class names of the job's data set by id (empty when its folder has no description
     /// here, or the job trains no network).
     pub classes: Vec<String>,
@@ -407,13 +413,13 @@ mod tests {
         let e = err("name: t\nbase:\n  model:\n    backbone: unet\n", &[]);
         assert_eq!(
             e.to_string(),
-            r#"sweeps/t.yaml:4:15: base.model.backbone: unknown variant "unet", expected one of unet-s5-d16, noop (did you mean "unet-s5-d16"?)"#
+            r#"sweeps/t.yaml:4:15: base.model.backbone: unknown variant "unet", expected unet-s5-d16 (did you mean "unet-s5-d16"?)"#
         );
         assert_eq!(e.key.as_deref(), Some("base.model.backbone"));
     }
 
     #[test]
-    fn unknown_schedule_mode_and_fault_are_key_errors() {
+    fn unknown_schedule_and_mode_are_key_errors() {
         assert_eq!(
             err("name: t\nbase:\n  schedule: {type: pol}\n", &[]).to_string(),
             r#"sweeps/t.yaml:3:20: base.schedule.type: unknown variant "pol", expected one of poly, constant (did you mean "poly"?)"#
@@ -423,30 +429,50 @@ mod tests {
             r#"sweeps/t.yaml:3:22: grid.eval.mode[1]: unknown variant "whol", expected one of slide, whole (did you mean "whole"?) (in job eval.mode=whol)"#
         );
         assert_eq!(
-            err("name: t\nbase:\n  fault: {at_iter: 2, kind: abrt}\n", &[]).to_string(),
-            r#"sweeps/t.yaml:3:29: base.fault.kind: unknown variant "abrt", expected one of abort, exit, oom, nan, torch (did you mean "abort"?)"#
-        );
-        assert_eq!(
             err("name: t\n", &["base.eval.mode=slid"]).to_string(),
             r#"--set base.eval.mode=slid: unknown variant "slid", expected one of slide, whole (did you mean "slide"?)"#
         );
+    }
+
+    /// Test scaffolding is no part of a job: the toy worker's failures and pace come from
+    /// its environment, so `fault:` and the `noop` backbone are refused like any typo.
+    #[test]
+    fn fault_injection_and_the_noop_backbone_are_refused() {
+        let e = err(
+            "name: t\nbase:\n  iters: 4\n  fault: {kind: nan, at_iter: 2}\n",
+            &[],
+        );
+        assert!(
+            e.to_string()
+                .starts_with(r#"sweeps/t.yaml:4:3: base.fault: unknown key "fault""#),
+            "{e}"
+        );
+        assert_eq!(
+            err(
+                "name: t\nbase:\n  model: {backbone: noop, noop_ms: 5}\n",
+                &[]
+            )
+            .to_string(),
+            r#"sweeps/t.yaml:3:21: base.model.backbone: unknown variant "noop", expected unet-s5-d16"#
+        );
+        let e = err("name: t\ngrid:\n  model.noop_ms: [5]\n", &[]);
+        assert!(e.to_string().contains(r#"unknown key "noop_ms""#), "{e}");
     }
 
     #[test]
     fn new_enums_read_todays_spellings() {
         let spec = parse(
             Path::new("sweeps/t.yaml"),
-            "name: t\ndata: {dataset: chase_db1}\nbase:\n  model: {backbone: noop}\n  \
-             schedule: {type: constant}\n  eval: {mode: whole}\n  fault: {at_iter: 1, kind: nan}\n",
+            "name: t\ndata: {dataset: chase_db1}\nbase:\n  model: {backbone: unet-s5-d16}\n  \
+             schedule: {type: constant}\n  eval: {mode: whole}\n",
             &[],
         )
         .unwrap();
         let c = &spec.plan().unwrap()[0].config;
         assert_eq!(c.data.dataset, "chase_db1");
-        assert_eq!(c.model.backbone, crate::job::Backbone::Noop);
+        assert_eq!(c.model.backbone, crate::job::Backbone::UnetS5D16);
         assert_eq!(c.schedule.kind, crate::job::ScheduleKind::Constant);
         assert_eq!(c.eval.mode, crate::job::EvalMode::Whole);
-        assert_eq!(c.fault.as_ref().unwrap().kind, crate::job::FaultKind::Nan);
     }
 
     #[test]

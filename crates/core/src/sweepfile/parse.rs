@@ -23,6 +23,7 @@ pub const TOP_KEYS: &[&str] = &[
     "runs",
     "search",
     "stop",
+    "share_prefixes",
 ];
 
 pub(crate) struct Sweep {
@@ -45,6 +46,8 @@ pub(crate) struct Sweep {
     /// needs the base job to check them.
     pub search: Option<(Origin, Node)>,
     pub stop: Option<(Origin, Node)>,
+    /// `share_prefixes: false` trains rows that differ only in `iters` separately.
+    pub share_prefixes: bool,
 }
 
 /// `cv: {folds: 5, by: subject}`: every job once per fold (stages excepted).
@@ -143,6 +146,16 @@ pub(super) fn expect_text(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
     }
 }
 
+fn expect_bool(ctx: &Ctx, node: &Node) -> Result<bool, SpecError> {
+    match &node.kind {
+        Kind::Leaf(Value::Bool(b)) => Ok(*b),
+        _ => Err(ctx.error(
+            &node.at,
+            format!("expected true or false, found {}", describe(node)),
+        )),
+    }
+}
+
 pub(super) fn expect_uint(ctx: &Ctx, node: &Node) -> Result<u64, SpecError> {
     match &node.kind {
         Kind::Leaf(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().unwrap_or(0)),
@@ -194,6 +207,7 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "stages" => sweep.stages = stages(ctx, v)?,
             "search" => sweep.search = Some((e.key_at.clone(), v.clone())),
             "stop" => sweep.stop = Some((e.key_at.clone(), v.clone())),
+            "share_prefixes" => sweep.share_prefixes = expect_bool(ctx, v)?,
             other => return Err(unknown_key(ctx, &e.key_at, other)),
         }
     }
@@ -291,6 +305,7 @@ impl Sweep {
             stages: Vec::new(),
             search: None,
             stop: None,
+            share_prefixes: true,
         }
     }
 }

@@ -13,7 +13,7 @@ use super::space::{self, SpaceKey};
 use super::suggest::did_you_mean;
 use super::tree::{Entry, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError, MAX_JOBS};
-use crate::job::{JobConfig, ScheduleKind};
+use crate::job::JobConfig;
 use crate::search::sampler::Method;
 use crate::search::{Fidelity, Goal, Policy, RuleKind, StopSpec};
 use serde_yaml::Value;
@@ -291,10 +291,7 @@ fn stop(ctx: &Ctx, at: &Origin, node: &Node, base: &JobConfig) -> Result<Stop, S
     };
     let (fidelity, max_at) = fidelity(ctx, &s, rule, base)?;
     let alpha = alpha(ctx, &s, rule)?;
-    if rule != RuleKind::None
-        && base.schedule.kind == ScheduleKind::Poly
-        && base.schedule.horizon.is_none()
-    {
+    if rule != RuleKind::None && base.schedule_depends_on_iters() {
         return Err(ctx.error(
             &rule_entry.value.at,
             format!(

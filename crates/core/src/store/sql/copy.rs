@@ -46,12 +46,13 @@ struct JobRecord {
     classes: Option<String>,
     data_fingerprint: Option<String>,
     external: Option<String>,
+    continues: i64,
 }
 
 const DUMP_COLUMNS: &str = "id, hash, stage, label, config_json, seed, depends_on, status,
     attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at, iteration,
     total_iters, error, stderr_tail, artifact_dir, created_at, retired_at, sweep_version, slurm_job, classes, data_fingerprint,
-    external";
+    external, continues";
 
 impl JobRecord {
     /// The row as it travels: a running job arrives interrupted (see `store::dump`).
@@ -88,6 +89,7 @@ impl JobRecord {
             classes: self.classes,
             data_fingerprint: self.data_fingerprint,
             external: self.external,
+            continues: self.continues != 0,
             metrics: Vec::new(),
             curve: Vec::new(),
             eval: Vec::new(),
@@ -211,9 +213,9 @@ impl SqlStore {
             "INSERT INTO jobs (sweep_id, hash, stage, label, config_json, seed, depends_on, status,
                  attempts, failures, max_attempts, owner, heartbeat_at, started_at, finished_at,
                  iteration, total_iters, error, stderr_tail, artifact_dir, created_at, retired_at,
-                 sweep_version, slurm_job, classes, data_fingerprint, external)
+                 sweep_version, slurm_job, classes, data_fingerprint, external, continues)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)
+                 $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
              ON CONFLICT (sweep_id, hash) DO NOTHING RETURNING id",
         )
         .bind(sweep_id)
@@ -243,6 +245,7 @@ impl SqlStore {
         .bind(&j.classes)
         .bind(&j.data_fingerprint)
         .bind(&j.external)
+        .bind(j.continues as i64)
         .fetch_optional(&mut **tx)
         .await
         .with_context(|| format!("copying job {} ({})", j.hash, j.label))?;

@@ -50,7 +50,10 @@ impl SqlStore {
                  ORDER BY CASE j.status WHEN 'interrupted' THEN 0 ELSE 1 END, j.id
                  LIMIT 1 {skip_locked})
              RETURNING id, sweep_id, hash, label, config_json, attempts, failures, max_attempts,
-                 artifact_dir, depends_on, pause_at",
+                 artifact_dir, depends_on, pause_at, continues,
+                 CASE WHEN EXISTS (SELECT 1 FROM jobs c WHERE c.sweep_id = jobs.sweep_id
+                     AND c.depends_on = jobs.hash AND c.continues = 1)
+                     THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END AS keep_state",
             now_db = self.dialect.now_ms(),
             ids = self.dialect.json_ids("$5"),
             skip_locked = self.dialect.skip_locked(),
@@ -77,6 +80,8 @@ impl SqlStore {
             artifact_dir: r.artifact_dir,
             init_from_hash: r.depends_on,
             pause_at: r.pause_at.map(|p| p as usize),
+            continues: r.continues != 0,
+            keep_state: r.keep_state != 0,
         }))
     }
 

@@ -20,6 +20,8 @@ pub(super) struct ClaimRecord {
     pub artifact_dir: Option<String>,
     pub depends_on: Option<String>,
     pub pause_at: Option<i64>,
+    pub continues: i64,
+    pub keep_state: i64,
 }
 
 #[derive(FromRow)]
