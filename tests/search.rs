@@ -4,7 +4,7 @@
 //! after its trial was stopped, nothing is left running, and `sweep replay` re-derives the
 //! decision log the agents wrote. Once on SQLite, once on PostgreSQL.
 
-use crate::util::{bin, fresh_postgres, stderr_of, wait_child, OpenDb, Sandbox};
+use crate::util::{fresh_postgres, stderr_of, toy_worker, wait_child, OpenDb, Sandbox};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Child;
@@ -13,17 +13,6 @@ use sweep_core::job::JobStatus;
 use sweep_core::search::Action;
 
 const TRIALS: usize = 40;
-
-/// The test worker beside the `sweep` binary (`cargo test --workspace` builds both).
-fn toy_worker() -> PathBuf {
-    let toy = std::path::Path::new(bin()).with_file_name("sweep-toy-worker");
-    assert!(
-        toy.exists(),
-        "{} is missing: build it with `cargo build -p sweep-core --bin sweep-toy-worker`",
-        toy.display()
-    );
-    toy
-}
 
 fn search_file(sb: &Sandbox) -> PathBuf {
     sb.write_sweep(&format!(
@@ -206,6 +195,32 @@ fn check_the_record(db: &str, sb: &Sandbox) {
     assert!(
         released >= 1,
         "no killed agent's job was taken back: the kills missed"
+    );
+
+    // What the report lists as stopped early is what the store says ended stopped, each
+    // with the rung it reached and the rule's evidence.
+    let stopped = sweep_core::report::stopped::stopped_trials(&log);
+    let stopped_jobs: BTreeSet<u64> = rows
+        .iter()
+        .filter(|r| r.status == JobStatus::Stopped)
+        .map(|r| trial_of(&r.label))
+        .collect();
+    assert_eq!(
+        stopped.iter().map(|s| s.trial).collect::<BTreeSet<_>>(),
+        stopped_jobs
+    );
+    assert!(stopped
+        .iter()
+        .all(|s| s.evidence.starts_with("asha:") && s.iteration.is_some() && s.value.is_some()));
+    let report = sb
+        .command(&["report", "--sweep", "kill-search"])
+        .env("SWEEP_DB", db)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report.contains(&format!("stopped early ({} trial(s)", stopped.len())),
+        "{report}"
     );
 
     // The log follows from its events, as replay re-derives it.

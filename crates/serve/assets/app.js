@@ -122,7 +122,7 @@ function drawScatter(board, swept) {
 async function sweepView(name) {
   $crumbs.innerHTML = `/ <a href="#/sweep/${encodeURIComponent(name)}">${esc(name)}</a>`;
   const base = `/api/sweeps/${encodeURIComponent(name)}`;
-  const [board, jobs, swept] = await Promise.all([get(`${base}/leaderboard`), get(`${base}/jobs`), get(`${base}/swept`)]);
+  const [board, jobs, swept, search] = await Promise.all([get(`${base}/leaderboard`), get(`${base}/jobs`), get(`${base}/swept`), get(`${base}/search`)]);
   const draw = () => {
     document.getElementById("board").innerHTML = boardTable(board);
   };
@@ -130,6 +130,7 @@ async function sweepView(name) {
     <input type="search" id="filter" placeholder="filter by model or any config value" value="${esc(state.filter)}">
     <div id="board"></div><p class="muted">mean ± half the 95% interval over seeds; ≈ best: not distinguishable from the best row (paired bootstrap, Holm); tick rows to plot their curves</p>
     <p><button id="compare" disabled>compare the two ticked rows</button></p>
+    ${searchBox(search.search)}
     <div class="grid"><div><h3>Curves</h3><div id="curves" class="muted">tick rows of the leaderboard</div></div>
     <div><h3>Metric against a swept key</h3><div id="scatter"></div></div></div>
     <h3>Jobs</h3><div id="jobs-box">${jobsTable(jobs)}</div>`;
@@ -161,6 +162,19 @@ async function sweepView(name) {
   drawCurves(board);
   drawScatter(board, swept);
   syncCompare(board);
+}
+
+// An adaptive search: where it stands, how well early rungs rank trials, and the trials it
+// stopped with the rung they reached, their value there and the rule's evidence.
+function searchBox(s) {
+  if (!s) return "";
+  const rows = s.stopped.map((t) => `<tr data-trial="${t.trial}"><td class="num">${t.trial}</td>
+    <td class="num">${t.iteration ?? "–"}</td><td class="num">${fmt(t.value)}</td><td>${esc(t.evidence)}</td><td class="muted">${esc(t.params)}</td></tr>`).join("");
+  const stopped = s.stopped.length
+    ? `<table id="stopped"><thead><tr><th>trial</th><th>stopped at iteration</th><th>${esc(s.metric)}</th><th>evidence</th><th>point</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '<p class="muted">no trial stopped early</p>';
+  const rho = s.correlations.map((c) => `<li>${esc(c)}</li>`).join("");
+  return `<h3>Search</h3><pre id="search-summary">${esc(s.summary)}</pre>${rho ? `<ul id="rung-correlations">${rho}</ul>` : ""}${stopped}`;
 }
 
 function syncCompare(board) {

@@ -170,6 +170,27 @@ pub(crate) async fn swept(State(app): State<Arc<App>>, Path(name): Path<String>)
     Ok(Json(json!({ "stage": stage, "keys": keys })))
 }
 
+/// An adaptive search's state: the status line, the rung correlations and the trials it
+/// stopped (rung, value, the rule's evidence); `{"search": null}` for a grid.
+pub(crate) async fn search(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
+    let id = app
+        .store
+        .sweep_id(&name)
+        .await?
+        .ok_or_else(|| not_found_error(format!("no sweep {name:?}")))?;
+    let log = app.store.search_log(id).await?;
+    let Some(summary) = report::replay::summary(&name, &log) else {
+        return Ok(Json(json!({ "search": null })));
+    };
+    let metric = log.state().policy().map(|p| p.goal.key());
+    Ok(Json(json!({ "search": {
+        "summary": summary,
+        "metric": metric,
+        "correlations": report::replay::rung_correlations(&log),
+        "stopped": report::stopped::stopped_trials(&log),
+    }})))
+}
+
 fn eta_secs(started: Option<i64>, it: usize, total: Option<usize>, now: i64) -> Option<f64> {
     let (started, total) = (started?, total?);
     if it == 0 || it >= total {

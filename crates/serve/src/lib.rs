@@ -100,6 +100,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/sweeps/{name}/leaderboard", get(api::leaderboard))
         .route("/api/sweeps/{name}/jobs", get(api::sweep_jobs))
         .route("/api/sweeps/{name}/swept", get(api::swept))
+        .route("/api/sweeps/{name}/search", get(api::search))
         .route("/api/jobs/{id}", get(api::job))
         .route("/api/jobs/{id}/curve", get(api::curve))
         .route("/api/jobs/{id}/artifacts/{artifact}", get(files::artifact))

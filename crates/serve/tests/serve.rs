@@ -41,6 +41,7 @@ async fn fixture() -> Fixture {
         config_json: format!(r#"{{"iters": 10, "seed": {i}, "crop": {}}}"#, 32 + 32 * i),
         seed: i,
         depends_on: None,
+        continues: false,
         classes: Vec::new(),
     };
     store.add_jobs(sweep, &[job(1), job(2)], 2).await.unwrap();
@@ -218,6 +219,8 @@ async fn every_page_and_endpoint_answers_from_the_store() {
         serde_json::json!({"stage": null, "keys": [{"key": "crop", "values": 2}]}),
         "the swept key, not the seed or the constant iters"
     );
+    let search = get(addr, "/api/sweeps/demo/search").await.json();
+    assert_eq!(search, serde_json::json!({"search": null}), "a grid has no search");
     let job = get(addr, "/api/jobs/1").await.json();
     assert_eq!(job["label"], "UNet 1");
     assert_eq!(job["predictions"][0], "img_1.png");
@@ -252,6 +255,7 @@ async fn unknown_ids_and_pages_are_404() {
         "/api/sweeps/nope/leaderboard",
         "/api/sweeps/nope/jobs",
         "/api/sweeps/nope/swept",
+        "/api/sweeps/nope/search",
         "/api/jobs/1/artifacts/99",
         "/api/jobs/1/predictions/5",
         "/api/jobs/2/predictions/0",

@@ -173,17 +173,7 @@ fn direction(p: &Policy) -> &'static str {
 pub fn describe_action(action: &Action, policy: Option<&Policy>) -> String {
     match action {
         Action::Propose { trial, params } => {
-            let values: Vec<String> = params
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let key = policy
-                        .and_then(|p| p.space.params.get(i))
-                        .map_or(format!("#{i}"), |p| p.key.clone());
-                    format!("{key}={}", crate::sweepfile::format_value(&json_to_yaml(v)))
-                })
-                .collect();
-            format!("propose trial {trial}: {}", values.join(", "))
+            format!("propose trial {trial}: {}", describe_params(params, policy))
         }
         Action::Promote {
             trial,
@@ -194,8 +184,31 @@ pub fn describe_action(action: &Action, policy: Option<&Policy>) -> String {
             trial,
             rung,
             evidence,
-        } => format!("stop trial {trial} at rung {rung}: {evidence}"),
+            resumable,
+        } => {
+            let note = if *resumable {
+                " (resumable: the search ended, a larger one may continue it)"
+            } else {
+                ""
+            };
+            format!("stop trial {trial} at rung {rung}: {evidence}{note}")
+        }
     }
+}
+
+/// A trial's point: `optimizer.lr=0.0031, model.head=fcn` (keys in the space's order).
+pub fn describe_params(params: &[serde_json::Value], policy: Option<&Policy>) -> String {
+    let values: Vec<String> = params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let key = policy
+                .and_then(|p| p.space.params.get(i))
+                .map_or(format!("#{i}"), |p| p.key.clone());
+            format!("{key}={}", crate::sweepfile::format_value(&json_to_yaml(v)))
+        })
+        .collect();
+    values.join(", ")
 }
 
 fn json_to_yaml(v: &serde_json::Value) -> serde_yaml::Value {

@@ -32,6 +32,7 @@ pub fn new_job(p: &PlannedJob) -> NewJob {
         config_json: serde_json::to_string(&p.config).expect("config serialises"),
         seed: p.config.seed,
         depends_on: p.depends_on.clone(),
+        continues: p.continues,
         classes: p.classes.clone(),
     }
 }

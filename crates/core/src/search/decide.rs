@@ -36,11 +36,16 @@ pub enum Action {
         evidence: String,
     },
     /// The trial stops at rung `rung` (the last it completed, 0 if none); it keeps its
-    /// checkpoints and may be continued by a later decision if the policy allows more.
+    /// checkpoints.
     Stop {
         trial: u64,
         rung: usize,
         evidence: String,
+        /// Stopped because the search ended (no room, no budget), not by the rule's verdict
+        /// or a failure: if the policy grows (more trials, more budget), the rule may
+        /// promote it again like a paused trial.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumable: bool,
     },
 }
 
@@ -78,6 +83,8 @@ pub struct Trial {
     /// The rung its jobs run to now.
     pub target: usize,
     pub stopped: bool,
+    /// Stopped when the search ended rather than by a verdict: promotable again.
+    pub resumable: bool,
     pub failed: bool,
     /// Job index -> rung -> (value, per-image scores), as reported.
     pub reports: BTreeMap<u64, BTreeMap<usize, (f64, Vec<f64>)>>,
@@ -142,7 +149,13 @@ impl<'a> View<'a> {
                     t.target = *rung;
                     t.stopped = false;
                 }
-                Action::Stop { trial, .. } => trials.entry(*trial).or_default().stopped = true,
+                Action::Stop {
+                    trial, resumable, ..
+                } => {
+                    let t = trials.entry(*trial).or_default();
+                    t.stopped = true;
+                    t.resumable = *resumable;
+                }
             }
         }
         let mut spent_s = 0.0;
@@ -215,14 +228,26 @@ impl<'a> View<'a> {
 
     /// Trials paused at a rung below the last, in the order they got there.
     fn paused(&self) -> Vec<(u64, usize)> {
-        let mut paused: Vec<(u64, u64, usize)> = self
+        self.waiting(|t| !t.stopped)
+    }
+
+    /// What the rule may promote: the paused trials and those the end of the search
+    /// stopped (a grown policy continues them as ASHA would have, had it had the room).
+    fn promotable(&self) -> Vec<(u64, usize)> {
+        self.waiting(|t| !t.stopped || t.resumable)
+    }
+
+    /// Trials that completed their target rung below the last and pass `keep`, in the
+    /// order they got there.
+    fn waiting(&self, keep: impl Fn(&Trial) -> bool) -> Vec<(u64, usize)> {
+        let mut waiting: Vec<(u64, u64, usize)> = self
             .trials
             .iter()
-            .filter(|(_, t)| !t.stopped && !t.failed && t.target + 1 < self.rungs)
+            .filter(|(_, t)| keep(t) && !t.failed && t.target + 1 < self.rungs)
             .filter_map(|(n, t)| t.completed.get(&t.target).map(|seq| (*seq, *n, t.target)))
             .collect();
-        paused.sort_unstable();
-        paused.into_iter().map(|(_, n, r)| (n, r)).collect()
+        waiting.sort_unstable();
+        waiting.into_iter().map(|(_, n, r)| (n, r)).collect()
     }
 
     fn in_flight(&self) -> u64 {
@@ -310,6 +335,7 @@ fn on_last_event(view: &mut View, state: &State, rule: &dyn StopRule, out: &mut 
                         trial: *trial,
                         rung,
                         evidence: format!("job {job} failed: {reason}"),
+                        resumable: false,
                     },
                 );
             }
@@ -326,6 +352,7 @@ fn on_last_event(view: &mut View, state: &State, rule: &dyn StopRule, out: &mut 
                     trial: *trial,
                     rung: *rung,
                     evidence: verdict.evidence,
+                    resumable: false,
                 };
                 push(view, out, stop);
             }
@@ -357,7 +384,7 @@ fn fill(view: &mut View, rule: &dyn StopRule, out: &mut Vec<Action>) {
     let mut exhausted = false;
     while view.in_flight() < policy.parallel.max(1) && !over_budget {
         let table = view.table();
-        if let Some((trial, verdict)) = rule.promote(&table, &view.paused()) {
+        if let Some((trial, verdict)) = rule.promote(&table, &view.promotable()) {
             let rung = view.trials[&trial].target + 1;
             let promote = Action::Promote {
                 trial,
@@ -400,6 +427,7 @@ fn fill(view: &mut View, rule: &dyn StopRule, out: &mut Vec<Action>) {
                 trial,
                 rung,
                 evidence: why(trial, rung),
+                resumable: true,
             })
             .collect();
         for stop in stops {
@@ -419,7 +447,13 @@ fn push(view: &mut View, out: &mut Vec<Action>, action: Action) {
             t.target = *rung;
             t.stopped = false;
         }
-        Action::Stop { trial, .. } => view.trials.entry(*trial).or_default().stopped = true,
+        Action::Stop {
+            trial, resumable, ..
+        } => {
+            let t = view.trials.entry(*trial).or_default();
+            t.stopped = true;
+            t.resumable = *resumable;
+        }
     }
     out.push(action);
 }
@@ -523,6 +557,43 @@ mod tests {
     }
 
     #[test]
+    fn a_grown_policy_continues_trials_the_end_of_the_search_stopped() {
+        // Nine trials: three promoted at rung 0 (values 9, 8, 7), six stopped at the end.
+        let mut state = start(policy(9, 9, Some(RuleKind::Asha)));
+        for trial in 0..9 {
+            report(&mut state, trial, 0, (9 - trial) as f64);
+        }
+        for trial in 0..3 {
+            report(&mut state, trial, 1, 10.0 + trial as f64);
+        }
+        report(&mut state, 2, 2, 20.0);
+        let stops: Vec<&Action> = state.decisions.iter().filter(|a| a.name() == "stop").collect();
+        assert!(stops
+            .iter()
+            .all(|a| matches!(a, Action::Stop { resumable: true, .. })));
+        // Run again with trials: 18. Nine new trials, all worse at rung 0: the top third of
+        // 18 results is six, so trials 3, 4 and 5 (values 6, 5, 4) are now in it and continue.
+        let seq = state.events.len() as u64 + 1;
+        state.events.push(Event {
+            seq,
+            kind: EventKind::Policy {
+                policy: Box::new(policy(18, 9, Some(RuleKind::Asha))),
+            },
+        });
+        assert_eq!(count(&settle(&mut state), "propose"), 9);
+        let mut continued = Vec::new();
+        for trial in 9..18 {
+            let next = report(&mut state, trial, 0, 0.5 - trial as f64 / 100.0);
+            continued.extend(
+                next.iter()
+                    .filter(|a| matches!(a, Action::Promote { rung: 1, .. }))
+                    .map(Action::trial),
+            );
+        }
+        assert_eq!(continued, [3, 4, 5], "{:?}", state.decisions);
+    }
+
+    #[test]
     fn a_failed_job_stops_its_trial_and_frees_its_place() {
         let mut state = start(policy(3, 1, None));
         let seq = state.events.len() as u64 + 1;
@@ -538,8 +609,11 @@ mod tests {
         let next = settle(&mut state);
         assert_eq!(next.len(), 2, "{next:?}");
         assert!(
-            matches!(&next[0], Action::Stop { trial: 0, evidence, .. } if evidence.contains("exit code 3"))
+            matches!(&next[0], Action::Stop { trial: 0, evidence, resumable: false, .. } if evidence.contains("exit code 3"))
         );
+        // A failure is final: a grown policy never promotes the trial again.
+        let view = View::new(state.policy().unwrap(), &state);
+        assert!(!view.promotable().iter().any(|(t, _)| *t == 0));
         assert!(matches!(next[1], Action::Propose { trial: 1, .. }));
     }
 

@@ -114,6 +114,9 @@ pub struct NewJob {
     pub seed: u64,
     /// Hash of the job (same sweep) that must succeed first; its final checkpoint initialises this one.
     pub depends_on: Option<String>,
+    /// `depends_on` is a shorter run of the same training (a shared prefix): this job
+    /// continues from its final checkpoint rather than starting from its weights.
+    pub continues: bool,
     /// Class names of the job's data set by id, when its description was read at planning.
     pub classes: Vec<String>,
 }
@@ -135,6 +138,10 @@ pub struct ClaimedJob {
     pub artifact_dir: Option<String>,
     /// `depends_on`: look up its folder with [`Store::dependency_artifact`].
     pub init_from_hash: Option<String>,
+    /// `init_from_hash` is a shorter run of the same training, continued from its end.
+    pub continues: bool,
+    /// A longer job continues this one: its final checkpoint keeps the optimiser state.
+    pub keep_state: bool,
     /// Adaptive search: the rung iteration to pause at (None: run to the end).
     pub pause_at: Option<usize>,
 }
@@ -463,6 +470,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     // What running jobs produce; refused ([`StoreError::NotOwner`]) once the fence is stale.
     async fn set_artifact_dir(&self, fence: &Fence, dir: &str) -> Result<()>;
+    /// A job that continues a shorter run of the same training (a shared prefix) takes that
+    /// run's training curve and validation curve as its own first iterations; points it has
+    /// already are kept. Idempotent, one transaction.
+    async fn inherit_prefix_curves(&self, fence: &Fence, sweep_id: i64, prefix: &str)
+        -> Result<()>;
     /// Curve points in one transaction; an iteration recorded before (a resume) is overwritten.
     async fn record_curve(&self, fence: &Fence, points: &[CurvePoint]) -> Result<()> {
         let reported = Reported {
