@@ -128,6 +128,7 @@ async fn a_result_joins_the_sweep_on_its_data_set_and_split() {
         config_json: config,
         seed: 0,
         depends_on: None,
+        continues: false,
         classes: Vec::new(),
     };
     store.add_jobs(sweep, &[job], 1).await.unwrap();

@@ -365,6 +365,7 @@ async fn report_from_the_store_end_to_end() {
             config_json: format!(r#"{{"cfg": "{cfg}", "iters": 10, "seed": {seed}}}"#),
             seed,
             depends_on: None,
+            continues: false,
             classes: Vec::new(),
         })
         .collect();
@@ -435,7 +436,10 @@ async fn report_from_the_store_end_to_end() {
             "curves.png",
             "curves.svg",
             "leaderboard.png",
-            "leaderboard.svg"
+            "leaderboard.svg",
+            "anytime.png",
+            "anytime.svg",
+            "anytime.csv"
         ]
     );
     let curves = std::fs::read_to_string(&files[1]).unwrap();

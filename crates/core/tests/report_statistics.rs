@@ -70,6 +70,7 @@ async fn database() -> (tempfile::TempDir, std::sync::Arc<dyn Store>) {
                 config_json: format!(r#"{{"cfg": "{label}", "seed": {seed}}}"#),
                 seed,
                 depends_on: None,
+                continues: false,
                 classes: classes("fluid"),
             });
         }
@@ -260,6 +261,7 @@ async fn compare_without_per_image_results_uses_the_seeds_or_refuses() {
                 config_json: format!(r#"{{"cfg": "{cfg}", "seed": {seed}}}"#),
                 seed,
                 depends_on: None,
+                continues: false,
                 classes: Vec::new(),
             });
         }
@@ -319,6 +321,7 @@ async fn a_row_of_another_data_set_is_not_compared_and_does_not_stop_the_test() 
         config_json: r#"{"data": {"dataset": "chase_db1"}, "seed": 0}"#.into(),
         seed: 0,
         depends_on: None,
+        continues: false,
         classes: classes("vessel"),
     };
     store.add_jobs(sweep, &[stage], 1).await.unwrap();
@@ -380,6 +383,7 @@ fn config_jobs(label: &str, stage: Option<&str>, data: &str, seeds: u64) -> Vec<
             config_json: format!(r#"{{"cfg": "{label}", "data": {data}, "seed": {seed}}}"#),
             seed,
             depends_on: None,
+            continues: false,
             classes: classes(if data.contains("chase") {
                 "vessel"
             } else {

@@ -4,11 +4,13 @@
 //! seeds, with their number `n`. Metrics are stored in percent and shown with 2 decimals.
 //! Columns by default: the study's Model, mDice, mAccuracy (= mAcc), mIoU, mFscore.
 
+pub mod anytime;
 pub mod plan;
 pub mod plot;
 pub mod replay;
 pub mod show;
 pub mod status;
+pub mod stopped;
 pub use plan::{plan_json, plan_table};
 pub use show::show;
 pub use status::status;
@@ -564,6 +566,10 @@ async fn search_section(store: &dyn Store, name: &str) -> Result<String> {
     let mut out = format!("\n{summary}\n");
     for line in replay::rung_correlations(&log) {
         out += &format!("  {line}\n");
+    }
+    let metric = log.state().policy().map(|p| p.goal.key()).unwrap_or_default();
+    if let Some(table) = stopped::stopped_table(&log, &metric) {
+        out += &format!("{table}\n");
     }
     out += &format!("  each decision with its evidence: `sweep replay {name}`\n");
     Ok(out)

@@ -3,7 +3,7 @@
 //! intervals and verdicts, per-image Dice per configuration, and prediction overlays.
 
 use super::plot::{
-    box_plots, leaderboard_chart, learning_curves, overlays, BoardMark, BoardRow, CurveGroup,
+    anytime_chart, box_plots, leaderboard_chart, learning_curves, overlays, BoardMark, BoardRow, CurveGroup,
     OverlayPanel, RunCurve,
 };
 use super::significance::{metric_fn, Evidence};
@@ -68,6 +68,7 @@ pub async fn write_plots(
         dir,
         "leaderboard",
     )?);
+    files.extend(anytime_files(store, &rows, &board, &opts, dir).await?);
     let dice = per_image_dice(&board.groups, &evidence, split);
     if !dice.is_empty() {
         let class = board.groups[0].runs[0].class_name(1);
@@ -91,6 +92,29 @@ pub async fn write_plots(
     if !panels.is_empty() {
         files.extend(overlays(&panels, dir, "overlays")?);
     }
+    Ok(files)
+}
+
+/// `anytime.png`/`.svg` and `anytime.csv`: each sweep's best configuration so far against
+/// job-hours, when some sweep has two finished configurations (one is no progress to show).
+async fn anytime_files(
+    store: &dyn Store,
+    rows: &[JobRow],
+    board: &Board<'_>,
+    opts: &ReportOptions,
+    dir: &Path,
+) -> Result<Vec<PathBuf>> {
+    let split = opts.split.as_deref();
+    let value = |g: &Group<'_>| g.stat(&board.sort, split).map(|s| s.mean);
+    let series = super::anytime::anytime(store, rows, &board.groups, value, !opts.asc).await?;
+    if series.iter().all(|s| s.steps.len() < 2) {
+        return Ok(Vec::new());
+    }
+    let mut files = anytime_chart(&series, &board.sort.to_string(), dir, "anytime")?;
+    let csv = dir.join("anytime.csv");
+    std::fs::write(&csv, super::anytime::csv(&series))
+        .with_context(|| format!("writing {}", csv.display()))?;
+    files.push(csv);
     Ok(files)
 }
 

@@ -6,12 +6,14 @@
 //! backend by `write_both`. Text is set in the embedded DejaVu Sans (ab_glyph: pure Rust,
 //! so no fontconfig or freetype on the machine).
 
+mod anytime;
 mod boxes;
 mod curves;
 mod leaderboard;
 mod overlay;
 mod smooth;
 
+pub use anytime::anytime_chart;
 pub use boxes::box_plots;
 pub use curves::{learning_curves, CurveGroup, RunCurve};
 pub use leaderboard::{leaderboard_chart, BoardMark, BoardRow};
