@@ -72,6 +72,7 @@ impl SqlStore {
             location: db.to_string(),
             identity: String::new(),
             writer: Default::default(),
+            search_logs: Default::default(),
         })
     }
 

@@ -14,6 +14,7 @@ mod evaluation;
 mod external;
 mod queue;
 mod records;
+mod log_cache;
 mod search;
 
 pub use dialect::Dialect;
@@ -45,6 +46,8 @@ pub struct SqlStore {
     /// of one orchestrator meet in SQLite's busy handler, which sleeps 1, 2, 5... ms
     /// before retrying; waiting here wakes the next writer as soon as the lock is free.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Search logs read before: a decision reads only the rows added since.
+    search_logs: std::sync::Arc<log_cache::LogCache>,
 }
 
 type Tx = Transaction<'static, Any>;
@@ -332,8 +335,8 @@ impl Store for SqlStore {
                 .then(|| serde_json::to_string(&job.classes).expect("strings serialise"));
             let r = sqlx::query(
                 "INSERT INTO jobs (sweep_id, hash, stage, label, config_json, seed, depends_on,
-                     status, attempts, max_attempts, total_iters, created_at, classes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $10, $11)
+                     status, attempts, max_attempts, total_iters, created_at, classes, continues)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $9, $10, $11, $12)
                  ON CONFLICT (sweep_id, hash) DO NOTHING",
             )
             .bind(sweep_id)
@@ -347,6 +350,7 @@ impl Store for SqlStore {
             .bind(total_iters)
             .bind(now)
             .bind(&classes)
+            .bind(job.continues as i64)
             .execute(&mut *tx)
             .await
             .map_err(self.query_error(format!(
@@ -488,6 +492,44 @@ impl Store for SqlStore {
             1 => Ok(()),
             _ => Err(queue::not_owner(fence)),
         }
+    }
+
+    async fn inherit_prefix_curves(
+        &self,
+        fence: &Fence,
+        sweep_id: i64,
+        prefix: &str,
+    ) -> Result<()> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.begin().await?;
+        self.hold_fence(&mut tx, fence).await?;
+        let statements = [
+            "INSERT INTO curves (job_id, iteration, loss, lr, secs)
+             SELECT $1, c.iteration, c.loss, c.lr, c.secs FROM curves c
+             JOIN jobs p ON p.id = c.job_id WHERE p.sweep_id = $2 AND p.hash = $3
+             ON CONFLICT (job_id, iteration) DO NOTHING",
+            "INSERT INTO eval_curves (job_id, iteration, split, name, class, value)
+             SELECT $1, e.iteration, e.split, e.name, e.class, e.value FROM eval_curves e
+             JOIN jobs p ON p.id = e.job_id WHERE p.sweep_id = $2 AND p.hash = $3
+               AND NOT EXISTS (SELECT 1 FROM eval_curves o
+                               WHERE o.job_id = $1 AND o.iteration = e.iteration)",
+        ];
+        for sql in statements {
+            sqlx::query(sql)
+                .bind(fence.job_id)
+                .bind(sweep_id)
+                .bind(prefix)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.query_error(format!(
+                    "copying the curves of job {prefix} to job {}",
+                    fence.job_id
+                )))?;
+        }
+        tx.commit()
+            .await
+            .map_err(self.query_error("committing inherited curves"))?;
+        Ok(())
     }
 
     async fn record_reported(&self, fence: &Fence, reported: &Reported) -> Result<()> {

@@ -4,6 +4,7 @@
 //! once decide one after the other, each on the other's rows; the unique keys of
 //! `migrations/*/..._search.sql` refuse whatever would still slip through.
 
+use super::log_cache::CachedLog;
 use super::{now_ms, SqlStore, Tx};
 use crate::protocol::{ImageMetric, MetricValue};
 use crate::search::{decide, Action, Event, EventKind, Policy, State};
@@ -87,45 +88,86 @@ impl SqlStore {
         Ok(())
     }
 
-    /// The sweep's events and decisions, in order.
+    /// The sweep's events and decisions, in order: the rows read before (see [`super::log_cache`])
+    /// and those added since.
     pub(super) async fn load_search(&self, tx: &mut Tx, sweep_id: i64) -> Result<SearchLog> {
-        let events: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT body, job_id, recorded_at FROM search_events WHERE sweep_id = $1 ORDER BY seq",
+        let cached = self.search_logs.get(sweep_id);
+        let fresh = match self.read_log_since(tx, sweep_id, cached.clone()).await? {
+            Some(log) => log,
+            // The rows held on to are not there as read: read everything again.
+            None => self
+                .read_log_since(tx, sweep_id, CachedLog::default())
+                .await?
+                .context("a search log read from its start has no earlier rows to miss")?,
+        };
+        self.search_logs.put(sweep_id, fresh.clone());
+        Ok(fresh.log)
+    }
+
+    /// `known` with the rows from its last ones on; None if its last rows are not as read.
+    async fn read_log_since(
+        &self,
+        tx: &mut Tx,
+        sweep_id: i64,
+        mut known: CachedLog,
+    ) -> Result<Option<CachedLog>> {
+        let from_event = known.last_event.as_ref().map_or(0, |e| e.0);
+        let events: Vec<(i64, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT seq, body, job_id, recorded_at FROM search_events
+             WHERE sweep_id = $1 AND seq >= $2 ORDER BY seq",
         )
         .bind(sweep_id)
+        .bind(from_event)
         .fetch_all(&mut **tx)
         .await
         .map_err(self.query_error(format!("reading the search events of sweep {sweep_id}")))?;
+        let from_decision = known.last_decision.as_ref().map_or(0, |d| d.0);
         let decisions: Vec<(i64, i64, String, i64, Option<String>)> = sqlx::query_as(
             "SELECT seq, after_event, body, decided_at, decided_by FROM search_decisions
-             WHERE sweep_id = $1 ORDER BY seq",
+             WHERE sweep_id = $1 AND seq >= $2 ORDER BY seq",
         )
         .bind(sweep_id)
+        .bind(from_decision)
         .fetch_all(&mut **tx)
         .await
         .map_err(self.query_error(format!("reading the search decisions of sweep {sweep_id}")))?;
-        let mut log = SearchLog::default();
-        for (body, job_id, recorded_at) in events {
+        let mut events = events.into_iter().peekable();
+        if let Some(last) = &known.last_event {
+            match events.next() {
+                Some((seq, body, ..)) if (seq, &body) == (last.0, &last.1) => {}
+                _ => return Ok(None),
+            }
+        }
+        let mut decisions = decisions.into_iter().peekable();
+        if let Some(last) = &known.last_decision {
+            match decisions.next() {
+                Some((seq, _, body, ..)) if (seq, &body) == (last.0, &last.1) => {}
+                _ => return Ok(None),
+            }
+        }
+        for (seq, body, job_id, recorded_at) in events {
             let event: Event = serde_json::from_str(&body)
                 .with_context(|| format!("sweep {sweep_id}: unreadable search event {body}"))?;
-            log.events.push(LoggedEvent {
+            known.log.events.push(LoggedEvent {
                 event,
                 job_id,
                 recorded_at,
             });
+            known.last_event = Some((seq, body));
         }
         for (seq, after_event, body, decided_at, decided_by) in decisions {
             let action: Action = serde_json::from_str(&body)
                 .with_context(|| format!("sweep {sweep_id}: unreadable search decision {body}"))?;
-            log.decisions.push(LoggedDecision {
+            known.log.decisions.push(LoggedDecision {
                 seq: seq as u64,
                 after_event: after_event as u64,
                 action,
                 decided_at,
                 decided_by,
             });
+            known.last_decision = Some((seq, body));
         }
-        Ok(log)
+        Ok(Some(known))
     }
 
     /// Appends an event; returns its number.
