@@ -355,6 +355,9 @@ pub enum BenchCommand {
     /// the offline simulator (the agents' own decision step, simulated workers) beside
     /// Optuna's random sampler + successive halving on the same harness.
     Search(BenchSearchArgs),
+    /// The cost of one TPE proposal with its database transaction (1,000 finished trials,
+    /// 8-D mixed space) beside Optuna's `TPESampler` `ask()` on the same space.
+    Proposal(BenchProposalArgs),
     /// Data sets at scale: a generated folder of many scans checked, opened and trained on
     /// (scans/s, data wait, peak memory beside a 100-scan set).
     Data {
@@ -429,6 +432,31 @@ pub struct BenchSearchArgs {
     pub no_optuna: bool,
     /// Also write the summary and every run as JSON to this file (`-`: to stdout, instead
     /// of the table).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct BenchProposalArgs {
+    /// Trials finished before the timed proposals.
+    #[arg(long, default_value_t = 1000)]
+    pub trials: u64,
+    /// Proposals timed (each after one more finished trial).
+    #[arg(long, default_value_t = 100)]
+    pub measure: u64,
+    /// The search's seed (and Optuna's sampler's).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The database (a SQLite file, or postgres://...); default: a temporary SQLite file.
+    #[arg(long)]
+    pub db: Option<DbLocation>,
+    /// Skip Optuna's side.
+    #[arg(long)]
+    pub no_optuna: bool,
+    /// Also time Optuna with its SQLite (RDB) storage, on the same history (slow).
+    #[arg(long)]
+    pub optuna_sqlite: bool,
+    /// Also write the table, the goals and every timing as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 }

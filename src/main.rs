@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Predict(args)) => commands::bench_predict(args),
         Command::Bench(BenchCommand::Serve(args)) => commands::bench_serve(args),
         Command::Bench(BenchCommand::Search(args)) => commands::bench_search(args),
+        Command::Bench(BenchCommand::Proposal(args)) => commands::bench_proposal(args),
         Command::Bench(BenchCommand::Data {
             cases,
             size,

@@ -8,12 +8,13 @@
 //! Regret: the best val_accuracy at epoch 52 of a large random sample of the task (computed
 //! once, cached) minus the best at epoch 52 the search found.
 
+use super::bench_support::{python, TempDir};
 use crate::cli::BenchSearchArgs;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
 use std::time::Instant;
 use sweep_core::search::sampler::Method;
@@ -206,29 +207,6 @@ pub fn bench_search(args: BenchSearchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scripts' folder, removed at the end (also on errors).
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `SWEEP_PYTHON`, else the workspace's `.venv/bin/python` (scripts/setup-libtorch; it has
-/// onnxruntime and optuna), else `python3`.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SWEEP_PYTHON") {
-        return PathBuf::from(p);
-    }
-    [
-        PathBuf::from(".venv/bin/python"),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .unwrap_or_else(|| PathBuf::from("python3"))
-}
 
 /// The search space: LCBench's 7 hyperparameters. Log-scale integers (batch_size, max_units)
 /// are `log_uniform` with step 1: the log-uniform law, values on the integer grid.

@@ -7,12 +7,15 @@ use crate::cli::{
 };
 use crate::output::emit;
 
+mod bench_proposal;
+mod bench_support;
 mod bench_search;
 mod evaluate;
 mod export;
 mod predict;
 
 use anyhow::{bail, Context, Result};
+pub use bench_proposal::bench_proposal;
 pub use bench_search::bench_search;
 pub use evaluate::evaluate;
 pub use export::export;
@@ -518,6 +521,9 @@ pub fn bench_data(
 /// no-op sweep run twice, without and with a dashboard polling it as an open page does.
 pub fn bench_serve(args: BenchServeArgs) -> Result<ExitCode> {
     require_training("sweep bench serve")?;
+    // The runs' jobs: the toy worker at 20 ms per iteration. Its job processes inherit this
+    // process's environment; set before any thread exists.
+    std::env::set_var("SWEEP_TOY_ITER_MS", "20");
     use sweep_serve::bench;
     let dir = bench_orchestrator::tempfile_dir("bench-serve")?;
     runtime()?.block_on(async {
@@ -550,10 +556,13 @@ pub fn bench_serve(args: BenchServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs a no-op sweep on a fresh database in `dir`; with `watched`, a dashboard polls it.
+/// Runs a no-op sweep (jobs of 20 iterations on the toy worker) on a fresh database in
+/// `dir`; with `watched`, a dashboard polls it.
 async fn timed_run(dir: &Path, jobs: usize, watched: bool) -> Result<(f64, usize)> {
     std::fs::create_dir_all(dir)?;
-    let spec = bench_orchestrator::noop_sweep(dir, "watched", jobs, 20, 20)?;
+    let spec = bench_orchestrator::bench_sweep(dir, "watched", jobs, 20)?;
+    let exe = std::env::current_exe().context("locating the sweep binary")?;
+    let toy = bench_orchestrator::sibling_worker(&exe, bench_orchestrator::TOY_WORKER)?;
     let db = dir.join("run.db");
     store::open(&db).await?.close().await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -571,6 +580,7 @@ async fn timed_run(dir: &Path, jobs: usize, watched: bool) -> Result<(f64, usize
     };
     let opts = RunOptions {
         workers: 2,
+        exe: Some(toy),
         ..RunOptions::new(db.clone().into())
     };
     let t = std::time::Instant::now();
