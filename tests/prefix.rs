@@ -32,7 +32,11 @@ fn run(sb: &Sandbox, extra: &str) -> Results {
         let store = store::open(&db).await.unwrap();
         let mut results = Results::new();
         for row in store.report_rows(None).await.unwrap() {
-            let val: Vec<MetricValue> = row.metrics.into_iter().filter(|m| m.split == "val").collect();
+            let val: Vec<MetricValue> = row
+                .metrics
+                .into_iter()
+                .filter(|m| m.split == "val")
+                .collect();
             let curve = store.curve(row.job_id).await.unwrap();
             let evals = store.eval_curve(row.job_id).await.unwrap();
             results.insert(row.total_iters.unwrap(), (val, curve, evals));
@@ -50,7 +54,10 @@ fn rows_that_differ_only_in_iters_train_once_and_score_as_if_trained_apart() {
         .unwrap();
     let plan = String::from_utf8_lossy(&plan.stdout).to_string();
     assert!(plan.contains("train 6 iterations instead of 12"), "{plan}");
-    assert!(plan.contains("#2 (2 it) -> #1 (4 it) -> #3 (6 it)"), "{plan}");
+    assert!(
+        plan.contains("#2 (2 it) -> #1 (4 it) -> #3 (6 it)"),
+        "{plan}"
+    );
 
     let shared = run(&shared_sb, "");
     let apart = run(&Sandbox::new(), "share_prefixes: false\n");
@@ -58,10 +65,20 @@ fn rows_that_differ_only_in_iters_train_once_and_score_as_if_trained_apart() {
     for (iters, (metrics, curve, evals)) in &shared {
         let (metrics_apart, curve_apart, evals_apart) = &apart[iters];
         assert!(!metrics.is_empty());
-        assert_eq!(metrics, metrics_apart, "{iters} iterations: the same scores");
+        assert_eq!(
+            metrics, metrics_apart,
+            "{iters} iterations: the same scores"
+        );
         let losses = |c: &[CurvePoint]| c.iter().map(|p| (p.iteration, p.loss)).collect::<Vec<_>>();
-        assert_eq!(losses(curve), losses(curve_apart), "{iters} iterations: the same losses");
-        assert_eq!(evals, evals_apart, "{iters} iterations: the same validations");
+        assert_eq!(
+            losses(curve),
+            losses(curve_apart),
+            "{iters} iterations: the same losses"
+        );
+        assert_eq!(
+            evals, evals_apart,
+            "{iters} iterations: the same validations"
+        );
     }
     // The longer rows did not train the shared iterations again: their first points are the
     // shorter run's own (timings included), taken over from it.

@@ -537,4 +537,3 @@ fn cpu_model() -> Option<String> {
         .and_then(|l| l.split_once(':'))
         .map(|(_, m)| m.trim().to_string())
 }
-

@@ -207,7 +207,6 @@ pub fn bench_search(args: BenchSearchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-
 /// The search space: LCBench's 7 hyperparameters. Log-scale integers (batch_size, max_units)
 /// are `log_uniform` with step 1: the log-uniform law, values on the integer grid.
 fn space() -> Result<Space> {

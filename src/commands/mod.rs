@@ -8,8 +8,8 @@ use crate::cli::{
 use crate::output::emit;
 
 mod bench_proposal;
-mod bench_support;
 mod bench_search;
+mod bench_support;
 mod evaluate;
 mod export;
 mod predict;

@@ -17,8 +17,8 @@ use sweep_core::job::{FailureKind, JobStatus};
 use sweep_core::metrics::surface::Presence;
 use sweep_core::protocol::ImageMetric;
 use sweep_core::store::{
-    ClaimRequest, CurvePoint, Ending, External, Fence, Finish, NewArtifact, NewExternal, NewJob, Outcome,
-    Owner, Reported, Store, StoreError,
+    ClaimRequest, CurvePoint, Ending, External, Fence, Finish, NewArtifact, NewExternal, NewJob,
+    Outcome, Owner, Reported, Store, StoreError,
 };
 
 /// A database to run the suite against.
@@ -325,7 +325,9 @@ async fn a_continued_job_waits_keeps_state_and_inherits_curves<B: Backend>() {
     assert_eq!(a.hash, short.hash, "the longer job waits");
     assert!(a.keep_state && !a.continues);
     let fa = a.fence(&me);
-    let points: Vec<CurvePoint> = (1..=2).map(|i| curve_point(i, 1.0 / i as f64, 0.1, 0.5)).collect();
+    let points: Vec<CurvePoint> = (1..=2)
+        .map(|i| curve_point(i, 1.0 / i as f64, 0.1, 0.5))
+        .collect();
     store.record_curve(&fa, &points).await.unwrap();
     store
         .record_eval(&fa, 2, &[metric("mDice", None, 40.0)])

@@ -220,7 +220,11 @@ async fn every_page_and_endpoint_answers_from_the_store() {
         "the swept key, not the seed or the constant iters"
     );
     let search = get(addr, "/api/sweeps/demo/search").await.json();
-    assert_eq!(search, serde_json::json!({"search": null}), "a grid has no search");
+    assert_eq!(
+        search,
+        serde_json::json!({"search": null}),
+        "a grid has no search"
+    );
     let job = get(addr, "/api/jobs/1").await.json();
     assert_eq!(job["label"], "UNet 1");
     assert_eq!(job["predictions"][0], "img_1.png");

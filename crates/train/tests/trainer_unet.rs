@@ -336,7 +336,10 @@ fn a_job_continued_from_a_shorter_run_of_the_same_training_equals_one_run_straig
         ..ctx(short.path(), 1)
     };
     let out_short = run(&cfg.with_iters(3), &keep, &mut Vec::new()).unwrap();
-    assert!(matches!(out_short, Outcome::Completed { iterations: 3, .. }));
+    assert!(matches!(
+        out_short,
+        Outcome::Completed { iterations: 3, .. }
+    ));
     let prefix = short.path().join(FINAL_FILE);
     assert!(!Checkpoint::load(&prefix).unwrap().optimizer.is_empty());
 

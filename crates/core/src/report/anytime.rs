@@ -81,7 +81,10 @@ pub(crate) async fn anytime(
 ) -> Result<Vec<Anytime>> {
     let mut spans: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
     let mut ends: BTreeMap<i64, i64> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.stage.is_none() && r.external.is_none()) {
+    for r in rows
+        .iter()
+        .filter(|r| r.stage.is_none() && r.external.is_none())
+    {
         let attempts = store.attempts(r.job_id).await?;
         let sweep = spans.entry(r.sweep.as_str()).or_default();
         for a in &attempts {
@@ -94,9 +97,16 @@ pub(crate) async fn anytime(
     let mut done: BTreeMap<&str, Vec<(i64, f64, String)>> = BTreeMap::new();
     for g in groups.iter().filter(|g| g.runs[0].stage.is_none()) {
         let finished = g.runs.iter().all(|r| r.status == JobStatus::Succeeded);
-        let end = g.runs.iter().map(|r| ends.get(&r.job_id).copied()).max().flatten();
+        let end = g
+            .runs
+            .iter()
+            .map(|r| ends.get(&r.job_id).copied())
+            .max()
+            .flatten();
         if let (true, Some(end), Some(v)) = (finished, end, value(g)) {
-            done.entry(g.sweep.as_str()).or_default().push((end, v, g.label.clone()));
+            done.entry(g.sweep.as_str())
+                .or_default()
+                .push((end, v, g.label.clone()));
         }
     }
     Ok(spans
@@ -151,10 +161,16 @@ mod tests {
             (4 * H, f64::NAN, "d".to_string()),
         ];
         let up = steps(&spans, done.clone(), true);
-        let got: Vec<(f64, f64, &str)> = up.iter().map(|s| (s.hours, s.best, s.label.as_str())).collect();
+        let got: Vec<(f64, f64, &str)> = up
+            .iter()
+            .map(|s| (s.hours, s.best, s.label.as_str()))
+            .collect();
         assert_eq!(got, [(1.0, 50.0, "a"), (3.0, 60.0, "c")]);
         let down = steps(&spans, done, false);
-        assert_eq!(down.iter().map(|s| s.best).collect::<Vec<_>>(), [50.0, 40.0]);
+        assert_eq!(
+            down.iter().map(|s| s.best).collect::<Vec<_>>(),
+            [50.0, 40.0]
+        );
         let series = Anytime {
             sweep: "s".into(),
             total_hours: 4.0,

@@ -567,7 +567,11 @@ async fn search_section(store: &dyn Store, name: &str) -> Result<String> {
     for line in replay::rung_correlations(&log) {
         out += &format!("  {line}\n");
     }
-    let metric = log.state().policy().map(|p| p.goal.key()).unwrap_or_default();
+    let metric = log
+        .state()
+        .policy()
+        .map(|p| p.goal.key())
+        .unwrap_or_default();
     if let Some(table) = stopped::stopped_table(&log, &metric) {
         out += &format!("{table}\n");
     }

@@ -3,8 +3,8 @@
 //! intervals and verdicts, per-image Dice per configuration, and prediction overlays.
 
 use super::plot::{
-    anytime_chart, box_plots, leaderboard_chart, learning_curves, overlays, BoardMark, BoardRow, CurveGroup,
-    OverlayPanel, RunCurve,
+    anytime_chart, box_plots, leaderboard_chart, learning_curves, overlays, BoardMark, BoardRow,
+    CurveGroup, OverlayPanel, RunCurve,
 };
 use super::significance::{metric_fn, Evidence};
 use super::{board, Board, Group, ReportOptions};

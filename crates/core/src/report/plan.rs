@@ -119,14 +119,20 @@ fn prefix_note(plan: &[PlannedJob]) -> String {
             let _ = write!(out, "\n  {}", rows(g));
         }
     }
-    let mut reasons: Vec<&str> = separate.iter().filter_map(|g| g.separate.as_deref()).collect();
+    let mut reasons: Vec<&str> = separate
+        .iter()
+        .filter_map(|g| g.separate.as_deref())
+        .collect();
     reasons.dedup();
     for why in reasons {
         let _ = write!(
             out,
             "\ntrained separately, though they differ only in iters ({why}):"
         );
-        for g in separate.iter().filter(|g| g.separate.as_deref() == Some(why)) {
+        for g in separate
+            .iter()
+            .filter(|g| g.separate.as_deref() == Some(why))
+        {
             let _ = write!(out, "\n  {}", rows(g));
         }
     }

@@ -165,9 +165,18 @@ mod tests {
         let at = |s: &StoppedTrial| (s.iteration, s.value);
         assert_eq!(at(&stopped[0]), (Some(1), Some(10.0)));
         assert_eq!(at(&stopped[1]), (Some(1), Some(20.0)));
-        assert_eq!(at(&stopped[2]), (Some(3), Some(35.0)), "where it got, not where it began");
-        assert_eq!(stopped[1].evidence, "asha: rank 2 of 3 at rung 1 (top 1 promoted)");
-        assert!(stopped.iter().all(|s| s.params.starts_with("optimizer.lr=")));
+        assert_eq!(
+            at(&stopped[2]),
+            (Some(3), Some(35.0)),
+            "where it got, not where it began"
+        );
+        assert_eq!(
+            stopped[1].evidence,
+            "asha: rank 2 of 3 at rung 1 (top 1 promoted)"
+        );
+        assert!(stopped
+            .iter()
+            .all(|s| s.params.starts_with("optimizer.lr=")));
         let table = stopped_table(&log(), "mDice").unwrap();
         assert!(table.contains("stopped early (3 trial(s)"), "{table}");
         assert!(table.contains("35.00") && table.contains("3 it"), "{table}");

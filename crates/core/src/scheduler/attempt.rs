@@ -220,16 +220,20 @@ async fn record_folder(shared: &Shared, job: &ClaimedJob, fence: &Fence, dir: &P
 /// The final checkpoint of the stage the job starts from (`init.from`).
 async fn init_checkpoint(shared: &Shared, job: &ClaimedJob) -> Result<Option<PathBuf>> {
     match &job.init_from_hash {
-        Some(hash) if !job.continues => {
-            Ok(Some(dependency_checkpoint(shared, job, hash, "init stage").await?))
-        }
+        Some(hash) if !job.continues => Ok(Some(
+            dependency_checkpoint(shared, job, hash, "init stage").await?,
+        )),
         _ => Ok(None),
     }
 }
 
 /// A shared prefix: the final checkpoint of the shorter run this job continues, whose curves
 /// become the job's first iterations.
-async fn continue_from(shared: &Shared, job: &ClaimedJob, fence: &Fence) -> Result<Option<PathBuf>> {
+async fn continue_from(
+    shared: &Shared,
+    job: &ClaimedJob,
+    fence: &Fence,
+) -> Result<Option<PathBuf>> {
     let Some(hash) = job.init_from_hash.as_deref().filter(|_| job.continues) else {
         return Ok(None);
     };

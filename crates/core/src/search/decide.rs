@@ -567,10 +567,18 @@ mod tests {
             report(&mut state, trial, 1, 10.0 + trial as f64);
         }
         report(&mut state, 2, 2, 20.0);
-        let stops: Vec<&Action> = state.decisions.iter().filter(|a| a.name() == "stop").collect();
-        assert!(stops
+        let stops: Vec<&Action> = state
+            .decisions
             .iter()
-            .all(|a| matches!(a, Action::Stop { resumable: true, .. })));
+            .filter(|a| a.name() == "stop")
+            .collect();
+        assert!(stops.iter().all(|a| matches!(
+            a,
+            Action::Stop {
+                resumable: true,
+                ..
+            }
+        )));
         // Run again with trials: 18. Nine new trials, all worse at rung 0: the top third of
         // 18 results is six, so trials 3, 4 and 5 (values 6, 5, 4) are now in it and continue.
         let seq = state.events.len() as u64 + 1;

@@ -109,7 +109,10 @@ mod tests {
         seeds: [0, 1]\n";
 
     fn plan(text: &str) -> Vec<crate::sweepfile::PlannedJob> {
-        parse(Path::new("p.yaml"), text, &[]).unwrap().plan().unwrap()
+        parse(Path::new("p.yaml"), text, &[])
+            .unwrap()
+            .plan()
+            .unwrap()
     }
 
     #[test]
@@ -141,7 +144,10 @@ mod tests {
         let over_iters = ROWS.replace("schedule: {horizon: 40000}", "schedule: {power: 0.9}");
         for (text, why) in [
             (over_iters, "horizon is each job's own `iters`"),
-            (format!("{ROWS}share_prefixes: false\n"), "share_prefixes: false"),
+            (
+                format!("{ROWS}share_prefixes: false\n"),
+                "share_prefixes: false",
+            ),
         ] {
             let plan = plan(&text);
             let groups = groups(&plan);

@@ -2,8 +2,8 @@
 //! [`crate::report::anytime`]): a grid and a search of the same space at equal compute.
 
 use super::{
-    finite_bounds, legend_row, no_data, padded_range, palette, tick, title, write_both,
-    DrawResult, Figure, Swatch, FINE_LINES, FONT, GRID, GRID_FINE,
+    finite_bounds, legend_row, no_data, padded_range, palette, tick, title, write_both, DrawResult,
+    Figure, Swatch, FINE_LINES, FONT, GRID, GRID_FINE,
 };
 use crate::report::anytime::Anytime;
 use anyhow::Result;
@@ -57,7 +57,10 @@ impl Figure for Chart<'_> {
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         area.fill(&WHITE)?;
-        title(area, &format!("best {} so far against job-hours", self.metric))?;
+        title(
+            area,
+            &format!("best {} so far against job-hours", self.metric),
+        )?;
         let (_, plot) = area.split_vertically(30);
         let (plot, legend) = plot.split_vertically(350);
         let paths: Vec<Vec<(f64, f64)>> = self.series.iter().map(Self::path).collect();

@@ -12,9 +12,9 @@ mod copy;
 mod dialect;
 mod evaluation;
 mod external;
+mod log_cache;
 mod queue;
 mod records;
-mod log_cache;
 mod search;
 
 pub use dialect::Dialect;
