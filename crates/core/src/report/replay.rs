@@ -269,11 +269,22 @@ pub const LOW_CORRELATION: f64 = 0.5;
 /// between the trials' values there and their final values (trials that reached both),
 /// with a warning when it is low. Empty without rungs; a note until enough trials finished.
 pub fn rung_correlations(log: &SearchLog) -> Vec<String> {
+    with_view(log, |view, policy, _| correlations(view, policy)).unwrap_or_default()
+}
+
+/// `f` on the search's view of its recorded rows (trials and rung table), its policy and its
+/// state; None for a log without a policy (a grid).
+pub(crate) fn with_view<T>(
+    log: &SearchLog,
+    f: impl FnOnce(&decide::View, &Policy, &State) -> T,
+) -> Option<T> {
     let state = log.state();
-    let Some(policy) = state.policy() else {
-        return Vec::new();
-    };
-    let view = crate::search::decide::View::new(policy, &state);
+    let policy = state.policy()?;
+    let view = decide::View::new(policy, &state);
+    Some(f(&view, policy, &state))
+}
+
+fn correlations(view: &decide::View, policy: &Policy) -> Vec<String> {
     let table = view.table();
     let last = view.rungs - 1;
     if last == 0 {

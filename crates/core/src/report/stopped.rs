@@ -3,7 +3,8 @@
 //! decision. Shown under the search's leaderboard and on the dashboard; a stopped trial
 //! keeps its checkpoints, so this is also the list of what could be continued.
 
-use crate::search::{Action, State};
+use crate::search::decide::View;
+use crate::search::{Action, Policy, State};
 use crate::store::search::SearchLog;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde::Serialize;
@@ -25,11 +26,10 @@ pub struct StoppedTrial {
 /// The search's stopped trials by trial number, each with its last stop decision (a trial
 /// continued after a stop and stopped again shows the later one). Empty for a grid.
 pub fn stopped_trials(log: &SearchLog) -> Vec<StoppedTrial> {
-    let state = log.state();
-    let Some(policy) = state.policy() else {
-        return Vec::new();
-    };
-    let view = crate::search::decide::View::new(policy, &state);
+    super::replay::with_view(log, stopped).unwrap_or_default()
+}
+
+fn stopped(view: &View, policy: &Policy, state: &State) -> Vec<StoppedTrial> {
     let table = view.table();
     let levels = policy.rungs();
     // The table holds higher-is-better scores: a minimised metric's are negated.
@@ -52,7 +52,7 @@ pub fn stopped_trials(log: &SearchLog) -> Vec<StoppedTrial> {
                 // Without rungs (no stopping rule) the only level is the end.
                 iteration: reached.and_then(|k| levels.get(k).copied()),
                 value,
-                evidence: last_stop_evidence(&state, number).unwrap_or_default(),
+                evidence: last_stop_evidence(state, number).unwrap_or_default(),
             }
         })
         .collect()
