@@ -64,256 +64,249 @@ fn successes(db: &OpenDb, ids: &[i64]) -> BTreeMap<i64, usize> {
         .collect()
 }
 
-#[test]
-fn three_agents_one_killed_mid_job_every_job_once() {
-    let Some(db) = fresh_postgres() else { return };
-    let sb = toy_at(50);
-    let file = fleet_sweep(&sb, "fleet", 6, 40);
-    enqueue(&sb, &file, &db);
-    let store = OpenDb::new(&db);
-    let sweep = store.call(|s| s.sweep_id("fleet")).unwrap();
-    let lease = ["--sweep", "fleet", "--lease", "2"];
-    let mut a = spawn_agent(&sb, &db, "node-a", &lease);
-    let mut others = [
-        spawn_agent(&sb, &db, "node-b", &lease),
-        spawn_agent(&sb, &db, "node-c", &lease),
-    ];
+sweep_test_services::needs_postgres! {
+    #[test]
+    fn three_agents_one_killed_mid_job_every_job_once() {
+        let db = fresh_postgres();
+        let sb = toy_at(50);
+        let file = fleet_sweep(&sb, "fleet", 6, 40);
+        enqueue(&sb, &file, &db);
+        let store = OpenDb::new(&db);
+        let sweep = store.call(|s| s.sweep_id("fleet")).unwrap();
+        let lease = ["--sweep", "fleet", "--lease", "2"];
+        let mut a = spawn_agent(&sb, &db, "node-a", &lease);
+        let mut others = [
+            spawn_agent(&sb, &db, "node-b", &lease),
+            spawn_agent(&sb, &db, "node-c", &lease),
+        ];
 
-    // Kill node-a's agent once its job has checkpointed (iteration 10 or more).
-    let mut victim = None;
-    wait_for(60, "node-a to be 10 iterations into a job", || {
-        victim = running_on(&store, sweep, "node-a").filter(|(_, it)| *it >= 10);
-        victim.is_some()
-    });
-    let (victim, killed_at) = victim.unwrap();
-    a.kill().unwrap();
-    a.wait().unwrap();
-    for agent in &mut others {
+        // Kill node-a's agent once its job has checkpointed (iteration 10 or more).
+        let mut victim = None;
+        wait_for(60, "node-a to be 10 iterations into a job", || {
+            victim = running_on(&store, sweep, "node-a").filter(|(_, it)| *it >= 10);
+            victim.is_some()
+        });
+        let (victim, killed_at) = victim.unwrap();
+        a.kill().unwrap();
+        a.wait().unwrap();
+        for agent in &mut others {
+            assert!(
+                wait_child(agent, 120).success(),
+                "{}",
+                agent_log(&sb, "node-b")
+            );
+        }
+
+        let rows = store.call(|s| s.report_rows(Some("fleet")));
+        assert_eq!(rows.len(), 6);
         assert!(
-            wait_child(agent, 120).success(),
+            rows.iter().all(|r| r.status == JobStatus::Succeeded),
+            "{rows:?}"
+        );
+        let ids: Vec<i64> = rows.iter().map(|r| r.job_id).collect();
+        assert!(
+            successes(&store, &ids).values().all(|&n| n == 1),
+            "a job succeeded more than once"
+        );
+        // The killed agent's job: taken back after its lease expired, finished elsewhere, from
+        // its checkpoint.
+        let attempts = store.call(|s| s.attempts(victim));
+        assert!(attempts.len() >= 2, "{attempts:?}");
+        assert_eq!(attempts[0].ended_as, JobStatus::Interrupted);
+        assert!(
+            attempts[0]
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("lease expired"),
+            "{attempts:?}"
+        );
+        let last = attempts.last().unwrap();
+        assert_eq!(last.ended_as, JobStatus::Succeeded);
+        assert!(
+            !last.owner.as_deref().unwrap().starts_with("node-a:"),
+            "{last:?}"
+        );
+        let logs = agent_log(&sb, "node-b") + &agent_log(&sb, "node-c");
+        let resumed = logs
+            .lines()
+            .find(|l| {
+                l.contains(&format!("job {victim} (attempt")) && l.contains("resuming from iteration")
+            })
+            .unwrap_or_else(|| panic!("no agent resumed job {victim} from a checkpoint:\n{logs}"));
+        let from: usize = resumed
+            .split("resuming from iteration ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(
+            from >= 5 && from <= killed_at + 5,
+            "resumed from {from}, killed at {killed_at}"
+        );
+        assert!(
+            sb.wait_no_orphans().is_empty(),
+            "job processes outlived their agents"
+        );
+    }
+}
+
+sweep_test_services::needs_postgres! {
+    #[test]
+    fn an_agent_stalled_past_its_lease_is_taken_over_and_its_late_writes_refused() {
+        let db = fresh_postgres();
+        let sb = toy_at(50);
+        let file = fleet_sweep(&sb, "stall", 1, 60);
+        enqueue(&sb, &file, &db);
+        let store = OpenDb::new(&db);
+        let sweep = store.call(|s| s.sweep_id("stall")).unwrap();
+        let lease = ["--sweep", "stall", "--lease", "1.5"];
+        let mut a = spawn_agent(&sb, &db, "node-a", &lease);
+        let mut job = None;
+        wait_for(60, "node-a to train", || {
+            job = running_on(&store, sweep, "node-a").filter(|(_, it)| *it >= 5);
+            job.is_some()
+        });
+        let (job, _) = job.unwrap();
+        // Freeze the agent (not its job process: a partition leaves that running).
+        unsafe { libc::kill(a.id() as i32, libc::SIGSTOP) };
+        let mut b = spawn_agent(&sb, &db, "node-b", &lease);
+        wait_for(60, "node-b to take the job over", || {
+            running_on(&store, sweep, "node-b").is_some()
+                || store.call(|s| s.report_rows(Some("stall")))[0].status == JobStatus::Succeeded
+        });
+        assert!(
+            wait_child(&mut b, 60).success(),
             "{}",
             agent_log(&sb, "node-b")
         );
-    }
+        unsafe { libc::kill(a.id() as i32, libc::SIGCONT) };
+        let status_a = wait_child(&mut a, 60);
 
-    let rows = store.call(|s| s.report_rows(Some("fleet")));
-    assert_eq!(rows.len(), 6);
-    assert!(
-        rows.iter().all(|r| r.status == JobStatus::Succeeded),
-        "{rows:?}"
-    );
-    let ids: Vec<i64> = rows.iter().map(|r| r.job_id).collect();
-    assert!(
-        successes(&store, &ids).values().all(|&n| n == 1),
-        "a job succeeded more than once"
-    );
-    // The killed agent's job: taken back after its lease expired, finished elsewhere, from
-    // its checkpoint.
-    let attempts = store.call(|s| s.attempts(victim));
-    assert!(attempts.len() >= 2, "{attempts:?}");
-    assert_eq!(attempts[0].ended_as, JobStatus::Interrupted);
-    assert!(
-        attempts[0]
+        let row = store.call(|s| s.report_rows(Some("stall"))).remove(0);
+        assert_eq!(row.status, JobStatus::Succeeded);
+        assert_eq!(successes(&store, &[job])[&job], 1);
+        let attempts = store.call(|s| s.attempts(job));
+        assert_eq!(attempts.len(), 2, "{attempts:?}");
+        assert!(attempts[0]
             .reason
             .as_deref()
             .unwrap_or("")
-            .contains("lease expired"),
-        "{attempts:?}"
-    );
-    let last = attempts.last().unwrap();
-    assert_eq!(last.ended_as, JobStatus::Succeeded);
-    assert!(
-        !last.owner.as_deref().unwrap().starts_with("node-a:"),
-        "{last:?}"
-    );
-    let logs = agent_log(&sb, "node-b") + &agent_log(&sb, "node-c");
-    let resumed = logs
-        .lines()
-        .find(|l| {
-            l.contains(&format!("job {victim} (attempt")) && l.contains("resuming from iteration")
-        })
-        .unwrap_or_else(|| panic!("no agent resumed job {victim} from a checkpoint:\n{logs}"));
-    let from: usize = resumed
-        .split("resuming from iteration ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    assert!(
-        from >= 5 && from <= killed_at + 5,
-        "resumed from {from}, killed at {killed_at}"
-    );
-    assert!(
-        sb.wait_no_orphans().is_empty(),
-        "job processes outlived their agents"
-    );
+            .contains("lease expired"));
+        assert!(
+            attempts[1].owner.as_deref().unwrap().starts_with("node-b:"),
+            "{attempts:?}"
+        );
+        let log_a = agent_log(&sb, "node-a");
+        assert!(
+            log_a.contains("taken over"),
+            "node-a did not notice:\n{log_a}"
+        );
+        assert!(status_a.success(), "node-a: {status_a:?}\n{log_a}");
+        // The stalled agent's curve stops where it froze: what it sent after waking was refused.
+        // (Its job process ran on meanwhile; the taker resumes from the newest checkpoint,
+        // possibly the final one, so the curve may have a gap but never a stale duplicate.)
+        let curve = store.call(|s| s.curve(job));
+        let its: Vec<usize> = curve.iter().map(|p| p.iteration).collect();
+        assert!(
+            its.windows(2).all(|w| w[0] < w[1]) && its.iter().all(|&i| (1..=60).contains(&i)),
+            "{its:?}"
+        );
+    }
 }
 
-#[test]
-fn an_agent_stalled_past_its_lease_is_taken_over_and_its_late_writes_refused() {
-    let Some(db) = fresh_postgres() else { return };
-    let sb = toy_at(50);
-    let file = fleet_sweep(&sb, "stall", 1, 60);
-    enqueue(&sb, &file, &db);
-    let store = OpenDb::new(&db);
-    let sweep = store.call(|s| s.sweep_id("stall")).unwrap();
-    let lease = ["--sweep", "stall", "--lease", "1.5"];
-    let mut a = spawn_agent(&sb, &db, "node-a", &lease);
-    let mut job = None;
-    wait_for(60, "node-a to train", || {
-        job = running_on(&store, sweep, "node-a").filter(|(_, it)| *it >= 5);
-        job.is_some()
-    });
-    let (job, _) = job.unwrap();
-    // Freeze the agent (not its job process: a partition leaves that running).
-    unsafe { libc::kill(a.id() as i32, libc::SIGSTOP) };
-    let mut b = spawn_agent(&sb, &db, "node-b", &lease);
-    wait_for(60, "node-b to take the job over", || {
-        running_on(&store, sweep, "node-b").is_some()
-            || store.call(|s| s.report_rows(Some("stall")))[0].status == JobStatus::Succeeded
-    });
-    assert!(
-        wait_child(&mut b, 60).success(),
-        "{}",
-        agent_log(&sb, "node-b")
-    );
-    unsafe { libc::kill(a.id() as i32, libc::SIGCONT) };
-    let status_a = wait_child(&mut a, 60);
-
-    let row = store.call(|s| s.report_rows(Some("stall"))).remove(0);
-    assert_eq!(row.status, JobStatus::Succeeded);
-    assert_eq!(successes(&store, &[job])[&job], 1);
-    let attempts = store.call(|s| s.attempts(job));
-    assert_eq!(attempts.len(), 2, "{attempts:?}");
-    assert!(attempts[0]
-        .reason
-        .as_deref()
-        .unwrap_or("")
-        .contains("lease expired"));
-    assert!(
-        attempts[1].owner.as_deref().unwrap().starts_with("node-b:"),
-        "{attempts:?}"
-    );
-    let log_a = agent_log(&sb, "node-a");
-    assert!(
-        log_a.contains("taken over"),
-        "node-a did not notice:\n{log_a}"
-    );
-    assert!(status_a.success(), "node-a: {status_a:?}\n{log_a}");
-    // The stalled agent's curve stops where it froze: what it sent after waking was refused.
-    // (Its job process ran on meanwhile; the taker resumes from the newest checkpoint,
-    // possibly the final one, so the curve may have a gap but never a stale duplicate.)
-    let curve = store.call(|s| s.curve(job));
-    let its: Vec<usize> = curve.iter().map(|p| p.iteration).collect();
-    assert!(
-        its.windows(2).all(|w| w[0] < w[1]) && its.iter().all(|&i| (1..=60).contains(&i)),
-        "{its:?}"
-    );
+sweep_test_services::needs_postgres! {
+    #[test]
+    fn db_copy_sqlite_to_postgres_and_back_leaves_the_report_identical() {
+        let pg = fresh_postgres();
+        let sb = toy_at(1);
+        let file = fleet_sweep(&sb, "copied", 3, 5);
+        let out = sb.run(&file, &["--workers", "2"]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let back = sb.path().join("back.db");
+        let db = sb.db();
+        let copy = |from: &str, to: &str| {
+            let out = sb
+                .command(&["db", "copy", "--from", from, "--to", to])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            stderr_of(&out)
+        };
+        let first = copy(db.to_str().unwrap(), &pg);
+        assert!(first.contains("3 job(s) added"), "{first}");
+        let twice = copy(db.to_str().unwrap(), &pg);
+        assert!(twice.contains("0 job(s) added, 3 skipped"), "{twice}");
+        copy(&pg, back.to_str().unwrap());
+        let report = |loc: &str| {
+            let out = sb
+                .command(&["report", "--db", loc, "--format", "json"])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", stderr_of(&out));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+        };
+        let original = report(db.to_str().unwrap());
+        assert_eq!(report(&pg), original);
+        assert_eq!(report(back.to_str().unwrap()), original);
+    }
 }
 
-#[test]
-fn db_copy_sqlite_to_postgres_and_back_leaves_the_report_identical() {
-    let Some(pg) = fresh_postgres() else { return };
-    let sb = toy_at(1);
-    let file = fleet_sweep(&sb, "copied", 3, 5);
-    let out = sb.run(&file, &["--workers", "2"]);
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let back = sb.path().join("back.db");
-    let db = sb.db();
-    let copy = |from: &str, to: &str| {
+sweep_test_services::needs_slurm! {
+    #[test]
+    fn sweep_slurm_submit_runs_a_sweep_with_two_array_tasks() {
+        sweep_test_services::server("Slurm", "SWEEP_TEST_SLURM");
+        let db = fresh_postgres();
+        // Really trained: the script's agents run `sweep worker` (tiny UNets, a few seconds).
+        let sb = Sandbox::new();
+        let file = fleet_sweep(&sb, "on-slurm", 4, 10);
+        let (runs, out_dir) = (sb.path().join("runs"), sb.path().join("slurm"));
         let out = sb
-            .command(&["db", "copy", "--from", from, "--to", to])
+            .command(&[
+                "slurm",
+                file.to_str().unwrap(),
+                "--agents",
+                "2",
+                "--time",
+                "00:10:00",
+                "--runs",
+                runs.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+                "--submit",
+            ])
+            .env("SWEEP_DB", &db)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", stderr_of(&out));
-        stderr_of(&out)
-    };
-    let first = copy(db.to_str().unwrap(), &pg);
-    assert!(first.contains("3 job(s) added"), "{first}");
-    let twice = copy(db.to_str().unwrap(), &pg);
-    assert!(twice.contains("0 job(s) added, 3 skipped"), "{twice}");
-    copy(&pg, back.to_str().unwrap());
-    let report = |loc: &str| {
-        let out = sb
-            .command(&["report", "--db", loc, "--format", "json"])
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("#SBATCH --array=0-1"), "{script}");
+        assert!(script.contains("#SBATCH --signal=B:USR1@120"), "{script}");
+        let job_id = script.lines().last().unwrap().trim().to_string();
+        assert!(job_id.parse::<u64>().is_ok(), "no Slurm job id: {script}");
+
+        let store = OpenDb::new(&db);
+        wait_for(180, "the Slurm agents to finish the sweep", || {
+            let rows = store.call(|s| s.report_rows(Some("on-slurm")));
+            rows.iter().all(|r| r.status == JobStatus::Succeeded)
+        });
+        let report = sb
+            .command(&["report", "--sweep", "on-slurm", "--format", "json"])
+            .env("SWEEP_DB", &db)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", stderr_of(&out));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let original = report(db.to_str().unwrap());
-    assert_eq!(report(&pg), original);
-    assert_eq!(report(back.to_str().unwrap()), original);
-}
-
-/// Slurm configured for the tests (`scripts/test` starts a single-node cluster); in CI a
-/// missing cluster is a failure.
-fn slurm_available() -> bool {
-    if std::env::var_os("SWEEP_TEST_SLURM").is_some() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but SWEEP_TEST_SLURM is not: the Slurm test must run");
-    }
-    eprintln!("SKIPPED: needs Slurm (SWEEP_TEST_SLURM; scripts/test starts a single-node cluster)");
-    false
-}
-
-#[test]
-fn sweep_slurm_submit_runs_a_sweep_with_two_array_tasks() {
-    if !slurm_available() {
-        return;
-    }
-    let Some(db) = fresh_postgres() else { return };
-    // Really trained: the script's agents run `sweep worker` (tiny UNets, a few seconds).
-    let sb = Sandbox::new();
-    let file = fleet_sweep(&sb, "on-slurm", 4, 10);
-    let (runs, out_dir) = (sb.path().join("runs"), sb.path().join("slurm"));
-    let out = sb
-        .command(&[
-            "slurm",
-            file.to_str().unwrap(),
-            "--agents",
-            "2",
-            "--time",
-            "00:10:00",
-            "--runs",
-            runs.to_str().unwrap(),
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--submit",
-        ])
-        .env("SWEEP_DB", &db)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let script = String::from_utf8_lossy(&out.stdout);
-    assert!(script.contains("#SBATCH --array=0-1"), "{script}");
-    assert!(script.contains("#SBATCH --signal=B:USR1@120"), "{script}");
-    let job_id = script.lines().last().unwrap().trim().to_string();
-    assert!(job_id.parse::<u64>().is_ok(), "no Slurm job id: {script}");
-
-    let store = OpenDb::new(&db);
-    wait_for(180, "the Slurm agents to finish the sweep", || {
+        assert!(report.status.success(), "{}", stderr_of(&report));
         let rows = store.call(|s| s.report_rows(Some("on-slurm")));
-        rows.iter().all(|r| r.status == JobStatus::Succeeded)
-    });
-    let report = sb
-        .command(&["report", "--sweep", "on-slurm", "--format", "json"])
-        .env("SWEEP_DB", &db)
-        .output()
-        .unwrap();
-    assert!(report.status.success(), "{}", stderr_of(&report));
-    let rows = store.call(|s| s.report_rows(Some("on-slurm")));
-    assert_eq!(rows.len(), 4);
-    assert!(rows.iter().all(|r| r.attempts == 1), "{rows:?}");
-    // Both array tasks ran an agent, each with its log.
-    let logs: Vec<_> = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".out"))
-        .collect();
-    assert_eq!(logs.len(), 2, "{logs:?}");
+        assert_eq!(rows.len(), 4);
+        assert!(rows.iter().all(|r| r.attempts == 1), "{rows:?}");
+        // Both array tasks ran an agent, each with its log.
+        let logs: Vec<_> = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".out"))
+            .collect();
+        assert_eq!(logs.len(), 2, "{logs:?}");
+    }
 }
 
 #[test]

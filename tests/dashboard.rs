@@ -4,8 +4,8 @@
 //! `sweep run` started while the page is open, whose job (on the toy worker, 60 ms per
 //! iteration) the page must show finishing.
 //!
-//! Needs `SWEEP_TEST_CHROMIUM` (scripts/test sets it); without it the test is skipped
-//! loudly, and fails when `CI` is set. `SWEEP_SCREENSHOTS=DIR` keeps the screenshots.
+//! Needs `SWEEP_TEST_CHROMIUM` (scripts/test sets it); built without it, the test is ignored
+//! with that reason (sweep-test-services), and under `CI` it fails instead. `SWEEP_SCREENSHOTS=DIR` keeps the screenshots.
 
 use crate::util::{on_toy, stderr_of, Sandbox};
 use futures_util::{SinkExt, StreamExt};
@@ -217,18 +217,8 @@ fn serve(sb: &Sandbox) -> (Child, String) {
     (child, url)
 }
 
-fn chromium() -> Option<String> {
-    if let Some(c) = std::env::var("SWEEP_TEST_CHROMIUM")
-        .ok()
-        .filter(|c| !c.is_empty())
-    {
-        return Some(c);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but SWEEP_TEST_CHROMIUM is not: the browser test must run");
-    }
-    eprintln!("SKIPPED: needs Chromium (SWEEP_TEST_CHROMIUM; scripts/test sets it)");
-    None
+fn chromium() -> String {
+    sweep_test_services::server("Chromium", "SWEEP_TEST_CHROMIUM")
 }
 
 /// The sweep; `extra_job` adds a job of 100 iterations (the only one whose label says
@@ -261,131 +251,133 @@ fn run_sweep(sb: &Sandbox, file: &std::path::Path) -> Command {
     c
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_the_leaderboard_sorts_opens_a_job_and_goes_live() {
-    let Some(chromium) = chromium() else { return };
-    let sb = Sandbox::new();
-    let file = sb.write_sweep(&sweep_yaml(false).replace("include:\n", ""));
-    let out = run_sweep(&sb, &file).output().unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let (mut server, url) = serve(&sb);
-    let mut browser = Browser::launch(&chromium).await;
+sweep_test_services::needs_chromium! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_dashboard_shows_the_leaderboard_sorts_opens_a_job_and_goes_live() {
+        let chromium = chromium();
+        let sb = Sandbox::new();
+        let file = sb.write_sweep(&sweep_yaml(false).replace("include:\n", ""));
+        let out = run_sweep(&sb, &file).output().unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let (mut server, url) = serve(&sb);
+        let mut browser = Browser::launch(&chromium).await;
 
-    // The leaderboard's rows are `sweep report`'s, in its order.
-    browser.goto(&format!("{url}#/sweep/dash")).await;
-    let rows =
-        "[...document.querySelectorAll('#leaderboard tbody tr')].map(tr => tr.dataset.model)";
-    let shown = browser
-        .wait_for(
-            "leaderboard rows",
-            &format!("(() => {{ const r = {rows}; return r.length ? r : null }})()"),
-            20,
-        )
-        .await;
-    let db = sb.db();
-    let report = sb
-        .command(&["report", "--db", db.to_str().unwrap(), "--format", "json"])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
-    let expected: Vec<Value> = report
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["model"].clone())
-        .collect();
-    assert_eq!(shown.as_array().unwrap(), &expected);
-    assert_eq!(expected.len(), 3);
+        // The leaderboard's rows are `sweep report`'s, in its order.
+        browser.goto(&format!("{url}#/sweep/dash")).await;
+        let rows =
+            "[...document.querySelectorAll('#leaderboard tbody tr')].map(tr => tr.dataset.model)";
+        let shown = browser
+            .wait_for(
+                "leaderboard rows",
+                &format!("(() => {{ const r = {rows}; return r.length ? r : null }})()"),
+                20,
+            )
+            .await;
+        let db = sb.db();
+        let report = sb
+            .command(&["report", "--db", db.to_str().unwrap(), "--format", "json"])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+        let expected: Vec<Value> = report
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["model"].clone())
+            .collect();
+        assert_eq!(shown.as_array().unwrap(), &expected);
+        assert_eq!(expected.len(), 3);
 
-    // Sorting by a column: mDice twice is ascending, the reverse of the ranking.
-    browser
-        .eval("document.querySelector('th[data-key=mDice]').click()")
-        .await;
-    browser
-        .eval("document.querySelector('th[data-key=mDice]').click()")
-        .await;
-    let sorted = browser.eval(rows).await;
-    let mut reversed = expected.clone();
-    reversed.reverse();
-    assert_eq!(
-        sorted.as_array().unwrap(),
-        &reversed,
-        "clicking mDice twice sorts ascending"
-    );
-    // Ticking two rows draws their curves and allows comparing them.
-    browser
-        .eval("document.querySelectorAll('input[data-select]').forEach((b, i) => { if (i < 2) b.click() })")
-        .await;
-    browser
-        .wait_for(
-            "the curves",
-            "document.querySelector('#curves canvas') !== null",
-            20,
-        )
-        .await;
-    let compare = browser
-        .eval("document.getElementById('compare').disabled")
-        .await;
-    assert_eq!(compare, false, "two ticked rows can be compared");
-    let scatter = browser
-        .eval("document.querySelector('#scatter canvas') !== null")
-        .await;
-    assert_eq!(scatter, true, "the metric against a swept key");
-    let key = browser
-        .eval("document.getElementById('scatter-key').value")
-        .await;
-    assert_eq!(key, "optimizer.lr", "starts on the key the grid sweeps");
-    browser.screenshot("dashboard-sweep.png").await;
+        // Sorting by a column: mDice twice is ascending, the reverse of the ranking.
+        browser
+            .eval("document.querySelector('th[data-key=mDice]').click()")
+            .await;
+        browser
+            .eval("document.querySelector('th[data-key=mDice]').click()")
+            .await;
+        let sorted = browser.eval(rows).await;
+        let mut reversed = expected.clone();
+        reversed.reverse();
+        assert_eq!(
+            sorted.as_array().unwrap(),
+            &reversed,
+            "clicking mDice twice sorts ascending"
+        );
+        // Ticking two rows draws their curves and allows comparing them.
+        browser
+            .eval("document.querySelectorAll('input[data-select]').forEach((b, i) => { if (i < 2) b.click() })")
+            .await;
+        browser
+            .wait_for(
+                "the curves",
+                "document.querySelector('#curves canvas') !== null",
+                20,
+            )
+            .await;
+        let compare = browser
+            .eval("document.getElementById('compare').disabled")
+            .await;
+        assert_eq!(compare, false, "two ticked rows can be compared");
+        let scatter = browser
+            .eval("document.querySelector('#scatter canvas') !== null")
+            .await;
+        assert_eq!(scatter, true, "the metric against a swept key");
+        let key = browser
+            .eval("document.getElementById('scatter-key').value")
+            .await;
+        assert_eq!(key, "optimizer.lr", "starts on the key the grid sweeps");
+        browser.screenshot("dashboard-sweep.png").await;
 
-    // A job page with its prediction image loaded.
-    let job = report[0]["job_ids"][0].as_i64().unwrap();
-    browser.goto(&format!("{url}#/job/{job}")).await;
-    let loaded = browser
-        .wait_for(
-            "the prediction image",
-            "(() => { const i = document.querySelector('img[data-prediction]'); return i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : null })()",
-            20,
-        )
-        .await;
-    assert!(loaded.as_u64().unwrap() > 0);
-    // The validation image, its ground truth and the overlay come from the job's data set.
-    for view in ["image", "truth", "overlay"] {
-        let js = format!("(() => {{ const i = document.querySelector('img[alt={view}]'); return i && i.complete && i.naturalWidth > 0 }})()");
-        browser.wait_for(view, &js, 20).await;
+        // A job page with its prediction image loaded.
+        let job = report[0]["job_ids"][0].as_i64().unwrap();
+        browser.goto(&format!("{url}#/job/{job}")).await;
+        let loaded = browser
+            .wait_for(
+                "the prediction image",
+                "(() => { const i = document.querySelector('img[data-prediction]'); return i && i.complete && i.naturalWidth > 0 ? i.naturalWidth : null })()",
+                20,
+            )
+            .await;
+        assert!(loaded.as_u64().unwrap() > 0);
+        // The validation image, its ground truth and the overlay come from the job's data set.
+        for view in ["image", "truth", "overlay"] {
+            let js = format!("(() => {{ const i = document.querySelector('img[alt={view}]'); return i && i.complete && i.naturalWidth > 0 }})()");
+            browser.wait_for(view, &js, 20).await;
+        }
+        browser
+            .eval("document.getElementById('attempts').scrollIntoView()")
+            .await;
+        browser.screenshot("dashboard-job.png").await;
+
+        // Live: a job added and run while the page is open appears, runs and finishes there.
+        browser.goto(&format!("{url}#/sweep/dash")).await;
+        let file = sb.write_sweep(&sweep_yaml(true));
+        let mut cmd = run_sweep(&sb, &file);
+        let mut run = on_toy(&mut cmd, &[("SWEEP_TOY_ITER_MS", "60")])
+            .spawn()
+            .unwrap();
+        let status = "(() => { const r = [...document.querySelectorAll('#jobs tbody tr')].find(tr => tr.textContent.includes('100 it')); return r ? r.dataset.status : null })()";
+        let first = browser.wait_for("the new job's row", status, 60).await;
+        assert!(
+            first == "pending" || first == "running",
+            "the page saw the job only at {first}"
+        );
+        browser
+            .wait_for(
+                "the new job to run",
+                &format!("{status} === 'running' || {status} === 'succeeded'"),
+                60,
+            )
+            .await;
+        browser
+            .wait_for(
+                "the new job to finish",
+                &format!("{status} === 'succeeded'"),
+                90,
+            )
+            .await;
+        assert!(run.wait().unwrap().success());
+        let _ = server.kill();
+        let _ = server.wait();
     }
-    browser
-        .eval("document.getElementById('attempts').scrollIntoView()")
-        .await;
-    browser.screenshot("dashboard-job.png").await;
-
-    // Live: a job added and run while the page is open appears, runs and finishes there.
-    browser.goto(&format!("{url}#/sweep/dash")).await;
-    let file = sb.write_sweep(&sweep_yaml(true));
-    let mut cmd = run_sweep(&sb, &file);
-    let mut run = on_toy(&mut cmd, &[("SWEEP_TOY_ITER_MS", "60")])
-        .spawn()
-        .unwrap();
-    let status = "(() => { const r = [...document.querySelectorAll('#jobs tbody tr')].find(tr => tr.textContent.includes('100 it')); return r ? r.dataset.status : null })()";
-    let first = browser.wait_for("the new job's row", status, 60).await;
-    assert!(
-        first == "pending" || first == "running",
-        "the page saw the job only at {first}"
-    );
-    browser
-        .wait_for(
-            "the new job to run",
-            &format!("{status} === 'running' || {status} === 'succeeded'"),
-            60,
-        )
-        .await;
-    browser
-        .wait_for(
-            "the new job to finish",
-            &format!("{status} === 'succeeded'"),
-            90,
-        )
-        .await;
-    assert!(run.wait().unwrap().success());
-    let _ = server.kill();
-    let _ = server.wait();
 }

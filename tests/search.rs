@@ -255,8 +255,10 @@ fn sqlite_four_agents_five_kills_exactly_the_planned_trials() {
     killed_agents_lose_and_repeat_nothing(db.to_str().unwrap());
 }
 
-#[test]
-fn postgres_four_agents_five_kills_exactly_the_planned_trials() {
-    let Some(db) = fresh_postgres() else { return };
-    killed_agents_lose_and_repeat_nothing(&db);
+sweep_test_services::needs_postgres! {
+    #[test]
+    fn postgres_four_agents_five_kills_exactly_the_planned_trials() {
+        let db = fresh_postgres();
+        killed_agents_lose_and_repeat_nothing(&db);
+    }
 }

@@ -219,19 +219,10 @@ pub const TINY_UNET: &str = "model: {base_channels: 4, aux_head: false}
   eval: {mode: whole, crop: 64, stride: 32}";
 
 /// A fresh, empty database on the test PostgreSQL server (`SWEEP_TEST_POSTGRES`; scripts/test
-/// starts one): its URL. None (after a loud message) when no server is configured; with
-/// `CI` set that is a failure instead.
-pub fn fresh_postgres() -> Option<String> {
-    let Some(server) = std::env::var("SWEEP_TEST_POSTGRES")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI is set but SWEEP_TEST_POSTGRES is not: the PostgreSQL tests must run");
-        }
-        eprintln!("SKIPPED: needs PostgreSQL (SWEEP_TEST_POSTGRES; scripts/test starts one)");
-        return None;
-    };
+/// starts one): its URL. Fails without a server; the tests that call it are written inside
+/// `sweep_test_services::needs_postgres!`, which marks them ignored when the build found none.
+pub fn fresh_postgres() -> String {
+    let server = sweep_test_services::server("PostgreSQL", "SWEEP_TEST_POSTGRES");
     let name = format!("sweep_e2e_{:08x}", std::process::id() ^ rand_u32());
     rt().block_on(async {
         use sqlx::{Connection, Executor};
@@ -242,7 +233,7 @@ pub fn fresh_postgres() -> Option<String> {
         conn.close().await.unwrap();
     });
     let base = server.split('?').next().unwrap();
-    Some(format!("{}/{name}", &base[..base.rfind('/').unwrap()]))
+    format!("{}/{name}", &base[..base.rfind('/').unwrap()])
 }
 
 fn rand_u32() -> u32 {

@@ -913,14 +913,19 @@ mod tests {
 
     /// Runs `make()`, again if a parallel test's fork still held a just-written
     /// executable open (ETXTBSY).
-    fn run_retrying(make: impl Fn() -> Command) -> Option<Output> {
+    fn run_retrying(make: impl Fn() -> Command) -> Output {
         for _ in 0..5 {
             match make().output() {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    panic!(
+                        "{:?} not found: the script tests need bash",
+                        make().get_program()
+                    )
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {}
                 Err(e) => panic!("{e}"),
                 Ok(out) if String::from_utf8_lossy(&out.stderr).contains("Text file busy") => {}
-                Ok(out) => return Some(out),
+                Ok(out) => return out,
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -934,15 +939,8 @@ mod tests {
         })
     }
 
-    fn has_bash() -> bool {
-        Command::new("bash").arg("-c").arg("true").output().is_ok()
-    }
-
     #[test]
     fn script_parses_with_bash() {
-        if !has_bash() {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         for (i, job) in [gpu_job(), cpu_job()].into_iter().enumerate() {
             let path = dir.path().join(format!("job{i}.sbatch"));
@@ -958,7 +956,7 @@ mod tests {
 
     /// Runs the script with a fake agent that prints `db=$SWEEP_DB`, then its arguments,
     /// one a line.
-    fn run_with_fake_agent(job: &SlurmJob, env: &[(&str, &str)]) -> Option<Output> {
+    fn run_with_fake_agent(job: &SlurmJob, env: &[(&str, &str)]) -> Output {
         write_exe(
             &job.exe,
             r#"printf 'db=%s\n' "$SWEEP_DB"; for a in "$@"; do printf '%s\n' "$a"; done"#,
@@ -985,9 +983,6 @@ mod tests {
 
     #[test]
     fn agent_gets_every_argument_intact() {
-        if !has_bash() {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let runs = dir.path().join("o'neil runs");
         let job = SlurmJob {
@@ -995,7 +990,7 @@ mod tests {
             runs: Some(runs.clone()),
             ..gpu_job()
         };
-        let out = run_with_fake_agent(&job, &[("SWEEP_DB", "postgres://u:p w@db/x")]).unwrap();
+        let out = run_with_fake_agent(&job, &[("SWEEP_DB", "postgres://u:p w@db/x")]);
         let args = agent_args_seen(out);
         let expected = [
             "db=postgres://u:p w@db/x",
@@ -1014,9 +1009,6 @@ mod tests {
 
     #[test]
     fn agent_uses_the_gpus_slurm_gave_the_task() {
-        if !has_bash() {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let job = SlurmJob {
             exe: dir.path().join("sweep"),
@@ -1024,7 +1016,7 @@ mod tests {
         };
         let db = ("SWEEP_DB", "postgres://u@db/x");
         let gpus_seen = |env: &[(&str, &str)]| {
-            let args = agent_args_seen(run_with_fake_agent(&job, env).unwrap());
+            let args = agent_args_seen(run_with_fake_agent(&job, env));
             let at = args.iter().position(|a| a == "--gpus").unwrap();
             args[at + 1].clone()
         };
@@ -1033,7 +1025,6 @@ mod tests {
         assert_eq!(gpus_seen(&[db, ("CUDA_VISIBLE_DEVICES", "0,1")]), "0,1");
         assert_eq!(gpus_seen(&[db]), "0,1", "outside Slurm");
         let out = run_with_fake_agent(&job, &[db, ("CUDA_VISIBLE_DEVICES", "NoDevFiles")]);
-        let out = out.unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("not a list of GPU indices"), "{stderr}");
@@ -1041,15 +1032,12 @@ mod tests {
 
     #[test]
     fn script_requires_or_defaults_the_database() {
-        if !has_bash() {
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let job = SlurmJob {
             exe: dir.path().join("sweep"),
             ..cpu_job()
         };
-        let out = run_with_fake_agent(&job, &[]).unwrap();
+        let out = run_with_fake_agent(&job, &[]);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("set SWEEP_DB"));
 
@@ -1061,9 +1049,9 @@ mod tests {
             let first = agent_args_seen(out).first().cloned();
             first.and_then(|l| l.strip_prefix("db=").map(String::from))
         };
-        let out = run_with_fake_agent(&job, &[]).unwrap();
+        let out = run_with_fake_agent(&job, &[]);
         assert_eq!(db_arg(out).as_deref(), Some("postgres://u@db/x"));
-        let out = run_with_fake_agent(&job, &[("SWEEP_DB", "postgres://other@db/y")]).unwrap();
+        let out = run_with_fake_agent(&job, &[("SWEEP_DB", "postgres://other@db/y")]);
         assert_eq!(db_arg(out).as_deref(), Some("postgres://other@db/y"));
     }
 

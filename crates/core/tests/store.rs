@@ -23,11 +23,6 @@ use sweep_core::store::{
 
 /// A database to run the suite against.
 trait Backend: Sized {
-    /// False when the backend's server is not configured (the test is skipped, loudly;
-    /// in CI it fails instead).
-    fn available() -> bool {
-        true
-    }
     /// Makes a fresh, empty database and opens it (migrated).
     async fn fresh() -> Self;
     /// The handle the test works with.
@@ -76,20 +71,11 @@ pub mod backends {
         /// The server the PostgreSQL tests use (`postgres://user@host:port/db`).
         pub const ENV: &str = "SWEEP_TEST_POSTGRES";
 
-        pub fn server_url() -> Option<String> {
-            std::env::var(ENV).ok().filter(|u| !u.trim().is_empty())
-        }
-
-        /// Skips loudly without a server; in CI a missing server is a failure.
-        pub fn require_server() -> bool {
-            if server_url().is_some() {
-                return true;
-            }
-            if std::env::var_os("CI").is_some() {
-                panic!("CI is set but {ENV} is not: the PostgreSQL tests must run (scripts/test starts a server)");
-            }
-            eprintln!("SKIPPED: PostgreSQL test, {ENV} is not set (scripts/test starts a throwaway server)");
-            false
+        /// The test server's URL; fails the test when none is configured (a test that needs
+        /// it is marked ignored at build time when the server is missing, see
+        /// sweep-test-services).
+        pub fn server_url() -> String {
+            sweep_test_services::server("PostgreSQL", ENV)
         }
 
         /// A fresh database on the test server, dropped afterwards.
@@ -108,7 +94,7 @@ pub mod backends {
 
         async fn admin(sql: &str) {
             use sqlx::Connection;
-            let url = server_url().expect("server configured");
+            let url = server_url();
             let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
             sqlx::Executor::execute(&mut conn, sql).await.unwrap();
             conn.close().await.unwrap();
@@ -118,13 +104,10 @@ pub mod backends {
         pub async fn create_database() -> (String, String) {
             let name = format!("sweep_t_{:016x}", rand::random::<u64>());
             admin(&format!("CREATE DATABASE {name}")).await;
-            (with_database(&server_url().unwrap(), &name), name)
+            (with_database(&server_url(), &name), name)
         }
 
         impl super::super::Backend for Db {
-            fn available() -> bool {
-                require_server()
-            }
             async fn fresh() -> Db {
                 let (url, name) = create_database().await;
                 let loc: DbLocation = url.parse().unwrap();
@@ -159,14 +142,15 @@ pub mod backends {
 
 /// The whole suite for `backends::$backend::Db`, as a module named `$backend`: one
 /// `#[tokio::test]` per generic test (multi-threaded, so concurrency tests are real).
+/// `$needs` marks the tests ignored where the backend's server is missing.
 macro_rules! store_suite {
-    ($backend:ident: $($test:ident),* $(,)?) => {
+    ($backend:ident, $needs:ident: $($test:ident),* $(,)?) => {
         mod $backend {
             type B = super::backends::$backend::Db;
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    if <B as super::Backend>::available() {
+                sweep_test_services::$needs! {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $test() {
                         super::$test::<B>().await
                     }
                 }
@@ -177,8 +161,8 @@ macro_rules! store_suite {
 
 /// One list of tests, run against each backend.
 macro_rules! all_store_tests {
-    ($backend:ident) => {
-        store_suite!($backend:
+    ($backend:ident, $needs:ident) => {
+        store_suite!($backend, $needs:
             reopen_is_idempotent,
             add_jobs_is_idempotent,
             claims_are_exclusive_under_concurrency,
@@ -203,8 +187,8 @@ macro_rules! all_store_tests {
     };
 }
 
-all_store_tests!(sqlite);
-all_store_tests!(postgres);
+all_store_tests!(sqlite, anywhere);
+all_store_tests!(postgres, needs_postgres);
 
 /// A fresh database with one sweep `s` of `n` jobs ([`job`]`(0..n)`).
 async fn with_jobs<B: Backend>(n: usize, max_attempts: u32) -> (B, Arc<dyn Store>, i64) {
@@ -1354,7 +1338,7 @@ async fn external_rows_are_recorded_once_replaced_by_name_and_copied<B: Backend>
 /// What only a server can get wrong: unreachable, refused, a newer schema; every error names
 /// the host and database and never the password.
 mod postgres_only {
-    use super::backends::postgres::{create_database, require_server, server_url, with_database};
+    use super::backends::postgres::{create_database, server_url, with_database};
     use sweep_core::store::{self, DbLocation, StoreError};
 
     async fn open_error(url: &str) -> String {
@@ -1362,76 +1346,73 @@ mod postgres_only {
         format!("{:#}", store::open(&loc).await.unwrap_err())
     }
 
-    #[tokio::test]
-    async fn unreachable_servers_and_unknown_roles_are_named_without_the_password() {
-        if !require_server() {
-            return;
+    sweep_test_services::needs_postgres! {
+        #[tokio::test]
+        async fn unreachable_servers_and_unknown_roles_are_named_without_the_password() {
+            // A port nobody listens on.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let msg = open_error(&format!("postgres://alice:hunter22@127.0.0.1:{port}/lab")).await;
+            assert!(
+                msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("\"lab\""),
+                "{msg}"
+            );
+            assert!(!msg.contains("hunter22"), "{msg}");
+            // A role the server does not know.
+            let url = server_url();
+            let rest = url.split_once('@').unwrap().1;
+            let msg = open_error(&format!("postgres://nobody_here:hunter22@{rest}")).await;
+            assert!(
+                msg.contains("nobody_here") && !msg.contains("hunter22"),
+                "{msg}"
+            );
+            // A database that does not exist.
+            let msg = open_error(&with_database(&url, "no_such_db_here")).await;
+            assert!(msg.contains("no_such_db_here"), "{msg}");
         }
-        // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let msg = open_error(&format!("postgres://alice:hunter22@127.0.0.1:{port}/lab")).await;
-        assert!(
-            msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("\"lab\""),
-            "{msg}"
-        );
-        assert!(!msg.contains("hunter22"), "{msg}");
-        // A role the server does not know.
-        let url = server_url().unwrap();
-        let rest = url.split_once('@').unwrap().1;
-        let msg = open_error(&format!("postgres://nobody_here:hunter22@{rest}")).await;
-        assert!(
-            msg.contains("nobody_here") && !msg.contains("hunter22"),
-            "{msg}"
-        );
-        // A database that does not exist.
-        let msg = open_error(&with_database(&url, "no_such_db_here")).await;
-        assert!(msg.contains("no_such_db_here"), "{msg}");
     }
 
-    #[tokio::test]
-    async fn read_only_connections_refuse_every_write() {
-        if !require_server() {
-            return;
+    sweep_test_services::needs_postgres! {
+        #[tokio::test]
+        async fn read_only_connections_refuse_every_write() {
+            let (url, _name) = create_database().await;
+            let loc: DbLocation = url.parse().unwrap();
+            let rw = store::open(&loc).await.unwrap();
+            rw.upsert_sweep("s", "s.yaml", "x").await.unwrap();
+            let ro = sweep_core::store::SqlStore::open_read_only(&loc)
+                .await
+                .unwrap();
+            use sweep_core::store::Store as _;
+            assert_eq!(ro.sweeps().await.unwrap().len(), 1);
+            let err = ro.upsert_sweep("t", "t.yaml", "y").await.unwrap_err();
+            assert!(format!("{err:#}").contains("read-only"), "{err:#}");
+            assert_eq!(rw.sweeps().await.unwrap().len(), 1);
         }
-        let (url, _name) = create_database().await;
-        let loc: DbLocation = url.parse().unwrap();
-        let rw = store::open(&loc).await.unwrap();
-        rw.upsert_sweep("s", "s.yaml", "x").await.unwrap();
-        let ro = sweep_core::store::SqlStore::open_read_only(&loc)
-            .await
-            .unwrap();
-        use sweep_core::store::Store as _;
-        assert_eq!(ro.sweeps().await.unwrap().len(), 1);
-        let err = ro.upsert_sweep("t", "t.yaml", "y").await.unwrap_err();
-        assert!(format!("{err:#}").contains("read-only"), "{err:#}");
-        assert_eq!(rw.sweeps().await.unwrap().len(), 1);
     }
 
-    #[tokio::test]
-    async fn a_newer_schema_is_refused_and_nothing_is_written() {
-        if !require_server() {
-            return;
+    sweep_test_services::needs_postgres! {
+        #[tokio::test]
+        async fn a_newer_schema_is_refused_and_nothing_is_written() {
+            let (url, _name) = create_database().await;
+            let loc: DbLocation = url.parse().unwrap();
+            let s = store::open(&loc).await.unwrap();
+            s.close().await;
+            {
+                use sqlx::{Connection, Executor};
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                c.execute("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                           VALUES (99, 'from the future', true, '\\x00', 0)").await.unwrap();
+                c.close().await.unwrap();
+            }
+            let err = store::open(&loc).await.unwrap_err();
+            assert!(
+                matches!(err.downcast_ref::<StoreError>(), Some(StoreError::NewerSchema { unknown, .. }) if unknown == &vec![99]),
+                "{err:#}"
+            );
+            assert!(format!("{err:#}").contains(&loc.to_string()), "{err:#}");
         }
-        let (url, _name) = create_database().await;
-        let loc: DbLocation = url.parse().unwrap();
-        let s = store::open(&loc).await.unwrap();
-        s.close().await;
-        {
-            use sqlx::{Connection, Executor};
-            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-            c.execute("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-                       VALUES (99, 'from the future', true, '\\x00', 0)").await.unwrap();
-            c.close().await.unwrap();
-        }
-        let err = store::open(&loc).await.unwrap_err();
-        assert!(
-            matches!(err.downcast_ref::<StoreError>(), Some(StoreError::NewerSchema { unknown, .. }) if unknown == &vec![99]),
-            "{err:#}"
-        );
-        assert!(format!("{err:#}").contains(&loc.to_string()), "{err:#}");
     }
 }
