@@ -162,7 +162,7 @@ fn summary_json(s: &RunSummary) -> serde_json::Value {
         "overhead_s": s.overhead.total().as_secs_f64(),
         "startup_s": s.startup.as_secs_f64(),
         "startup_samples": s.startup_samples,
-        "cpu_s": bench_orchestrator::own_cpu_secs(),
+        "cpu_s": sweep_core::scheduler::overhead::own_cpu_secs(),
     })
 }
 

@@ -296,10 +296,22 @@ pub fn write_atomic(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     let dir = replace_file(path, write)?;
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
+    sync_folder(&dir)
+}
+
+/// fsyncs a folder, so that a rename into it lasts a power cut. A file system that cannot
+/// fsync a folder at all (EINVAL or ENOTSUP: some network and FUSE file systems) gives the
+/// durability it has; any other failure is an error naming the folder.
+fn sync_folder(dir: &Path) -> io::Result<()> {
+    let synced = File::open(dir).and_then(|d| d.sync_all());
+    match synced {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOTSUP)) => Ok(()),
+        Err(e) => Err(io::Error::new(
+            e.kind(),
+            format!("syncing the folder {}: {e}", dir.display()),
+        )),
+        Ok(()) => Ok(()),
     }
-    Ok(())
 }
 
 /// [`write_atomic`] without the folder's fsync: the file is whole and its data on disk, but

@@ -1,50 +1,18 @@
 //! The JSON the page reads. Every handler is a read; ids come from the path and are looked
 //! up in the store, never used as paths.
 
+use crate::error::{job_row, not_found_error, ApiError};
 use crate::App;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use sweep_core::report::{self, Format, ReportOptions};
-use sweep_core::store::{now_ms, JobRow, StoreError};
-
-/// A failed request: 404 for what does not exist, 500 (with the store's message) otherwise.
-pub(crate) struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> ApiError {
-        let missing = matches!(
-            e.downcast_ref::<StoreError>(),
-            Some(StoreError::NoSuchSweep { .. } | StoreError::NoSuchJob { .. })
-        );
-        let status = if missing {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        };
-        ApiError(status, format!("{e:#}"))
-    }
-}
-
-pub(crate) fn not_found_error(what: String) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, what)
-}
+use sweep_core::store::{now_ms, JobRow};
 
 type ApiResult = Result<Json<Value>, ApiError>;
-
-pub(crate) async fn not_found() -> ApiError {
-    not_found_error("no such page".into())
-}
 
 /// Every sweep with its job counts by state, progress and the time it last changed.
 pub(crate) async fn sweeps(State(app): State<Arc<App>>) -> ApiResult {
@@ -206,15 +174,6 @@ fn main_metric(r: &JobRow, name: &str) -> Option<f64> {
         .find(|m| m.name == name && m.class.is_none() && m.split == "val")
         .map(|m| m.value)
         .filter(|v| v.is_finite())
-}
-
-/// The job with this id (a number is also a hash prefix to `find_job`: only the id counts).
-pub(crate) async fn job_row(app: &App, id: i64) -> Result<JobRow, ApiError> {
-    let row = app.store.find_job(&id.to_string()).await?;
-    if row.job_id != id {
-        return Err(not_found_error(format!("no job {id}")));
-    }
-    Ok(row)
 }
 
 /// A job in full: config, status, attempts, metrics, artifacts (by id), predictions (by

@@ -4,7 +4,7 @@
 //! opened. Each resolved file must still lie inside the job's artifact folder (symlinks
 //! resolved), or it is not served.
 
-use crate::api::{job_row, not_found_error, ApiError};
+use crate::error::{job_row, not_found_error, ApiError};
 use crate::App;
 use axum::extract::{Path, State};
 use axum::http::header;

@@ -11,6 +11,7 @@
 mod api;
 mod assets;
 pub mod bench;
+mod error;
 mod files;
 mod guard;
 mod swept;
@@ -106,7 +107,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/jobs/{id}/artifacts/{artifact}", get(files::artifact))
         .route("/api/jobs/{id}/predictions/{index}", get(files::prediction))
         .route("/api/changes", get(api::changes))
-        .fallback(api::not_found)
+        .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             guard::check,

@@ -76,7 +76,7 @@ pub(super) async fn run(
             overhead,
             startup,
         },
-        Err(e) if is_not_owner(&e) => {
+        Err(e) if StoreError::is_not_owner(&e) => {
             shared.progress.message(&format!(
                 "job {} ({}): taken over by another agent after our lease lapsed; its result here was not recorded",
                 job.id, job.label
@@ -91,15 +91,6 @@ pub(super) async fn run(
 /// that `sweep status` shows recent progress whatever the lease.
 fn heartbeat_every(lease: Duration) -> Duration {
     (lease / 3).min(Duration::from_secs(2))
-}
-
-pub(super) fn is_not_owner(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<StoreError>(),
-            Some(StoreError::NotOwner { .. })
-        )
-    })
 }
 
 async fn attempt(

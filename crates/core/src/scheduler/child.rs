@@ -226,7 +226,7 @@ impl Watch<'_> {
     /// (the next heartbeat stops the process); any other store error is returned.
     fn refused_means_lost(&mut self, written: Result<()>) -> Result<()> {
         match written {
-            Err(e) if super::attempt::is_not_owner(&e) => {
+            Err(e) if crate::store::StoreError::is_not_owner(&e) => {
                 self.lost_ownership = true;
                 Ok(())
             }

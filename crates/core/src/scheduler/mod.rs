@@ -238,7 +238,7 @@ pub async fn agent(opts: &AgentOptions) -> Result<RunSummary> {
     };
     let (shared, already_done) = start(store, &scope, &opts.run).await?;
     if opts.announce_ready {
-        let cpu = crate::bench_orchestrator::own_cpu_secs();
+        let cpu = overhead::own_cpu_secs();
         println!("{}", serde_json::json!({"ready": true, "cpu_s": cpu}));
     }
     let mut summary = RunSummary {

@@ -88,6 +88,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether `e` says this process no longer owns the job (its lease was taken over): the
+    /// attempt's result belongs to the new owner and is dropped, not retried.
+    pub fn is_not_owner(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<StoreError>(),
+                Some(StoreError::NotOwner { .. })
+            )
+        })
+    }
+
     /// No sweep called `name`; `known` are the sweeps there are.
     pub fn no_such_sweep(known: Vec<String>, name: &str) -> anyhow::Error {
         StoreError::NoSuchSweep {

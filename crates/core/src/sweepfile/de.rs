@@ -346,6 +346,27 @@ impl<'de> VariantAccess<'de> for Variant<'de, '_> {
     }
 }
 
+/// The names of `JobConfig`'s keys, read from serde's own "expected one of" list so that
+/// they follow the struct.
+pub(crate) fn job_fields() -> &'static [String] {
+    static FIELDS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| {
+        let probe: serde_yaml::Value = serde_yaml::from_str("'?': 0").unwrap_or_default();
+        let node = Node::from_value(&probe, None, super::tree::Origin::file(None, ""));
+        match from_node::<crate::job::JobConfig>(&node) {
+            Err(e) => e
+                .message
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .skip(1)
+                .map(str::to_string)
+                .collect(),
+            Ok(_) => Vec::new(),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

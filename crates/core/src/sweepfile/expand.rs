@@ -10,7 +10,6 @@ use super::{format_value, Ctx, PlannedJob, SpecError, MAX_JOBS};
 use crate::job::{chained_hash, JobConfig, LossKind, LossTerm};
 use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
 
 /// Keys the label already shows (besides `seed`, left out on purpose; `fold` as `fold k/N`).
 const LABEL_SHOWN: &[&str] = &["crop", "iters", "model.head", "loss", "seed", "fold"];
@@ -20,27 +19,6 @@ pub(crate) struct Planned {
     pub warnings: Vec<SpecError>,
     /// With `search:`: the policy and what builds each trial's jobs.
     pub search: Option<(crate::search::Policy, super::trial::TrialPlan)>,
-}
-
-/// The names of `JobConfig`'s keys, read from serde's own "expected one of" list so that
-/// they follow the struct.
-pub(crate) fn job_fields() -> &'static [String] {
-    static FIELDS: OnceLock<Vec<String>> = OnceLock::new();
-    FIELDS.get_or_init(|| {
-        let probe: Value = serde_yaml::from_str("'?': 0").unwrap_or_default();
-        let node = Node::from_value(&probe, None, Origin::file(None, ""));
-        match from_node::<JobConfig>(&node) {
-            Err(e) => e
-                .message
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .skip(1)
-                .map(str::to_string)
-                .collect(),
-            Ok(_) => Vec::new(),
-        }
-    })
 }
 
 pub(super) type Located = (Origin, String);

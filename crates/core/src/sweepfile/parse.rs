@@ -453,7 +453,7 @@ fn stages(ctx: &Ctx, v: &Node) -> Result<Vec<Stage>, SpecError> {
 /// An unknown top-level key: a typo of one, or a job setting that belongs under `base:`.
 fn unknown_key(ctx: &Ctx, at: &Origin, key: &str) -> SpecError {
     let mut hint = did_you_mean(key, TOP_KEYS.iter().copied());
-    if hint.is_empty() && super::expand::job_fields().iter().any(|f| f == key) {
+    if hint.is_empty() && super::de::job_fields().iter().any(|f| f == key) {
         hint = format!(" (job settings go under `base:`, e.g. base.{key})");
     }
     ctx.error(at, format!("unknown key {key:?}{hint}"))
