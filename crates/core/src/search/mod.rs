@@ -11,6 +11,7 @@
 //! - [`rule`]: stopping rules (`median`, `asha`, `paired`), each a pure function of rung results;
 //! - [`policy`]: what the sweep file asked for; [`state`]: the rows; [`decide`]: the step.
 
+pub mod action;
 pub mod decide;
 pub mod policy;
 pub mod rank;
@@ -21,6 +22,7 @@ pub mod simulate;
 pub mod space;
 pub mod state;
 
-pub use decide::{decide, Action};
+pub use action::Action;
+pub use decide::decide;
 pub use policy::{Fidelity, Goal, Policy, RuleKind, StopSpec};
 pub use state::{Event, EventKind, State};

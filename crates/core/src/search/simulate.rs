@@ -13,9 +13,9 @@
 //! The budget counts job time, as `budget_hours` does: with `w` busy workers it is spent `w`
 //! seconds per simulated second, and a job that would end after it is spent does not count.
 
-use super::decide::{decide, Action};
 use super::policy::Policy;
 use super::state::{Event, EventKind, State};
+use super::{decide, Action};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::Value;

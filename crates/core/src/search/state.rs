@@ -2,7 +2,7 @@
 //! under the sweep's lock) and the decisions taken so far. [`State`] is all a decision may
 //! depend on: no clock, no process state, so the same rows always give the same decisions.
 
-use super::decide::Action;
+use super::action::Action;
 use super::policy::Policy;
 use serde::{Deserialize, Serialize};
 

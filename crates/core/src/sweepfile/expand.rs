@@ -6,20 +6,13 @@ use super::de::{from_node, DeError};
 use super::parse::{Cv, Stage, Sweep};
 use super::suggest::{did_you_mean, humanize};
 use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
-use super::{format_value, Ctx, PlannedJob, SpecError, MAX_JOBS};
+use super::{format_value, Ctx, Planned, PlannedJob, SpecError, MAX_JOBS};
 use crate::job::{chained_hash, JobConfig, LossKind, LossTerm};
 use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
 
 /// Keys the label already shows (besides `seed`, left out on purpose; `fold` as `fold k/N`).
 const LABEL_SHOWN: &[&str] = &["crop", "iters", "model.head", "loss", "seed", "fold"];
-
-pub(crate) struct Planned {
-    pub jobs: Vec<PlannedJob>,
-    pub warnings: Vec<SpecError>,
-    /// With `search:`: the policy and what builds each trial's jobs.
-    pub search: Option<(crate::search::Policy, super::trial::TrialPlan)>,
-}
 
 pub(super) type Located = (Origin, String);
 
@@ -214,11 +207,8 @@ pub(super) fn fail<'a>(ctx: &'a Ctx) -> impl Fn(Located) -> SpecError + 'a {
     move |(at, m)| ctx.error(&at, m)
 }
 
-pub(crate) fn plan(sw: &Sweep, ctx: &Ctx) -> Result<Planned, SpecError> {
-    let base = base_tree(sw, ctx)?;
-    if let Some(search) = &sw.search {
-        return super::trial::plan(sw, search, base, ctx);
-    }
+/// A grid's jobs (`grid`, `include`, `exclude`, folds, seeds and stages) from its base tree.
+pub(super) fn plan(sw: &Sweep, base: Node, ctx: &Ctx) -> Result<Planned, SpecError> {
     let mut points = grid_points(sw, &base, ctx)?;
     points.extend(include_points(sw, &base, ctx)?);
     if sw.grid.is_empty() && sw.include.is_empty() {

@@ -172,6 +172,14 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<SweepSpec, SpecError> {
     parse(path, &text, overrides)
 }
 
+/// What a sweep file expands to: its jobs (a search's: only its stages), the warnings, and
+/// for `search:` the policy and what builds each trial's jobs.
+pub(crate) struct Planned {
+    pub jobs: Vec<PlannedJob>,
+    pub warnings: Vec<SpecError>,
+    pub search: Option<(crate::search::Policy, trial::TrialPlan)>,
+}
+
 /// Parses, checks and expands a sweep file's text; `path` is used in messages.
 pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec, SpecError> {
     let ctx = Ctx { file: path };
@@ -182,7 +190,11 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
         overrides::apply(&mut root, set, &ctx)?;
     }
     let sweep = parse::structure(&root, &ctx)?;
-    let planned = expand::plan(&sweep, &ctx)?;
+    let base = expand::base_tree(&sweep, &ctx)?;
+    let planned = match &sweep.search {
+        Some(search) => trial::plan(&sweep, search, base, &ctx)?,
+        None => expand::plan(&sweep, base, &ctx)?,
+    };
     Ok(SweepSpec {
         name: sweep.name,
         description: sweep.description,

@@ -4,12 +4,12 @@
 
 use super::expand::{
     build, build_stages, fail, stages_seeing_folds, with_folds, with_seed_and_fold, with_seeds,
-    Built, Candidate, Order, Planned,
+    Built, Candidate, Order,
 };
 use super::parse::{Cv, Sweep};
 use super::space::SpaceKey;
 use super::tree::{Kind, Node, Origin, Seg};
-use super::{format_value, Ctx, PlannedJob, SpecError};
+use super::{format_value, Ctx, Planned, PlannedJob, SpecError};
 use crate::search::Policy;
 use serde_yaml::Value;
 use std::collections::HashMap;
