@@ -339,14 +339,7 @@ mod tests {
         for trial in 0..10u64 {
             let t = trial as f64;
             for (rung, value) in [(0, 50.0 - t), (1, 50.0 + t), (2, 60.0 + t)] {
-                kinds.push(EventKind::Rung {
-                    trial,
-                    job: 0,
-                    rung,
-                    value,
-                    images: Vec::new(),
-                    cost_s: 1.0,
-                });
+                kinds.push(EventKind::rung_for_test(trial, rung, value, 1.0));
             }
         }
         let events = kinds

@@ -119,14 +119,7 @@ mod tests {
         // The best is promoted to rung 3 and reports 35 there; one result at rung 3 is too
         // few for eta 3 to promote, so all three stop when nothing else can run.
         for (trial, rung, value) in [(0, 0, 10.0), (1, 0, 20.0), (2, 0, 30.0), (2, 1, 35.0)] {
-            kinds.push(EventKind::Rung {
-                trial,
-                job: 0,
-                rung,
-                value,
-                images: Vec::new(),
-                cost_s: 1.0,
-            });
+            kinds.push(EventKind::rung_for_test(trial, rung, value, 1.0));
         }
         for (i, kind) in kinds.into_iter().enumerate() {
             let event = Event {

@@ -441,14 +441,7 @@ mod tests {
         let seq = state.events.len() as u64 + 1;
         state.events.push(Event {
             seq,
-            kind: EventKind::Rung {
-                trial,
-                job: 0,
-                rung,
-                value,
-                images: Vec::new(),
-                cost_s: 10.0,
-            },
+            kind: EventKind::rung_for_test(trial, rung, value, 10.0),
         });
         settle(state)
     }

@@ -42,6 +42,21 @@ pub enum EventKind {
     },
 }
 
+#[cfg(test)]
+impl EventKind {
+    /// Job 0 of `trial` at `rung` with `value`, without per-image scores (the tests' logs).
+    pub(crate) fn rung_for_test(trial: u64, rung: usize, value: f64, cost_s: f64) -> EventKind {
+        EventKind::Rung {
+            trial,
+            job: 0,
+            rung,
+            value,
+            images: Vec::new(),
+            cost_s,
+        }
+    }
+}
+
 /// The decisions so far and the events, in order: a decision's whole input.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State {
