@@ -34,8 +34,9 @@ stop:
     ))
 }
 
-/// An agent of this search playing `node`, its job processes the toy worker at 60 ms per
-/// iteration (so that kills land mid-job); its log in `<sandbox>/<node>.log`.
+/// An agent of this search playing `node`, its job processes the toy worker at 120 ms per
+/// iteration (so that kills land mid-job, and the search outlasts the five kills 1.5 s apart
+/// with time to spare: at 60 ms it sometimes ended first); its log in `<sandbox>/<node>.log`.
 fn agent(sb: &Sandbox, db: &str, node: &str) -> Child {
     let toy = toy_worker();
     let log = std::fs::File::create(sb.path().join(format!("{node}.log"))).unwrap();
@@ -49,7 +50,7 @@ fn agent(sb: &Sandbox, db: &str, node: &str) -> Child {
         ])
         .env("SWEEP_DB", db)
         .env("SWEEP_NODE", node)
-        .env("SWEEP_TOY_ITER_MS", "60")
+        .env("SWEEP_TOY_ITER_MS", "120")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(log)
