@@ -76,7 +76,9 @@ pub struct Ticket {
     pub claim: Claim,
     pub hash: String,
     pub label: String,
-    pub config: crate::job::JobConfig,
+    /// The job: the built-in trainer's config (what `sweep worker` runs), or a command job's
+    /// program and parameters (the scheduler starts that program itself).
+    pub config: crate::job::JobSpec,
     pub device: DeviceChoice,
     pub init_checkpoint: Option<PathBuf>,
     /// Adaptive search: stop at this iteration (a rung of the fidelity, below the job's
@@ -111,6 +113,17 @@ impl Ticket {
         let text = fs::read_to_string(path)
             .with_context(|| format!("reading ticket {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing ticket {}", path.display()))
+    }
+
+    /// The built-in trainer's config: what a `sweep worker` runs. A command job's ticket is
+    /// its program's, which the scheduler starts itself.
+    pub fn train_config(&self) -> anyhow::Result<&crate::job::JobConfig> {
+        self.config.train().ok_or_else(|| {
+            anyhow::anyhow!(
+                "job {}: a command job runs its own program, not `sweep worker`",
+                self.hash
+            )
+        })
     }
 }
 

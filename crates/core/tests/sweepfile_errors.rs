@@ -85,7 +85,7 @@ fn wrong_types() {
         err("name: t\ninclude: {crop: 256}\n"),
         "sweeps/t.yaml:2:10: include: expected a list of job settings, found a mapping"
     );
-    assert_eq!(err("- 1\n- 2\n"), "sweeps/t.yaml:1:1: a sweep file is a mapping with keys name, description, data, base, grid, include, exclude, seeds, cv, max_attempts, stages, runs, search, stop, share_prefixes (found a list)");
+    assert_eq!(err("- 1\n- 2\n"), "sweeps/t.yaml:1:1: a sweep file is a mapping with keys name, description, data, base, grid, include, exclude, seeds, cv, max_attempts, stages, runs, search, stop, share_prefixes, command, program, identity_files, env (found a list)");
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn structure_errors() {
     );
     assert_eq!(
         err(""),
-        "sweeps/t.yaml: a sweep file is a mapping with keys name, description, data, base, grid, include, exclude, seeds, cv, max_attempts, stages, runs, search, stop, share_prefixes (found nothing)"
+        "sweeps/t.yaml: a sweep file is a mapping with keys name, description, data, base, grid, include, exclude, seeds, cv, max_attempts, stages, runs, search, stop, share_prefixes, command, program, identity_files, env (found nothing)"
     );
 }
 

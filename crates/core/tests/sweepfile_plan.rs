@@ -43,15 +43,15 @@ fn grid_include_exclude_seeds_count() {
     assert_eq!(hashes.len(), jobs.len());
     assert!(!jobs
         .iter()
-        .any(|j| j.config.crop == 288 && j.config.loss == LossSpec::Name(LossKind::Focal)));
-    assert_eq!(jobs.iter().filter(|j| j.config.crop == 304).count(), 3);
+        .any(|j| j.config.train().unwrap().crop == 288 && j.config.train().unwrap().loss == LossSpec::Name(LossKind::Focal)));
+    assert_eq!(jobs.iter().filter(|j| j.config.train().unwrap().crop == 304).count(), 3);
     for seed in 0..3 {
-        assert_eq!(jobs.iter().filter(|j| j.config.seed == seed).count(), 25);
+        assert_eq!(jobs.iter().filter(|j| j.config.train().unwrap().seed == seed).count(), 25);
     }
     // seed-major: every config of seed 0 first
-    assert!(jobs[..25].iter().all(|j| j.config.seed == 0));
-    assert!(jobs[25..50].iter().all(|j| j.config.seed == 1));
-    assert!(jobs.iter().all(|j| j.config.iters == 10));
+    assert!(jobs[..25].iter().all(|j| j.config.train().unwrap().seed == 0));
+    assert!(jobs[25..50].iter().all(|j| j.config.train().unwrap().seed == 1));
+    assert!(jobs.iter().all(|j| j.config.train().unwrap().iters == 10));
 }
 
 #[test]
@@ -59,7 +59,7 @@ fn grid_order_first_key_slowest() {
     let jobs = plan("name: t\ngrid:\n  crop: [256, 320]\n  model.head: [fcn, pspnet]\n");
     let got: Vec<(usize, Head)> = jobs
         .iter()
-        .map(|j| (j.config.crop, j.config.model.head))
+        .map(|j| (j.config.train().unwrap().crop, j.config.train().unwrap().model.head))
         .collect();
     assert_eq!(
         got,
@@ -77,8 +77,8 @@ fn grid_order_first_key_slowest() {
     assert_eq!(jobs[1].label, "UNet + PSPNet, crop 256, 200 it, ce");
     // key order as written, not alphabetical
     let jobs = plan("name: t\ngrid:\n  model.head: [fcn, pspnet]\n  crop: [256, 320]\n");
-    assert_eq!(jobs[1].config.crop, 320);
-    assert_eq!(jobs[1].config.model.head, Head::Fcn);
+    assert_eq!(jobs[1].config.train().unwrap().crop, 320);
+    assert_eq!(jobs[1].config.train().unwrap().model.head, Head::Fcn);
     assert_eq!(
         varied(&jobs[1]),
         vec![("model.head", "fcn"), ("crop", "320")]
@@ -94,11 +94,11 @@ fn duplicates_are_kept_once() {
     // repeated seeds, repeated grid values
     let jobs = plan("name: t\ngrid:\n  crop: [256, 256]\nseeds: [3, 3]\n");
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].config.seed, 3);
+    assert_eq!(jobs[0].config.train().unwrap().seed, 3);
     // the first occurrence wins (its position in the plan)
     let jobs =
         plan("name: t\ninclude:\n  - {crop: 320}\n  - {crop: 256}\n  - {crop: 320, iters: 200}\n");
-    let crops: Vec<usize> = jobs.iter().map(|j| j.config.crop).collect();
+    let crops: Vec<usize> = jobs.iter().map(|j| j.config.train().unwrap().crop).collect();
     assert_eq!(crops, vec![320, 256]);
 }
 
@@ -109,7 +109,7 @@ fn exclude_matches_resolved_values() {
     let jobs = plan(text);
     let got: Vec<(Head, usize)> = jobs
         .iter()
-        .map(|j| (j.config.model.head, j.config.crop))
+        .map(|j| (j.config.train().unwrap().model.head, j.config.train().unwrap().crop))
         .collect();
     assert_eq!(
         got,
@@ -122,7 +122,7 @@ fn exclude_matches_resolved_values() {
     assert_eq!(jobs.len(), 3);
     assert!(!jobs
         .iter()
-        .any(|j| j.config.crop == 320 && j.config.seed == 1));
+        .any(|j| j.config.train().unwrap().crop == 320 && j.config.train().unwrap().seed == 1));
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn no_grid_no_include_is_one_job_of_base() {
     let s = spec("name: solo\nbase: {crop: 128}\n", &[]);
     let jobs = s.plan().unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].config.crop, 128);
+    assert_eq!(jobs[0].config.train().unwrap().crop, 128);
     assert!(jobs[0].varied.is_empty());
     assert_eq!(s.name, "solo");
     assert_eq!(s.max_attempts, sweep_core::sweepfile::DEFAULT_MAX_ATTEMPTS);
@@ -148,18 +148,18 @@ include:
   - {data: {flip: 0.5}}
 ";
     let jobs = plan(text);
-    assert_eq!(jobs[0].config.data.scale, [256, 256]);
-    assert_eq!(jobs[1].config.data.scale, [128, 128]);
-    assert_eq!(jobs[1].config.data.flip, 0.5);
+    assert_eq!(jobs[0].config.train().unwrap().data.scale, [256, 256]);
+    assert_eq!(jobs[1].config.train().unwrap().data.scale, [128, 128]);
+    assert_eq!(jobs[1].config.train().unwrap().data.flip, 0.5);
     for j in &jobs {
         assert_eq!(
-            j.config.data.split,
+            j.config.train().unwrap().data.split,
             sweep_core::job::SplitConfig::Subjects {
                 train: (1..=8).collect(),
                 val: vec![9, 10]
             }
         );
-        assert_eq!(j.config.data.root, Path::new("data/dme"));
+        assert_eq!(j.config.train().unwrap().data.root, Path::new("data/dme"));
     }
     assert_eq!(
         varied(&jobs[1]),
@@ -178,18 +178,18 @@ fn mapping_values_merge_unless_the_type_changes() {
     );
     use sweep_core::job::OptimizerConfig;
     assert_eq!(
-        jobs[0].config.optimizer,
+        jobs[0].config.train().unwrap().optimizer,
         OptimizerConfig::Sgd {
             lr: 0.05,
             momentum: 0.8,
             weight_decay: 5e-4
         }
     );
-    assert!(matches!(jobs[1].config.optimizer, OptimizerConfig::Adamw { lr, .. } if lr == 0.001));
+    assert!(matches!(jobs[1].config.train().unwrap().optimizer, OptimizerConfig::Adamw { lr, .. } if lr == 0.001));
     for j in &jobs {
-        assert_eq!(j.config.model.head, Head::Pspnet);
-        assert_eq!(j.config.model.base_channels, 8);
-        assert!(!j.config.model.aux_head);
+        assert_eq!(j.config.train().unwrap().model.head, Head::Pspnet);
+        assert_eq!(j.config.train().unwrap().model.base_channels, 8);
+        assert!(!j.config.train().unwrap().model.aux_head);
     }
 }
 
@@ -214,7 +214,7 @@ fn set_overrides() {
     let jobs = s.plan().unwrap();
     let got: Vec<(usize, Head, u64)> = jobs
         .iter()
-        .map(|j| (j.config.crop, j.config.model.head, j.config.seed))
+        .map(|j| (j.config.train().unwrap().crop, j.config.train().unwrap().model.head, j.config.train().unwrap().seed))
         .collect();
     assert_eq!(
         got,
@@ -227,7 +227,7 @@ fn set_overrides() {
             (96, Head::Fcn, 1)
         ]
     );
-    assert!(jobs.iter().all(|j| j.config.iters == 20));
+    assert!(jobs.iter().all(|j| j.config.train().unwrap().iters == 20));
     // the effective sweep shows the overrides; the source stays as read
     assert!(s.effective_yaml().contains("quick2"));
     assert_eq!(s.source, text);
@@ -244,15 +244,15 @@ fn set_overrides() {
     assert_eq!(jobs.len(), 3 * 2 + 1);
     assert!(jobs
         .iter()
-        .all(|j| j.config.model.base_channels == 8 && j.config.optimizer.lr() == 0.1));
+        .all(|j| j.config.train().unwrap().model.base_channels == 8 && j.config.train().unwrap().optimizer.lr() == 0.1));
     // the grid gained a `loss` key; the include entry is not a grid point
     assert!(jobs[..6]
         .iter()
-        .all(|j| j.config.loss == LossSpec::Name(LossKind::Dice)));
-    assert_eq!(jobs[6].config.loss, LossSpec::Name(LossKind::Ce));
+        .all(|j| j.config.train().unwrap().loss == LossSpec::Name(LossKind::Dice)));
+    assert_eq!(jobs[6].config.train().unwrap().loss, LossSpec::Name(LossKind::Ce));
     // later --set wins
     let s = spec(text, &["base.iters=20", "base.iters=30"]);
-    assert!(s.plan().unwrap().iter().all(|j| j.config.iters == 30));
+    assert!(s.plan().unwrap().iter().all(|j| j.config.train().unwrap().iters == 30));
 }
 
 #[test]
@@ -273,10 +273,10 @@ grid:
     assert_eq!(jobs[0].stage.as_deref(), Some("pretrain-chase"));
     assert_eq!(jobs[1].stage.as_deref(), Some("finetune-chase"));
     let pre = &jobs[0];
-    assert_eq!(pre.config.data.dataset.to_string(), "chase_db1");
-    assert_eq!(pre.config.crop, 128);
+    assert_eq!(pre.config.train().unwrap().data.dataset.to_string(), "chase_db1");
+    assert_eq!(pre.config.train().unwrap().crop, 128);
     assert!(
-        pre.config.init.is_none(),
+        pre.config.train().unwrap().init.is_none(),
         "a stage does not inherit base.init"
     );
     assert!(pre.depends_on.is_none());
@@ -287,7 +287,7 @@ grid:
     assert_eq!(jobs[1].depends_on.as_ref(), Some(&pre.hash));
     for j in &jobs[2..] {
         assert_eq!(j.stage, None);
-        assert_eq!(j.config.data.dataset.to_string(), "dme");
+        assert_eq!(j.config.train().unwrap().data.dataset.to_string(), "dme");
         assert_eq!(j.depends_on.as_ref(), Some(&pre.hash));
     }
 }
@@ -327,7 +327,7 @@ fn finetune_yaml_is_the_studys_nine_rows() {
         ]
     );
     for (i, j) in jobs.iter().enumerate() {
-        let c = &j.config;
+        let c = j.config.train().unwrap();
         assert_eq!(c.data.dataset.to_string(), "dme");
         assert_eq!(c.data.split, sweep_core::job::SplitConfig::Study);
         assert_eq!(c.data.scale, [512, 512]);
@@ -353,7 +353,7 @@ fn finetune_yaml_is_the_studys_nine_rows() {
         assert!(j.stage.is_none());
         // 150 -> 200 -> 300 iterations of crop 256 with CE share their training.
         let fcn_256_ce = j.label.starts_with("UNet + FCN, crop 256,") && j.label.ends_with(", ce");
-        let continues = fcn_256_ce && j.config.iters > 150;
+        let continues = fcn_256_ce && j.config.train().unwrap().iters > 150;
         assert_eq!(j.continues, continues, "{}", j.label);
         assert_eq!(j.depends_on.is_some(), continues, "{}", j.label);
     }
@@ -394,7 +394,7 @@ fn quick_yaml_is_a_small_cpu_demo() {
         ]
     );
     for j in &jobs {
-        let c = &j.config;
+        let c = j.config.train().unwrap();
         assert_eq!(c.model.base_channels, 8);
         assert_eq!(c.data.scale, [128, 128]);
         assert_eq!(c.crop, 64);
@@ -412,7 +412,7 @@ fn quick_yaml_is_a_small_cpu_demo() {
         ]
     );
     let smoke = load(&sweep_file("quick"), &["base.iters=5".into()]).unwrap();
-    assert!(smoke.plan().unwrap().iter().all(|j| j.config.iters == 5));
+    assert!(smoke.plan().unwrap().iter().all(|j| j.config.train().unwrap().iters == 5));
 }
 
 #[test]

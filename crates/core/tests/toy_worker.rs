@@ -54,7 +54,7 @@ fn ticket(dir: &Path, cfg: &JobConfig, attempt: u32, pause_at: Option<usize>) ->
         },
         hash: cfg.hash(),
         label: "toy".into(),
-        config: cfg.clone(),
+        config: cfg.clone().into(),
         device: DeviceChoice::Cpu,
         init_checkpoint: None,
         pause_at,

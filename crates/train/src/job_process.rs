@@ -95,7 +95,7 @@ pub fn main(ticket_path: &Path) -> Result<i32> {
         continue_from: ticket.continue_from.clone(),
         keep_state: ticket.keep_state,
     };
-    let (outcome, code) = match crate::run(&ticket.config, &ctx, &mut StdoutObserver) {
+    let (outcome, code) = match crate::run(ticket.train_config()?, &ctx, &mut StdoutObserver) {
         Ok(outcome) => (outcome, 0),
         Err(e) if is_permanent(&e) => {
             eprintln!("error: {e:#}");

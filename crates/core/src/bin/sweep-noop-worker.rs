@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let ticket_path = std::path::PathBuf::from(ticket_path);
     let ticket = Ticket::read(&ticket_path)?;
     let dir = ticket_path.parent().unwrap_or(std::path::Path::new("."));
-    let iters = ticket.config.iters;
+    let iters = ticket.train_config()?.iters;
     let mut out = std::io::stdout().lock();
     let mut emit = |e: &Event| -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(e)?)?;

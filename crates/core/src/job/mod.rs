@@ -1,9 +1,14 @@
-//! A job: one resolved training configuration, its identity and its human label.
+//! A job: one resolved configuration (the built-in trainer's or the user's program's), its
+//! identity and its human label.
 
+pub mod command;
 pub mod config;
+pub mod spec;
 pub mod status;
 
+pub use command::CommandJob;
 pub use config::*;
+pub use spec::JobSpec;
 pub use status::{FailureKind, JobStatus, RetryRule};
 
 use sha2::{Digest, Sha256};

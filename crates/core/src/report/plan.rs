@@ -50,7 +50,7 @@ fn jobs_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
             (i + 1).to_string(),
             p.hash.clone(),
             p.label.clone(),
-            p.config.seed.to_string(),
+            p.config.seed().to_string(),
         ];
         for key in &varied {
             let value = p.varied.iter().find(|(k, _)| k == key).map(|(_, v)| v);
@@ -98,7 +98,7 @@ fn prefix_note(plan: &[PlannedJob]) -> String {
         let rows: Vec<String> = g
             .jobs
             .iter()
-            .map(|&i| format!("#{} ({} it)", i + 1, plan[i].config.iters))
+            .map(|&i| format!("#{} ({} it)", i + 1, plan[i].config.iters().unwrap_or(0)))
             .collect();
         rows.join(" -> ")
     };
@@ -141,7 +141,7 @@ fn prefix_note(plan: &[PlannedJob]) -> String {
 
 /// `; 5-fold cross-validation by subject (...)` when the jobs are folds (`cv:`), else nothing.
 fn cv_note(plan: &[PlannedJob]) -> String {
-    let cv = plan.iter().find_map(|p| match p.config.data.split {
+    let cv = plan.iter().find_map(|p| match p.config.train()?.data.split {
         SplitConfig::Fold { folds, by, .. } if p.stage.is_none() => Some((folds, by)),
         _ => None,
     });
@@ -249,7 +249,7 @@ fn trial_iters(spec: &SweepSpec, p: &Policy) -> Option<u64> {
         .map(|q| q.dist.from_unit(0.5))
         .collect();
     let jobs = spec.trial_jobs(0, &middle).ok()?;
-    Some(jobs.first()?.config.iters as u64)
+    jobs.first()?.config.iters().map(|n| n as u64)
 }
 
 /// ASHA's expected iterations if each rung keeps 1/eta of the trials that reach it:

@@ -1,9 +1,14 @@
-//! One job attempt in its own process: spawn `sweep worker`, stream its events into the
-//! store, keep its heartbeat, and turn however it ended into a [`Finish`].
+//! One job attempt in its own process: spawn `sweep worker` (or a command job's program),
+//! stream its events into the store, keep its heartbeat, and turn however it ended into a
+//! [`Finish`].
 
+use super::program_lines::{self, Line};
 use super::progress::JobProgress;
 use crate::job::FailureKind;
-use crate::protocol::{Claim, Event, JobResult, Outcome, EXIT_REJECTED, THREADS_ENV, WORKER_LOG};
+use crate::protocol::{
+    Claim, Event, ImageMetric, JobResult, MetricValue, Outcome, EXIT_REJECTED, THREADS_ENV,
+    WORKER_LOG,
+};
 use crate::store::{CurvePoint, Ending, Fence, Finish, NewArtifact, Reported, Store};
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
@@ -21,9 +26,24 @@ const STDERR_TAIL_LINES: usize = 40;
 /// After a stop request, how long a worker may take to checkpoint before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(60);
 
+/// What to start for an attempt.
+pub enum Launch<'a> {
+    /// `EXE worker TICKET`: the built-in trainer (or a binary that speaks the ticket protocol).
+    Worker { exe: &'a Path, ticket: &'a Path },
+    /// A command job's program, which prints [`program_lines`].
+    Program(&'a ProgramLaunch),
+}
+
+/// A command job's process: its command line, environment and folder.
+#[derive(Clone, Debug)]
+pub struct ProgramLaunch {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: std::path::PathBuf,
+}
+
 pub struct ChildSpec<'a> {
-    pub exe: &'a Path,
-    pub ticket: &'a Path,
+    pub launch: Launch<'a>,
     pub artifact_dir: &'a Path,
     pub hash: &'a str,
     /// The claim this attempt works for: only a result produced for it is recorded.
@@ -67,9 +87,11 @@ pub async fn run_child(
         child.stderr.take().expect("piped stderr"),
         spec.artifact_dir.join(WORKER_LOG),
     );
+    let program = matches!(spec.launch, Launch::Program(_));
     let mut watch = Watch {
         store,
         fence,
+        program: program.then(|| ProgramReport::new(spec.artifact_dir)),
         reported: Reported::default(),
         last_flush: Instant::now(),
         iteration: 0,
@@ -105,12 +127,36 @@ pub async fn run_child(
     watch.conclude(&spec, status, stderr_tail).await
 }
 
-/// Starts `sweep worker TICKET` with the slot's environment.
+/// Starts `sweep worker TICKET`, or the program, with the slot's environment.
 fn spawn(spec: &ChildSpec<'_>) -> Result<tokio::process::Child> {
-    let mut cmd = Command::new(spec.exe);
-    cmd.arg("worker")
-        .arg(spec.ticket)
-        .stdin(Stdio::null())
+    let mut cmd = match spec.launch {
+        Launch::Worker { exe, ticket } => {
+            let mut cmd = Command::new(exe);
+            cmd.arg("worker").arg(ticket);
+            cmd
+        }
+        Launch::Program(p) => {
+            let mut cmd = Command::new(&p.argv[0]);
+            cmd.args(&p.argv[1..]).current_dir(&p.workdir);
+            // Its own process group, so that a stop or a kill reaches what it started too
+            // (a shell script's python); and it dies with the orchestrator, as `sweep
+            // worker` does, so that a killed agent leaves no program training unowned.
+            cmd.process_group(0);
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            // The program's threads: its share of the cores, unless its `env:` says otherwise.
+            for var in ["OMP_NUM_THREADS", "MKL_NUM_THREADS"] {
+                cmd.env(var, spec.torch_threads.to_string());
+            }
+            cmd.envs(p.env.iter().map(|(k, v)| (k, v)));
+            cmd
+        }
+    };
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -118,9 +164,99 @@ fn spawn(spec: &ChildSpec<'_>) -> Result<tokio::process::Child> {
     if let Some(devices) = &spec.cuda_visible {
         cmd.env("CUDA_VISIBLE_DEVICES", devices);
     }
-    cmd.spawn()
-        .with_context(|| format!("starting the job process {}", spec.exe.display()))
+    cmd.spawn().with_context(|| match spec.launch {
+        Launch::Worker { exe, .. } => format!("starting the job process {}", exe.display()),
+        Launch::Program(p) => format!(
+            "starting the command {:?} in {}",
+            p.argv.join(" "),
+            p.workdir.display()
+        ),
+    })
 }
+
+/// What a command job's program reported that makes its result: the last `metrics`, its
+/// per-image rows, its last iteration, and the first malformed line, if any.
+struct ProgramReport {
+    metrics: Option<Vec<MetricValue>>,
+    images: Vec<ImageMetric>,
+    iteration: usize,
+    lines: usize,
+    malformed: Option<String>,
+    /// The program's own stdout lines go to its log, after its stderr's.
+    log: Option<std::fs::File>,
+}
+
+impl ProgramReport {
+    fn new(dir: &Path) -> ProgramReport {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(PROGRAM_STDOUT))
+            .ok();
+        ProgramReport {
+            metrics: None,
+            images: Vec::new(),
+            iteration: 0,
+            lines: 0,
+            malformed: None,
+            log,
+        }
+    }
+
+    /// Reads one stdout line: an event to act on, or None.
+    fn read(&mut self, line: &str) -> Option<Event> {
+        use std::io::Write;
+        self.lines += 1;
+        match program_lines::read(line) {
+            Ok(Line::Event(e)) => return Some(e),
+            Ok(Line::Metrics(m)) => self.metrics = Some(m),
+            Ok(Line::Image(i)) => self.images.push(i),
+            Ok(Line::Output) => {
+                if let Some(log) = self.log.as_mut() {
+                    let _ = writeln!(log, "{line}");
+                }
+            }
+            Err(e) => {
+                if self.malformed.is_none() {
+                    let shown: String = line.chars().take(120).collect();
+                    self.malformed = Some(format!("stdout line {}: {e}: {shown}", self.lines));
+                }
+            }
+        }
+        None
+    }
+
+    /// How the program ended, when its report decides it: a malformed line (not retried:
+    /// it would print the same again), or a clean exit with or without its metrics.
+    fn finish(self, status: &std::process::ExitStatus, stderr_tail: &str) -> Option<Finish> {
+        let permanent = |reason: String| Finish::Failed {
+            reason,
+            stderr_tail: stderr_tail.to_string(),
+            kind: FailureKind::Permanent,
+        };
+        if let Some(m) = self.malformed {
+            return Some(permanent(format!("malformed report, {m}")));
+        }
+        if !status.success() {
+            return None;
+        }
+        Some(match self.metrics {
+            Some(metrics) => Finish::Succeeded {
+                metrics,
+                images: self.images,
+                iterations: self.iteration,
+                sweep_version: Some(crate::protocol::sweep_version()),
+                data: None,
+            },
+            None => permanent(
+                "exited 0 without reporting its metrics: print {\"metrics\": {\"name\": value}} (sweep_job.result) before exiting".into(),
+            ),
+        })
+    }
+}
+
+/// A command job's stdout lines that are not events.
+pub const PROGRAM_STDOUT: &str = "stdout.log";
 
 /// Copies stderr into the job's log and keeps its last lines for the error record.
 fn keep_stderr(
@@ -153,6 +289,8 @@ fn keep_stderr(
 struct Watch<'a> {
     store: &'a dyn Store,
     fence: &'a Fence,
+    /// A command job's program: its lines, and what makes its result.
+    program: Option<ProgramReport>,
     /// Curve points and artifacts not yet written.
     reported: Reported,
     last_flush: Instant,
@@ -172,12 +310,20 @@ impl Watch<'_> {
         pid: Option<u32>,
         progress: &mut JobProgress,
     ) -> Result<()> {
-        let Ok(event) = serde_json::from_str::<Event>(line) else {
+        let event = match self.program.as_mut() {
+            Some(report) => report.read(line),
+            None => serde_json::from_str::<Event>(line).ok(),
+        };
+        let Some(event) = event else {
             tracing::debug!("job process {pid:?}: {line}");
             return Ok(());
         };
         match event {
-            Event::Started { resumed_from, .. } => {
+            Event::Started {
+                iters,
+                resumed_from,
+            } => {
+                progress.set_total(iters as u64);
                 if resumed_from > 0 {
                     tracing::info!(
                         "job {} (attempt {}): resuming from iteration {resumed_from} (its checkpoint)",
@@ -195,6 +341,9 @@ impl Watch<'_> {
                 ..
             } => {
                 self.iteration = iter;
+                if let Some(report) = self.program.as_mut() {
+                    report.iteration = iter;
+                }
                 progress.update(iter as u64, loss);
                 self.reported.curve.push(CurvePoint {
                     iteration: iter,
@@ -262,21 +411,39 @@ impl Watch<'_> {
             );
             self.lost_ownership = true;
             self.killed = true;
-            let _ = child.start_kill();
+            self.kill(child);
         }
         if self
             .stop_sent
             .is_some_and(|sent| sent.elapsed() > STOP_GRACE)
         {
-            let _ = child.start_kill();
+            self.kill(child);
         }
         Ok(())
+    }
+
+    /// Sends `sig` to the job process; to a program's whole process group.
+    fn signal(&self, pid: u32, sig: libc::c_int) {
+        let target = match self.program {
+            Some(_) => -(pid as libc::pid_t),
+            None => pid as libc::pid_t,
+        };
+        unsafe { libc::kill(target, sig) };
+    }
+
+    fn kill(&self, child: &mut tokio::process::Child) {
+        match (child.id(), &self.program) {
+            (Some(pid), Some(_)) => self.signal(pid, libc::SIGKILL),
+            _ => {
+                let _ = child.start_kill();
+            }
+        }
     }
 
     /// SIGTERM: the job process checkpoints and exits with an Interrupted result.
     fn request_stop(&mut self, pid: Option<u32>) {
         if let Some(pid) = pid {
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            self.signal(pid, libc::SIGTERM);
         }
         self.stop_sent = Some(Instant::now());
     }
@@ -289,13 +456,14 @@ impl Watch<'_> {
         status: std::process::ExitStatus,
         stderr_tail: String,
     ) -> Result<(Ending, AttemptTimings)> {
-        // Only a result produced for this claim counts (see `protocol`).
-        let result = JobResult::read(spec.artifact_dir).filter(|r| {
-            let earlier_rung =
-                matches!(r.outcome, Outcome::Paused { iter, .. } if Some(iter) != spec.pause_at);
-            r.is_for_job(spec.hash, spec.claim) && !earlier_rung
-        });
-        let finished = result.as_ref().is_some_and(|r| r.is_finished());
+        let program = self.program.is_some();
+        let reported = match self.program.take() {
+            Some(report) => report.finish(&status, &stderr_tail),
+            None => worker_result(spec).map(finish_from),
+        };
+        let finished = reported
+            .as_ref()
+            .is_some_and(|f| !matches!(f, Finish::Interrupted | Finish::Paused { .. }));
         if !self.lost_ownership && !finished {
             // So that `status` and an interrupted job show the last iteration (a finished
             // result records its own).
@@ -308,11 +476,11 @@ impl Watch<'_> {
             // Whatever the process left is not ours to record: the store will refuse it.
             return Ok((Finish::Interrupted.into(), self.timings));
         }
-        let finish = match result {
-            Some(r) => finish_from(r),
+        let finish = match reported {
+            Some(f) => f,
             None if self.stop_sent.is_some() => Finish::Interrupted,
             None => Finish::Failed {
-                reason: failure_reason(&status, &stderr_tail),
+                reason: failure_reason(&status, &stderr_tail, program),
                 kind: if status.code() == Some(EXIT_REJECTED) {
                     FailureKind::Permanent
                 } else {
@@ -328,6 +496,16 @@ impl Watch<'_> {
         };
         Ok((ending, self.timings))
     }
+}
+
+/// The result `sweep worker` left for this claim (see `protocol`): a file of another
+/// database, job or earlier rung is not this attempt's.
+fn worker_result(spec: &ChildSpec<'_>) -> Option<JobResult> {
+    JobResult::read(spec.artifact_dir).filter(|r| {
+        let earlier_rung =
+            matches!(r.outcome, Outcome::Paused { iter, .. } if Some(iter) != spec.pause_at);
+        r.is_for_job(spec.hash, spec.claim) && !earlier_rung
+    })
 }
 
 /// What the store records for a result the job process left.
@@ -370,14 +548,18 @@ fn finish_from(result: JobResult) -> Finish {
     }
 }
 
-/// How the process ended, and the error it printed last (`error: ...` on stderr), if any.
-fn failure_reason(status: &std::process::ExitStatus, stderr_tail: &str) -> String {
-    let exit = describe_exit(status);
-    match stderr_tail
-        .lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-    {
+/// How the process ended, and the error it printed last (`error: ...` on stderr), if any;
+/// for a program, else its last line on stderr (a Python traceback's exception).
+fn failure_reason(status: &std::process::ExitStatus, stderr_tail: &str, program: bool) -> String {
+    let mut exit = describe_exit(status);
+    if program && status.code() == Some(EXIT_REJECTED) {
+        exit.push_str(" (the program rejected its job: not retried)");
+    }
+    let lines = || stderr_tail.lines().rev().map(str::trim);
+    let error = lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .or_else(|| lines().find(|l| !l.is_empty()).filter(|_| program));
+    match error {
         Some(error) => format!("{exit}: {error}"),
         None => exit,
     }

@@ -14,6 +14,8 @@ pub mod child;
 pub mod folder;
 pub mod overhead;
 mod pool;
+pub mod command;
+mod program_lines;
 pub mod progress;
 pub mod search;
 mod slots;

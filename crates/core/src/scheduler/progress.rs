@@ -151,6 +151,14 @@ impl JobProgress {
         }
     }
 
+    /// The job's length, as its process reported it (a command job's is known only then).
+    pub fn set_total(&mut self, total: u64) {
+        self.total = total;
+        if let Some(pb) = &self.bar {
+            pb.set_length(total);
+        }
+    }
+
     pub fn resumed(&mut self, from: u64) {
         if let Some(pb) = &self.bar {
             pb.set_position(from);

@@ -30,7 +30,7 @@ pub fn new_job(p: &PlannedJob) -> NewJob {
         stage: p.stage.clone(),
         label: p.label.clone(),
         config_json: serde_json::to_string(&p.config).expect("config serialises"),
-        seed: p.config.seed,
+        seed: p.config.seed(),
         depends_on: p.depends_on.clone(),
         continues: p.continues,
         classes: p.classes.clone(),

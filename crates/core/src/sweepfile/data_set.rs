@@ -87,7 +87,7 @@ mod tests {
     fn num_classes_and_name_follow_the_data_set() {
         let d = folder("[background, IRF, SRF, PED]");
         let jobs = plan(d.path(), "").unwrap();
-        let c = &jobs[0].config;
+        let c = jobs[0].config.train().unwrap();
         assert_eq!(c.model.num_classes, 4);
         assert_eq!(jobs[0].classes, ["background", "IRF", "SRF", "PED"]);
         let name = d.path().file_name().unwrap().to_string_lossy();
@@ -106,7 +106,7 @@ mod tests {
     fn the_data_sets_spacing_makes_distances_mm_unless_the_job_gives_one() {
         let d = folder("[background, fluid]\nspacing: [0.011, 0.0039]");
         assert_eq!(
-            plan(d.path(), "").unwrap()[0].config.data.pixel_spacing,
+            plan(d.path(), "").unwrap()[0].config.train().unwrap().data.pixel_spacing,
             Some([0.011, 0.0039])
         );
         let text = format!(
@@ -115,7 +115,7 @@ mod tests {
         );
         let spec = parse(Path::new("sweeps/t.yaml"), &text, &[]).unwrap();
         assert_eq!(
-            spec.plan().unwrap()[0].config.data.pixel_spacing,
+            spec.plan().unwrap()[0].config.train().unwrap().data.pixel_spacing,
             Some([1.0, 1.0])
         );
     }

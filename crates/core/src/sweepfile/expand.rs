@@ -7,7 +7,7 @@ use super::parse::{Cv, Stage, Sweep};
 use super::suggest::{did_you_mean, humanize};
 use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
 use super::{format_value, Ctx, Planned, PlannedJob, SpecError, MAX_JOBS};
-use crate::job::{chained_hash, JobConfig, LossKind, LossTerm};
+use crate::job::{chained_hash, JobConfig, JobSpec, LossKind, LossTerm};
 use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -19,6 +19,23 @@ pub(super) type Located = (Origin, String);
 /// Deserialises a job tree, or says where and why not.
 pub(super) fn to_config(tree: &Node) -> Result<JobConfig, Located> {
     from_node::<JobConfig>(tree).map_err(|e| locate_de(tree, &[], e))
+}
+
+/// Whether a job tree can be a job: the built-in trainer's must read as a [`JobConfig`];
+/// a command sweep's parameters are the program's to check.
+pub(super) fn check_tree(tree: &Node, ctx: &Ctx) -> Result<(), Located> {
+    match ctx.program {
+        Some(_) => Ok(()),
+        None => to_config(tree).map(|_| ()),
+    }
+}
+
+/// A job tree's values with every default filled in, as `exclude` and `varied` compare them.
+fn resolved(tree: &Node, config: &JobSpec) -> Result<Value, String> {
+    match config {
+        JobSpec::Train(c) => serde_yaml::to_value(c).map_err(|e| e.to_string()),
+        JobSpec::Command(_) => Ok(tree.to_value()),
+    }
 }
 
 fn first_backticked(message: &str, prefix: &str) -> Option<String> {
@@ -162,7 +179,7 @@ pub(super) struct Candidate {
 pub(super) struct Built {
     tree: Node,
     stage: Option<String>,
-    config: JobConfig,
+    config: JobSpec,
     hash: String,
     resolved: Value,
     classes: Vec<String>,
@@ -171,7 +188,7 @@ pub(super) struct Built {
 impl Built {
     /// The stage this job starts from (`init.from`).
     fn init_from(&self) -> Option<&str> {
-        self.config.init.as_ref()?.from.as_deref()
+        self.config.train()?.init.as_ref()?.from.as_deref()
     }
 }
 
@@ -183,14 +200,22 @@ pub(super) fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
         }
         e
     };
-    let mut config = to_config(&c.tree).map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
-    let classes = super::data_set::resolve(&mut config, &c.tree)
-        .map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
-    if let Err(e) = config.validate() {
-        let (at, m) = locate_field(&c.tree, &e.field, &e.message);
-        return Err(with_job(ctx.error(&at, m)));
-    }
-    let resolved = serde_yaml::to_value(&config)
+    let (config, classes) = match ctx.program {
+        Some(program) => (
+            JobSpec::Command(
+                program
+                    .job(super::program::params(&c.tree), ctx)
+                    .map_err(with_job)?,
+            ),
+            Vec::new(),
+        ),
+        None => {
+            let (config, classes) =
+                trainer_job(&c.tree).map_err(|(at, m)| with_job(ctx.error(&at, m)))?;
+            (JobSpec::Train(config), classes)
+        }
+    };
+    let resolved = resolved(&c.tree, &config)
         .map_err(|e| with_job(ctx.error(&c.tree.at, format!("cannot serialise the job: {e}"))))?;
     Ok(Built {
         hash: config.hash(),
@@ -200,6 +225,17 @@ pub(super) fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
         resolved,
         classes,
     })
+}
+
+/// The built-in trainer's job of a tree: read, its data set resolved (with its class names)
+/// and validated.
+fn trainer_job(tree: &Node) -> Result<(JobConfig, Vec<String>), Located> {
+    let mut config = to_config(tree)?;
+    let classes = super::data_set::resolve(&mut config, tree)?;
+    if let Err(e) = config.validate() {
+        return Err(locate_field(tree, &e.field, &e.message));
+    }
+    Ok((config, classes))
 }
 
 /// Turns a [`Located`] problem into the sweep file's error.
@@ -295,7 +331,7 @@ pub(super) fn base_tree(sw: &Sweep, ctx: &Ctx) -> Result<Node, SpecError> {
     }
     // `base` must be a well-typed config by itself (validate() runs per job: a grid may
     // legitimately override a base value that would not validate alone).
-    to_config(&base).map_err(fail(ctx))?;
+    check_tree(&base, ctx).map_err(fail(ctx))?;
     Ok(base)
 }
 
@@ -386,7 +422,8 @@ pub(super) fn with_folds(
     let split_path = [Seg::Key("data".into()), Seg::Key("split".into())];
     let mut out = Vec::new();
     for p in &points {
-        if let Some(at) = other_split(&p.tree) {
+        if ctx.program.is_none() {
+            if let Some(at) = other_split(&p.tree) {
             let mut e = ctx.error(
                 &at,
                 format!(
@@ -394,13 +431,28 @@ pub(super) fn with_folds(
                     cv.folds
                 ),
             );
-            e.job = job_context(&p.context);
-            return Err(e);
+                e.job = job_context(&p.context);
+                return Err(e);
+            }
         }
         for fold in 0..cv.folds {
             let mut tree = p.tree.clone();
-            tree.set(&split_path, &fold_node(cv, fold), &cv.key_at)
-                .map_err(fail(ctx))?;
+            match ctx.program {
+                // The program cuts its own folds: it gets `fold` (0-based) and `folds`.
+                Some(_) => {
+                    for (key, value, at) in [("fold", fold, &cv.key_at), ("folds", cv.folds, &cv.folds_at)] {
+                        let node = Node {
+                            kind: Kind::Leaf(Value::from(value)),
+                            at: at.clone(),
+                        };
+                        tree.set(&[Seg::Key(key.into())], &node, at)
+                            .map_err(fail(ctx))?;
+                    }
+                }
+                None => tree
+                    .set(&split_path, &fold_node(cv, fold), &cv.key_at)
+                    .map_err(fail(ctx))?,
+            }
             let mut context = p.context.clone();
             context.push(("fold".into(), format!("{}/{}", fold + 1, cv.folds)));
             out.push(Candidate {
@@ -469,25 +521,29 @@ pub(super) fn stages_seeing_folds(
     let Some(cv) = cv else {
         return Vec::new();
     };
+    let data = |b: &Built| b.config.train().map(|c| c.data.clone());
     let same_data = |s: &Built| {
-        built.iter().any(|b| {
-            let (d, sd) = (&b.config.data, &s.config.data);
-            b.init_from() == s.stage.as_deref() && d.dataset == sd.dataset && d.root == sd.root
+        built.iter().any(|b| match (data(b), data(s)) {
+            (Some(d), Some(sd)) => {
+                b.init_from() == s.stage.as_deref() && d.dataset == sd.dataset && d.root == sd.root
+            }
+            _ => false,
         })
     };
     stages
         .iter()
         .filter(|s| same_data(s))
-        .map(|s| {
-            ctx.error(
+        .filter_map(|s| {
+            let d = data(s)?;
+            Some(ctx.error(
                 &cv.key_at,
                 format!(
                     "stage {:?} trains on {} ({}), which the folds split: its weights have seen every fold's val subjects",
                     s.stage.as_deref().unwrap_or_default(),
-                    s.config.data.dataset,
-                    s.config.data.root.display()
+                    d.dataset,
+                    d.root.display()
                 ),
-            )
+            ))
         })
         .collect()
 }
@@ -547,9 +603,11 @@ fn exclude(
     for entry in &sw.exclude {
         let mut tree = base.clone();
         tree.apply(entry).map_err(fail(ctx))?;
-        let config = to_config(&tree).map_err(fail(ctx))?;
-        let resolved = serde_yaml::to_value(&config)
-            .map_err(|e| ctx.error(&entry.at, format!("cannot serialise: {e}")))?;
+        let resolved = match ctx.program {
+            Some(_) => tree.to_value(),
+            None => serde_yaml::to_value(to_config(&tree).map_err(fail(ctx))?)
+                .map_err(|e| ctx.error(&entry.at, format!("cannot serialise: {e}")))?,
+        };
         let mut keys = Vec::new();
         leaf_paths(entry, &[], &mut keys);
         let wanted: Vec<(Vec<Seg>, Option<Value>)> = keys
@@ -696,15 +754,20 @@ impl Order<'_> {
             })
             .collect();
         let mut label = b.config.label();
+        // A command job's label is its program: every varied key but seed and fold shows.
+        let shown: &[&str] = match b.config {
+            JobSpec::Train(_) => LABEL_SHOWN,
+            JobSpec::Command(_) => &["seed", "fold", "folds"],
+        };
         for (k, v) in &varied {
-            if b.stage.is_none() && !LABEL_SHOWN.contains(&k.as_str()) {
+            if b.stage.is_none() && !shown.contains(&k.as_str()) {
                 label.push_str(&format!(", {k}={v}"));
             }
         }
         if let Some(trial) = self.trial {
             label.push_str(&format!(", trial {trial}"));
         }
-        if let Some(fold) = b.config.data.split.fold_label() {
+        if let Some(fold) = b.config.fold_label() {
             label.push_str(&format!(", {fold}"));
         }
         if let Some(s) = &b.stage {
@@ -725,12 +788,10 @@ impl Order<'_> {
 
 /// A job's value of a `varied` key, as shown: `init` by [`init_label`], `fold` as `k/N`.
 fn varied_value(b: &Built, key: &str) -> String {
-    if key == "init" {
-        init_label(&b.config)
+    if let (true, Some(config)) = (key == "init", b.config.train()) {
+        init_label(config)
     } else if key == "fold" {
         b.config
-            .data
-            .split
             .fold_label()
             .map_or_else(|| "-".into(), |l| l.trim_start_matches("fold ").to_string())
     } else {
@@ -804,7 +865,7 @@ fn order_stages(stages: Vec<Built>, ctx: &Ctx) -> Result<Vec<Built>, SpecError> 
         .filter_map(|(i, b)| Some((b.stage.clone()?, i)))
         .collect();
     let dep = |i: usize| -> Option<usize> {
-        let from = stages[i].config.init.as_ref()?.from.as_deref()?;
+        let from = stages[i].init_from()?;
         index.get(from).copied()
     };
     let mut order = Vec::new();

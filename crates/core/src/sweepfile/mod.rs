@@ -49,6 +49,7 @@ pub(crate) mod parse;
 mod pinned;
 mod positions;
 pub mod prefix;
+mod program;
 mod search;
 mod space;
 pub mod suggest;
@@ -57,7 +58,7 @@ mod tests_search;
 mod tree;
 mod trial;
 
-use crate::job::JobConfig;
+use crate::job::JobSpec;
 use crate::search::Policy;
 use serde_yaml::Value;
 use std::fmt;
@@ -99,8 +100,9 @@ pub struct SweepSpec {
 /// One job of the plan.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedJob {
-    pub config: JobConfig,
-    /// [`JobConfig::hash`]: the job's identity.
+    /// The built-in trainer's config, or the user's program with its parameters.
+    pub config: JobSpec,
+    /// [`JobSpec::hash`] (chained with its stage's): the job's identity.
     pub hash: String,
     /// The study's "Model" column (`UNet + DeepLabV3, crop 320, 200 it, dice`), plus
     /// `key=value` for varied keys it does not show; the seed is not part of it, so runs
@@ -182,7 +184,10 @@ pub(crate) struct Planned {
 
 /// Parses, checks and expands a sweep file's text; `path` is used in messages.
 pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec, SpecError> {
-    let ctx = Ctx { file: path };
+    let ctx = Ctx {
+        file: path,
+        program: None,
+    };
     let value: Value = serde_yaml::from_str(text).map_err(|e| ctx.yaml_error(&e, text))?;
     let positions = positions::scan(text);
     let mut root = tree::Node::from_value(&value, positions.as_ref(), tree::Origin::file(None, ""));
@@ -190,6 +195,14 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<SweepSpec,
         overrides::apply(&mut root, set, &ctx)?;
     }
     let sweep = parse::structure(&root, &ctx)?;
+    let program = match sweep.program.is_empty() {
+        true => None,
+        false => Some(program::Program::read(&sweep.program, &ctx)?),
+    };
+    let ctx = Ctx {
+        file: path,
+        program: program.as_ref(),
+    };
     let base = expand::base_tree(&sweep, &ctx)?;
     let planned = match &sweep.search {
         Some(search) => trial::plan(&sweep, search, base, &ctx)?,
@@ -308,9 +321,11 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
-/// What every error needs: the file being read.
+/// What every error needs: the file being read; and what building a job needs: the
+/// user's program, for a command sweep.
 pub(crate) struct Ctx<'a> {
     pub file: &'a Path,
+    pub program: Option<&'a program::Program>,
 }
 
 impl Ctx<'_> {
@@ -480,7 +495,8 @@ mod tests {
             &[],
         )
         .unwrap();
-        let c = &spec.plan().unwrap()[0].config;
+        let plan = spec.plan().unwrap();
+        let c = plan[0].config.train().unwrap();
         assert_eq!(c.data.dataset, "chase_db1");
         assert_eq!(c.model.backbone, crate::job::Backbone::UnetS5D16);
         assert_eq!(c.schedule.kind, crate::job::ScheduleKind::Constant);

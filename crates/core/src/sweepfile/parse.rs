@@ -24,6 +24,10 @@ pub const TOP_KEYS: &[&str] = &[
     "search",
     "stop",
     "share_prefixes",
+    "command",
+    "program",
+    "identity_files",
+    "env",
 ];
 
 pub(crate) struct Sweep {
@@ -48,6 +52,8 @@ pub(crate) struct Sweep {
     pub stop: Option<(Origin, Node)>,
     /// `share_prefixes: false` trains rows that differ only in `iters` separately.
     pub share_prefixes: bool,
+    /// `command:`/`program:`/`identity_files:`/`env:`: the jobs run the user's program.
+    pub program: super::program::ProgramKeys,
 }
 
 /// `cv: {folds: 5, by: subject}`: every job once per fold (stages excepted).
@@ -208,6 +214,10 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
             "search" => sweep.search = Some((e.key_at.clone(), v.clone())),
             "stop" => sweep.stop = Some((e.key_at.clone(), v.clone())),
             "share_prefixes" => sweep.share_prefixes = expect_bool(ctx, v)?,
+            "command" => sweep.program.command = Some((e.key_at.clone(), v.clone())),
+            "program" => sweep.program.program = Some((e.key_at.clone(), v.clone())),
+            "identity_files" => sweep.program.identity_files = Some(v.clone()),
+            "env" => sweep.program.env = Some(v.clone()),
             other => return Err(unknown_key(ctx, &e.key_at, other)),
         }
     }
@@ -225,7 +235,40 @@ pub(crate) fn structure(root: &Node, ctx: &Ctx) -> Result<Sweep, SpecError> {
         ));
     }
     search_alone(&sweep, ctx)?;
+    if sweep.program.is_empty() {
+        data_at_top(&sweep, ctx)?;
+    } else {
+        trainer_keys_absent(&sweep, ctx)?;
+    }
     Ok(sweep)
+}
+
+/// One place for the built-in trainer's data set: the top-level `data`, which every job
+/// and stage gets.
+fn data_at_top(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
+    match sweep.base.as_ref().and_then(|b| b.get("data")) {
+        Some(d) => Err(ctx.error(
+            &d.key_at,
+            "`data` belongs at the top level of the sweep file (it is merged into every job, stages included)",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What only the built-in trainer does: its data set, stages that hand over weights, and
+/// stopping rules (which pause a job at a rung and continue it from its checkpoint).
+fn trainer_keys_absent(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
+    let why = if let Some(at) = &sweep.data_key {
+        Some((at, "data: describes the built-in trainer's data set; your program reads its own (pass its folder as a parameter under base:)"))
+    } else if let Some(s) = sweep.stages.first() {
+        Some((&s.body.at, "stages: hand the built-in trainer's weights from job to job; a command sweep has none (run the stage as its own sweep and pass its checkpoint as a parameter)"))
+    } else {
+        sweep.stop.as_ref().map(|(at, _)| (at, "stop: pauses trials at rungs and continues them, which only the built-in trainer does; the search still proposes (drop stop:)"))
+    };
+    match why {
+        Some((at, message)) => Err(ctx.error(at, message)),
+        None => Ok(()),
+    }
 }
 
 /// `search:` varies jobs by itself (one trial at a time), so the keys that list jobs up
@@ -306,6 +349,7 @@ impl Sweep {
             search: None,
             stop: None,
             share_prefixes: true,
+            program: Default::default(),
         }
     }
 }
@@ -319,17 +363,7 @@ fn max_attempts(ctx: &Ctx, v: &Node) -> Result<u32, SpecError> {
 }
 
 fn base(ctx: &Ctx, v: &Node) -> Result<Option<Node>, SpecError> {
-    let Some(base) = expect_map(ctx, v, "a mapping of job settings")? else {
-        return Ok(None);
-    };
-    // One place for the data set: the top-level `data`, which every job and stage gets.
-    if let Some(d) = base.get("data") {
-        return Err(ctx.error(
-            &d.key_at,
-            "`data` belongs at the top level of the sweep file (it is merged into every job, stages included)",
-        ));
-    }
-    Ok(Some(base.clone()))
+    Ok(expect_map(ctx, v, "a mapping of job settings")?.cloned())
 }
 
 fn include(ctx: &Ctx, v: &Node) -> Result<Vec<Node>, SpecError> {

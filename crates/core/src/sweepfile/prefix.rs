@@ -24,7 +24,7 @@ pub struct PrefixGroup {
 impl PrefixGroup {
     /// Iterations trained for the group: the longest alone when shared, else all of them.
     pub fn trained(&self, plan: &[PlannedJob]) -> usize {
-        let iters = self.jobs.iter().map(|&i| plan[i].config.iters);
+        let iters = self.jobs.iter().map(|&i| plan[i].config.iters().unwrap_or(0));
         match self.separate {
             None => iters.max().unwrap_or(0),
             Some(_) => iters.sum(),
@@ -33,7 +33,7 @@ impl PrefixGroup {
 
     /// Iterations the group would train as separate jobs.
     pub fn separately(&self, plan: &[PlannedJob]) -> usize {
-        self.jobs.iter().map(|&i| plan[i].config.iters).sum()
+        self.jobs.iter().map(|&i| plan[i].config.iters().unwrap_or(0)).sum()
     }
 }
 
@@ -44,17 +44,21 @@ impl PrefixGroup {
 pub fn groups(plan: &[PlannedJob]) -> Vec<PrefixGroup> {
     let mut by_training: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, job) in plan.iter().enumerate() {
-        if job.stage.is_some() || job.config.iters == 0 {
+        // Only the built-in trainer continues a shorter run's checkpoint.
+        let Some(config) = job.config.train() else {
+            continue;
+        };
+        if job.stage.is_some() || config.iters == 0 {
             continue;
         }
-        let key = serde_json::to_string(&job.config.with_iters(0)).expect("config serialises");
+        let key = serde_json::to_string(&config.with_iters(0)).expect("config serialises");
         by_training.entry(key).or_default().push(i);
     }
     let mut groups: Vec<PrefixGroup> = by_training
         .into_values()
         .filter(|members| members.len() > 1)
         .map(|mut jobs| {
-            jobs.sort_by_key(|&i| (plan[i].config.iters, i));
+            jobs.sort_by_key(|&i| (plan[i].config.iters(), i));
             let separate = separate_because(plan, &jobs);
             PrefixGroup { jobs, separate }
         })
@@ -71,7 +75,7 @@ fn separate_because(plan: &[PlannedJob], jobs: &[usize]) -> Option<String> {
     });
     if chained {
         None
-    } else if plan[jobs[0]].config.schedule_depends_on_iters() {
+    } else if depends_on_iters(&plan[jobs[0]]) {
         Some(
             "the poly schedule's horizon is each job's own `iters`: set schedule.horizon, \
              or schedule.type: constant, to train them once"
@@ -82,11 +86,17 @@ fn separate_because(plan: &[PlannedJob], jobs: &[usize]) -> Option<String> {
     }
 }
 
+fn depends_on_iters(job: &PlannedJob) -> bool {
+    job.config
+        .train()
+        .is_some_and(|c| c.schedule_depends_on_iters())
+}
+
 /// Chains each group whose schedule does not depend on `iters`: every longer job depends on
 /// the next shorter one and continues from its end.
 pub(super) fn share(plan: &mut [PlannedJob]) {
     for group in groups(plan) {
-        if plan[group.jobs[0]].config.schedule_depends_on_iters() {
+        if depends_on_iters(&plan[group.jobs[0]]) {
             continue;
         }
         for w in group.jobs.windows(2) {
@@ -122,10 +132,10 @@ mod tests {
         assert_eq!(groups.len(), 2, "one chain per seed: {groups:?}");
         for g in &groups {
             assert_eq!(g.separate, None);
-            let iters: Vec<usize> = g.jobs.iter().map(|&i| plan[i].config.iters).collect();
+            let iters: Vec<usize> = g.jobs.iter().map(|&i| plan[i].config.iters().unwrap_or(0)).collect();
             assert_eq!(iters, [150, 200, 300]);
-            let seed = plan[g.jobs[0]].config.seed;
-            assert!(g.jobs.iter().all(|&i| plan[i].config.seed == seed));
+            let seed = plan[g.jobs[0]].config.seed();
+            assert!(g.jobs.iter().all(|&i| plan[i].config.seed() == seed));
             assert!(!plan[g.jobs[0]].continues);
             assert_eq!(plan[g.jobs[0]].depends_on, None);
             for w in g.jobs.windows(2) {
@@ -135,7 +145,7 @@ mod tests {
             assert_eq!((g.trained(&plan), g.separately(&plan)), (300, 650));
         }
         // crop 320 is another training: alone, it neither continues nor is continued.
-        let crop320 = plan.iter().find(|j| j.config.crop == 320).unwrap();
+        let crop320 = plan.iter().find(|j| j.config.train().unwrap().crop == 320).unwrap();
         assert!(!crop320.continues && crop320.depends_on.is_none());
     }
 

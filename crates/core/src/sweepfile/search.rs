@@ -124,9 +124,12 @@ pub(crate) fn read(
         "the keys to search over, e.g. space: {optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}}",
     )?;
     let (space, keys) = space::read(ctx, space_entry, base)?;
-    let config = super::expand::to_config(base).map_err(super::expand::fail(ctx))?;
+    // (A command sweep has no `stop:`: `parse` refused it.)
     let stop = match &sw.stop {
-        Some((at, node)) => Some(stop(ctx, at, node, &config)?),
+        Some((at, node)) => {
+            let config = super::expand::to_config(base).map_err(super::expand::fail(ctx))?;
+            Some(stop(ctx, at, node, &config)?)
+        }
         None => None,
     };
     let stop_metric = stop.as_ref().and_then(|s| s.metric.clone());

@@ -10,7 +10,7 @@
 //!   crop: {int: [128, 256], step: 64}
 //! ```
 
-use super::expand::{lookup, to_config};
+use super::expand::{check_tree, lookup, to_config};
 use super::parse::{describe, expect_list};
 use super::suggest::did_you_mean;
 use super::tree::{parse_path, Entry, Kind, Node, Origin, Seg};
@@ -298,7 +298,7 @@ fn check_key(
         let mut tree = base.clone();
         tree.set(path, &node, &e.key_at)
             .map_err(|(at, m)| ctx.error(&at, m))?;
-        if let Err((at, m)) = to_config(&tree) {
+        if let Err((at, m)) = check_tree(&tree, ctx) {
             let mut m = dotted_hint(&m, path);
             if float && m.starts_with("invalid type: floating point") {
                 m.push_str(&format!(

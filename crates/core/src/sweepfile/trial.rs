@@ -26,6 +26,8 @@ pub(crate) struct TrialPlan {
     cv: Option<Cv>,
     stage_hash: HashMap<String, String>,
     varied_keys: Vec<String>,
+    /// A command sweep's program.
+    program: Option<super::program::Program>,
 }
 
 /// The stage jobs and the policy; fails when even the middle of the space cannot make a
@@ -57,6 +59,7 @@ pub(super) fn plan(
         cv: sw.cv.clone(),
         stage_hash,
         varied_keys: with_seed_and_fold(keys, sw),
+        program: ctx.program.cloned(),
     };
     let order = Order {
         stages: &sw.stages,
@@ -80,7 +83,10 @@ impl TrialPlan {
         trial: u64,
         params: &[serde_json::Value],
     ) -> Result<Vec<PlannedJob>, SpecError> {
-        let ctx = Ctx { file: &self.file };
+        let ctx = Ctx {
+            file: &self.file,
+            program: self.program.as_ref(),
+        };
         let built = self.built(trial, params, &ctx)?;
         // Seeds (checked distinct) and folds make distinct hashes, so none is dropped as a
         // duplicate and a job's index is its index within the trial.

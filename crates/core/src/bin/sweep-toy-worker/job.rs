@@ -36,7 +36,7 @@ struct Attempt<'a> {
 
 /// Runs the ticket's attempt in artifact folder `dir` and returns its outcome.
 pub fn run(ticket: &Ticket, dir: &Path, env: &ToyEnv) -> anyhow::Result<Outcome> {
-    let cfg = &ticket.config;
+    let cfg = ticket.train_config()?;
     let a = Attempt {
         cfg,
         toy: Toy::new(cfg),

@@ -137,7 +137,7 @@ fn run_ticket() -> anyhow::Result<i32> {
     }) {
         return Ok(0);
     }
-    let (outcome, code) = match rejection(&ticket.config, &env) {
+    let (outcome, code) = match rejection(ticket.train_config()?, &env) {
         Some(reason) => {
             eprintln!("error: {reason}");
             (Outcome::Rejected { reason }, EXIT_REJECTED)
