@@ -38,7 +38,7 @@ fn enqueue(sb: &Sandbox, file: &std::path::Path, db: &str) {
 }
 
 /// The running job of `node`, with its iteration, if any.
-fn running_on(db: &OpenDb, sweep: i64, node: &str) -> Option<(i64, usize)> {
+pub(crate) fn running_on(db: &OpenDb, sweep: i64, node: &str) -> Option<(i64, usize)> {
     let running = db.call(|s| s.running(sweep));
     running
         .into_iter()

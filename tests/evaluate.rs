@@ -3,25 +3,12 @@
 //! in `sweep compare`; the same folder again writes nothing; bad folders are refused in one
 //! message that names the file, and nothing is written.
 
-use crate::util::{stderr_of, Sandbox, TINY_UNET};
+use crate::util::{python, stderr_of, Sandbox, TINY_UNET};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/evaluate_by_hand.py");
-
-/// `SWEEP_PYTHON`, else the workspace's `.venv` (scripts/setup-libtorch makes it), else python3.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("SWEEP_PYTHON") {
-        return p.into();
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
-}
 
 /// Writes the data set and the predictions under `out`; the hand-computed numbers.
 fn by_hand(out: &Path) -> Value {

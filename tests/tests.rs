@@ -7,6 +7,7 @@ mod util;
 
 mod agents;
 mod cli;
+mod commands;
 mod dashboard;
 mod evaluate;
 mod gpu_run;

@@ -177,6 +177,19 @@ impl Sandbox {
     }
 }
 
+/// `SWEEP_PYTHON`, else the workspace's `.venv` (scripts/setup-libtorch makes it), else python3.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("SWEEP_PYTHON") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -269,6 +282,17 @@ impl OpenDb {
 
 /// A `sweep agent` of this sandbox playing node `node`, its log in `<sandbox>/<node>.log`.
 pub fn spawn_agent(sb: &Sandbox, db: &str, node: &str, extra: &[&str]) -> Child {
+    spawn_agent_with(sb, db, node, extra, &[])
+}
+
+/// [`spawn_agent`] with `env` for the agent and its job processes.
+pub fn spawn_agent_with(
+    sb: &Sandbox,
+    db: &str,
+    node: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Child {
     let log = std::fs::File::create(sb.path().join(format!("{node}.log"))).unwrap();
     let runs = sb.path().join("runs");
     let mut args = vec!["agent", "--runs", runs.to_str().unwrap()];
@@ -277,6 +301,7 @@ pub fn spawn_agent(sb: &Sandbox, db: &str, node: &str, extra: &[&str]) -> Child 
         .env("SWEEP_DB", db)
         .env("SWEEP_NODE", node)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -49,9 +49,7 @@ const SPACE_YAML: &str = "    optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}
 /// `sweep bench proposal`.
 pub fn bench_proposal(args: BenchProposalArgs) -> Result<ExitCode> {
     ensure!(args.measure > 0, "--measure must be positive");
-    let dir = TempDir(sweep_core::bench_orchestrator::tempfile_dir(
-        "bench-proposal",
-    )?);
+    let dir = TempDir(super::bench_orchestrator::tempfile_dir("bench-proposal")?);
     let db = match &args.db {
         Some(db) => db.clone(),
         None => DbLocation::Sqlite(dir.0.join("results.db")),

@@ -47,9 +47,7 @@ pub fn bench_search(args: BenchSearchArgs) -> Result<ExitCode> {
     if args.workers == 0 || args.seeds == 0 || args.budget <= 0.0 {
         bail!("--workers, --seeds and --budget must be positive");
     }
-    let scripts = TempDir(sweep_core::bench_orchestrator::tempfile_dir(
-        "bench-search",
-    )?);
+    let scripts = TempDir(super::bench_orchestrator::tempfile_dir("bench-search")?);
     let scripts = scripts.0.as_path();
     std::fs::write(scripts.join("lcbench_oracle.py"), ORACLE_PY)?;
     std::fs::write(scripts.join("optuna_lcbench.py"), OPTUNA_PY)?;

@@ -7,6 +7,7 @@ use crate::cli::{
 };
 use crate::output::emit;
 
+mod bench_orchestrator;
 mod bench_proposal;
 mod bench_search;
 mod bench_support;
@@ -26,7 +27,7 @@ use std::time::Duration;
 use sweep_core::report::{self, ReportOptions};
 use sweep_core::scheduler::{self, AgentOptions, DeviceKind, RunOptions, RunSummary};
 use sweep_core::store::DbLocation;
-use sweep_core::{bench_orchestrator, slurm, store, sweepfile};
+use sweep_core::{slurm, store, sweepfile};
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

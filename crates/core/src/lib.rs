@@ -10,7 +10,6 @@
 //! [`slurm`] writes and submits the sbatch array whose tasks each run one agent on the
 //! shared queue.
 
-pub mod bench_orchestrator;
 pub mod dataset;
 pub mod external;
 pub mod job;

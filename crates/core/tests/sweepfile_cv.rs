@@ -45,8 +45,16 @@ fn each_config_runs_once_per_fold_and_seed() {
     for (i, j) in jobs.iter().enumerate() {
         let (seed, config, k) = (i / 20, (i / 5) % 4, i % 5);
         assert_eq!(j.config.train().unwrap().seed, seed as u64, "job {i}");
-        assert_eq!(j.config.train().unwrap().crop, [256, 320][config / 2], "job {i}");
-        assert_eq!(j.config.train().unwrap().data.split, fold(5, k as u32), "job {i}");
+        assert_eq!(
+            j.config.train().unwrap().crop,
+            [256, 320][config / 2],
+            "job {i}"
+        );
+        assert_eq!(
+            j.config.train().unwrap().data.split,
+            fold(5, k as u32),
+            "job {i}"
+        );
     }
     assert_eq!(jobs[0].label, "UNet + FCN, crop 256, 200 it, ce, fold 1/5");
     assert_eq!(
@@ -73,7 +81,10 @@ fn each_config_runs_once_per_fold_and_seed() {
 fn cv_without_grid_and_with_study_split_and_include() {
     // `split: study` may stay: cv replaces it. `by` defaults to subject.
     let jobs = plan("name: t\ndata: {split: study}\ncv: {folds: 3}\n");
-    let splits: Vec<_> = jobs.iter().map(|j| j.config.train().unwrap().data.split.clone()).collect();
+    let splits: Vec<_> = jobs
+        .iter()
+        .map(|j| j.config.train().unwrap().data.split.clone())
+        .collect();
     assert_eq!(splits, [fold(3, 0), fold(3, 1), fold(3, 2)]);
     assert_eq!(jobs[2].label, "UNet + FCN, crop 256, 200 it, ce, fold 3/3");
     let jobs =
@@ -111,7 +122,10 @@ fn stages_stay_single_jobs_and_a_stage_on_the_folded_data_is_warned_about() {
     let s = spec(text);
     let jobs = s.plan().unwrap();
     assert_eq!(jobs.len(), 3);
-    assert_eq!(jobs[0].config.train().unwrap().data.split, SplitConfig::Study);
+    assert_eq!(
+        jobs[0].config.train().unwrap().data.split,
+        SplitConfig::Study
+    );
     assert!(jobs[1..]
         .iter()
         .all(|j| j.depends_on == Some(jobs[0].hash.clone())));

@@ -27,7 +27,11 @@ fn check(text: &str, sets: &[String]) {
                     sweep_core::job::chained_hash(&j.config.hash(), dep)
                 });
                 assert_eq!(j.hash, expected);
-                j.config.train().unwrap().validate().expect("planned jobs are valid");
+                j.config
+                    .train()
+                    .unwrap()
+                    .validate()
+                    .expect("planned jobs are valid");
             }
             let _ = spec.effective_yaml();
         }

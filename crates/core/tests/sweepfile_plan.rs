@@ -41,16 +41,29 @@ fn grid_include_exclude_seeds_count() {
     assert_eq!(jobs.len(), (27 - 3 + 1) * 3);
     let hashes: HashSet<_> = jobs.iter().map(|j| &j.hash).collect();
     assert_eq!(hashes.len(), jobs.len());
-    assert!(!jobs
-        .iter()
-        .any(|j| j.config.train().unwrap().crop == 288 && j.config.train().unwrap().loss == LossSpec::Name(LossKind::Focal)));
-    assert_eq!(jobs.iter().filter(|j| j.config.train().unwrap().crop == 304).count(), 3);
+    assert!(!jobs.iter().any(|j| j.config.train().unwrap().crop == 288
+        && j.config.train().unwrap().loss == LossSpec::Name(LossKind::Focal)));
+    assert_eq!(
+        jobs.iter()
+            .filter(|j| j.config.train().unwrap().crop == 304)
+            .count(),
+        3
+    );
     for seed in 0..3 {
-        assert_eq!(jobs.iter().filter(|j| j.config.train().unwrap().seed == seed).count(), 25);
+        assert_eq!(
+            jobs.iter()
+                .filter(|j| j.config.train().unwrap().seed == seed)
+                .count(),
+            25
+        );
     }
     // seed-major: every config of seed 0 first
-    assert!(jobs[..25].iter().all(|j| j.config.train().unwrap().seed == 0));
-    assert!(jobs[25..50].iter().all(|j| j.config.train().unwrap().seed == 1));
+    assert!(jobs[..25]
+        .iter()
+        .all(|j| j.config.train().unwrap().seed == 0));
+    assert!(jobs[25..50]
+        .iter()
+        .all(|j| j.config.train().unwrap().seed == 1));
     assert!(jobs.iter().all(|j| j.config.train().unwrap().iters == 10));
 }
 
@@ -59,7 +72,12 @@ fn grid_order_first_key_slowest() {
     let jobs = plan("name: t\ngrid:\n  crop: [256, 320]\n  model.head: [fcn, pspnet]\n");
     let got: Vec<(usize, Head)> = jobs
         .iter()
-        .map(|j| (j.config.train().unwrap().crop, j.config.train().unwrap().model.head))
+        .map(|j| {
+            (
+                j.config.train().unwrap().crop,
+                j.config.train().unwrap().model.head,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -98,7 +116,10 @@ fn duplicates_are_kept_once() {
     // the first occurrence wins (its position in the plan)
     let jobs =
         plan("name: t\ninclude:\n  - {crop: 320}\n  - {crop: 256}\n  - {crop: 320, iters: 200}\n");
-    let crops: Vec<usize> = jobs.iter().map(|j| j.config.train().unwrap().crop).collect();
+    let crops: Vec<usize> = jobs
+        .iter()
+        .map(|j| j.config.train().unwrap().crop)
+        .collect();
     assert_eq!(crops, vec![320, 256]);
 }
 
@@ -109,7 +130,12 @@ fn exclude_matches_resolved_values() {
     let jobs = plan(text);
     let got: Vec<(Head, usize)> = jobs
         .iter()
-        .map(|j| (j.config.train().unwrap().model.head, j.config.train().unwrap().crop))
+        .map(|j| {
+            (
+                j.config.train().unwrap().model.head,
+                j.config.train().unwrap().crop,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -185,7 +211,9 @@ fn mapping_values_merge_unless_the_type_changes() {
             weight_decay: 5e-4
         }
     );
-    assert!(matches!(jobs[1].config.train().unwrap().optimizer, OptimizerConfig::Adamw { lr, .. } if lr == 0.001));
+    assert!(
+        matches!(jobs[1].config.train().unwrap().optimizer, OptimizerConfig::Adamw { lr, .. } if lr == 0.001)
+    );
     for j in &jobs {
         assert_eq!(j.config.train().unwrap().model.head, Head::Pspnet);
         assert_eq!(j.config.train().unwrap().model.base_channels, 8);
@@ -214,7 +242,13 @@ fn set_overrides() {
     let jobs = s.plan().unwrap();
     let got: Vec<(usize, Head, u64)> = jobs
         .iter()
-        .map(|j| (j.config.train().unwrap().crop, j.config.train().unwrap().model.head, j.config.train().unwrap().seed))
+        .map(|j| {
+            (
+                j.config.train().unwrap().crop,
+                j.config.train().unwrap().model.head,
+                j.config.train().unwrap().seed,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -244,15 +278,23 @@ fn set_overrides() {
     assert_eq!(jobs.len(), 3 * 2 + 1);
     assert!(jobs
         .iter()
-        .all(|j| j.config.train().unwrap().model.base_channels == 8 && j.config.train().unwrap().optimizer.lr() == 0.1));
+        .all(|j| j.config.train().unwrap().model.base_channels == 8
+            && j.config.train().unwrap().optimizer.lr() == 0.1));
     // the grid gained a `loss` key; the include entry is not a grid point
     assert!(jobs[..6]
         .iter()
         .all(|j| j.config.train().unwrap().loss == LossSpec::Name(LossKind::Dice)));
-    assert_eq!(jobs[6].config.train().unwrap().loss, LossSpec::Name(LossKind::Ce));
+    assert_eq!(
+        jobs[6].config.train().unwrap().loss,
+        LossSpec::Name(LossKind::Ce)
+    );
     // later --set wins
     let s = spec(text, &["base.iters=20", "base.iters=30"]);
-    assert!(s.plan().unwrap().iter().all(|j| j.config.train().unwrap().iters == 30));
+    assert!(s
+        .plan()
+        .unwrap()
+        .iter()
+        .all(|j| j.config.train().unwrap().iters == 30));
 }
 
 #[test]
@@ -273,7 +315,10 @@ grid:
     assert_eq!(jobs[0].stage.as_deref(), Some("pretrain-chase"));
     assert_eq!(jobs[1].stage.as_deref(), Some("finetune-chase"));
     let pre = &jobs[0];
-    assert_eq!(pre.config.train().unwrap().data.dataset.to_string(), "chase_db1");
+    assert_eq!(
+        pre.config.train().unwrap().data.dataset.to_string(),
+        "chase_db1"
+    );
     assert_eq!(pre.config.train().unwrap().crop, 128);
     assert!(
         pre.config.train().unwrap().init.is_none(),
@@ -412,7 +457,11 @@ fn quick_yaml_is_a_small_cpu_demo() {
         ]
     );
     let smoke = load(&sweep_file("quick"), &["base.iters=5".into()]).unwrap();
-    assert!(smoke.plan().unwrap().iter().all(|j| j.config.train().unwrap().iters == 5));
+    assert!(smoke
+        .plan()
+        .unwrap()
+        .iter()
+        .all(|j| j.config.train().unwrap().iters == 5));
 }
 
 #[test]

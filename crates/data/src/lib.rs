@@ -103,40 +103,38 @@ pub fn check_datasets(
     use anyhow::Context;
     let mut seen: Vec<&sweep_core::job::DataConfig> = Vec::new();
     let mut fingerprints = Vec::new();
-    for job in jobs {
-        if seen.contains(&&job.config.data) {
+    // A command job's program reads its own data.
+    for (job, config) in jobs.iter().filter_map(|j| Some((j, j.config.train()?))) {
+        if seen.contains(&&config.data) {
             continue;
         }
-        seen.push(&job.config.data);
+        seen.push(&config.data);
         let context = || format!("job {} ({}): data set", job.hash, job.label);
-        let ds = Dataset::open(&job.config.data).with_context(context)?;
+        let ds = Dataset::open(&config.data).with_context(context)?;
         // A split too large for memory was not decoded by `open`: read every file now.
         if ds.train.loaded().is_none() {
-            let report = check::check(&job.config.data.root).with_context(context)?;
+            let report = check::check(&config.data.root).with_context(context)?;
             if !report.passed() {
                 anyhow::bail!(
                     "{}: {} ({} problem(s); `sweep data check {}` lists them)",
                     context(),
                     report.problems[0],
                     report.problems.len(),
-                    job.config.data.root.display()
+                    config.data.root.display()
                 );
             }
         }
-        if ds.num_classes != job.config.model.num_classes {
+        if ds.num_classes != config.model.num_classes {
             anyhow::bail!(
                 "{}: model.num_classes is {} but the data set {} has {} classes ({})",
                 context(),
-                job.config.model.num_classes,
-                job.config.data.root.display(),
+                config.model.num_classes,
+                config.data.root.display(),
                 ds.num_classes,
                 ds.classes.join(", ")
             );
         }
-        fingerprints.push((
-            job.config.data.clone(),
-            ds.fingerprint().with_context(context)?,
-        ));
+        fingerprints.push((config.data.clone(), ds.fingerprint().with_context(context)?));
     }
     Ok(fingerprints)
 }

@@ -314,8 +314,8 @@ fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
     assert_eq!(jobs.len(), 1 + 2 * 3);
     let pre = &jobs[0];
     assert_eq!(pre.stage.as_deref(), Some("pretrain-chase"));
-    assert!(pre.depends_on.is_none() && pre.config.init.is_none());
-    let c = &pre.config;
+    assert!(pre.depends_on.is_none() && pre.config.train().unwrap().init.is_none());
+    let c = pre.config.train().unwrap();
     assert_eq!(c.data.dataset.to_string(), "chase_db1");
     assert_eq!(c.data.scale, [960, 999]);
     assert_eq!(c.data.ratio_range, Some([0.5, 2.0]));
@@ -329,9 +329,13 @@ fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
     let mut from_stage = 0;
     for j in &jobs[1..] {
         assert_eq!(j.stage, None);
-        assert_eq!(j.config.data.dataset.to_string(), "dme");
+        assert_eq!(j.config.train().unwrap().data.dataset.to_string(), "dme");
         assert_eq!(
-            (j.config.model.head, j.config.crop, j.config.iters),
+            (
+                j.config.train().unwrap().model.head,
+                j.config.train().unwrap().crop,
+                j.config.train().unwrap().iters
+            ),
             (Head::Deeplabv3, 320, 200)
         );
         let init = j
@@ -339,7 +343,7 @@ fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
             .iter()
             .find(|(k, _)| k == "init")
             .map(|(_, v)| v.as_str());
-        match &j.config.init {
+        match &j.config.train().unwrap().init {
             Some(i) => {
                 assert_eq!(i.from.as_deref(), Some("pretrain-chase"));
                 assert_eq!(j.depends_on.as_ref(), Some(&pre.hash));
@@ -361,7 +365,10 @@ fn transfer_sweep_plans_the_stage_first_and_labels_the_init() {
         }
     }
     assert_eq!(from_stage, 3);
-    let mut seeds: Vec<u64> = jobs[1..].iter().map(|j| j.config.seed).collect();
+    let mut seeds: Vec<u64> = jobs[1..]
+        .iter()
+        .map(|j| j.config.train().unwrap().seed)
+        .collect();
     seeds.sort();
     assert_eq!(seeds, vec![0, 0, 1, 1, 2, 2]);
 }

@@ -66,11 +66,9 @@ impl CommandJob {
 
     /// What the label starts with: the script's file name (`train.py`), else the program's.
     pub fn program_name(&self) -> String {
-        let script = self
-            .command
-            .iter()
-            .skip(1)
-            .find(|a| !a.starts_with('-') && !a.contains("${") && Path::new(a).extension().is_some());
+        let script = self.command.iter().skip(1).find(|a| {
+            !a.starts_with('-') && !a.contains("${") && Path::new(a).extension().is_some()
+        });
         let word = script.or(self.command.first()).map_or("", String::as_str);
         Path::new(word)
             .file_name()

@@ -135,7 +135,8 @@ mod tests {
         assert_eq!(spec.label(), "train");
         assert!(spec.train().is_none());
         assert_eq!(JobSpec::from_json(&spec.to_json()).unwrap(), spec);
-        let bad = JobSpec::from_json(r#"{"command": ["x"], "params": {}, "workdir": "/", "oops": 1}"#);
+        let bad =
+            JobSpec::from_json(r#"{"command": ["x"], "params": {}, "workdir": "/", "oops": 1}"#);
         assert!(bad.unwrap_err().to_string().contains("oops"));
     }
 }

@@ -399,9 +399,26 @@ fn common_label(runs: &[&JobRow]) -> String {
     label
 }
 
+/// The metric to sort by: `--sort`, unless it is the default (mDice) and no row reported
+/// it (command jobs with metrics of their own): then the first summary metric they did.
+fn sort_name(opts: &ReportOptions, rows: &[JobRow]) -> String {
+    let default = ReportOptions::default().sort;
+    let reported = |name: &str| {
+        rows.iter()
+            .any(|r| r.metrics.iter().any(|m| m.name.eq_ignore_ascii_case(name)))
+    };
+    if !opts.sort.eq_ignore_ascii_case(&default) || reported(&opts.sort) {
+        return opts.sort.clone();
+    }
+    rows.iter()
+        .flat_map(|r| &r.metrics)
+        .find(|m| m.class.is_none() && m.split == "val")
+        .map_or_else(|| opts.sort.clone(), |m| m.name.clone())
+}
+
 /// Groups, sorts (missing or NaN values last either way; ties by label) and cuts to `top`.
 pub fn rank<'a>(rows: &'a [JobRow], opts: &ReportOptions) -> Result<Vec<Group<'a>>> {
-    let sort = MetricKey::parse_in(&opts.sort, rows)?;
+    let sort = MetricKey::parse_in(&sort_name(opts, rows), rows)?;
     let split = opts.split.as_deref();
     let mut keyed: Vec<(Option<f64>, Group<'a>)> = group_rows(rows, opts.all)
         .into_iter()
@@ -503,7 +520,7 @@ pub(crate) fn board<'a>(
         ..opts.clone()
     };
     let mut groups = rank(rows, &all_rows)?;
-    let sort = MetricKey::parse_in(&opts.sort, rows)?;
+    let sort = MetricKey::parse_in(&sort_name(opts, rows), rows)?;
     let split = opts.split.as_deref().unwrap_or("val");
     let mut significance = test_groups(&groups, &sort, split, evidence, !opts.asc)?;
     let mut images: Vec<_> = groups.iter().map(|g| evidence.tally(g, split)).collect();
@@ -525,12 +542,40 @@ pub(crate) fn board<'a>(
     })
 }
 
-/// The study's columns, then those asked for.
+/// The study's columns (with command jobs among the rows: those some job reported, then
+/// the other summary metrics the programs reported), then those asked for.
 fn columns(opts: &ReportOptions, rows: &[JobRow]) -> Result<Vec<(String, MetricKey)>> {
     let mut columns: Vec<(String, MetricKey)> = DEFAULT_COLUMNS
         .iter()
         .map(|(h, m)| (h.to_string(), MetricKey::parse(m).expect("valid")))
         .collect();
+    let summaries = |r: &'_ JobRow| -> Vec<String> {
+        r.metrics
+            .iter()
+            .filter(|m| m.class.is_none() && m.split == "val")
+            .map(|m| m.name.clone())
+            .collect()
+    };
+    let programs: Vec<&JobRow> = rows
+        .iter()
+        .filter(|r| {
+            crate::job::JobSpec::from_json(&r.config_json).is_ok_and(|s| s.command().is_some())
+        })
+        .collect();
+    if !programs.is_empty() {
+        let reported: Vec<String> = rows.iter().flat_map(summaries).collect();
+        let has = |name: &str| reported.iter().any(|n| n.eq_ignore_ascii_case(name));
+        columns.retain(|(_, k)| has(&k.name));
+        for name in programs.into_iter().flat_map(summaries) {
+            if !columns
+                .iter()
+                .any(|(_, k)| k.name.eq_ignore_ascii_case(&name))
+            {
+                let key = MetricKey::parse(&name)?;
+                columns.push((name, key));
+            }
+        }
+    }
     for c in &opts.columns {
         let key = MetricKey::parse_in(c, rows)?;
         if !columns.iter().any(|(_, k)| {

@@ -141,10 +141,12 @@ fn prefix_note(plan: &[PlannedJob]) -> String {
 
 /// `; 5-fold cross-validation by subject (...)` when the jobs are folds (`cv:`), else nothing.
 fn cv_note(plan: &[PlannedJob]) -> String {
-    let cv = plan.iter().find_map(|p| match p.config.train()?.data.split {
-        SplitConfig::Fold { folds, by, .. } if p.stage.is_none() => Some((folds, by)),
-        _ => None,
-    });
+    let cv = plan
+        .iter()
+        .find_map(|p| match p.config.train()?.data.split {
+            SplitConfig::Fold { folds, by, .. } if p.stage.is_none() => Some((folds, by)),
+            _ => None,
+        });
     cv.map_or_else(String::new, |(n, by)| {
         format!(
             "; {n}-fold cross-validation by {by} (fold k/{n} validates on the k-th of {n} \

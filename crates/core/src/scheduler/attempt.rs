@@ -307,8 +307,15 @@ fn describe(job: &ClaimedJob, finish: &Finish, status: JobStatus) -> String {
                 .filter_map(|n| summary.iter().find(|m| m.name == *n))
                 .collect();
             let shown: Vec<String> = match study.is_empty() {
-                false => study.iter().map(|m| format!("{} {:.2}", m.name, m.value)).collect(),
-                true => summary.iter().take(2).map(|m| format!("{} {:.4}", m.name, m.value)).collect(),
+                false => study
+                    .iter()
+                    .map(|m| format!("{} {:.2}", m.name, m.value))
+                    .collect(),
+                true => summary
+                    .iter()
+                    .take(2)
+                    .map(|m| format!("{} {:.4}", m.name, m.value))
+                    .collect(),
             };
             format!("done     {}  {}", job.label, shown.join("  "))
         }

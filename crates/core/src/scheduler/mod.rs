@@ -11,10 +11,10 @@
 
 mod attempt;
 pub mod child;
+pub mod command;
 pub mod folder;
 pub mod overhead;
 mod pool;
-pub mod command;
 mod program_lines;
 pub mod progress;
 pub mod search;

@@ -96,7 +96,10 @@ fn read_object(obj: &Map<String, Value>) -> Result<Line, String> {
             message: m.as_str().map_or_else(|| m.to_string(), str::to_string),
         }));
     }
-    Err("a JSON object with none of the keys metrics, eval, image, checkpoint, started, iter, log".into())
+    Err(
+        "a JSON object with none of the keys metrics, eval, image, checkpoint, started, iter, log"
+            .into(),
+    )
 }
 
 /// `{"mDice": 70.3, "Dice.1": 58.1}`: a name ending in `.<digits>` is that class's.
@@ -110,7 +113,9 @@ fn metrics(v: &Value, key: &str) -> Result<Vec<MetricValue>, String> {
             return Err(format!("\"{key}\": {name} is {value}, not a number"));
         };
         let (name, class) = match name.rsplit_once('.') {
-            Some((n, c)) if !n.is_empty() && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((n, c))
+                if !n.is_empty() && !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 (n.to_string(), c.parse().ok())
             }
             _ => (name.clone(), None),
@@ -207,22 +212,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match read(r#"{"image": "a", "class": 1, "intersect": 3, "pred": 4, "label": 4}"#).unwrap() {
+        match read(r#"{"image": "a", "class": 1, "intersect": 3, "pred": 4, "label": 4}"#).unwrap()
+        {
             Line::Image(i) => assert_eq!(i.dice, Some(75.0)),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             read(r#"{"started": {"iters": 30, "resumed_from": 10}}"#).unwrap(),
-            Line::Event(Event::Started { iters: 30, resumed_from: 10 })
+            Line::Event(Event::Started {
+                iters: 30,
+                resumed_from: 10
+            })
         ));
     }
 
     #[test]
     fn malformed_lines_say_what_is_wrong() {
-        assert!(read(r#"{"iter": 1, loss}"#).unwrap_err().starts_with("not valid JSON"));
-        assert_eq!(read(r#"{"iter": "a", "loss": 1}"#).unwrap_err(), "\"iter\" is \"a\", not a whole number >= 0");
-        assert!(read(r#"{"foo": 1}"#).unwrap_err().contains("none of the keys"));
-        assert!(read(r#"{"metrics": {"mDice": "high"}}"#).unwrap_err().contains("not a number"));
+        assert!(read(r#"{"iter": 1, loss}"#)
+            .unwrap_err()
+            .starts_with("not valid JSON"));
+        assert_eq!(
+            read(r#"{"iter": "a", "loss": 1}"#).unwrap_err(),
+            "\"iter\" is \"a\", not a whole number >= 0"
+        );
+        assert!(read(r#"{"foo": 1}"#)
+            .unwrap_err()
+            .contains("none of the keys"));
+        assert!(read(r#"{"metrics": {"mDice": "high"}}"#)
+            .unwrap_err()
+            .contains("not a number"));
         assert!(read(r#"{"image": "a", "intersect": 5, "pred": 4, "label": 4}"#).is_err());
     }
 }

@@ -106,7 +106,12 @@ mod tests {
     fn the_data_sets_spacing_makes_distances_mm_unless_the_job_gives_one() {
         let d = folder("[background, fluid]\nspacing: [0.011, 0.0039]");
         assert_eq!(
-            plan(d.path(), "").unwrap()[0].config.train().unwrap().data.pixel_spacing,
+            plan(d.path(), "").unwrap()[0]
+                .config
+                .train()
+                .unwrap()
+                .data
+                .pixel_spacing,
             Some([0.011, 0.0039])
         );
         let text = format!(
@@ -115,7 +120,12 @@ mod tests {
         );
         let spec = parse(Path::new("sweeps/t.yaml"), &text, &[]).unwrap();
         assert_eq!(
-            spec.plan().unwrap()[0].config.train().unwrap().data.pixel_spacing,
+            spec.plan().unwrap()[0]
+                .config
+                .train()
+                .unwrap()
+                .data
+                .pixel_spacing,
             Some([1.0, 1.0])
         );
     }

@@ -424,7 +424,7 @@ pub(super) fn with_folds(
     for p in &points {
         if ctx.program.is_none() {
             if let Some(at) = other_split(&p.tree) {
-            let mut e = ctx.error(
+                let mut e = ctx.error(
                 &at,
                 format!(
                     "cv: {{folds: {}}} defines every job's split (fold k validates on the k-th group of subjects and trains on the rest); drop data.split or set it to study",
@@ -440,7 +440,10 @@ pub(super) fn with_folds(
             match ctx.program {
                 // The program cuts its own folds: it gets `fold` (0-based) and `folds`.
                 Some(_) => {
-                    for (key, value, at) in [("fold", fold, &cv.key_at), ("folds", cv.folds, &cv.folds_at)] {
+                    for (key, value, at) in [
+                        ("fold", fold, &cv.key_at),
+                        ("folds", cv.folds, &cv.folds_at),
+                    ] {
                         let node = Node {
                             kind: Kind::Leaf(Value::from(value)),
                             at: at.clone(),

@@ -24,7 +24,10 @@ pub struct PrefixGroup {
 impl PrefixGroup {
     /// Iterations trained for the group: the longest alone when shared, else all of them.
     pub fn trained(&self, plan: &[PlannedJob]) -> usize {
-        let iters = self.jobs.iter().map(|&i| plan[i].config.iters().unwrap_or(0));
+        let iters = self
+            .jobs
+            .iter()
+            .map(|&i| plan[i].config.iters().unwrap_or(0));
         match self.separate {
             None => iters.max().unwrap_or(0),
             Some(_) => iters.sum(),
@@ -33,7 +36,10 @@ impl PrefixGroup {
 
     /// Iterations the group would train as separate jobs.
     pub fn separately(&self, plan: &[PlannedJob]) -> usize {
-        self.jobs.iter().map(|&i| plan[i].config.iters().unwrap_or(0)).sum()
+        self.jobs
+            .iter()
+            .map(|&i| plan[i].config.iters().unwrap_or(0))
+            .sum()
     }
 }
 
@@ -132,7 +138,11 @@ mod tests {
         assert_eq!(groups.len(), 2, "one chain per seed: {groups:?}");
         for g in &groups {
             assert_eq!(g.separate, None);
-            let iters: Vec<usize> = g.jobs.iter().map(|&i| plan[i].config.iters().unwrap_or(0)).collect();
+            let iters: Vec<usize> = g
+                .jobs
+                .iter()
+                .map(|&i| plan[i].config.iters().unwrap_or(0))
+                .collect();
             assert_eq!(iters, [150, 200, 300]);
             let seed = plan[g.jobs[0]].config.seed();
             assert!(g.jobs.iter().all(|&i| plan[i].config.seed() == seed));
@@ -145,7 +155,10 @@ mod tests {
             assert_eq!((g.trained(&plan), g.separately(&plan)), (300, 650));
         }
         // crop 320 is another training: alone, it neither continues nor is continued.
-        let crop320 = plan.iter().find(|j| j.config.train().unwrap().crop == 320).unwrap();
+        let crop320 = plan
+            .iter()
+            .find(|j| j.config.train().unwrap().crop == 320)
+            .unwrap();
         assert!(!crop320.continues && crop320.depends_on.is_none());
     }
 

@@ -145,10 +145,14 @@ fn words(ctx: &Ctx, node: &Node) -> Result<Vec<String>, SpecError> {
     if let Kind::Leaf(Value::String(s)) = &node.kind {
         return Ok(s.split_whitespace().map(str::to_string).collect());
     }
-    expect_list(ctx, node, "a list of words, e.g. [python3, train.py, \"${args}\"]")?
-        .iter()
-        .map(|w| scalar(ctx, w))
-        .collect()
+    expect_list(
+        ctx,
+        node,
+        "a list of words, e.g. [python3, train.py, \"${args}\"]",
+    )?
+    .iter()
+    .map(|w| scalar(ctx, w))
+    .collect()
 }
 
 /// A text, number or boolean, as text.
@@ -164,7 +168,11 @@ fn scalar(ctx: &Ctx, node: &Node) -> Result<String, SpecError> {
 }
 
 fn env(ctx: &Ctx, node: Option<&Node>) -> Result<BTreeMap<String, String>, SpecError> {
-    let Some(map) = node.map(|n| expect_map(ctx, n, "a mapping NAME: value")).transpose()?.flatten() else {
+    let Some(map) = node
+        .map(|n| expect_map(ctx, n, "a mapping NAME: value"))
+        .transpose()?
+        .flatten()
+    else {
         return Ok(BTreeMap::new());
     };
     let mut out = BTreeMap::new();
@@ -200,7 +208,10 @@ fn identity(
         let hash = file_hash(&workdir.join(&name)).map_err(|e| {
             ctx.error(
                 &item.at,
-                format!("cannot read {} (relative to the sweep file's folder): {e}", workdir.join(&name).display()),
+                format!(
+                    "cannot read {} (relative to the sweep file's folder): {e}",
+                    workdir.join(&name).display()
+                ),
             )
         })?;
         out.insert(name, hash);
@@ -249,7 +260,16 @@ mod tests {
         let first = command(&jobs[0]);
         assert_eq!(
             first.argv(),
-            ["python3", "train.py", "--data=/x", "--epochs=3", "--fold=0", "--folds=2", "--lr=0.1", "--seed=0"]
+            [
+                "python3",
+                "train.py",
+                "--data=/x",
+                "--epochs=3",
+                "--fold=0",
+                "--folds=2",
+                "--lr=0.1",
+                "--seed=0"
+            ]
         );
         assert_eq!(first.workdir, std::fs::canonicalize(d.path()).unwrap());
         assert_eq!(jobs[0].label, "train.py, lr=0.1, fold 1/2");
@@ -272,11 +292,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let err = |text: &str| plan(d.path(), text).unwrap_err();
         let e = err("name: p\ncommand: [./run, \"${args}\"]\ndata: {dataset: dme}\n");
-        assert!(e.contains("s.yaml:3:1: data: data: describes the built-in trainer's data set"), "{e}");
+        assert!(
+            e.contains("s.yaml:3:1: data: data: describes the built-in trainer's data set"),
+            "{e}"
+        );
         let e = err("name: p\ncommand: [./run]\nsearch: {trials: 2, space: {lr: {uniform: [0, 1]}}}\nstop: {rule: asha}\n");
         assert!(e.contains(":4:1: stop: stop: pauses trials"), "{e}");
         let e = err("name: p\ncommand: [./run, \"--lr=${lr}\", \"${nope}\"]\nbase: {lr: 1}\n");
-        assert!(e.contains(":2:1: command: ${nope} is no parameter of the job (its parameters: lr;"), "{e}");
+        assert!(
+            e.contains(":2:1: command: ${nope} is no parameter of the job (its parameters: lr;"),
+            "{e}"
+        );
         let e = err("name: p\ncommand: [./run]\nprogram: x.py\n");
         assert!(e.contains("give command: or program:, not both"), "{e}");
         let e = err("name: p\nprogram: x.py\nidentity_files: [missing.py]\n");

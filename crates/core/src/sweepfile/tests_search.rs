@@ -341,7 +341,12 @@ fn trial_jobs_set_the_values_seed_major_with_iters_at_max() {
     let jobs = s.trial_jobs(7, &full_params()).unwrap();
     let order: Vec<(u64, String)> = jobs
         .iter()
-        .map(|j| (j.config.train().unwrap().seed, j.config.train().unwrap().data.split.fold_label().unwrap()))
+        .map(|j| {
+            (
+                j.config.train().unwrap().seed,
+                j.config.train().unwrap().data.split.fold_label().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         order,
@@ -355,10 +360,22 @@ fn trial_jobs_set_the_values_seed_major_with_iters_at_max() {
     );
     for j in &jobs {
         assert_eq!(j.config.train().unwrap().optimizer.lr(), 0.001);
-        let weights = j.config.train().unwrap().loss.terms()[0].class_weight.clone().unwrap();
+        let weights = j.config.train().unwrap().loss.terms()[0]
+            .class_weight
+            .clone()
+            .unwrap();
         assert_eq!(weights, [1.0, 35.0]);
-        assert_eq!(j.config.train().unwrap().model.head, crate::job::Head::Deeplabv3);
-        assert_eq!((j.config.train().unwrap().crop, j.config.train().unwrap().iters), (192, 450));
+        assert_eq!(
+            j.config.train().unwrap().model.head,
+            crate::job::Head::Deeplabv3
+        );
+        assert_eq!(
+            (
+                j.config.train().unwrap().crop,
+                j.config.train().unwrap().iters
+            ),
+            (192, 450)
+        );
         assert_eq!(j.depends_on, None);
     }
     let hashes: std::collections::HashSet<_> = jobs.iter().map(|j| &j.hash).collect();
@@ -398,7 +415,10 @@ fn without_a_stopping_rule_iters_stays_and_one_job_per_trial() {
     let jobs = s.trial_jobs(0, &[json!(0.05)]).unwrap();
     assert_eq!(jobs.len(), 1);
     assert_eq!(
-        (jobs[0].config.train().unwrap().iters, jobs[0].config.train().unwrap().optimizer.lr()),
+        (
+            jobs[0].config.train().unwrap().iters,
+            jobs[0].config.train().unwrap().optimizer.lr()
+        ),
         (200, 0.05)
     );
     assert_eq!(

@@ -1,14 +1,15 @@
 //! `sweep bench orchestrator`: the scheduler with jobs that train nothing (their job
-//! processes are `sweep-noop-worker`, which speaks the job protocol and loads no libtorch),
-//! so what is measured is the orchestrator itself: claiming, ticket writing, event
-//! streaming, result recording — and, separately, the worker process start-up.
+//! processes are `sweep-noop-worker`, which speaks the job protocol and loads no libtorch,
+//! or a command job's program that exits at once), so what is measured is the orchestrator
+//! itself: claiming, ticket writing, event streaming, result recording — and, separately,
+//! the job process's start-up. Optuna's trials run beside them for reference.
 
-use crate::scheduler::{self, DeviceKind, RunOptions};
-use crate::store::{self, DbLocation};
-use crate::sweepfile;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use sweep_core::scheduler::{self, DeviceKind, RunOptions};
+use sweep_core::store::{self, DbLocation};
+use sweep_core::sweepfile;
 
 /// The job process of the benchmarks: the job protocol, no training, no libtorch.
 pub const NOOP_WORKER: &str = "sweep-noop-worker";
@@ -16,45 +17,167 @@ pub const NOOP_WORKER: &str = "sweep-noop-worker";
 /// `SWEEP_TOY_FAULTS` asks for); `sweep bench serve` runs its jobs with it.
 pub const TOY_WORKER: &str = "sweep-toy-worker";
 
+/// Optuna's side: trials that do nothing, SQLite storage, `n_jobs` threads.
+const OPTUNA_TRIALS_PY: &str = include_str!("../../scripts/optuna_trials.py");
+
+/// One measured way of running `jobs` jobs that do nothing.
+struct Measured {
+    what: String,
+    succeeded: usize,
+    wall_s: f64,
+    /// Orchestrator time per job (claim, ticket, store writes, finish) and the job
+    /// process's start-up (spawn to first event); None for Optuna (in-process trials).
+    overhead_ms: Option<f64>,
+    startup_ms: Option<f64>,
+}
+
+/// `sweep bench orchestrator`: the same number of do-nothing jobs three ways, in this
+/// process one after the other: the built-in trainer's path (`sweep-noop-worker`), command
+/// jobs (a program that prints its metrics and exits at once), and Optuna's trials with
+/// SQLite storage (`scripts/optuna_trials.py`; left out, saying why, without Python+Optuna).
 pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let dir = tempfile_dir("bench")?;
-    let spec = bench_sweep(&dir, "bench-orchestrator", jobs, 1)?;
     let exe = std::env::current_exe().context("locating the sweep executable")?;
+    let noop = bench_sweep(&dir, "bench-orchestrator", jobs, 1)?;
+    let builtin = measure(
+        &dir,
+        &noop,
+        workers,
+        Some(sibling_worker(&exe, NOOP_WORKER)?),
+    )
+    .await?;
+    let command = measure(&dir, &command_sweep(&dir, jobs)?, workers, None).await?;
+    let optuna = optuna_trials(&dir, jobs, workers);
+    println!("orchestrator benchmark: {jobs} jobs that do nothing, {workers} workers, SQLite, one after the other in this process");
+    println!(
+        "{:<58} {:>9} {:>8} {:>10} {:>10} {:>12} {:>12}",
+        "how", "succeeded", "wall s", "ms/job", "slot ms", "overhead ms", "start-up ms"
+    );
+    let mut rows = vec![
+        Measured {
+            what: format!("sweep, built-in path ({NOOP_WORKER})"),
+            ..builtin
+        },
+        Measured {
+            what: "sweep, command jobs (`echo {\"metrics\": ...}`)".into(),
+            ..command
+        },
+    ];
+    match optuna {
+        Ok(o) => rows.push(o),
+        Err(e) => println!("  (Optuna left out: {e:#})"),
+    }
+    let opt_ms = |m: &Measured| m.wall_s * 1e3 / m.succeeded.max(1) as f64;
+    let cell = |v: Option<f64>, w: usize| {
+        v.map_or_else(|| format!("{:>w$}", "-"), |v| format!("{v:>w$.2}"))
+    };
+    for m in &rows {
+        println!(
+            "{:<58} {:>9} {:>8.2} {:>10.2} {:>10.2} {} {}",
+            m.what,
+            format!("{}/{jobs}", m.succeeded),
+            m.wall_s,
+            opt_ms(m),
+            opt_ms(m) * workers as f64,
+            cell(m.overhead_ms, 12),
+            cell(m.startup_ms, 12)
+        );
+    }
+    let slot = opt_ms(&rows[1]) * workers as f64;
+    println!("ms/job: wall time / jobs; slot ms: the time one worker slot spends per job, process start and exit included (wall x workers / jobs)");
+    println!(
+        "goal: a command job < 10 ms of slot time including its process start: {slot:.2} ms, {}",
+        if slot < 10.0 { "PASS" } else { "MISS" }
+    );
+    println!(
+        "command / built-in ms/job: {:.3}",
+        opt_ms(&rows[1]) / opt_ms(&rows[0]).max(1e-9)
+    );
+    if let Some(o) = rows.get(2) {
+        println!(
+            "command / Optuna ms/job: {:.3} (Optuna's trials are function calls in one process: no process start)",
+            opt_ms(&rows[1]) / opt_ms(o).max(1e-9)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Runs `spec` on a fresh SQLite database in `dir`; `worker`: the ticket worker's binary.
+async fn measure(
+    dir: &Path,
+    spec: &sweepfile::SweepSpec,
+    workers: usize,
+    worker: Option<PathBuf>,
+) -> Result<Measured> {
     let opts = RunOptions {
         runs: Some(dir.join("runs")),
         device: DeviceKind::Cpu,
         workers,
-        exe: Some(sibling_worker(&exe, NOOP_WORKER)?),
-        ..RunOptions::new(dir.join("bench.db").into())
+        exe: worker,
+        ..RunOptions::new(dir.join(format!("{}.db", spec.name)).into())
     };
     let t = Instant::now();
-    let summary = scheduler::run(&spec, &opts).await?;
-    let wall = t.elapsed().as_secs_f64();
+    let summary = scheduler::run(spec, &opts).await?;
+    let wall_s = t.elapsed().as_secs_f64();
     let n = summary.attempts.max(1) as f64;
-    let per_job_ms = |d: std::time::Duration| d.as_secs_f64() * 1e3 / n;
-    let overhead_ms = per_job_ms(summary.overhead.total());
-    let startup_ms = summary.startup.as_secs_f64() * 1e3 / summary.startup_samples.max(1) as f64;
-    println!(
-        "orchestrator benchmark: {jobs} no-op jobs ({NOOP_WORKER}), {workers} workers, SQLite at {}",
-        opts.db
+    Ok(Measured {
+        what: String::new(),
+        succeeded: summary.succeeded,
+        wall_s,
+        overhead_ms: Some(summary.overhead.total().as_secs_f64() * 1e3 / n),
+        startup_ms: Some(
+            summary.startup.as_secs_f64() * 1e3 / summary.startup_samples.max(1) as f64,
+        ),
+    })
+}
+
+/// `jobs` command jobs (one per seed) of a program that reports its metrics and exits.
+fn command_sweep(dir: &Path, jobs: usize) -> Result<sweepfile::SweepSpec> {
+    let seeds: Vec<String> = (0..jobs).map(|s| s.to_string()).collect();
+    let yaml = format!(
+        "name: bench-command
+command: [echo, '{{\"metrics\": {{\"value\": ${{seed}}}}}}']
+seeds: [{}]
+",
+        seeds.join(", ")
     );
-    println!("  jobs succeeded            {}", summary.succeeded);
-    println!("  wall time                 {wall:.2} s");
-    println!(
-        "  throughput                {:.1} jobs/s",
-        summary.succeeded as f64 / wall
-    );
-    println!("  orchestrator overhead     {overhead_ms:.2} ms/job (claim + ticket + store writes + finish; goal < 5 ms)");
-    for (phase, d) in summary.overhead.phases() {
-        println!("    {phase:<23} {:.2} ms/job", per_job_ms(d));
+    let path = dir.join("bench-command.yaml");
+    std::fs::write(&path, &yaml)?;
+    Ok(sweepfile::parse(&path, &yaml, &[])?)
+}
+
+/// Optuna's do-nothing trials, or why they could not run.
+fn optuna_trials(dir: &Path, trials: usize, workers: usize) -> Result<Measured> {
+    let script = dir.join("optuna_trials.py");
+    std::fs::write(&script, OPTUNA_TRIALS_PY)?;
+    let python = super::bench_support::python();
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .args([trials.to_string(), workers.to_string()])
+        .arg(dir.join("optuna.db"))
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "{} failed: {}",
+            python.display(),
+            err.lines().last().unwrap_or("")
+        );
     }
-    println!("  worker start-up           {startup_ms:.1} ms/job (spawn to first event; a process without libtorch, which a training job loads on top)");
-    println!(
-        "  ratio overhead/start-up   {:.3} (the orchestrator's cost against a bare job process's start-up)",
-        overhead_ms / startup_ms.max(1e-9)
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let num = |k: &str| v.get(k).and_then(|x| x.as_f64()).unwrap_or(f64::NAN);
+    Ok(Measured {
+        what: format!(
+            "Optuna {} trials, SQLite storage, n_jobs={workers}",
+            v.get("version").and_then(|x| x.as_str()).unwrap_or("?")
+        ),
+        succeeded: num("trials") as usize,
+        wall_s: num("wall_s"),
+        overhead_ms: None,
+        startup_ms: None,
+    })
 }
 
 /// A scratch folder of this process for benchmark `what`.
