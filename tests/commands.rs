@@ -144,6 +144,14 @@ fn a_pytorch_script_killed_with_sigkill_resumes_from_its_checkpoint_to_a_calm_ru
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(report.status.success(), "{}", stderr_of(&report));
     assert!(text.contains("train_tiny.py, lr=0.5, width=8"), "{text}");
+    // One row per configuration: its two seeds are one row's runs.
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("train_tiny.py, lr="))
+            .count(),
+        4,
+        "{text}"
+    );
     assert!(
         text.contains("mIoU") && !text.contains("mAccuracy"),
         "{text}"

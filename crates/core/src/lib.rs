@@ -21,4 +21,5 @@ pub mod search;
 pub mod slurm;
 pub mod stats;
 pub mod store;
+pub mod suggest;
 pub mod sweepfile;

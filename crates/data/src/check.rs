@@ -3,7 +3,7 @@
 //! channels, image sizes, intensities, class frequencies per split, empty masks, and a
 //! content hash of every file.
 
-use crate::dataset::{case_digest, load_image, load_raw_label, LabelReader};
+use crate::cases::{case_digest, load_image, load_raw_label, LabelReader};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -9,7 +9,7 @@
 //! make one error, each line naming its file. Other files in the folder are listed, not
 //! scored.
 
-use crate::dataset::{case_digest, load_raw_label, LabelReader};
+use crate::cases::{case_digest, load_raw_label, LabelReader};
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 //! the batches a never-interrupted job would have seen.
 
 pub mod bench;
+pub mod cases;
 pub mod check;
 pub mod dataset;
 pub mod evaluate;
@@ -17,7 +18,8 @@ pub mod samples;
 pub mod synthetic;
 pub mod transforms;
 
-pub use dataset::{Dataset, Sample};
+pub use cases::Sample;
+pub use dataset::Dataset;
 pub use loader::TrainLoader;
 pub use samples::Samples;
 

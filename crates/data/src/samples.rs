@@ -2,7 +2,7 @@
 //! otherwise read from disk when asked for (a 20,000-scan set opens in seconds and trains in
 //! the memory of a small one). Either way sample `i` is the same bytes: decoding is exact.
 
-use crate::dataset::{load_sample, LabelReader};
+use crate::cases::{load_sample, LabelReader};
 use crate::{DataError, Sample};
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -61,10 +61,15 @@ pub fn eval_of(recipe: &Recipe) -> EvalConfig {
     }
 }
 
-/// A job's config, parsed.
+/// A job's config, parsed: the built-in trainer's (a command job's model is its program's).
 pub fn job_config(row: &JobRow) -> Result<JobConfig> {
-    serde_json::from_str(&row.config_json)
-        .with_context(|| format!("job {} ({}): its stored config", row.job_id, row.label))
+    row.train_config()?.with_context(|| {
+        format!(
+            "job {} ({}) ran its own program (a command job): sweep predicts, evaluates and exports \
+             the built-in trainer's models only",
+            row.job_id, row.label
+        )
+    })
 }
 
 /// The config `rows` share: one configuration's seeds and folds have the same model and

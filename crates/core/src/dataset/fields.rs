@@ -77,7 +77,7 @@ impl<'a> Fields<'a> {
                 format!(
                     "unknown key, expected one of {}{}",
                     read.join(", "),
-                    crate::sweepfile::suggest::did_you_mean(k, read.iter().copied())
+                    crate::suggest::did_you_mean(k, read.iter().copied())
                 ),
             )),
         }

@@ -3,7 +3,6 @@
 //! set (`dme`; `dme-cv5` for folds of 5-fold cross-validation).
 
 use super::{split_name, Submission};
-use crate::job::JobConfig;
 use crate::store::{JobRow, Store, StoreError};
 use anyhow::{bail, Result};
 use serde_json::Value;
@@ -102,7 +101,7 @@ fn spelling(row: &JobRow, root: &Path, sub: &Submission) -> Option<(Value, Value
     if row.retired {
         return None;
     }
-    let config: JobConfig = serde_json::from_str(&row.config_json).ok()?;
+    let config = row.train_config().ok()??;
     if config.data.split != sub.split || canonical(&config.data.root) != root {
         return None;
     }
@@ -115,7 +114,7 @@ fn spelling(row: &JobRow, root: &Path, sub: &Submission) -> Option<(Value, Value
 /// What differs between a sweep's row and the external one, beyond the model.
 fn notes(row: &JobRow, sub: &Submission) -> Vec<String> {
     let mut notes = Vec::new();
-    let Ok(config) = serde_json::from_str::<JobConfig>(&row.config_json) else {
+    let Ok(Some(config)) = row.train_config() else {
         return notes;
     };
     if config.data.pixel_spacing != sub.data.pixel_spacing {

@@ -38,7 +38,7 @@ macro_rules! named {
                         "unknown {} {s:?}, expected one of {}{}",
                         $what,
                         Self::NAMES.join(", "),
-                        crate::sweepfile::suggest::did_you_mean(s, Self::NAMES.iter().copied())
+                        crate::suggest::did_you_mean(s, Self::NAMES.iter().copied())
                     )),
                 }
             }

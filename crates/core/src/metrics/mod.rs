@@ -9,10 +9,11 @@
 //! unrounded (MMSeg rounds to 2 decimals when it prints: see [`round2`]).
 //! Label values outside `0..num_classes` (other than 255) are not counted, as torch.histc.
 
-use crate::protocol::MetricValue;
+pub use values::{ImageMetric, MetricValue};
 
 pub mod per_image;
 pub mod surface;
+mod values;
 
 /// MMSeg's display rounding: `np.round(x, 2)` (half to even).
 pub fn round2(v: f64) -> f64 {

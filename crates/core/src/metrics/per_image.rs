@@ -2,7 +2,7 @@
 //! image's Dice, and the surface distances of each foreground class.
 
 use super::surface::{dice, surface_distances, Spacing};
-use crate::protocol::ImageMetric;
+use super::ImageMetric;
 
 /// How surface distances are measured: label pixels, or mm with a stated pixel spacing.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,7 +70,7 @@ pub fn image_metrics(
 /// (mean per-image Dice), `HD95.c` and `ASSD.c` (means over the images where they are
 /// defined: an image with the class in neither mask has none; one with it in only one
 /// mask has the diagonal). Stored beside the IoUMetric numbers, so reports sort by them.
-pub fn image_summaries(split: &str, images: &[ImageMetric]) -> Vec<crate::protocol::MetricValue> {
+pub fn image_summaries(split: &str, images: &[ImageMetric]) -> Vec<super::MetricValue> {
     let classes: std::collections::BTreeSet<usize> = images
         .iter()
         .filter(|m| m.class > 0)
@@ -93,7 +93,7 @@ pub fn image_summaries(split: &str, images: &[ImageMetric]) -> Vec<crate::protoc
         ];
         for (name, value) in named {
             if let Some(value) = value {
-                out.push(crate::protocol::MetricValue {
+                out.push(super::MetricValue {
                     split: split.to_string(),
                     name: name.to_string(),
                     class: Some(c),

@@ -127,8 +127,7 @@ pub async fn changed_since(
         else {
             continue;
         };
-        let config: Option<crate::job::JobConfig> = serde_json::from_str(&row.config_json).ok();
-        let Some(data) = config.map(|c| c.data) else {
+        let Some(data) = row.train_config()?.map(|c| c.data) else {
             continue;
         };
         if let Some((_, current)) = now.iter().find(|(d, _)| *d == data) {

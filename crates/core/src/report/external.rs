@@ -61,7 +61,8 @@ impl EvaluationView {
         not_scored: Vec<String>,
     ) -> Result<EvaluationView> {
         let row = store.find_job(&recorded.job_id.to_string()).await?;
-        let config: Value = serde_json::from_str(&row.config_json).unwrap_or_default();
+        let config: Value = serde_json::from_str(&row.config_json)
+            .with_context(|| format!("job {}: its stored config is not JSON", row.job_id))?;
         let metrics = super::table::by_split(&row.metrics)
             .remove("val")
             .unwrap_or_default()

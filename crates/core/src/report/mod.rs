@@ -331,6 +331,11 @@ pub fn group_rows<'a>(rows: &'a [JobRow], all: bool) -> Vec<Group<'a>> {
                 if let Some(fold) = fold.and_then(|f| f.as_object_mut()) {
                     fold.remove("fold");
                 }
+                // A command job's seed and fold are among its program's parameters.
+                if let Some(params) = v.get_mut("params").and_then(|p| p.as_object_mut()) {
+                    params.remove("seed");
+                    params.remove("fold");
+                }
                 v.to_string()
             }
             // Unparsable config: its own group.

@@ -245,8 +245,10 @@ fn overlay_panels(
     }) else {
         return Ok(Vec::new());
     };
-    let config: JobConfig = serde_json::from_str(&run.config_json)
-        .with_context(|| format!("job {}: reading its config", run.job_id))?;
+    let Some(config) = run.train_config()? else {
+        // A command job's images are its program's to draw.
+        return Ok(Vec::new());
+    };
     let mut panels = Vec::new();
     for (title, name) in chosen_images(run, evidence, split, pictures.chosen()) {
         let (image, label, w, h) = pictures.image(&config, &name)?;

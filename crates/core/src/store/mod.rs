@@ -364,6 +364,26 @@ pub struct JobRow {
 }
 
 impl JobRow {
+    /// The job's configuration, read from its stored JSON: the one place that parses it (an
+    /// error names the job).
+    pub fn spec(&self) -> Result<crate::job::JobSpec> {
+        use anyhow::Context;
+        crate::job::JobSpec::from_json(&self.config_json).with_context(|| {
+            format!(
+                "job {} ({}): its stored config is not a job",
+                self.job_id, self.label
+            )
+        })
+    }
+
+    /// The built-in trainer's config: `Ok(None)` for a command job (its program's).
+    pub fn train_config(&self) -> Result<Option<crate::job::JobConfig>> {
+        Ok(match self.spec()? {
+            crate::job::JobSpec::Train(c) => Some(c),
+            crate::job::JobSpec::Command(_) => None,
+        })
+    }
+
     /// The name of class `c`: the data set's, else the id (`1`).
     pub fn class_name(&self, c: usize) -> String {
         self.classes

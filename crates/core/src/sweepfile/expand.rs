@@ -2,12 +2,12 @@
 //! exclude, stages, de-duplication; every job deserialised and validated, with errors
 //! mapped back to the line that set the offending value.
 
-use super::de::{from_node, DeError};
+use super::de::{from_node, humanize, DeError};
 use super::parse::{Cv, Stage, Sweep};
-use super::suggest::{did_you_mean, humanize};
 use super::tree::{parse_path, path_string, Kind, Node, Origin, Seg};
 use super::{format_value, Ctx, Planned, PlannedJob, SpecError, MAX_JOBS};
 use crate::job::{chained_hash, JobConfig, JobSpec, LossKind, LossTerm};
+use crate::suggest::did_you_mean;
 use serde_yaml::Value;
 use std::collections::{HashMap, HashSet};
 

@@ -52,7 +52,6 @@ pub mod prefix;
 mod program;
 mod search;
 mod space;
-pub mod suggest;
 #[cfg(test)]
 mod tests_search;
 mod tree;

@@ -1,10 +1,10 @@
 //! The sweep file's own keys (name, data, base, grid, ...): shape checks, before any job
 //! is built.
 
-use super::suggest::did_you_mean;
 use super::tree::{parse_path, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError, DEFAULT_MAX_ATTEMPTS};
 use crate::job::FoldBy;
+use crate::suggest::did_you_mean;
 use serde_yaml::Value;
 
 /// The sweep file's keys (and what they are for, in messages).
@@ -53,7 +53,25 @@ pub(crate) struct Sweep {
     /// `share_prefixes: false` trains rows that differ only in `iters` separately.
     pub share_prefixes: bool,
     /// `command:`/`program:`/`identity_files:`/`env:`: the jobs run the user's program.
-    pub program: super::program::ProgramKeys,
+    pub program: ProgramKeys,
+}
+
+/// The top-level keys of a command sweep as written (read by [`super::program`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProgramKeys {
+    pub command: Option<(Origin, Node)>,
+    pub program: Option<(Origin, Node)>,
+    pub identity_files: Option<Node>,
+    pub env: Option<Node>,
+}
+
+impl ProgramKeys {
+    pub fn is_empty(&self) -> bool {
+        self.command.is_none()
+            && self.program.is_none()
+            && self.identity_files.is_none()
+            && self.env.is_none()
+    }
 }
 
 /// `cv: {folds: 5, by: subject}`: every job once per fold (stages excepted).

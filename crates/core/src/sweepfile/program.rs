@@ -12,7 +12,7 @@
 //! seeds: [0, 1]
 //! ```
 
-use super::parse::{describe, expect_list, expect_map, expect_text};
+use super::parse::{describe, expect_list, expect_map, expect_text, ProgramKeys};
 use super::tree::{Kind, Node, Origin};
 use super::{Ctx, SpecError};
 use crate::job::command::{file_hash, placeholders, Params};
@@ -20,24 +20,6 @@ use crate::job::CommandJob;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// The top-level keys of a command sweep as written, collected by [`super::parse`].
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ProgramKeys {
-    pub command: Option<(Origin, Node)>,
-    pub program: Option<(Origin, Node)>,
-    pub identity_files: Option<Node>,
-    pub env: Option<Node>,
-}
-
-impl ProgramKeys {
-    pub fn is_empty(&self) -> bool {
-        self.command.is_none()
-            && self.program.is_none()
-            && self.identity_files.is_none()
-            && self.env.is_none()
-    }
-}
 
 /// What every job of a command sweep shares.
 #[derive(Clone, Debug)]

@@ -10,12 +10,12 @@
 
 use super::parse::{describe, expect_text, expect_uint, Sweep};
 use super::space::{self, SpaceKey};
-use super::suggest::did_you_mean;
 use super::tree::{Entry, Kind, Node, Origin, Seg};
 use super::{Ctx, SpecError, MAX_JOBS};
 use crate::job::JobConfig;
 use crate::search::sampler::Method;
 use crate::search::{Fidelity, Goal, Policy, RuleKind, StopSpec};
+use crate::suggest::did_you_mean;
 use serde_yaml::Value;
 
 const SEARCH_KEYS: &[&str] = &[

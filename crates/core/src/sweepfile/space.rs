@@ -12,10 +12,10 @@
 
 use super::expand::{check_tree, lookup, to_config};
 use super::parse::{describe, expect_list};
-use super::suggest::did_you_mean;
 use super::tree::{parse_path, Entry, Kind, Node, Origin, Seg};
 use super::{format_value, Ctx, SpecError};
 use crate::search::space::{Dist, Param, Space};
+use crate::suggest::did_you_mean;
 use serde_yaml::Value;
 
 /// The distribution kinds a space entry may name (exactly one of them).

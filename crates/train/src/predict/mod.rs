@@ -80,7 +80,7 @@ pub fn predict(
     let bar = progress(inputs.len());
     for input in inputs {
         bar.set_message(input.name.clone());
-        let image = match sweep_data::dataset::read_image(&input.path) {
+        let image = match sweep_data::cases::read_image(&input.path) {
             Ok(image) => image,
             Err(e) => {
                 bar.println(format!("skipped {}: {e}", input.path.display()));
