@@ -39,14 +39,15 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
     let dir = tempfile_dir("bench")?;
     let exe = std::env::current_exe().context("locating the sweep executable")?;
     let noop = bench_sweep(&dir, "bench-orchestrator", jobs, 1)?;
-    let builtin = measure(
+    let (builtin, _) = measure(
         &dir,
         &noop,
         workers,
         Some(sibling_worker(&exe, NOOP_WORKER)?),
     )
     .await?;
-    let command = measure(&dir, &command_sweep(&dir, jobs)?, workers, None).await?;
+    let (command, command_phases) =
+        measure(&dir, &command_sweep(&dir, jobs)?, workers, None).await?;
     let optuna = optuna_trials(&dir, jobs, workers);
     println!("orchestrator benchmark: {jobs} jobs that do nothing, {workers} workers, SQLite, one after the other in this process");
     println!(
@@ -83,6 +84,12 @@ pub async fn run(jobs: usize, workers: usize) -> Result<()> {
             cell(m.startup_ms, 12)
         );
     }
+    for (phase, d) in command_phases {
+        println!(
+            "    command jobs: {phase:<23} {:.2} ms/job",
+            d.as_secs_f64() * 1e3 / jobs.max(1) as f64
+        );
+    }
     let slot = opt_ms(&rows[1]) * workers as f64;
     println!("ms/job: wall time / jobs; slot ms: the time one worker slot spends per job, process start and exit included (wall x workers / jobs)");
     println!(
@@ -109,7 +116,7 @@ async fn measure(
     spec: &sweepfile::SweepSpec,
     workers: usize,
     worker: Option<PathBuf>,
-) -> Result<Measured> {
+) -> Result<(Measured, Vec<(&'static str, std::time::Duration)>)> {
     let opts = RunOptions {
         runs: Some(dir.join("runs")),
         device: DeviceKind::Cpu,
@@ -121,7 +128,7 @@ async fn measure(
     let summary = scheduler::run(spec, &opts).await?;
     let wall_s = t.elapsed().as_secs_f64();
     let n = summary.attempts.max(1) as f64;
-    Ok(Measured {
+    let measured = Measured {
         what: String::new(),
         succeeded: summary.succeeded,
         wall_s,
@@ -129,7 +136,8 @@ async fn measure(
         startup_ms: Some(
             summary.startup.as_secs_f64() * 1e3 / summary.startup_samples.max(1) as f64,
         ),
-    })
+    };
+    Ok((measured, summary.overhead.phases().to_vec()))
 }
 
 /// `jobs` command jobs (one per seed) of a program that reports its metrics and exits.

@@ -39,8 +39,11 @@ pub fn launch(
         "artifact_dir": dir,
         "checkpoint_dir": checkpoints,
     });
+    // Written for each attempt before its program starts: no fsync (a file lost in a power
+    // cut is written again by the next attempt), which would cost a millisecond a job.
     let json = serde_json::to_vec_pretty(&params)?;
-    replace_file(&params_file, |w| w.write_all(&json))?;
+    std::fs::write(&params_file, json)
+        .with_context(|| format!("writing {}", params_file.display()))?;
 
     let path = |p: &Path| p.display().to_string();
     let mut env = vec![
