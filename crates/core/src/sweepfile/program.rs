@@ -291,6 +291,11 @@ mod tests {
         assert!(e.contains(":3:18: identity_files[0]: cannot read"), "{e}");
         let e = err("name: p\nenv: {A: 1}\nbase: {}\n");
         assert!(e.contains("add command: [...] or program:"), "{e}");
+        let e = err("name: p\ncommand: [./run]\nsearch: {method: tpe, trials: 2, space: {lr: {uniform: [0, 1]}}}\n");
+        assert!(
+            e.contains(":3:1: search: metric: name the metric your program reports"),
+            "{e}"
+        );
         let e = err("name: p\nprogram: x.py\nenv: {SWEEP_SEED: 1}\n");
         assert!(e.contains("SWEEP_* is sweep's own"), "{e}");
     }
@@ -302,10 +307,12 @@ mod tests {
         std::fs::write(
             &file,
             "name: p\ncommand: [./run, \"${args}\"]\nbase: {epochs: 2}\nseeds: [0, 1]\n\
-             search: {method: random, trials: 4, space: {lr: {log_uniform: [0.001, 0.1]}, width: {choice: [8, 16]}}}\n",
+             search: {method: random, trials: 4, metric: loss, goal: minimize, space: {lr: {log_uniform: [0.001, 0.1]}, width: {choice: [8, 16]}}}\n",
         )
         .unwrap();
         let spec = crate::sweepfile::load(&file, &[]).unwrap();
+        let goal = &spec.search.as_ref().unwrap().goal;
+        assert_eq!((goal.metric.as_str(), goal.maximize), ("loss", false));
         let jobs = spec
             .trial_jobs(3, &[serde_json::json!(0.01), serde_json::json!(16)])
             .unwrap();

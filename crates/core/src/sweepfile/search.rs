@@ -19,7 +19,7 @@ use crate::suggest::did_you_mean;
 use serde_yaml::Value;
 
 const SEARCH_KEYS: &[&str] = &[
-    "method", "trials", "parallel", "seed", "metric", "budget", "space",
+    "method", "trials", "parallel", "seed", "metric", "goal", "budget", "space",
 ];
 const STOP_KEYS: &[&str] = &["rule", "metric", "fidelity", "alpha"];
 const FIDELITY_KEYS: &[&str] = &["key", "min", "max", "eta"];
@@ -133,7 +133,10 @@ pub(crate) fn read(
         None => None,
     };
     let stop_metric = stop.as_ref().and_then(|s| s.metric.clone());
-    let goal = goal(ctx, search_at, metric, stop_metric)?;
+    let mut goal = goal(ctx, search_at, metric, stop_metric)?;
+    if let Some(e) = s.get("goal") {
+        goal.maximize = direction(ctx, e)?;
+    }
     if let Some(st) = &stop {
         fidelity_not_searched(ctx, &st.spec.fidelity, &keys)?;
     }
@@ -232,9 +235,28 @@ fn goal(
             ))
         }
         (_, Some(m)) | (Some(m), None) => m,
+        (None, None) if ctx.program.is_some() => {
+            return Err(ctx.error(
+                search_at,
+                "metric: name the metric your program reports in its {\"metrics\": ...} line (e.g. metric: accuracy, goal: maximize)",
+            ))
+        }
         (None, None) => (DEFAULT_METRIC.to_string(), search_at.clone()),
     };
     Goal::parse(&key).map_err(|m| ctx.error(&at, m))
+}
+
+/// `goal: maximize | minimize` (default: by the metric's name; distances and losses are
+/// minimised).
+fn direction(ctx: &Ctx, e: &Entry) -> Result<bool, SpecError> {
+    match expect_text(ctx, &e.value)?.as_str() {
+        "maximize" | "maximise" | "max" => Ok(true),
+        "minimize" | "minimise" | "min" => Ok(false),
+        other => Err(ctx.error(
+            &e.value.at,
+            format!("{other:?}: expected maximize or minimize"),
+        )),
+    }
 }
 
 fn budget(ctx: &Ctx, e: &Entry) -> Result<f64, SpecError> {
