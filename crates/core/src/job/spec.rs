@@ -9,6 +9,9 @@
 use super::{CommandJob, JobConfig};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+// One value per job, built once and rarely moved: boxing the trainer's config would only add
+// an indirection to every read of it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobSpec {
     Train(JobConfig),
