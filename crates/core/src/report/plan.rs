@@ -63,12 +63,25 @@ fn jobs_table(spec: &SweepSpec, plan: &[PlannedJob]) -> String {
         table.add_row(row);
     }
     format!(
-        "sweep {} ({}): {} job(s){}\n{table}{}",
+        "sweep {} ({}): {} job(s){}\n{table}{}{}",
         spec.name,
         spec.path.display(),
         plan.len(),
         cv_note(plan),
-        prefix_note(plan)
+        prefix_note(plan),
+        command_note(plan)
+    )
+}
+
+/// For a command sweep: what job #1 runs, and where.
+fn command_note(plan: &[PlannedJob]) -> String {
+    let Some(c) = plan.first().and_then(|p| p.config.command()) else {
+        return String::new();
+    };
+    format!(
+        "\njob #1 runs `{}` in {} (each job its own parameters; docs/job-protocol.md)",
+        c.argv().join(" "),
+        c.workdir.display()
     )
 }
 

@@ -330,7 +330,11 @@ impl Store for SqlStore {
         for job in jobs {
             let config: serde_json::Value = serde_json::from_str(&job.config_json)
                 .with_context(|| format!("job {} ({}): config is not JSON", job.hash, job.label))?;
-            let total_iters = config.get("iters").and_then(|v| v.as_i64());
+            // A command job's length, when it has one, is among its program's parameters.
+            let iters = config
+                .get("iters")
+                .or_else(|| config.pointer("/params/iters"));
+            let total_iters = iters.and_then(|v| v.as_i64());
             let classes = (!job.classes.is_empty())
                 .then(|| serde_json::to_string(&job.classes).expect("strings serialise"));
             let r = sqlx::query(

@@ -399,7 +399,11 @@ impl SqlStore {
     ) -> Result<()> {
         let config: serde_json::Value = serde_json::from_str(&job.config_json)
             .with_context(|| format!("trial {}: config is not JSON", at.trial))?;
-        let total_iters = config.get("iters").and_then(|v| v.as_i64());
+        // A command job's length, when it has one, is among its program's parameters.
+        let iters = config
+            .get("iters")
+            .or_else(|| config.pointer("/params/iters"));
+        let total_iters = iters.and_then(|v| v.as_i64());
         let classes = (!job.classes.is_empty())
             .then(|| serde_json::to_string(&job.classes).expect("strings serialise"));
         // A job of an earlier version of the sweep with the same identity becomes this trial's.
