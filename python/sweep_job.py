@@ -32,6 +32,8 @@ def seed(): return _job().get("seed", 0)
 def fold(): return _job().get("fold")          # 0-based, None without cv:
 def folds(): return _job().get("folds")
 def checkpoint_dir(): return os.environ.get("SWEEP_CHECKPOINT_DIR", "checkpoints")
+def pause_at():  # a stopping rule's rung: stop there, checkpoint, sj.result(...), exit 0
+    return int(os.environ["SWEEP_PAUSE_AT"]) if os.environ.get("SWEEP_PAUSE_AT") else None
 def artifact_dir(): return os.environ.get("SWEEP_ARTIFACT_DIR", ".")
 
 

@@ -326,3 +326,53 @@ fn a_tpe_search_proposes_a_programs_parameters_and_replays() {
         .unwrap();
     assert!(replay.status.success(), "{}", stderr_of(&replay));
 }
+
+/// ASHA over a program's parameters: the program stops at the rung sweep asks for
+/// (`SWEEP_PAUSE_AT`), promoted trials continue from its checkpoint, the rest are stopped.
+#[test]
+fn asha_pauses_a_program_at_its_rungs_and_promoted_trials_continue_from_its_checkpoint() {
+    let sb = Sandbox::new();
+    let file = program_sweep(
+        &sb,
+        "curve.py",
+        "asha",
+        "search:\n  method: random\n  trials: 9\n  parallel: 3\n  metric: score\n  \
+         space: {x: {uniform: [0.0, 1.0]}}\n\
+         stop: {rule: asha, fidelity: {key: iters, min: 1, max: 9, eta: 3}}\n",
+    );
+    let out = sb.run(&file, &["--workers", "2"]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let rows = sb.rows();
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    let count = |s: JobStatus| rows.iter().filter(|r| r.status == s).count();
+    assert!(count(JobStatus::Stopped) >= 1, "{rows:?}");
+    assert!(count(JobStatus::Succeeded) >= 1, "{rows:?}");
+    assert_eq!(
+        count(JobStatus::Stopped) + count(JobStatus::Succeeded),
+        9,
+        "{rows:?}"
+    );
+    // A trial that ran to the end was paused at rung 1 and 3 and continued each time.
+    for r in rows.iter().filter(|r| r.status == JobStatus::Succeeded) {
+        let dir = PathBuf::from(r.artifact_dir.as_deref().unwrap());
+        let log = std::fs::read_to_string(dir.join("stdout.log")).unwrap();
+        let starts: Vec<&str> = log.lines().collect();
+        assert_eq!(
+            starts,
+            [
+                "resumed from iteration 0",
+                "resumed from iteration 1",
+                "resumed from iteration 3"
+            ],
+            "{}",
+            r.label
+        );
+        assert_eq!(r.iteration, 9, "{}", r.label);
+    }
+    let db = sb.db();
+    let replay = sb
+        .command(&["replay", "asha", "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", stderr_of(&replay));
+}

@@ -135,6 +135,7 @@ async fn attempt(
             &ticket_path,
             &ticket.claim,
             &job.hash,
+            job.pause_at,
         )?),
         JobSpec::Train(_) => None,
     };

@@ -227,8 +227,14 @@ impl ProgramReport {
     }
 
     /// How the program ended, when its report decides it: a malformed line (not retried:
-    /// it would print the same again), or a clean exit with or without its metrics.
-    fn finish(self, status: &std::process::ExitStatus, stderr_tail: &str) -> Option<Finish> {
+    /// it would print the same again), or a clean exit with or without its metrics. With a
+    /// rung to pause at (`SWEEP_PAUSE_AT`), its metrics are the rung's.
+    fn finish(
+        self,
+        status: &std::process::ExitStatus,
+        stderr_tail: &str,
+        pause_at: Option<usize>,
+    ) -> Option<Finish> {
         let permanent = |reason: String| Finish::Failed {
             reason,
             stderr_tail: stderr_tail.to_string(),
@@ -240,15 +246,24 @@ impl ProgramReport {
         if !status.success() {
             return None;
         }
-        Some(match self.metrics {
-            Some(metrics) => Finish::Succeeded {
+        Some(match (self.metrics, pause_at) {
+            (Some(_), Some(rung)) if self.iteration > rung => permanent(format!(
+                "ran past SWEEP_PAUSE_AT={rung} (to iteration {}): a stopping rule needs the program to stop at the rung, report its metrics there and exit 0",
+                self.iteration
+            )),
+            (Some(metrics), Some(rung)) => Finish::Paused {
+                iter: rung,
+                metrics,
+                images: self.images,
+            },
+            (Some(metrics), None) => Finish::Succeeded {
                 metrics,
                 images: self.images,
                 iterations: self.iteration,
                 sweep_version: Some(crate::protocol::sweep_version()),
                 data: None,
             },
-            None => permanent(
+            (None, _) => permanent(
                 "exited 0 without reporting its metrics: print {\"metrics\": {\"name\": value}} (sweep_job.result) before exiting".into(),
             ),
         })
@@ -458,7 +473,7 @@ impl Watch<'_> {
     ) -> Result<(Ending, AttemptTimings)> {
         let program = self.program.is_some();
         let reported = match self.program.take() {
-            Some(report) => report.finish(&status, &stderr_tail),
+            Some(report) => report.finish(&status, &stderr_tail, spec.pause_at),
             None => worker_result(spec).map(finish_from),
         };
         let finished = reported

@@ -23,6 +23,7 @@ pub fn launch(
     ticket: &Path,
     claim: &Claim,
     hash: &str,
+    pause_at: Option<usize>,
 ) -> Result<ProgramLaunch> {
     let checkpoints = dir.join(CHECKPOINT_DIR);
     std::fs::create_dir_all(&checkpoints)
@@ -57,6 +58,10 @@ pub fn launch(
         // Python buffers a pipe's output: the curve would arrive at the end.
         ("PYTHONUNBUFFERED".into(), "1".into()),
     ];
+    // A stopping rule's rung: train to it, checkpoint, report its metrics and exit 0.
+    if let Some(p) = pause_at {
+        env.push(("SWEEP_PAUSE_AT".into(), p.to_string()));
+    }
     if let Some((k, n)) = fold {
         env.push(("SWEEP_FOLD".into(), k.to_string()));
         env.push(("SWEEP_FOLDS".into(), n.to_string()));

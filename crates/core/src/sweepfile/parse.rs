@@ -273,15 +273,14 @@ fn data_at_top(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
     }
 }
 
-/// What only the built-in trainer does: its data set, stages that hand over weights, and
-/// stopping rules (which pause a job at a rung and continue it from its checkpoint).
+/// What only the built-in trainer does: its data set, and stages that hand over weights.
 fn trainer_keys_absent(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
     let why = if let Some(at) = &sweep.data_key {
         Some((at, "data: describes the built-in trainer's data set; your program reads its own (pass its folder as a parameter under base:)"))
     } else if let Some(s) = sweep.stages.first() {
         Some((&s.body.at, "stages: hand the built-in trainer's weights from job to job; a command sweep has none (run the stage as its own sweep and pass its checkpoint as a parameter)"))
     } else {
-        sweep.stop.as_ref().map(|(at, _)| (at, "stop: pauses trials at rungs and continues them, which only the built-in trainer does; the search still proposes (drop stop:)"))
+        None
     };
     match why {
         Some((at, message)) => Err(ctx.error(at, message)),

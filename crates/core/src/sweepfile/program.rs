@@ -278,8 +278,11 @@ mod tests {
             e.contains("s.yaml:3:1: data: data: describes the built-in trainer's data set"),
             "{e}"
         );
-        let e = err("name: p\ncommand: [./run]\nsearch: {trials: 2, space: {lr: {uniform: [0, 1]}}}\nstop: {rule: asha}\n");
-        assert!(e.contains(":4:1: stop: stop: pauses trials"), "{e}");
+        let e = err("name: p\ncommand: [./run]\nsearch: {method: tpe, trials: 2, metric: m, space: {lr: {uniform: [0, 1]}}}\nstop: {rule: asha, fidelity: {key: iters, min: 1, eta: 3}}\n");
+        assert!(
+            e.contains(":4:20: stop.fidelity: missing key \"max\""),
+            "{e}"
+        );
         let e = err("name: p\ncommand: [./run, \"--lr=${lr}\", \"${nope}\"]\nbase: {lr: 1}\n");
         assert!(
             e.contains(":2:1: command: ${nope} is no parameter of the job (its parameters: lr;"),
@@ -307,7 +310,8 @@ mod tests {
         std::fs::write(
             &file,
             "name: p\ncommand: [./run, \"${args}\"]\nbase: {epochs: 2}\nseeds: [0, 1]\n\
-             search: {method: random, trials: 4, metric: loss, goal: minimize, space: {lr: {log_uniform: [0.001, 0.1]}, width: {choice: [8, 16]}}}\n",
+             search: {method: random, trials: 4, metric: loss, goal: minimize, space: {lr: {log_uniform: [0.001, 0.1]}, width: {choice: [8, 16]}}}\n\
+             stop: {rule: asha, fidelity: {key: iters, min: 3, max: 27, eta: 3}}\n",
         )
         .unwrap();
         let spec = crate::sweepfile::load(&file, &[]).unwrap();
@@ -321,6 +325,8 @@ mod tests {
         assert_eq!(c.params["lr"], serde_json::json!(0.01));
         assert_eq!(c.params["width"], serde_json::json!(16));
         assert_eq!(c.seed(), 1);
+        // Under a stopping rule each job runs to the fidelity's max (pausing at the rungs).
+        assert_eq!(c.params["iters"], serde_json::json!(27));
         assert_eq!(jobs[1].label, "run, lr=0.01, width=16, trial 3");
     }
 }

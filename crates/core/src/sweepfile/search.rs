@@ -124,12 +124,8 @@ pub(crate) fn read(
         "the keys to search over, e.g. space: {optimizer.lr: {log_uniform: [1.0e-4, 1.0e-1]}}",
     )?;
     let (space, keys) = space::read(ctx, space_entry, base)?;
-    // (A command sweep has no `stop:`: `parse` refused it.)
     let stop = match &sw.stop {
-        Some((at, node)) => {
-            let config = super::expand::to_config(base).map_err(super::expand::fail(ctx))?;
-            Some(stop(ctx, at, node, &config)?)
-        }
+        Some((at, node)) => Some(stop(ctx, at, node, &Length::of(base, ctx)?)?),
         None => None,
     };
     let stop_metric = stop.as_ref().and_then(|s| s.metric.clone());
@@ -306,7 +302,32 @@ struct Stop {
     max_at: Origin,
 }
 
-fn stop(ctx: &Ctx, at: &Origin, node: &Node, base: &JobConfig) -> Result<Stop, SpecError> {
+/// What a stopping rule needs of the base job: its length, and whether its learning rate
+/// depends on it (a paused job continues from its rung checkpoint).
+struct Length {
+    /// `iters` of the base job: the trainer's (with its default), or the program's parameter.
+    iters: Option<u64>,
+    schedule_depends_on_iters: bool,
+}
+
+impl Length {
+    fn of(base: &Node, ctx: &Ctx) -> Result<Length, SpecError> {
+        if ctx.program.is_some() {
+            let iters = base.to_value().get("iters").and_then(|v| v.as_u64());
+            return Ok(Length {
+                iters,
+                schedule_depends_on_iters: false,
+            });
+        }
+        let config: JobConfig = super::expand::to_config(base).map_err(super::expand::fail(ctx))?;
+        Ok(Length {
+            iters: Some(config.iters as u64),
+            schedule_depends_on_iters: config.schedule_depends_on_iters(),
+        })
+    }
+}
+
+fn stop(ctx: &Ctx, at: &Origin, node: &Node, base: &Length) -> Result<Stop, SpecError> {
     let s = Section::read(ctx, at, node, STOP_KEYS)?;
     let rule_entry = s.require(ctx, "rule", "none, median, asha or paired")?;
     let rule = rule(ctx, rule_entry)?;
@@ -316,7 +337,7 @@ fn stop(ctx: &Ctx, at: &Origin, node: &Node, base: &JobConfig) -> Result<Stop, S
     };
     let (fidelity, max_at) = fidelity(ctx, &s, rule, base)?;
     let alpha = alpha(ctx, &s, rule)?;
-    if rule != RuleKind::None && base.schedule_depends_on_iters() {
+    if rule != RuleKind::None && base.schedule_depends_on_iters {
         return Err(ctx.error(
             &rule_entry.value.at,
             format!(
@@ -377,13 +398,18 @@ fn fidelity(
     ctx: &Ctx,
     stop: &Section,
     rule: RuleKind,
-    base: &JobConfig,
+    base: &Length,
 ) -> Result<(Fidelity, Origin), SpecError> {
     let example = "the rungs, e.g. fidelity: {key: iters, min: 50, max: 450, eta: 3}";
     let entry = match stop.get("fidelity") {
         Some(e) => e,
         None if rule == RuleKind::None => {
-            let iters = base.iters as u64;
+            let Some(iters) = base.iters else {
+                return Err(ctx.error(
+                    stop.at,
+                    format!("missing key \"fidelity\" ({example}; base has no iters)"),
+                ));
+            };
             let f = Fidelity {
                 key: "iters".into(),
                 min: iters,
@@ -396,7 +422,16 @@ fn fidelity(
     };
     let f = Section::read(ctx, &entry.key_at, &entry.value, FIDELITY_KEYS)?;
     let key = fidelity_key(ctx, &f)?;
-    let (max, max_at) = f.uint(ctx, "max", base.iters as u64)?;
+    let (max, max_at) =
+        match (f.get("max"), base.iters) {
+            (None, None) => return Err(ctx.error(
+                f.at,
+                format!(
+                    "missing key \"max\" ({example}; base has no iters parameter to take it from)"
+                ),
+            )),
+            (_, iters) => f.uint(ctx, "max", iters.unwrap_or(0))?,
+        };
     let (min, min_at) = match f.get("min") {
         None if rule != RuleKind::None => {
             return Err(ctx.error(f.at, format!("missing key \"min\" ({example})")))
