@@ -275,17 +275,19 @@ fn data_at_top(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
 
 /// What only the built-in trainer does: its data set, and stages that hand over weights.
 fn trainer_keys_absent(sweep: &Sweep, ctx: &Ctx) -> Result<(), SpecError> {
-    let why = if let Some(at) = &sweep.data_key {
-        Some((at, "data: describes the built-in trainer's data set; your program reads its own (pass its folder as a parameter under base:)"))
-    } else if let Some(s) = sweep.stages.first() {
-        Some((&s.body.at, "stages: hand the built-in trainer's weights from job to job; a command sweep has none (run the stage as its own sweep and pass its checkpoint as a parameter)"))
-    } else {
-        None
-    };
-    match why {
-        Some((at, message)) => Err(ctx.error(at, message)),
-        None => Ok(()),
+    if let Some(at) = &sweep.data_key {
+        return Err(ctx.error(
+            at,
+            "data: describes the built-in trainer's data set; your program reads its own (pass its folder as a parameter under base:)",
+        ));
     }
+    if let Some(s) = sweep.stages.first() {
+        return Err(ctx.error(
+            &s.body.at,
+            "stages: hand the built-in trainer's weights from job to job; a command sweep has none (run the stage as its own sweep and pass its checkpoint as a parameter)",
+        ));
+    }
+    Ok(())
 }
 
 /// `search:` varies jobs by itself (one trial at a time), so the keys that list jobs up

@@ -422,16 +422,17 @@ fn fidelity(
     };
     let f = Section::read(ctx, &entry.key_at, &entry.value, FIDELITY_KEYS)?;
     let key = fidelity_key(ctx, &f)?;
-    let (max, max_at) =
-        match (f.get("max"), base.iters) {
-            (None, None) => return Err(ctx.error(
+    let (max, max_at) = match (f.get("max"), base.iters) {
+        (None, None) => {
+            return Err(ctx.error(
                 f.at,
                 format!(
                     "missing key \"max\" ({example}; base has no iters parameter to take it from)"
                 ),
-            )),
-            (_, iters) => f.uint(ctx, "max", iters.unwrap_or(0))?,
-        };
+            ))
+        }
+        (_, iters) => f.uint(ctx, "max", iters.unwrap_or(0))?,
+    };
     let (min, min_at) = match f.get("min") {
         None if rule != RuleKind::None => {
             return Err(ctx.error(f.at, format!("missing key \"min\" ({example})")))
