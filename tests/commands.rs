@@ -42,6 +42,16 @@ fn value(row: &JobRow, name: &str, class: Option<usize>) -> f64 {
         .map_or(f64::NAN, |m| m.value)
 }
 
+/// `sweep replay`: the search's decisions, derived again from its rows, match its log.
+fn replay_agrees(sb: &Sandbox, sweep: &str) {
+    let db = sb.db();
+    let replay = sb
+        .command(&["replay", sweep, "--db", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", stderr_of(&replay));
+}
+
 /// Job folders of the sandbox's sweep whose program wrote a checkpoint.
 fn checkpointed(sb: &Sandbox, sweep: &str) -> usize {
     let Ok(dirs) = std::fs::read_dir(sb.path().join("runs").join(sweep)) else {
@@ -319,12 +329,7 @@ fn a_tpe_search_proposes_a_programs_parameters_and_replays() {
         "{rows:?}"
     );
     assert!(rows.iter().all(|r| value(r, "score", None) <= 0.0));
-    let db = sb.db();
-    let replay = sb
-        .command(&["replay", "quad", "--db", db.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(replay.status.success(), "{}", stderr_of(&replay));
+    replay_agrees(&sb, "quad");
 }
 
 /// ASHA over a program's parameters: the program stops at the rung sweep asks for
@@ -369,10 +374,5 @@ fn asha_pauses_a_program_at_its_rungs_and_promoted_trials_continue_from_its_chec
         );
         assert_eq!(r.iteration, 9, "{}", r.label);
     }
-    let db = sb.db();
-    let replay = sb
-        .command(&["replay", "asha", "--db", db.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(replay.status.success(), "{}", stderr_of(&replay));
+    replay_agrees(&sb, "asha");
 }
