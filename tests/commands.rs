@@ -376,3 +376,25 @@ fn asha_pauses_a_program_at_its_rungs_and_promoted_trials_continue_from_its_chec
     }
     replay_agrees(&sb, "asha");
 }
+
+/// A command that cannot start (a typo'd program) fails its jobs at once, saying what could
+/// not be started where; the orchestrator and the other jobs go on.
+#[test]
+fn a_command_that_cannot_start_fails_its_jobs_with_the_reason() {
+    let sb = Sandbox::new();
+    let file =
+        sb.write_sweep("name: typo\ncommand: [./trian.sh, \"${args}\"]\ngrid: {lr: [0.1, 0.2]}\n");
+    let out = sb.run(&file, &["--workers", "2"]);
+    assert!(!out.status.success());
+    let rows = sb.rows();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!((r.status, r.attempts), (JobStatus::Failed, 1), "{r:?}");
+        let reason = r.error.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("starting the command \"./trian.sh --lr=")
+                && reason.contains("No such file or directory"),
+            "{reason}"
+        );
+    }
+}

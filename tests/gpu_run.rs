@@ -54,6 +54,7 @@ fn the_gpu_script_rehearses_every_step_on_cpu_and_reports_each() {
         "pergpu4",
         "study",
         "predict",
+        "command",
         "transfer",
     ];
     assert_eq!(names, all, "{log}");

@@ -80,7 +80,20 @@ pub async fn run_child(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(Ending, AttemptTimings)> {
     let spawned = Instant::now();
-    let mut child = spawn(&spec)?;
+    let mut child = match (spawn(&spec), &spec.launch) {
+        (Ok(child), _) => child,
+        // A program that cannot start (not found, not executable) is the job's failure, and
+        // another attempt would fail the same way; sweep's own worker missing is this node's.
+        (Err(e), Launch::Program(_)) => {
+            let failed = Finish::Failed {
+                reason: format!("{e:#}"),
+                stderr_tail: String::new(),
+                kind: FailureKind::Permanent,
+            };
+            return Ok((failed.into(), AttemptTimings::default()));
+        }
+        (Err(e), Launch::Worker { .. }) => return Err(e),
+    };
     let pid = child.id();
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr_task = keep_stderr(
