@@ -163,7 +163,10 @@ fn a_pytorch_script_killed_with_sigkill_resumes_from_its_checkpoint_to_a_calm_ru
         text.contains("mIoU") && !text.contains("mAccuracy"),
         "{text}"
     );
-    assert!(text.contains("≈ best") || text.contains("best"), "{text}");
+    let best_rows = text
+        .lines()
+        .filter(|l| l.starts_with("│ train_tiny.py") && l.split('┆').any(|c| c.trim() == "best"));
+    assert_eq!(best_rows.count(), 1, "{text}");
 }
 
 #[test]

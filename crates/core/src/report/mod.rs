@@ -563,9 +563,7 @@ fn columns(opts: &ReportOptions, rows: &[JobRow]) -> Result<Vec<(String, MetricK
     };
     let programs: Vec<&JobRow> = rows
         .iter()
-        .filter(|r| {
-            crate::job::JobSpec::from_json(&r.config_json).is_ok_and(|s| s.command().is_some())
-        })
+        .filter(|r| r.spec().is_ok_and(|s| s.command().is_some()))
         .collect();
     if !programs.is_empty() {
         let reported: Vec<String> = rows.iter().flat_map(summaries).collect();

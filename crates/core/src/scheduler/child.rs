@@ -192,7 +192,6 @@ fn spawn(spec: &ChildSpec<'_>) -> Result<tokio::process::Child> {
 struct ProgramReport {
     metrics: Option<Vec<MetricValue>>,
     images: Vec<ImageMetric>,
-    iteration: usize,
     lines: usize,
     malformed: Option<String>,
     /// The program's own stdout lines go to its log, after its stderr's.
@@ -209,18 +208,17 @@ impl ProgramReport {
         ProgramReport {
             metrics: None,
             images: Vec::new(),
-            iteration: 0,
             lines: 0,
             malformed: None,
             log,
         }
     }
 
-    /// Reads one stdout line: an event to act on, or None.
-    fn read(&mut self, line: &str) -> Option<Event> {
+    /// Reads one stdout line (the program at `iteration`): an event to act on, or None.
+    fn read(&mut self, line: &str, iteration: usize) -> Option<Event> {
         use std::io::Write;
         self.lines += 1;
-        match program_lines::read(line) {
+        match program_lines::read(line, iteration) {
             Ok(Line::Event(e)) => return Some(e),
             Ok(Line::Metrics(m)) => self.metrics = Some(m),
             Ok(Line::Image(i)) => self.images.push(i),
@@ -241,12 +239,14 @@ impl ProgramReport {
 
     /// How the program ended, when its report decides it: a malformed line (not retried:
     /// it would print the same again), or a clean exit with or without its metrics. With a
-    /// rung to pause at (`SWEEP_PAUSE_AT`), its metrics are the rung's.
+    /// rung to pause at (`SWEEP_PAUSE_AT`), its metrics are the rung's. `iteration`: the last
+    /// one it reported.
     fn finish(
         self,
         status: &std::process::ExitStatus,
         stderr_tail: &str,
         pause_at: Option<usize>,
+        iteration: usize,
     ) -> Option<Finish> {
         let permanent = |reason: String| Finish::Failed {
             reason,
@@ -260,9 +260,8 @@ impl ProgramReport {
             return None;
         }
         Some(match (self.metrics, pause_at) {
-            (Some(_), Some(rung)) if self.iteration > rung => permanent(format!(
-                "ran past SWEEP_PAUSE_AT={rung} (to iteration {}): a stopping rule needs the program to stop at the rung, report its metrics there and exit 0",
-                self.iteration
+            (Some(_), Some(rung)) if iteration > rung => permanent(format!(
+                "ran past SWEEP_PAUSE_AT={rung} (to iteration {iteration}): a stopping rule needs the program to stop at the rung, report its metrics there and exit 0"
             )),
             (Some(metrics), Some(rung)) => Finish::Paused {
                 iter: rung,
@@ -272,7 +271,7 @@ impl ProgramReport {
             (Some(metrics), None) => Finish::Succeeded {
                 metrics,
                 images: self.images,
-                iterations: self.iteration,
+                iterations: iteration,
                 sweep_version: Some(crate::protocol::sweep_version()),
                 data: None,
             },
@@ -339,7 +338,7 @@ impl Watch<'_> {
         progress: &mut JobProgress,
     ) -> Result<()> {
         let event = match self.program.as_mut() {
-            Some(report) => report.read(line),
+            Some(report) => report.read(line, self.iteration),
             None => serde_json::from_str::<Event>(line).ok(),
         };
         let Some(event) = event else {
@@ -369,9 +368,6 @@ impl Watch<'_> {
                 ..
             } => {
                 self.iteration = iter;
-                if let Some(report) = self.program.as_mut() {
-                    report.iteration = iter;
-                }
                 progress.update(iter as u64, loss);
                 self.reported.curve.push(CurvePoint {
                     iteration: iter,
@@ -486,7 +482,7 @@ impl Watch<'_> {
     ) -> Result<(Ending, AttemptTimings)> {
         let program = self.program.is_some();
         let reported = match self.program.take() {
-            Some(report) => report.finish(&status, &stderr_tail, spec.pause_at),
+            Some(report) => report.finish(&status, &stderr_tail, spec.pause_at, self.iteration),
             None => worker_result(spec).map(finish_from),
         };
         let finished = reported

@@ -88,9 +88,7 @@ pub fn launch(
 fn python_helper_dir() -> Option<PathBuf> {
     static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(
-            PYTHON_HELPER,
-        ));
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(PYTHON_HELPER);
         let dir = std::env::temp_dir().join(format!("sweep-python-{}", hex::encode(&digest[..6])));
         let file = dir.join("sweep_job.py");
         if std::fs::read_to_string(&file).ok().as_deref() != Some(PYTHON_HELPER) {

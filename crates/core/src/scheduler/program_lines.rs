@@ -6,6 +6,7 @@
 //! {"iter": 10, "loss": 0.41, "lr": 0.01}                 a point of the training curve
 //! {"eval": {"mDice": 61.2}, "iter": 100}                 validation during training
 //! {"checkpoint": "ckpt/last.pt", "iter": 100}            a checkpoint was written
+//!                                    (without "iter": at the last iteration reported)
 //! {"image": "img_7", "class": 1, "intersect": 310, "pred": 402, "label": 388}
 //! {"metrics": {"mDice": 70.3, "Dice.1": 58.1}}           the final result (val split)
 //! {"log": "loaded 88 training images"}
@@ -32,8 +33,9 @@ pub enum Line {
 /// The split a program's metrics are recorded under.
 const SPLIT: &str = "val";
 
-/// Reads one stdout line; `Err` says what is wrong with a line meant as an event.
-pub fn read(line: &str) -> Result<Line, String> {
+/// Reads one stdout line; `Err` says what is wrong with a line meant as an event. An `eval`
+/// or `checkpoint` without `iter` is at `last_iter`, the last iteration the program reported.
+pub fn read(line: &str, last_iter: usize) -> Result<Line, String> {
     let trimmed = line.trim();
     if !trimmed.starts_with('{') {
         return Ok(Line::Output);
@@ -48,16 +50,17 @@ pub fn read(line: &str) -> Result<Line, String> {
             .map(Line::Event)
             .map_err(|e| format!("not a sweep worker event ({e})"));
     }
-    read_object(&obj)
+    read_object(&obj, last_iter)
 }
 
-fn read_object(obj: &Map<String, Value>) -> Result<Line, String> {
+fn read_object(obj: &Map<String, Value>, last_iter: usize) -> Result<Line, String> {
+    let at = || Ok::<_, String>(opt_uint(obj, "iter")?.unwrap_or(last_iter));
     if let Some(m) = obj.get("metrics") {
         return Ok(Line::Metrics(metrics(m, "metrics")?));
     }
     if let Some(m) = obj.get("eval") {
         return Ok(Line::Event(Event::Eval {
-            iter: uint(obj, "iter")?,
+            iter: at()?,
             metrics: metrics(m, "eval")?,
         }));
     }
@@ -69,7 +72,7 @@ fn read_object(obj: &Map<String, Value>) -> Result<Line, String> {
             return Err("\"checkpoint\" is a path (text)".into());
         };
         return Ok(Line::Event(Event::Checkpoint {
-            iter: uint(obj, "iter")?,
+            iter: at()?,
             path: path.into(),
         }));
     }
@@ -200,25 +203,29 @@ mod tests {
 
     #[test]
     fn reads_each_kind_of_line() {
-        assert_eq!(read("epoch 3 done").unwrap(), Line::Output);
-        match read(r#"{"iter": 10, "loss": 0.5}"#).unwrap() {
+        assert_eq!(read("epoch 3 done", 0).unwrap(), Line::Output);
+        match read(r#"{"iter": 10, "loss": 0.5}"#, 0).unwrap() {
             Line::Event(Event::Iter { iter, loss, .. }) => assert_eq!((iter, loss), (10, 0.5)),
             other => panic!("{other:?}"),
         }
-        match read(r#"{"metrics": {"mDice": 70.5, "Dice.1": 40}}"#).unwrap() {
+        match read(r#"{"metrics": {"mDice": 70.5, "Dice.1": 40}}"#, 0).unwrap() {
             Line::Metrics(m) => {
                 assert_eq!(m.len(), 2);
                 assert!(m.iter().any(|m| m.name == "Dice" && m.class == Some(1)));
             }
             other => panic!("{other:?}"),
         }
-        match read(r#"{"image": "a", "class": 1, "intersect": 3, "pred": 4, "label": 4}"#).unwrap()
+        match read(
+            r#"{"image": "a", "class": 1, "intersect": 3, "pred": 4, "label": 4}"#,
+            0,
+        )
+        .unwrap()
         {
             Line::Image(i) => assert_eq!(i.dice, Some(75.0)),
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            read(r#"{"started": {"iters": 30, "resumed_from": 10}}"#).unwrap(),
+            read(r#"{"started": {"iters": 30, "resumed_from": 10}}"#, 0).unwrap(),
             Line::Event(Event::Started {
                 iters: 30,
                 resumed_from: 10
@@ -227,20 +234,36 @@ mod tests {
     }
 
     #[test]
+    fn an_eval_without_iter_is_at_the_last_iteration() {
+        assert!(matches!(
+            read(r#"{"eval": {"mDice": 61.2}}"#, 40).unwrap(),
+            Line::Event(Event::Eval { iter: 40, .. })
+        ));
+        assert!(matches!(
+            read(r#"{"checkpoint": "last.pt"}"#, 7).unwrap(),
+            Line::Event(Event::Checkpoint { iter: 7, .. })
+        ));
+    }
+
+    #[test]
     fn malformed_lines_say_what_is_wrong() {
-        assert!(read(r#"{"iter": 1, loss}"#)
+        assert!(read(r#"{"iter": 1, loss}"#, 0)
             .unwrap_err()
             .starts_with("not valid JSON"));
         assert_eq!(
-            read(r#"{"iter": "a", "loss": 1}"#).unwrap_err(),
+            read(r#"{"iter": "a", "loss": 1}"#, 0).unwrap_err(),
             "\"iter\" is \"a\", not a whole number >= 0"
         );
-        assert!(read(r#"{"foo": 1}"#)
+        assert!(read(r#"{"foo": 1}"#, 0)
             .unwrap_err()
             .contains("none of the keys"));
-        assert!(read(r#"{"metrics": {"mDice": "high"}}"#)
+        assert!(read(r#"{"metrics": {"mDice": "high"}}"#, 0)
             .unwrap_err()
             .contains("not a number"));
-        assert!(read(r#"{"image": "a", "intersect": 5, "pred": 4, "label": 4}"#).is_err());
+        assert!(read(
+            r#"{"image": "a", "intersect": 5, "pred": 4, "label": 4}"#,
+            0
+        )
+        .is_err());
     }
 }

@@ -30,11 +30,12 @@ pub(super) fn check_tree(tree: &Node, ctx: &Ctx) -> Result<(), Located> {
     }
 }
 
-/// A job tree's values with every default filled in, as `exclude` and `varied` compare them.
-fn resolved(tree: &Node, config: &JobSpec) -> Result<Value, String> {
+/// A job tree's values as `exclude` and `varied` compare them: the trainer's config with
+/// every default filled in, or a program's parameters as written (`config` None).
+fn resolved(tree: &Node, config: Option<&JobConfig>) -> Result<Value, String> {
     match config {
-        JobSpec::Train(c) => serde_yaml::to_value(c).map_err(|e| e.to_string()),
-        JobSpec::Command(_) => Ok(tree.to_value()),
+        Some(c) => serde_yaml::to_value(c).map_err(|e| e.to_string()),
+        None => Ok(tree.to_value()),
     }
 }
 
@@ -215,7 +216,7 @@ pub(super) fn build(c: Candidate, ctx: &Ctx) -> Result<Built, SpecError> {
             (JobSpec::Train(config), classes)
         }
     };
-    let resolved = resolved(&c.tree, &config)
+    let resolved = resolved(&c.tree, config.train())
         .map_err(|e| with_job(ctx.error(&c.tree.at, format!("cannot serialise the job: {e}"))))?;
     Ok(Built {
         hash: config.hash(),
@@ -606,11 +607,12 @@ fn exclude(
     for entry in &sw.exclude {
         let mut tree = base.clone();
         tree.apply(entry).map_err(fail(ctx))?;
-        let resolved = match ctx.program {
-            Some(_) => tree.to_value(),
-            None => serde_yaml::to_value(to_config(&tree).map_err(fail(ctx))?)
-                .map_err(|e| ctx.error(&entry.at, format!("cannot serialise: {e}")))?,
+        let config = match ctx.program {
+            Some(_) => None,
+            None => Some(to_config(&tree).map_err(fail(ctx))?),
         };
+        let resolved = resolved(&tree, config.as_ref())
+            .map_err(|e| ctx.error(&entry.at, format!("cannot serialise: {e}")))?;
         let mut keys = Vec::new();
         leaf_paths(entry, &[], &mut keys);
         let wanted: Vec<(Vec<Seg>, Option<Value>)> = keys

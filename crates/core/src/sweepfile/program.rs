@@ -232,12 +232,9 @@ mod tests {
     fn a_grid_over_a_programs_parameters() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("train.py"), "print(1)\n").unwrap();
-        let jobs = plan(
-            d.path(),
-            "name: p\nprogram: train.py\nidentity_files: [train.py]\nbase: {epochs: 3, data: /x}\n\
-             grid: {lr: [0.1, 0.01]}\nseeds: [0, 1]\ncv: {folds: 2}\n",
-        )
-        .unwrap();
+        const SWEEP: &str = "name: p\nprogram: train.py\nidentity_files: [train.py]\n\
+             base: {epochs: 3, data: /x}\ngrid: {lr: [0.1, 0.01]}\nseeds: [0, 1]\ncv: {folds: 2}\n";
+        let jobs = plan(d.path(), SWEEP).unwrap();
         assert_eq!(jobs.len(), 8);
         let first = command(&jobs[0]);
         assert_eq!(
@@ -260,12 +257,7 @@ mod tests {
         assert_eq!(hashes.len(), 8);
         // Editing the script makes every job new.
         std::fs::write(d.path().join("train.py"), "print(2)\n").unwrap();
-        let again = plan(
-            d.path(),
-            "name: p\nprogram: train.py\nidentity_files: [train.py]\nbase: {epochs: 3, data: /x}\n\
-             grid: {lr: [0.1, 0.01]}\nseeds: [0, 1]\ncv: {folds: 2}\n",
-        )
-        .unwrap();
+        let again = plan(d.path(), SWEEP).unwrap();
         assert_ne!(again[0].hash, jobs[0].hash);
     }
 
